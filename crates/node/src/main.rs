@@ -1,1 +1,95 @@
-fn main() {}
+//! bitmesh-node: the native binary built from the same core as the page.
+//!
+//! Today it serves the built page (`dist/`) and `GET /healthz` on 127.0.0.1. Signaling, mining,
+//! the faucet and the HTTP API join it as their issues land.
+
+mod http;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bitmesh_core::Network;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// The bitmesh native node.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    addr: IpAddr,
+    /// Port to listen on; 0 picks a free port and prints it.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The built web bundle to serve (made by `scripts/run.sh` or `trunk build --release`).
+    #[arg(long, default_value = "dist")]
+    dist: PathBuf,
+    /// The bitmesh network: local or test.
+    #[arg(long, default_value_t = Network::Local)]
+    network: Network,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match EnvFilter::try_new(&cli.log) {
+        Ok(filter) => filter,
+        Err(err) => {
+            eprintln!("error: invalid --log filter `{}`: {err}", cli.log);
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = http::Config {
+        listen: SocketAddr::new(cli.addr, cli.port),
+        dist: cli.dist,
+        network: cli.network,
+    };
+    match runtime.block_on(http::serve(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so the node closes its listener cleanly.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}

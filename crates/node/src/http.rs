@@ -1,0 +1,124 @@
+//! The HTTP side of the node: the page from `dist/` and `GET /healthz`.
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use bitmesh_core::Network;
+use serde::Serialize;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+/// What the HTTP server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The built web bundle.
+    pub dist: PathBuf,
+    /// The network this node serves.
+    pub network: Network,
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug)]
+pub struct ServeError(ServeErrorKind);
+
+#[derive(Debug)]
+enum ServeErrorKind {
+    MissingBundle(PathBuf),
+    PortInUse(SocketAddr),
+    Bind(SocketAddr, io::Error),
+    Serve(io::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            ServeErrorKind::MissingBundle(dist) => write!(
+                f,
+                "the web bundle is missing: {} has no index.html. Build it with `scripts/run.sh` \
+                 (or `trunk build --release`), or point --dist at a built bundle",
+                dist.display()
+            ),
+            ServeErrorKind::PortInUse(addr) => write!(
+                f,
+                "cannot listen on {addr}: the port is already in use (is another bitmesh-node \
+                 running?). Choose another with --port, or --port 0 for any free port"
+            ),
+            ServeErrorKind::Bind(addr, err) => write!(f, "cannot listen on {addr}: {err}"),
+            ServeErrorKind::Serve(err) => write!(f, "the HTTP server failed: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            ServeErrorKind::Bind(_, err) | ServeErrorKind::Serve(err) => Some(err),
+            ServeErrorKind::MissingBundle(_) | ServeErrorKind::PortInUse(_) => None,
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves. Prints `listening on URL` on stdout once the listener is
+/// bound, so whoever started the node (a person, a test) learns the port. The URL names the
+/// network when it is not the default one, because the page reads it from its query string.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    if !config.dist.join("index.html").is_file() {
+        return Err(ServeError(ServeErrorKind::MissingBundle(config.dist)));
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|err| match err.kind() {
+            io::ErrorKind::AddrInUse => ServeError(ServeErrorKind::PortInUse(config.listen)),
+            _ => ServeError(ServeErrorKind::Bind(config.listen, err)),
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|err| ServeError(ServeErrorKind::Bind(config.listen, err)))?;
+
+    let app = router(config.network, config.dist);
+    tracing::info!(network = %config.network, %local, "serving");
+    println!("listening on {}", page_url(local, config.network));
+    let _ = io::stdout().flush();
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|err| ServeError(ServeErrorKind::Serve(err)))
+}
+
+/// The address of the page for `network` served at `local`.
+fn page_url(local: SocketAddr, network: Network) -> String {
+    match network {
+        Network::Local => format!("http://{local}/"),
+        other => format!("http://{local}/?network={other}"),
+    }
+}
+
+fn router(network: Network, dist: PathBuf) -> Router {
+    let health = Health {
+        status: "ok",
+        network: network.name(),
+        genesis: network.genesis_hash().to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    Router::new()
+        .route("/healthz", get(move || async move { Json(health.clone()) }))
+        .fallback_service(ServeDir::new(dist))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// The body of `GET /healthz`.
+#[derive(Debug, Clone, Serialize)]
+struct Health {
+    status: &'static str,
+    network: &'static str,
+    genesis: String,
+    version: &'static str,
+}

@@ -1,0 +1,212 @@
+//! Headless Chromium profiles driven over WebDriver: one chromedriver and one fresh profile each.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::{artifacts_dir, free_port, Error, Result, STEP_TIMEOUT};
+
+/// Flags every profile starts with. Headless as root needs no sandbox; the background flags keep
+/// Chromium from reaching for the internet; the last two let WebRTC gather loopback candidates.
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,800",
+    "--allow-loopback-in-peer-connection",
+    "--use-fake-ui-for-media-stream",
+];
+
+/// A headless Chromium with its own fresh profile. Dropping it kills chromedriver and the browser;
+/// [`Browser::close`] ends the session politely first.
+pub struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a browser with a new, empty profile.
+    pub async fn open() -> Result<Browser> {
+        let profile = tempfile::Builder::new().prefix("bitmesh-profile-").tempdir()?;
+        let port = free_port()?;
+        let mut driver = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group, so dropping the browser kills Chromium with it.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|err| format!("cannot start chromedriver: {err} (scripts/test.sh installs it)"))?;
+        let stdout = driver.stdout.take().ok_or("chromedriver's stdout is not piped")?;
+        let mut lines = BufReader::new(stdout).lines();
+        tokio::time::timeout(STEP_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                if line.contains("started successfully") {
+                    return Ok(());
+                }
+            }
+            Err::<(), Error>("chromedriver exited before it was ready".into())
+        })
+        .await
+        .map_err(|_| "chromedriver was not ready in time")??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|arg| arg.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let mut options = json!({ "args": args });
+        if let Some(binary) = chromium() {
+            options["binary"] = json!(binary);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let client = tokio::time::timeout(
+            STEP_TIMEOUT,
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        .map_err(|_| "Chromium did not start in time")?
+        .map_err(|err| format!("cannot start Chromium through chromedriver: {err}"))?;
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(STEP_TIMEOUT),
+                Some(STEP_TIMEOUT),
+                Some(Duration::ZERO),
+            ))
+            .await?;
+        Ok(Browser {
+            client,
+            driver,
+            _profile: profile,
+        })
+    }
+
+    /// The WebDriver client, for anything the helpers below do not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Navigates to `url` and waits for the load to finish.
+    pub async fn goto(&self, url: &str) -> Result<()> {
+        self.client.goto(url).await?;
+        Ok(())
+    }
+
+    /// Waits until an element matches `selector`, then returns its text.
+    pub async fn text(&self, selector: &str) -> Result<String> {
+        let element = self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::Css(selector))
+            .await
+            .map_err(|err| format!("no element `{selector}` within {STEP_TIMEOUT:?}: {err}"))?;
+        Ok(element.text().await?)
+    }
+
+    /// Waits, with a DOM observer in the page, until the element matching `selector` contains
+    /// `needle`; returns its whole text.
+    pub async fn wait_for_text(&self, selector: &str, needle: &str) -> Result<String> {
+        const SCRIPT: &str = r#"
+            const [selector, needle, done] = arguments;
+            const check = () => {
+                const element = document.querySelector(selector);
+                if (element && element.textContent.includes(needle)) {
+                    observer.disconnect();
+                    done(element.textContent);
+                    return true;
+                }
+                return false;
+            };
+            const observer = new MutationObserver(check);
+            if (!check()) {
+                observer.observe(document, { subtree: true, childList: true, characterData: true });
+            }
+        "#;
+        let found = self
+            .client
+            .execute_async(SCRIPT, vec![json!(selector), json!(needle)])
+            .await
+            .map_err(|err| format!("`{selector}` never showed `{needle}` within {STEP_TIMEOUT:?}: {err}"))?;
+        match found {
+            Value::String(text) => Ok(text),
+            other => Err(format!("unexpected result from the page: {other}").into()),
+        }
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn eval(&self, script: &str) -> Result<Value> {
+        Ok(self.client.execute(script, Vec::new()).await?)
+    }
+
+    /// Resizes the browser window (e.g. to a phone's viewport).
+    pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
+        self.client.set_window_size(width, height).await?;
+        Ok(())
+    }
+
+    /// Saves a PNG screenshot as `target/e2e/<name>` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(name);
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Ends the WebDriver session (closing Chromium) and stops chromedriver.
+    pub async fn close(mut self) -> Result<()> {
+        let closed = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+        closed?;
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Kill the whole process group: chromedriver and the Chromium it started.
+        if let Some(pid) = self.driver.id() {
+            // SAFETY: killpg only sends a signal; a stale group id at worst fails with ESRCH.
+            unsafe {
+                libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+
+fn chromedriver() -> PathBuf {
+    std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("chromedriver"))
+}
+
+/// Debian's Chromium, when it is where Debian puts it (otherwise chromedriver searches).
+fn chromium() -> Option<String> {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return path.into_string().ok();
+    }
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).is_file())
+        .map(str::to_owned)
+}

@@ -1,0 +1,112 @@
+//! The app shell: product name, the network this page joins, its genesis block as computed by
+//! bitmesh-core inside this tab, and the build version.
+
+use bitmesh_core::chain::ParseNetworkError;
+use bitmesh_core::Network;
+use yew::prelude::*;
+
+/// The page's network, from the `network` parameter of a query string such as `?network=test`.
+/// Without one, the page joins the default local network.
+pub fn network_from_query(query: &str) -> Result<Network, ParseNetworkError> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "network")
+        .map_or(Ok(Network::Local), |(_, value)| value.parse())
+}
+
+/// The query string of the page's address (empty outside a browser).
+fn page_query() -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::window()
+            .and_then(|window| window.location().search().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        String::new()
+    }
+}
+
+/// The root component.
+#[function_component]
+pub fn App() -> Html {
+    let network = use_memo((), |_| network_from_query(&page_query()));
+    let body = match &*network {
+        Ok(network) => html! { <ChainCard network={*network} /> },
+        Err(err) => html! {
+            <section class="card error" role="alert">
+                <h2>{ "This address names no bitmesh network" }</h2>
+                <p>{ err.to_string() }</p>
+            </section>
+        },
+    };
+    let badge = match &*network {
+        Ok(network) => format!("{network} network"),
+        Err(_) => "no network".to_owned(),
+    };
+    html! {
+        <div class="shell">
+            <header class="topbar">
+                <span class="brand">
+                    <img src="icon.svg" alt="" width="28" height="28" />
+                    { "bitmesh" }
+                </span>
+                <span class="badge" id="network-name">{ badge }</span>
+            </header>
+            <main>
+                <section class="intro">
+                    <h1>{ "bitmesh" }</h1>
+                    <p>{ "A peer-to-peer Bitcoin wallet and exchange that runs in your browser." }</p>
+                </section>
+                { body }
+            </main>
+            <footer class="footer">
+                { "bitmesh " }<span id="build-version">{ crate::BUILD }</span>
+            </footer>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct ChainCardProps {
+    network: Network,
+}
+
+/// The chain this page validates, starting from the genesis block computed right here.
+#[function_component]
+fn ChainCard(props: &ChainCardProps) -> Html {
+    let genesis = use_memo(props.network, |network| network.genesis_block());
+    let params = props.network.params();
+    html! {
+        <section class="card">
+            <h2>{ "Chain" }</h2>
+            <dl class="facts">
+                <dt>{ "Network" }</dt>
+                <dd>{ props.network.name() }</dd>
+                <dt>{ "Genesis block" }</dt>
+                <dd><code class="hash" id="genesis-hash">{ genesis.block_hash().to_string() }</code></dd>
+                <dt>{ "Addresses" }</dt>
+                <dd><code>{ "bcrt1…" }</code></dd>
+                <dt>{ "Block spacing" }</dt>
+                <dd>{ params.target_spacing_secs }{ " s target" }</dd>
+            </dl>
+            <p class="note">{ "The genesis hash above was computed in this tab by bitmesh-core, compiled to WebAssembly." }</p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_picks_the_network() {
+        assert_eq!(network_from_query(""), Ok(Network::Local));
+        assert_eq!(network_from_query("?network=test"), Ok(Network::Test));
+        assert_eq!(network_from_query("?x=1&network=local"), Ok(Network::Local));
+        assert!(network_from_query("?network=mainnet").is_err());
+    }
+}
