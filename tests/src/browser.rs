@@ -41,7 +41,9 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a browser with a new, empty profile.
     pub async fn open() -> Result<Browser> {
-        let profile = tempfile::Builder::new().prefix("bitmesh-profile-").tempdir()?;
+        let profile = tempfile::Builder::new()
+            .prefix("bitmesh-profile-")
+            .tempdir()?;
         let port = free_port()?;
         let mut driver = Command::new(chromedriver())
             .arg(format!("--port={port}"))
@@ -51,8 +53,13 @@ impl Browser {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|err| format!("cannot start chromedriver: {err} (scripts/test.sh installs it)"))?;
-        let stdout = driver.stdout.take().ok_or("chromedriver's stdout is not piped")?;
+            .map_err(|err| {
+                format!("cannot start chromedriver: {err} (scripts/test.sh installs it)")
+            })?;
+        let stdout = driver
+            .stdout
+            .take()
+            .ok_or("chromedriver's stdout is not piped")?;
         let mut lines = BufReader::new(stdout).lines();
         tokio::time::timeout(STEP_TIMEOUT, async {
             while let Some(line) = lines.next_line().await? {
@@ -144,7 +151,9 @@ impl Browser {
             .client
             .execute_async(SCRIPT, vec![json!(selector), json!(needle)])
             .await
-            .map_err(|err| format!("`{selector}` never showed `{needle}` within {STEP_TIMEOUT:?}: {err}"))?;
+            .map_err(|err| {
+                format!("`{selector}` never showed `{needle}` within {STEP_TIMEOUT:?}: {err}")
+            })?;
         match found {
             Value::String(text) => Ok(text),
             other => Err(format!("unexpected result from the page: {other}").into()),
@@ -192,7 +201,6 @@ impl Drop for Browser {
         }
     }
 }
-
 
 fn chromedriver() -> PathBuf {
     std::env::var_os("CHROMEDRIVER")

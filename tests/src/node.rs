@@ -53,7 +53,10 @@ impl Node {
             .kill_on_drop(true)
             .spawn()
             .map_err(|err| format!("cannot start {}: {err}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or("the node's stdout is not piped")?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("the node's stdout is not piped")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(STEP_TIMEOUT, lines.next_line())
             .await

@@ -71,7 +71,11 @@ impl IdbStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tables: Vec<&str> = batch.writes().iter().map(|write| write_table(write).name()).collect();
+        let mut tables: Vec<&str> = batch
+            .writes()
+            .iter()
+            .map(|write| write_table(write).name())
+            .collect();
         tables.sort_unstable();
         tables.dedup();
         let tx = self
@@ -84,7 +88,9 @@ impl IdbStore {
                 .map_err(|err| StoreError::new(APPLY, err))?;
             // Requests queue in the transaction; their results arrive with its completion.
             let queued = match write {
-                Write::Put { key, value, .. } => store.put(&bytes(value), Some(&bytes(key))).map(drop),
+                Write::Put { key, value, .. } => {
+                    store.put(&bytes(value), Some(&bytes(key))).map(drop)
+                }
                 Write::Delete { key, .. } => store.delete(bytes(key)).map(drop),
             };
             if let Err(err) = queued {
@@ -121,8 +127,13 @@ impl IdbStore {
             .map_err(|err| StoreError::new(GET, err))?;
         match value {
             None => Ok(None),
-            Some(value) if value.is_instance_of::<Uint8Array>() => Ok(Some(Uint8Array::new(&value).to_vec())),
-            Some(_) => Err(StoreError::new(GET, format!("a value in `{}` is not bytes", table.name()))),
+            Some(value) if value.is_instance_of::<Uint8Array>() => {
+                Ok(Some(Uint8Array::new(&value).to_vec()))
+            }
+            Some(_) => Err(StoreError::new(
+                GET,
+                format!("a value in `{}` is not bytes", table.name()),
+            )),
         }
     }
 

@@ -24,15 +24,27 @@ async fn indexeddb_round_trip_survives_reopen() {
     batch.delete(Table::META, b"gone".to_vec());
     store.apply(&batch).await.expect("apply");
 
-    assert_eq!(store.get(Table::META, b"alpha").await.unwrap(), Some(b"one".to_vec()));
-    assert_eq!(store.get(Table::META, b"beta").await.unwrap(), Some(vec![0, 1, 2, 255]));
+    assert_eq!(
+        store.get(Table::META, b"alpha").await.unwrap(),
+        Some(b"one".to_vec())
+    );
+    assert_eq!(
+        store.get(Table::META, b"beta").await.unwrap(),
+        Some(vec![0, 1, 2, 255])
+    );
     assert_eq!(store.get(Table::META, b"gone").await.unwrap(), None);
     assert_eq!(store.get(Table::META, b"never").await.unwrap(), None);
     store.close();
 
     let reopened = IdbStore::open(&name).await.expect("reopen");
-    assert_eq!(reopened.get(Table::META, b"alpha").await.unwrap(), Some(b"one".to_vec()));
-    assert_eq!(reopened.get(Table::META, b"beta").await.unwrap(), Some(vec![0, 1, 2, 255]));
+    assert_eq!(
+        reopened.get(Table::META, b"alpha").await.unwrap(),
+        Some(b"one".to_vec())
+    );
+    assert_eq!(
+        reopened.get(Table::META, b"beta").await.unwrap(),
+        Some(vec![0, 1, 2, 255])
+    );
     assert_eq!(reopened.get(Table::META, b"gone").await.unwrap(), None);
     reopened.close();
 }

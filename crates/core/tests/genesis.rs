@@ -33,7 +33,10 @@ fn genesis_hash_and_merkle_root_are_fixed() {
             merkle_root,
             "{network} merkle root"
         );
-        assert!(block.check_merkle_root(), "{network}: merkle root matches txdata");
+        assert!(
+            block.check_merkle_root(),
+            "{network}: merkle root matches txdata"
+        );
     }
 }
 
@@ -43,7 +46,10 @@ fn genesis_meets_the_easiest_target() {
         let header = network.genesis_block().header;
         let target = network.params().pow_limit();
         assert_eq!(header.target(), target, "{network} bits");
-        assert!(header.validate_pow(target).is_ok(), "{network} proof of work");
+        assert!(
+            header.validate_pow(target).is_ok(),
+            "{network} proof of work"
+        );
     }
 }
 

@@ -68,7 +68,10 @@ impl std::error::Error for ServeError {
 /// Serves until `shutdown` resolves. Prints `listening on URL` on stdout once the listener is
 /// bound, so whoever started the node (a person, a test) learns the port. The URL names the
 /// network when it is not the default one, because the page reads it from its query string.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     if !config.dist.join("index.html").is_file() {
         return Err(ServeError(ServeErrorKind::MissingBundle(config.dist)));
     }

@@ -54,7 +54,11 @@ impl RunningNode {
             .expect("a host in the URL");
         let mut stream = TcpStream::connect(host).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read response");
         let status = response
@@ -105,7 +109,11 @@ fn run_to_exit(args: &[&str]) -> Output {
 
 fn bundle() -> tempfile::TempDir {
     let dist = tempfile::tempdir().unwrap();
-    std::fs::write(dist.path().join("index.html"), "<title>bitmesh test page</title>").unwrap();
+    std::fs::write(
+        dist.path().join("index.html"),
+        "<title>bitmesh test page</title>",
+    )
+    .unwrap();
     dist
 }
 
@@ -159,5 +167,8 @@ fn an_unknown_network_is_refused() {
     let output = run_to_exit(&["--network", "mainnet"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unknown bitmesh network `mainnet`"), "{stderr}");
+    assert!(
+        stderr.contains("unknown bitmesh network `mainnet`"),
+        "{stderr}"
+    );
 }
