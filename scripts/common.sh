@@ -59,7 +59,11 @@ wasm_bindgen_version() {
 install_build_tools() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown \
     || { step "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
-  apt_packages clang llvm lld nodejs npm gzip
+  apt_packages clang llvm lld
+  # Node.js runs npm (for wasm-opt) and scripts/check-wasm.mjs; some machines have it from
+  # another source than Debian's packages, so look for the commands.
+  command -v node >/dev/null 2>&1 || apt_packages nodejs
+  command -v npm >/dev/null 2>&1 || apt_packages npm
   local bindgen
   bindgen=$(wasm_bindgen_version)
   [ -n "$bindgen" ] || { echo "error: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
