@@ -14,9 +14,10 @@ BINARYEN_VERSION=132.0.0
 # Tools installed from npm live outside the checkout, so fresh clones share them.
 TOOLS_DIR=${BITMESH_TOOLS_DIR:-$HOME/.cache/bitmesh-tools}
 
-export PATH="$TOOLS_DIR/npm/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$TOOLS_DIR/npm/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # Chromium and the test harness put their temporary profiles here, cleaned with target/.
-export TMPDIR="$ROOT/target/tmp"
+export TMPDIR="${CARGO_TARGET_DIR:-$ROOT/target}/tmp"
+rm -rf "$TMPDIR"
 mkdir -p "$TMPDIR"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
