@@ -31,6 +31,8 @@ pub struct Params {
     pub pow_limit_bits: u32,
     /// The block spacing the difficulty algorithm aims at, in seconds.
     pub target_spacing_secs: u32,
+    /// Seconds ahead of the ideal schedule that halve the target (ASERT's half-life).
+    pub asert_half_life_secs: u32,
     /// Blocks a coinbase output must wait before it can be spent.
     pub coinbase_maturity: u32,
     /// Blocks between two halvings of the block subsidy.
@@ -42,6 +44,7 @@ const LOCAL: Params = Params {
     magic: [0xb1, 0x7e, 0x5e, 0x4c],
     pow_limit_bits: 0x1f00_ffff,
     target_spacing_secs: 10,
+    asert_half_life_secs: 300,
     coinbase_maturity: 100,
     subsidy_halving_interval: 210_000,
 };
@@ -51,6 +54,7 @@ const TEST: Params = Params {
     magic: [0xb1, 0x7e, 0x5e, 0x54],
     pow_limit_bits: 0x207f_ffff,
     target_spacing_secs: 1,
+    asert_half_life_secs: 30,
     coinbase_maturity: 2,
     subsidy_halving_interval: 150,
 };
