@@ -4,5 +4,8 @@
 pub mod difficulty;
 pub mod genesis;
 mod params;
+pub mod pow;
+pub mod spend;
+pub mod tx;
 
 pub use params::{Network, Params, ParseNetworkError};
