@@ -13,7 +13,7 @@ pub fn block_subsidy(height: u32, params: &Params) -> Amount {
     if halvings >= 64 {
         return Amount::ZERO;
     }
-    Amount::from_sat(50 * 100_000_000 >> halvings)
+    Amount::from_sat((50 * 100_000_000) >> halvings)
 }
 
 /// Searches `nonces` for one that makes `header` meet its own target, and returns the first.
