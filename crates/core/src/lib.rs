@@ -7,5 +7,7 @@
 
 pub mod chain;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use chain::Network;

@@ -2,11 +2,14 @@
 //! checks, the UTXO set, fork choice, difficulty, assets, the mempool and mining).
 
 pub mod assets;
+pub mod block;
 pub mod difficulty;
 pub mod genesis;
 mod params;
 pub mod pow;
+pub mod sigcache;
 pub mod spend;
 pub mod tx;
+pub mod utxo;
 
 pub use params::{Network, Params, ParseNetworkError};

@@ -1,0 +1,101 @@
+//! A bounded memory of transactions whose signatures already verified.
+//!
+//! A transaction's witness txid commits to its inputs' outpoints and witnesses, and an outpoint
+//! always names the same output, so a transaction that verified once (in the mempool) verifies
+//! again when its block connects: the check can be skipped. Entries are forgotten oldest first
+//! when the cache is full.
+
+use std::collections::{HashSet, VecDeque};
+
+use bitcoin::Wtxid;
+
+/// Witness txids whose signatures verified.
+#[derive(Debug, Clone)]
+pub struct SigCache {
+    capacity: usize,
+    verified: HashSet<Wtxid>,
+    order: VecDeque<Wtxid>,
+}
+
+impl SigCache {
+    /// A cache remembering at most `capacity` transactions.
+    pub fn new(capacity: usize) -> SigCache {
+        SigCache {
+            capacity,
+            verified: HashSet::with_capacity(capacity.min(1 << 16)),
+            order: VecDeque::with_capacity(capacity.min(1 << 16)),
+        }
+    }
+
+    /// Whether `wtxid`'s signatures are known to verify.
+    pub fn contains(&self, wtxid: &Wtxid) -> bool {
+        self.verified.contains(wtxid)
+    }
+
+    /// Remembers that `wtxid`'s signatures verify.
+    pub fn insert(&mut self, wtxid: Wtxid) {
+        if self.capacity == 0 || !self.verified.insert(wtxid) {
+            return;
+        }
+        self.order.push_back(wtxid);
+        if self.order.len() > self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.verified.remove(&oldest);
+            }
+        }
+    }
+
+    /// The number of transactions remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.verified.clear();
+        self.order.clear();
+    }
+}
+
+impl Default for SigCache {
+    /// Room for 100,000 transactions (about 5 MB).
+    fn default() -> Self {
+        SigCache::new(100_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+
+    fn wtxid(n: u8) -> Wtxid {
+        Wtxid::from_byte_array([n; 32])
+    }
+
+    #[test]
+    fn remembers_up_to_capacity_then_forgets_the_oldest() {
+        let mut cache = SigCache::new(2);
+        cache.insert(wtxid(1));
+        cache.insert(wtxid(2));
+        cache.insert(wtxid(1)); // already there: no reordering, no growth
+        assert_eq!(cache.len(), 2);
+        cache.insert(wtxid(3));
+        assert!(!cache.contains(&wtxid(1)));
+        assert!(cache.contains(&wtxid(2)) && cache.contains(&wtxid(3)));
+        cache.clear();
+        assert!(cache.is_empty() && !cache.contains(&wtxid(2)));
+    }
+
+    #[test]
+    fn zero_capacity_remembers_nothing() {
+        let mut cache = SigCache::new(0);
+        cache.insert(wtxid(1));
+        assert!(!cache.contains(&wtxid(1)));
+    }
+}

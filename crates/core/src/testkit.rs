@@ -1,0 +1,188 @@
+//! Builders for tests and benchmarks: deterministic keys, signed spends and mined blocks.
+//! Compiled only with the `testkit` feature (never in a release of the page or the node).
+
+use bitcoin::block::{Header, Version};
+use bitcoin::hashes::Hash;
+use bitcoin::key::{CompressedPublicKey, Keypair, TapTweak, UntweakedPublicKey};
+use bitcoin::script::{Builder, PushBytesBuf};
+use bitcoin::secp256k1::{All, Message, Secp256k1, SecretKey};
+use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
+use bitcoin::transaction::{self, Transaction, TxIn, TxOut};
+use bitcoin::{
+    absolute, ecdsa, taproot, Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf,
+    Sequence, TxMerkleNode, Witness,
+};
+
+use crate::chain::pow::search_nonce;
+use crate::chain::tx::OutputKind;
+
+/// A key pair that can receive and spend P2WPKH and P2TR (key path) outputs.
+#[derive(Clone)]
+pub struct TestKey {
+    secp: Secp256k1<All>,
+    secret: SecretKey,
+}
+
+impl TestKey {
+    /// A key derived from `seed` (any value but zero gives a valid key).
+    pub fn new(seed: u64) -> TestKey {
+        let mut bytes = [0u8; 32];
+        bytes[24..].copy_from_slice(&seed.wrapping_add(1).to_be_bytes());
+        bytes[0] = 0x11;
+        TestKey {
+            secp: Secp256k1::new(),
+            secret: SecretKey::from_slice(&bytes).expect("in range"),
+        }
+    }
+
+    fn public(&self) -> CompressedPublicKey {
+        CompressedPublicKey(self.secret.public_key(&self.secp))
+    }
+
+    fn keypair(&self) -> Keypair {
+        Keypair::from_secret_key(&self.secp, &self.secret)
+    }
+
+    /// This key's P2WPKH output script.
+    pub fn p2wpkh(&self) -> ScriptBuf {
+        ScriptBuf::new_p2wpkh(&self.public().wpubkey_hash())
+    }
+
+    /// This key's P2TR output script (key path only, no script tree).
+    pub fn p2tr(&self) -> ScriptBuf {
+        let (internal, _) = UntweakedPublicKey::from_keypair(&self.keypair());
+        ScriptBuf::new_p2tr(&self.secp, internal, None)
+    }
+
+    /// Signs input `input` of `tx`, which spends `prevouts[input]` (a P2WPKH or P2TR output of
+    /// this key), with SIGHASH_ALL / SIGHASH_DEFAULT.
+    pub fn sign(&self, tx: &mut Transaction, input: usize, prevouts: &[TxOut]) {
+        let spent = &prevouts[input];
+        let witness = match OutputKind::of(&spent.script_pubkey) {
+            Some(OutputKind::P2wpkh) => {
+                let sighash_type = EcdsaSighashType::All;
+                let sighash = SighashCache::new(&*tx)
+                    .p2wpkh_signature_hash(input, &spent.script_pubkey, spent.value, sighash_type)
+                    .expect("valid input");
+                let signature = self.secp.sign_ecdsa(&Message::from(sighash), &self.secret);
+                Witness::p2wpkh(
+                    &ecdsa::Signature {
+                        signature,
+                        sighash_type,
+                    },
+                    &self.public().0,
+                )
+            }
+            Some(OutputKind::P2tr) => {
+                let sighash_type = TapSighashType::Default;
+                let sighash = SighashCache::new(&*tx)
+                    .taproot_key_spend_signature_hash(input, &Prevouts::All(prevouts), sighash_type)
+                    .expect("valid input");
+                let tweaked = self.keypair().tap_tweak(&self.secp, None);
+                let signature = self
+                    .secp
+                    .sign_schnorr_no_aux_rand(&Message::from(sighash), &tweaked.to_keypair());
+                Witness::p2tr_key_spend(&taproot::Signature {
+                    signature,
+                    sighash_type,
+                })
+            }
+            _ => panic!("the test key cannot spend {}", spent.script_pubkey),
+        };
+        tx.input[input].witness = witness;
+    }
+}
+
+/// A version-2 transaction spending `inputs` (unsigned) to `outputs`.
+pub fn spend(inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
+    Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|&previous_output| TxIn {
+                previous_output,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_LOCKTIME_NO_RBF,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: outputs,
+    }
+}
+
+/// An output paying `sats` to `script`.
+pub fn pay(script: &ScriptBuf, sats: u64) -> TxOut {
+    TxOut {
+        value: Amount::from_sat(sats),
+        script_pubkey: script.clone(),
+    }
+}
+
+/// A coinbase for `height` paying `outputs`; `tag` makes otherwise equal coinbases differ.
+pub fn coinbase(height: u32, outputs: Vec<TxOut>, tag: u64) -> Transaction {
+    let tag = PushBytesBuf::try_from(tag.to_le_bytes().to_vec()).expect("8 bytes");
+    Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: Builder::new()
+                .push_int(i64::from(height))
+                .push_slice(tag)
+                .into_script(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: outputs,
+    }
+}
+
+/// A block after `prev` with the given fields, its coinbase's witness commitment and merkle
+/// root filled in, and a nonce that meets `bits`.
+pub fn mine_block(
+    prev: BlockHash,
+    time: u32,
+    bits: CompactTarget,
+    mut txdata: Vec<Transaction>,
+) -> Block {
+    let has_witness = txdata
+        .iter()
+        .skip(1)
+        .any(|tx| tx.input.iter().any(|txin| !txin.witness.is_empty()));
+    if has_witness {
+        let reserved = [0u8; 32];
+        txdata[0].input[0].witness = Witness::from_slice(&[reserved]);
+        let mut block = Block {
+            header: header(prev, time, bits),
+            txdata,
+        };
+        let root = block.witness_root().expect("a coinbase");
+        let commitment = Block::compute_witness_commitment(&root, &reserved);
+        let mut script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
+        script.extend_from_slice(commitment.as_byte_array());
+        block.txdata[0].output.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: ScriptBuf::from_bytes(script),
+        });
+        txdata = block.txdata;
+    }
+    let mut block = Block {
+        header: header(prev, time, bits),
+        txdata,
+    };
+    block.header.merkle_root = block.compute_merkle_root().expect("a coinbase");
+    block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).expect("an easy target");
+    block
+}
+
+fn header(prev: BlockHash, time: u32, bits: CompactTarget) -> Header {
+    Header {
+        version: Version::TWO,
+        prev_blockhash: prev,
+        merkle_root: TxMerkleNode::all_zeros(),
+        time,
+        bits,
+        nonce: 0,
+    }
+}
