@@ -5,10 +5,12 @@ pub mod assets;
 pub mod block;
 pub mod difficulty;
 pub mod genesis;
+pub mod index;
 mod params;
 pub mod pow;
 pub mod sigcache;
 pub mod spend;
+pub mod state;
 pub mod tx;
 pub mod utxo;
 
