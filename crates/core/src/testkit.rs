@@ -13,7 +13,9 @@ use bitcoin::{
     Sequence, TxMerkleNode, Witness,
 };
 
-use crate::chain::pow::search_nonce;
+use crate::chain::pow::{block_subsidy, search_nonce};
+use crate::chain::state::Chain;
+use crate::chain::template::add_witness_commitment;
 use crate::chain::tx::OutputKind;
 
 /// A key pair that can receive and spend P2WPKH and P2TR (key path) outputs.
@@ -144,33 +146,13 @@ pub fn mine_block(
     prev: BlockHash,
     time: u32,
     bits: CompactTarget,
-    mut txdata: Vec<Transaction>,
+    txdata: Vec<Transaction>,
 ) -> Block {
-    let has_witness = txdata
-        .iter()
-        .skip(1)
-        .any(|tx| tx.input.iter().any(|txin| !txin.witness.is_empty()));
-    if has_witness {
-        let reserved = [0u8; 32];
-        txdata[0].input[0].witness = Witness::from_slice(&[reserved]);
-        let mut block = Block {
-            header: header(prev, time, bits),
-            txdata,
-        };
-        let root = block.witness_root().expect("a coinbase");
-        let commitment = Block::compute_witness_commitment(&root, &reserved);
-        let mut script = vec![0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
-        script.extend_from_slice(commitment.as_byte_array());
-        block.txdata[0].output.push(TxOut {
-            value: Amount::ZERO,
-            script_pubkey: ScriptBuf::from_bytes(script),
-        });
-        txdata = block.txdata;
-    }
     let mut block = Block {
         header: header(prev, time, bits),
         txdata,
     };
+    add_witness_commitment(&mut block);
     block.header.merkle_root = block.compute_merkle_root().expect("a coinbase");
     block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).expect("an easy target");
     block
@@ -184,5 +166,33 @@ fn header(prev: BlockHash, time: u32, bits: CompactTarget) -> Header {
         time,
         bits,
         nonce: 0,
+    }
+}
+
+/// A valid block on `parent` (any block `chain` indexed) holding `txs`, whose coinbase pays
+/// the subsidy plus `fees` to `payout`; `tag` tells apart blocks that are otherwise equal.
+/// Its time keeps the chain on schedule, so its target is the one `chain` requires.
+pub fn block_on(
+    chain: &Chain,
+    parent: BlockHash,
+    txs: Vec<Transaction>,
+    fees: u64,
+    payout: &ScriptBuf,
+    tag: u64,
+) -> Block {
+    let entry = chain.index().get(&parent).expect("a known parent");
+    let height = entry.height + 1;
+    let reward = block_subsidy(height, chain.params()).to_sat() + fees;
+    let mut txdata = vec![coinbase(height, vec![pay(payout, reward)], tag)];
+    txdata.extend(txs);
+    let bits = chain.next_bits(&parent).expect("a known parent");
+    let time = entry.header.time + chain.params().target_spacing_secs;
+    mine_block(parent, time, bits, txdata)
+}
+
+/// Signs every input of `tx` with `key`; `prevouts` are the outputs its inputs spend.
+pub fn sign_all(key: &TestKey, tx: &mut Transaction, prevouts: &[TxOut]) {
+    for input in 0..tx.input.len() {
+        key.sign(tx, input, prevouts);
     }
 }

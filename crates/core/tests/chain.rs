@@ -11,9 +11,8 @@ use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
 use bitmesh_core::chain::assets::{AssetId, AssetRecord, Issuance};
 use bitmesh_core::chain::block::{BlockError, InputError};
 use bitmesh_core::chain::index::BlockStatus;
-use bitmesh_core::chain::pow::block_subsidy;
 use bitmesh_core::chain::state::{AcceptError, Chain, HeaderError, MAX_FUTURE_BLOCK_TIME};
-use bitmesh_core::testkit::{coinbase, mine_block, pay, spend, TestKey};
+use bitmesh_core::testkit::{self, mine_block, pay, spend, TestKey};
 use bitmesh_core::Network;
 
 const NETWORK: Network = Network::Test;
@@ -26,18 +25,7 @@ fn miner() -> TestKey {
 
 /// A valid block on `parent` holding `txs` (claiming `fees`), distinguished by `tag`.
 fn block_on(chain: &Chain, parent: BlockHash, txs: Vec<Transaction>, fees: u64, tag: u64) -> Block {
-    let entry = chain.index().get(&parent).expect("known parent");
-    let height = entry.height + 1;
-    let reward = block_subsidy(height, NETWORK.params()).to_sat() + fees;
-    let mut txdata = vec![coinbase(height, vec![pay(&miner().p2wpkh(), reward)], tag)];
-    txdata.extend(txs);
-    let bits = chain.next_bits(&parent).unwrap();
-    mine_block(
-        parent,
-        entry.header.time + NETWORK.params().target_spacing_secs,
-        bits,
-        txdata,
-    )
+    testkit::block_on(chain, parent, txs, fees, &miner().p2wpkh(), tag)
 }
 
 /// Extends the branch ending at `parent` by `count` empty blocks, accepting each.

@@ -6,11 +6,13 @@ pub mod block;
 pub mod difficulty;
 pub mod genesis;
 pub mod index;
+pub mod mempool;
 mod params;
 pub mod pow;
 pub mod sigcache;
 pub mod spend;
 pub mod state;
+pub mod template;
 pub mod tx;
 pub mod utxo;
 
