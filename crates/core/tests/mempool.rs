@@ -114,7 +114,11 @@ fn acceptance_and_each_refusal() {
 
     let ghost = (OutPoint::new(tx.compute_txid(), 9), coins[1].1.clone());
     assert_eq!(
-        pool.accept(pay_self(&key, &[ghost.clone()], 1_000, 1), &mut chain, now),
+        pool.accept(
+            pay_self(&key, std::slice::from_ref(&ghost), 1_000, 1),
+            &mut chain,
+            now
+        ),
         Err(MempoolError::MissingInput(ghost.0))
     );
 
