@@ -196,3 +196,116 @@ pub fn sign_all(key: &TestKey, tx: &mut Transaction, prevouts: &[TxOut]) {
         key.sign(tx, input, prevouts);
     }
 }
+
+/// A block of `txs` transactions, each spending `inputs` P2WPKH coins to one output, and the
+/// UTXO set it connects to: the workload of the block-connection benchmarks.
+pub struct ConnectWorkload {
+    /// The coins the block spends.
+    pub utxo: crate::chain::utxo::UtxoSet,
+    /// The block.
+    pub block: Block,
+    /// The block's height.
+    pub height: u32,
+    /// The network parameters.
+    pub params: &'static crate::chain::Params,
+}
+
+impl ConnectWorkload {
+    /// Builds the workload (signing takes a moment).
+    pub fn new(txs: usize, inputs: usize) -> ConnectWorkload {
+        use crate::chain::utxo::{Coin, UtxoSet};
+        use bitcoin::hashes::sha256d;
+
+        let params = crate::Network::Test.params();
+        let keys: Vec<TestKey> = (0..16).map(TestKey::new).collect();
+        let mut utxo = UtxoSet::new();
+        let mut transactions = Vec::with_capacity(txs);
+        let value = 100_000u64;
+        for t in 0..txs {
+            let key = &keys[t % keys.len()];
+            let coins: Vec<(OutPoint, TxOut)> = (0..inputs)
+                .map(|i| {
+                    let seed = ((t * inputs + i) as u64).to_le_bytes();
+                    let txid = bitcoin::Txid::from_raw_hash(sha256d::Hash::hash(&seed));
+                    (OutPoint::new(txid, 0), pay(&key.p2wpkh(), value))
+                })
+                .collect();
+            for (outpoint, output) in &coins {
+                let coin = Coin {
+                    output: output.clone(),
+                    height: 1,
+                    is_coinbase: false,
+                    assets: crate::chain::assets::AssetAmounts::none(),
+                };
+                utxo.insert(*outpoint, coin);
+            }
+            let outpoints: Vec<OutPoint> = coins.iter().map(|(outpoint, _)| *outpoint).collect();
+            let prevouts: Vec<TxOut> = coins.into_iter().map(|(_, output)| output).collect();
+            let mut tx = spend(
+                &outpoints,
+                vec![pay(&key.p2wpkh(), value * inputs as u64 - 1_000)],
+            );
+            sign_all(key, &mut tx, &prevouts);
+            transactions.push(tx);
+        }
+        let height = 10;
+        let fees = 1_000 * txs as u64;
+        let reward = block_subsidy(height, params).to_sat() + fees;
+        let mut txdata = vec![coinbase(height, vec![pay(&keys[0].p2wpkh(), reward)], 0)];
+        txdata.extend(transactions);
+        let bits = CompactTarget::from_consensus(params.pow_limit_bits);
+        let block = mine_block(BlockHash::all_zeros(), 1, bits, txdata);
+        ConnectWorkload {
+            utxo,
+            block,
+            height,
+            params,
+        }
+    }
+
+    /// The number of inputs the block spends.
+    pub fn inputs(&self) -> usize {
+        self.block
+            .txdata
+            .iter()
+            .skip(1)
+            .map(|tx| tx.input.len())
+            .sum()
+    }
+
+    /// A signature cache that already holds every transaction of the block (as after mempool
+    /// acceptance), or an empty one.
+    pub fn sigcache(&self, warm: bool) -> crate::chain::sigcache::SigCache {
+        let mut cache = crate::chain::sigcache::SigCache::default();
+        if warm {
+            for tx in &self.block.txdata {
+                cache.insert(tx.compute_wtxid());
+            }
+        }
+        cache
+    }
+
+    /// Connects the block to a fresh copy of the set `rounds` times and returns the inputs per
+    /// second, timing only the connections with `clock` (seconds, any origin).
+    pub fn inputs_per_second(&self, warm: bool, rounds: usize, clock: impl Fn() -> f64) -> f64 {
+        use crate::chain::block::{connect_block, ConnectContext};
+
+        let secp = Secp256k1::verification_only();
+        let sigcache = self.sigcache(warm);
+        let context = ConnectContext {
+            params: self.params,
+            height: self.height,
+            median_time_past: 0,
+            secp: &secp,
+            sigcache: &sigcache,
+        };
+        let mut elapsed = 0.0;
+        for _ in 0..rounds {
+            let mut utxo = self.utxo.clone();
+            let start = clock();
+            connect_block(&mut utxo, &self.block, &context).expect("the workload is valid");
+            elapsed += clock() - start;
+        }
+        (self.inputs() * rounds) as f64 / elapsed
+    }
+}
