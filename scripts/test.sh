@@ -14,7 +14,7 @@ build_page
 
 step "cargo clippy (native, then wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p bitmesh-core -p bitmesh-web --lib --tests --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p bitmesh-core -p bitmesh-web --lib --bins --tests --target wasm32-unknown-unknown -- -D warnings
 
 step "cargo build -p bitmesh-core --target wasm32-unknown-unknown"
 cargo build -p bitmesh-core --target wasm32-unknown-unknown
