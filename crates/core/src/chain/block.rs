@@ -198,7 +198,7 @@ pub struct CheckedInputs {
 /// Signatures are checked separately ([`verify_spends`]).
 pub fn check_inputs(
     tx: &Transaction,
-    coins: &[Coin],
+    coins: &[&Coin],
     height: u32,
     median_time_past: u32,
     params: &Params,
@@ -292,12 +292,13 @@ pub fn connect_block(
     }
 
     // Validate everything against a view (the UTXO set plus this block's outputs) first, so
-    // that a failure leaves the set untouched.
+    // that a failure leaves the set untouched; coins are only borrowed until then.
     let mut created: HashMap<OutPoint, Coin> = HashMap::new();
     let mut spent: HashSet<OutPoint> = HashSet::new();
-    let mut undo = Vec::with_capacity(block.txdata.len().saturating_sub(1));
     let mut fees = Amount::ZERO;
     let mut issued = Vec::new();
+    // An empty cache cannot help: skip hashing each transaction's witness to look it up.
+    let cache_in_use = !context.sigcache.is_empty();
     for (index, tx) in block.txdata.iter().enumerate().skip(1) {
         let mut coins = Vec::with_capacity(tx.input.len());
         for txin in &tx.input {
@@ -315,7 +316,7 @@ pub fn connect_block(
                     tx: index,
                     outpoint,
                 })?;
-            coins.push(coin.clone());
+            coins.push(coin);
         }
         let checked = check_inputs(
             tx,
@@ -325,8 +326,8 @@ pub fn connect_block(
             context.params,
         )
         .map_err(|error| BlockError::Inputs { tx: index, error })?;
-        if !context.sigcache.contains(&tx.compute_wtxid()) {
-            let prevouts: Vec<TxOut> = coins.iter().map(|coin| coin.output.clone()).collect();
+        if !cache_in_use || !context.sigcache.contains(&tx.compute_wtxid()) {
+            let prevouts: Vec<&TxOut> = coins.iter().map(|coin| &coin.output).collect();
             verify_spends(context.secp, tx, &prevouts)
                 .map_err(|error| BlockError::Spend { tx: index, error })?;
         }
@@ -342,7 +343,6 @@ pub fn connect_block(
             checked.allocation.outputs,
         );
         issued.extend(checked.allocation.issued);
-        undo.push(coins);
     }
     let allowed = block_subsidy(context.height, context.params)
         .checked_add(fees)
@@ -366,11 +366,22 @@ pub fn connect_block(
         coinbase_assets.outputs,
     );
 
-    for outpoint in &spent {
-        if created.remove(outpoint).is_none() {
-            utxo.remove(outpoint);
-        }
-    }
+    // Valid: move the spent coins into the undo data, in input order, and add the new ones.
+    let undo = block.txdata[1..]
+        .iter()
+        .map(|tx| {
+            tx.input
+                .iter()
+                .map(|txin| {
+                    let outpoint = &txin.previous_output;
+                    created
+                        .remove(outpoint)
+                        .or_else(|| utxo.remove(outpoint))
+                        .expect("checked above")
+                })
+                .collect()
+        })
+        .collect();
     for (outpoint, coin) in created {
         utxo.insert(outpoint, coin);
     }

@@ -246,9 +246,10 @@ impl Mempool {
             };
             coins.push(coin);
         }
+        let coin_refs: Vec<&Coin> = coins.iter().collect();
         let checked = check_inputs(
             &tx,
-            &coins,
+            &coin_refs,
             next_height,
             chain.median_time_past(),
             chain.params(),

@@ -3,6 +3,7 @@
 //! P2TR inputs by the key path with the BIP341 sighash and BIP340 Schnorr. Every sighash type
 //! both BIPs define is accepted.
 
+use core::borrow::Borrow;
 use core::fmt;
 
 use bitcoin::hashes::Hash;
@@ -93,10 +94,10 @@ impl fmt::Display for SpendError {
 impl std::error::Error for SpendError {}
 
 /// Verifies the witness of every input of `tx`, where `prevouts[i]` is the output input `i` spends.
-pub fn verify_spends<C: Verification>(
+pub fn verify_spends<C: Verification, T: Borrow<TxOut>>(
     secp: &Secp256k1<C>,
     tx: &Transaction,
-    prevouts: &[TxOut],
+    prevouts: &[T],
 ) -> Result<(), SpendError> {
     debug_assert_eq!(tx.input.len(), prevouts.len());
     // One cache per transaction: BIP143 and BIP341 share the hashes of prevouts, sequences and
@@ -109,19 +110,19 @@ pub fn verify_spends<C: Verification>(
 }
 
 /// Verifies the witness of input `input` of `tx`; `cache` is the sighash cache of `tx`.
-pub fn verify_input<C: Verification>(
+pub fn verify_input<C: Verification, T: Borrow<TxOut>>(
     secp: &Secp256k1<C>,
     tx: &Transaction,
     cache: &mut SighashCache<&Transaction>,
     input: usize,
-    prevouts: &[TxOut],
+    prevouts: &[T],
 ) -> Result<(), SpendFailure> {
     let txin = &tx.input[input];
     if !txin.script_sig.is_empty() {
         return Err(SpendFailure::ScriptSigNotEmpty);
     }
     let witness = &txin.witness;
-    let spent = &prevouts[input];
+    let spent = prevouts[input].borrow();
     match OutputKind::of(&spent.script_pubkey) {
         Some(OutputKind::P2wpkh) => {
             let [signature, key] = witness_items::<2>(witness)?;
