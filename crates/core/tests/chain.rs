@@ -366,3 +366,53 @@ fn immature_spends_are_invalid_in_a_block() {
     ));
     assert_eq!(chain.tip(), main[0].block_hash());
 }
+
+#[test]
+fn a_reorganisation_reports_exactly_which_transactions_left_and_entered() {
+    let mut chain = Chain::new(NETWORK);
+    let genesis = chain.tip();
+    let base = extend(&mut chain, genesis, 3, 1);
+    let coin = |block: &Block| {
+        (
+            OutPoint::new(block.txdata[0].compute_txid(), 0),
+            block.txdata[0].output[0].clone(),
+        )
+    };
+    let signed = |coin: (OutPoint, TxOut), fee: u64| {
+        let mut tx = spend(
+            &[coin.0],
+            vec![pay(&miner().p2wpkh(), coin.1.value.to_sat() - fee)],
+        );
+        miner().sign(&mut tx, 0, &[coin.1]);
+        tx
+    };
+    let both = signed(coin(&base[0]), 1_000); // confirmed on both branches
+    let only_old = signed(coin(&base[1]), 1_000);
+    let only_new = signed(coin(&base[1]), 2_000); // a conflicting spend of the same coin
+    let fork = chain.tip();
+    let old = block_on(
+        &chain,
+        fork,
+        vec![both.clone(), only_old.clone()],
+        2_000,
+        10,
+    );
+    chain.accept_block(old.clone(), NOW).unwrap();
+    let new_a = block_on(&chain, fork, vec![only_new.clone()], 2_000, 20);
+    chain.accept_block(new_a.clone(), NOW).unwrap();
+    let new_b = block_on(&chain, new_a.block_hash(), vec![both.clone()], 1_000, 21);
+    let accepted = chain.accept_block(new_b.clone(), NOW).unwrap();
+
+    assert_eq!(
+        accepted.change.transactions_left(),
+        [old.txdata[0].compute_txid(), only_old.compute_txid()]
+    );
+    assert_eq!(
+        accepted.change.transactions_entered(),
+        [
+            new_a.txdata[0].compute_txid(),
+            only_new.compute_txid(),
+            new_b.txdata[0].compute_txid()
+        ]
+    );
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bitcoin::block::Header;
 use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
-use bitcoin::{Block, BlockHash, CompactTarget};
+use bitcoin::{Block, BlockHash, CompactTarget, Transaction, Txid};
 
 use super::assets::{AssetId, AssetRecord, Issuance};
 use super::block::{check_block, connect_block, disconnect_block, BlockError, ConnectContext};
@@ -121,6 +121,41 @@ impl TipChange {
     pub fn is_empty(&self) -> bool {
         self.disconnected.is_empty() && self.connected.is_empty()
     }
+
+    /// Transactions that were in the chain and no longer are (in disconnected blocks and not
+    /// in connected ones), in chain order.
+    pub fn transactions_left(&self) -> Vec<Txid> {
+        let entered = txids(&self.connected);
+        let mut left: Vec<Txid> = self
+            .disconnected
+            .iter()
+            .rev()
+            .flat_map(|block| block_txids(block))
+            .collect();
+        left.retain(|txid| !entered.contains(txid));
+        left
+    }
+
+    /// Transactions that entered the chain (in connected blocks and not in disconnected ones),
+    /// in chain order.
+    pub fn transactions_entered(&self) -> Vec<Txid> {
+        let left = txids(&self.disconnected);
+        let mut entered: Vec<Txid> = self
+            .connected
+            .iter()
+            .flat_map(|block| block_txids(block))
+            .collect();
+        entered.retain(|txid| !left.contains(txid));
+        entered
+    }
+}
+
+fn block_txids(block: &Block) -> impl Iterator<Item = Txid> + '_ {
+    block.txdata.iter().map(Transaction::compute_txid)
+}
+
+fn txids(blocks: &[Arc<Block>]) -> HashSet<Txid> {
+    blocks.iter().flat_map(|block| block_txids(block)).collect()
 }
 
 /// The outcome of accepting a block.
