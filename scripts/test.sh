@@ -16,6 +16,9 @@ step "cargo clippy (native, then wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p bitmesh-core -p bitmesh-web --lib --bins --tests --target wasm32-unknown-unknown -- -D warnings
 
+step "the fuzz targets compile (run them with cargo fuzz, see fuzz/README.md)"
+cargo check --quiet --manifest-path fuzz/Cargo.toml --target-dir target --bins
+
 step "cargo build -p bitmesh-core --target wasm32-unknown-unknown"
 cargo build -p bitmesh-core --target wasm32-unknown-unknown
 

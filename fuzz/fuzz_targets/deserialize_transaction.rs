@@ -44,7 +44,8 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap_or_else(|| known[i % known.len()].clone())
         })
         .collect();
-    let _ = check_inputs(&tx, &coins, workload.height, 0, workload.params);
+    let coin_refs: Vec<&Coin> = coins.iter().collect();
+    let _ = check_inputs(&tx, &coin_refs, workload.height, 0, workload.params);
     let prevouts: Vec<TxOut> = coins.into_iter().map(|coin| coin.output).collect();
     let _ = verify_spends(&verifier(), &tx, &prevouts);
 });
