@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::Block;
-use bitmesh_core::chain::block::{check_block, connect_block, disconnect_block, ConnectContext};
+use bitmesh_core::chain::block::{check_block, connect_block, disconnect_block};
 use bitmesh_core::chain::sigcache::SigCache;
 use bitmesh_core::chain::spend::verifier;
 use bitmesh_core::testkit::ConnectWorkload;
@@ -27,13 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let workload = workload();
     let secp = verifier();
     let sigcache = SigCache::new(0);
-    let context = ConnectContext {
-        params: workload.params,
-        height: workload.height,
-        median_time_past: 0,
-        secp: &secp,
-        sigcache: &sigcache,
-    };
+    let context = workload.context(&secp, &sigcache);
     let mut utxo = workload.utxo.clone();
     if let Ok(connected) = connect_block(&mut utxo, &block, &context) {
         disconnect_block(&mut utxo, &block, &connected.undo).expect("its own undo data");

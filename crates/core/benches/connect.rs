@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use bitmesh_core::chain::block::{connect_block, ConnectContext};
+use bitmesh_core::chain::block::connect_block;
 use bitmesh_core::chain::spend::verifier;
 use bitmesh_core::testkit::ConnectWorkload;
 use criterion::{BatchSize, Criterion, Throughput};
@@ -20,13 +20,7 @@ fn main() {
     group.throughput(Throughput::Elements(workload.inputs() as u64));
     for warm in [false, true] {
         let sigcache = workload.sigcache(warm);
-        let context = ConnectContext {
-            params: workload.params,
-            height: workload.height,
-            median_time_past: 0,
-            secp: &secp,
-            sigcache: &sigcache,
-        };
+        let context = workload.context(&secp, &sigcache);
         let name = if warm {
             "sigcache_warm"
         } else {

@@ -4,7 +4,6 @@
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::key::{CompressedPublicKey, Keypair, TapTweak, UntweakedPublicKey};
-use bitcoin::script::{Builder, PushBytesBuf};
 use bitcoin::secp256k1::{All, Message, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::transaction::{self, Transaction, TxIn, TxOut};
@@ -123,21 +122,7 @@ pub fn pay(script: &ScriptBuf, sats: u64) -> TxOut {
 
 /// A coinbase for `height` paying `outputs`; `tag` makes otherwise equal coinbases differ.
 pub fn coinbase(height: u32, outputs: Vec<TxOut>, tag: u64) -> Transaction {
-    let tag = PushBytesBuf::try_from(tag.to_le_bytes().to_vec()).expect("8 bytes");
-    Transaction {
-        version: transaction::Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint::null(),
-            script_sig: Builder::new()
-                .push_int(i64::from(height))
-                .push_slice(tag)
-                .into_script(),
-            sequence: Sequence::MAX,
-            witness: Witness::new(),
-        }],
-        output: outputs,
-    }
+    crate::chain::template::coinbase(height, tag, outputs)
 }
 
 /// A block after `prev` with the given fields, its coinbase's witness commitment and merkle
@@ -285,20 +270,30 @@ impl ConnectWorkload {
         cache
     }
 
-    /// Connects the block to a fresh copy of the set `rounds` times and returns the inputs per
-    /// second, timing only the connections with `clock` (seconds, any origin).
-    pub fn inputs_per_second(&self, warm: bool, rounds: usize, clock: impl Fn() -> f64) -> f64 {
-        use crate::chain::block::{connect_block, ConnectContext};
-
-        let secp = Secp256k1::verification_only();
-        let sigcache = self.sigcache(warm);
-        let context = ConnectContext {
+    /// The context that connects the block, verifying with `secp` and skipping what `sigcache`
+    /// holds.
+    pub fn context<'a>(
+        &self,
+        secp: &'a Secp256k1<bitcoin::secp256k1::VerifyOnly>,
+        sigcache: &'a crate::chain::sigcache::SigCache,
+    ) -> crate::chain::block::ConnectContext<'a> {
+        crate::chain::block::ConnectContext {
             params: self.params,
             height: self.height,
             median_time_past: 0,
-            secp: &secp,
-            sigcache: &sigcache,
-        };
+            secp,
+            sigcache,
+        }
+    }
+
+    /// Connects the block to a fresh copy of the set `rounds` times and returns the inputs per
+    /// second, timing only the connections with `clock` (seconds, any origin).
+    pub fn inputs_per_second(&self, warm: bool, rounds: usize, clock: impl Fn() -> f64) -> f64 {
+        use crate::chain::block::connect_block;
+
+        let secp = Secp256k1::verification_only();
+        let sigcache = self.sigcache(warm);
+        let context = self.context(&secp, &sigcache);
         let mut elapsed = 0.0;
         for _ in 0..rounds {
             let mut utxo = self.utxo.clone();

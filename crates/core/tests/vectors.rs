@@ -177,11 +177,9 @@ fn with_high_s(der_with_type: &[u8]) -> Vec<u8> {
     out
 }
 
-#[test]
-fn bip341_key_path_sighashes_and_spends() {
-    let vectors = json(BIP341);
-    let case = &vectors["keyPathSpending"][0];
-    let unsigned = tx(case["given"]["rawUnsignedTx"].as_str().unwrap());
+/// The BIP341 key-path case: the vector, its signed transaction and the outputs it spends.
+fn bip341_key_path() -> (Value, Transaction, Vec<TxOut>) {
+    let case = json(BIP341)["keyPathSpending"][0].clone();
     let signed = tx(case["auxiliary"]["fullySignedTx"].as_str().unwrap());
     let prevouts: Vec<TxOut> = case["given"]["utxosSpent"]
         .as_array()
@@ -192,6 +190,13 @@ fn bip341_key_path_sighashes_and_spends() {
             script_pubkey: ScriptBuf::from_bytes(bytes(utxo["scriptPubKey"].as_str().unwrap())),
         })
         .collect();
+    (case, signed, prevouts)
+}
+
+#[test]
+fn bip341_key_path_sighashes_and_spends() {
+    let (case, signed, prevouts) = bip341_key_path();
+    let unsigned = tx(case["given"]["rawUnsignedTx"].as_str().unwrap());
     let secp = verifier();
     let mut seen_types = Vec::new();
     for spending in case["inputSpending"].as_array().unwrap() {
@@ -239,18 +244,7 @@ fn bip341_key_path_sighashes_and_spends() {
 
 #[test]
 fn bip341_explicit_default_sighash_and_bad_types_are_refused() {
-    let vectors = json(BIP341);
-    let case = &vectors["keyPathSpending"][0];
-    let signed = tx(case["auxiliary"]["fullySignedTx"].as_str().unwrap());
-    let prevouts: Vec<TxOut> = case["given"]["utxosSpent"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|utxo| TxOut {
-            value: Amount::from_sat(utxo["amountSats"].as_u64().unwrap()),
-            script_pubkey: ScriptBuf::from_bytes(bytes(utxo["scriptPubKey"].as_str().unwrap())),
-        })
-        .collect();
+    let (_, signed, prevouts) = bip341_key_path();
     // Input 4 signs with the default type: a 64-byte signature.
     let signature = signed.input[4].witness.to_vec()[0].clone();
     assert_eq!(signature.len(), 64);

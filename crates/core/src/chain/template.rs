@@ -47,25 +47,14 @@ pub fn build_template(
     let height = chain.height() + 1;
     let (transactions, fees) = select_transactions(mempool, MAX_BLOCK_WEIGHT - RESERVED_WEIGHT);
     let reward = block_subsidy(height, chain.params()) + fees;
-    let extra = PushBytesBuf::try_from(extra_nonce.to_le_bytes().to_vec()).expect("8 bytes");
-    let coinbase = Transaction {
-        version: transaction::Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint::null(),
-            script_sig: Builder::new()
-                .push_int(i64::from(height))
-                .push_slice(extra)
-                .push_slice(b"bitmesh")
-                .into_script(),
-            sequence: Sequence::MAX,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut {
+    let coinbase = coinbase(
+        height,
+        extra_nonce,
+        vec![TxOut {
             value: reward,
             script_pubkey: payout.clone(),
         }],
-    };
+    );
     let mut txdata = Vec::with_capacity(transactions.len() + 1);
     txdata.push(coinbase);
     txdata.extend(transactions);
@@ -87,6 +76,27 @@ pub fn build_template(
         block,
         height,
         fees,
+    }
+}
+
+/// A coinbase for `height` paying `outputs`. Its script holds the height (BIP34), then
+/// `extra_nonce` (which makes otherwise equal coinbases differ), then the tag `bitmesh`.
+pub fn coinbase(height: u32, extra_nonce: u64, outputs: Vec<TxOut>) -> Transaction {
+    let extra = PushBytesBuf::try_from(extra_nonce.to_le_bytes().to_vec()).expect("8 bytes");
+    Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: Builder::new()
+                .push_int(i64::from(height))
+                .push_slice(extra)
+                .push_slice(b"bitmesh")
+                .into_script(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: outputs,
     }
 }
 
