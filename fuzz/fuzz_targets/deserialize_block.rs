@@ -29,12 +29,9 @@ fn recommit(block: &mut Block) {
     if let (Some(reserved), Some(root)) = (reserved, block.witness_root()) {
         let commitment = Block::compute_witness_commitment(&root, &reserved);
         let coinbase = &mut block.txdata[0];
-        if let Some(output) = coinbase
-            .output
-            .iter_mut()
-            .rev()
-            .find(|output| output.script_pubkey.as_bytes().starts_with(&MAGIC) && output.script_pubkey.len() >= 38)
-        {
+        if let Some(output) = coinbase.output.iter_mut().rev().find(|output| {
+            output.script_pubkey.as_bytes().starts_with(&MAGIC) && output.script_pubkey.len() >= 38
+        }) {
             let mut script = output.script_pubkey.to_bytes();
             script[6..38].copy_from_slice(commitment.as_byte_array());
             output.script_pubkey = script.into();
@@ -46,7 +43,9 @@ fn recommit(block: &mut Block) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut block) = deserialize::<Block>(data) else { return };
+    let Ok(mut block) = deserialize::<Block>(data) else {
+        return;
+    };
     // What decodes re-encodes to the same bytes.
     assert_eq!(serialize(&block), data);
     recommit(&mut block);

@@ -20,7 +20,9 @@ fn workload() -> &'static ConnectWorkload {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(tx) = deserialize::<Transaction>(data) else { return };
+    let Ok(tx) = deserialize::<Transaction>(data) else {
+        return;
+    };
     assert_eq!(serialize(&tx), data);
     for txout in &tx.output {
         let _ = AssetRecord::from_script(&txout.script_pubkey);
