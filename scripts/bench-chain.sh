@@ -13,7 +13,7 @@ step "wasm: the same workload in headless Chromium (wasm-pack test --release)"
 wasm_log="$TMPDIR/bench-wasm.log"
 cargo fetch --quiet
 CARGO_NET_OFFLINE=true in_loopback_namespace wasm-pack test --release --headless --chrome --mode no-install \
-  crates/core --test bench_wasm -- --include-ignored | tee "$wasm_log"
+  crates/core --test bench_wasm -- --include-ignored --nocapture | tee "$wasm_log"
 wasm=$(sed -n 's/.*cold \([0-9]*\) inputs\/s.*/\1/p' "$wasm_log" | tail -1)
 
 [ -n "$native" ] && [ -n "$wasm" ] || { echo "error: a measurement is missing" >&2; exit 1; }
