@@ -241,7 +241,15 @@ fn a_branch_invalid_halfway_leaves_the_old_chain_intact() {
             BlockStatus::Invalid
         );
     }
-    // Building on the invalid branch is refused at once.
+    // The invalid block itself, and building on it, are refused at once.
+    assert_eq!(
+        chain.accept_block(side[7].clone(), NOW),
+        Err(AcceptError::KnownInvalid)
+    );
+    assert_eq!(
+        chain.accept_header(&side[7].header, NOW),
+        Err(HeaderError::KnownInvalid(side[7].block_hash()))
+    );
     let child = block_on(&shadow, side[14].block_hash(), vec![], 0, 3);
     assert_eq!(
         chain.accept_block(child, NOW),

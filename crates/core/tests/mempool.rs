@@ -287,6 +287,33 @@ fn blocks_remove_confirmed_and_conflicting_and_reorgs_give_back() {
 }
 
 #[test]
+fn a_reorganisation_keeps_unconfirmed_chains_whole() {
+    let (mut chain, key, coins) = funded(1);
+    let mut pool = Mempool::new(MempoolConfig::default());
+    // Five generations entering at the same second: only the parent links give their order.
+    let mut generation = pay_self(&key, &coins, 1_000, 1);
+    let mut txids = Vec::new();
+    for _ in 0..5 {
+        pool.accept(generation.clone(), &mut chain, 7).unwrap();
+        txids.push(generation.compute_txid());
+        generation = pay_self(&key, &[output(&generation, 0)], 1_000, 1);
+    }
+    let fork = chain.tip();
+    let a = block_on(&chain, fork, vec![], 0, &key.p2wpkh(), 300);
+    chain.accept_block(a, NOW).unwrap();
+    let b = block_on(&chain, fork, vec![], 0, &key.p2wpkh(), 301);
+    chain.accept_block(b.clone(), NOW).unwrap();
+    let c = block_on(&chain, b.block_hash(), vec![], 0, &key.p2wpkh(), 302);
+    let accepted = chain.accept_block(c, NOW).unwrap();
+    assert_eq!(accepted.change.disconnected.len(), 1);
+    pool.apply_tip_change(&accepted.change, &mut chain, u64::from(NOW));
+    for txid in &txids {
+        assert!(pool.contains(txid), "{txid} survived the reorganisation");
+        assert_eq!(pool.get(txid).unwrap().entered, 7);
+    }
+}
+
+#[test]
 fn fee_rates_are_ordered() {
     let (mut chain, key, coins) = funded(3);
     let mut pool = Mempool::new(MempoolConfig::default());

@@ -384,10 +384,14 @@ impl Mempool {
                     let _ = self.accept(tx.clone(), chain, now);
                 }
             }
-            let mut old: Vec<&MempoolEntry> = previous.entries.values().collect();
-            old.sort_by_key(|entry| entry.entered);
-            // Parents entered before their children, so this order accepts both.
-            for entry in old {
+            // Parents before children: a transaction has more in-pool ancestors than each parent.
+            let mut old: Vec<(usize, &MempoolEntry)> = previous
+                .entries
+                .iter()
+                .map(|(txid, entry)| (previous.ancestors(txid), entry))
+                .collect();
+            old.sort_by_key(|(depth, entry)| (*depth, entry.entered, entry.tx.compute_txid()));
+            for (_, entry) in old {
                 let _ = self.accept((*entry.tx).clone(), chain, entry.entered);
             }
             return;
@@ -395,6 +399,23 @@ impl Mempool {
         for block in &change.connected {
             self.remove_for_block(block);
         }
+    }
+
+    /// The number of in-pool ancestors of `txid`.
+    fn ancestors(&self, txid: &Txid) -> usize {
+        let mut seen = HashSet::new();
+        let mut pending: Vec<Txid> = self
+            .entries
+            .get(txid)
+            .map_or_else(Vec::new, |entry| entry.parents.iter().copied().collect());
+        while let Some(parent) = pending.pop() {
+            if seen.insert(parent) {
+                if let Some(entry) = self.entries.get(&parent) {
+                    pending.extend(entry.parents.iter().copied());
+                }
+            }
+        }
+        seen.len()
     }
 
     /// Drops transactions older than the expiry; returns their txids.

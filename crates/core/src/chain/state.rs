@@ -32,6 +32,8 @@ pub enum HeaderError {
     UnknownParent(BlockHash),
     /// The previous block is invalid, so this one is too.
     InvalidParent(BlockHash),
+    /// This header is already known, as invalid.
+    KnownInvalid(BlockHash),
     /// The header's version is below 1.
     ObsoleteVersion(i32),
     /// `bits` is not what the difficulty algorithm requires here.
@@ -52,6 +54,7 @@ impl fmt::Display for HeaderError {
         match self {
             HeaderError::UnknownParent(hash) => write!(f, "the previous block {hash} is unknown"),
             HeaderError::InvalidParent(hash) => write!(f, "the previous block {hash} is invalid"),
+            HeaderError::KnownInvalid(hash) => write!(f, "block {hash} is known to be invalid"),
             HeaderError::ObsoleteVersion(version) => {
                 write!(f, "block version {version} is obsolete")
             }
@@ -290,7 +293,7 @@ impl Chain {
         let hash = header.block_hash();
         if let Some(entry) = self.index.get(&hash) {
             return match entry.status {
-                BlockStatus::Invalid => Err(HeaderError::InvalidParent(header.prev_blockhash)),
+                BlockStatus::Invalid => Err(HeaderError::KnownInvalid(hash)),
                 _ => Ok(hash),
             };
         }
@@ -340,9 +343,7 @@ impl Chain {
         let hash = self
             .accept_header(&block.header, now)
             .map_err(|err| match err {
-                HeaderError::InvalidParent(_) if self.index.contains(&block.block_hash()) => {
-                    AcceptError::KnownInvalid
-                }
+                HeaderError::KnownInvalid(_) => AcceptError::KnownInvalid,
                 other => AcceptError::Header(other),
             })?;
         if self.blocks.contains_key(&hash) {
