@@ -9,5 +9,6 @@ pub mod chain;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod wallet;
 
 pub use chain::Network;
