@@ -225,12 +225,98 @@ impl Account {
             Purpose::Bip84 => "wpkh",
             Purpose::Bip86 => "tr",
         };
-        let origin = self.path.to_string();
-        let origin = origin.trim_start_matches('m');
         let desc = format!(
-            "{function}([{}{origin}]{}/<0;1>/*)",
-            self.master_fingerprint, self.xpub
+            "{function}([{}/{}]{}/<0;1>/*)",
+            self.master_fingerprint, self.path, self.xpub
         );
         descriptor::with_checksum(&desc).expect("descriptor characters only")
     }
+}
+
+/// Why a string is not a valid extended key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtendedKeyError {
+    /// Not base58 with a valid checksum.
+    Encoding,
+    /// Not 78 bytes long.
+    Length(usize),
+    /// The version bytes are not those of an `xpub`/`xprv`/`tpub`/`tprv`.
+    UnknownVersion([u8; 4]),
+    /// A private version with public key data, or the reverse.
+    VersionMismatch,
+    /// A master key (depth 0) with a parent fingerprint or child number.
+    BadMasterKey,
+    /// The key data is not a valid key.
+    InvalidKey,
+}
+
+impl fmt::Display for ExtendedKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExtendedKeyError::Encoding => f.write_str("not a base58check string"),
+            ExtendedKeyError::Length(len) => write!(f, "an extended key is 78 bytes, not {len}"),
+            ExtendedKeyError::UnknownVersion(version) => {
+                write!(f, "unknown version bytes {version:02x?}")
+            }
+            ExtendedKeyError::VersionMismatch => {
+                f.write_str("the version says private but the data is public, or the reverse")
+            }
+            ExtendedKeyError::BadMasterKey => {
+                f.write_str("a depth-0 key must have no parent fingerprint and child number 0")
+            }
+            ExtendedKeyError::InvalidKey => {
+                f.write_str("the key data is not a valid secp256k1 key")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExtendedKeyError {}
+
+const XPUB: [u8; 4] = [0x04, 0x88, 0xb2, 0x1e];
+const XPRV: [u8; 4] = [0x04, 0x88, 0xad, 0xe4];
+const TPUB: [u8; 4] = [0x04, 0x35, 0x87, 0xcf];
+const TPRV: [u8; 4] = [0x04, 0x35, 0x83, 0x94];
+
+/// Checks the BIP32 serialization rules the `bitcoin` crate leaves out (BIP32 test vector 5)
+/// and returns the 78 bytes and whether they hold a private key.
+fn checked_extended_key(text: &str) -> Result<(Vec<u8>, bool), ExtendedKeyError> {
+    let data = bitcoin::base58::decode_check(text).map_err(|_| ExtendedKeyError::Encoding)?;
+    if data.len() != 78 {
+        return Err(ExtendedKeyError::Length(data.len()));
+    }
+    let version: [u8; 4] = data[..4].try_into().expect("4 bytes");
+    let private = match version {
+        XPRV | TPRV => true,
+        XPUB | TPUB => false,
+        other => return Err(ExtendedKeyError::UnknownVersion(other)),
+    };
+    let depth = data[4];
+    if depth == 0 && (data[5..9] != [0; 4] || data[9..13] != [0; 4]) {
+        return Err(ExtendedKeyError::BadMasterKey);
+    }
+    match (private, data[45]) {
+        (true, 0) | (false, 2 | 3) => Ok((data, private)),
+        (true, 2 | 3) | (false, 0) => Err(ExtendedKeyError::VersionMismatch),
+        _ => Err(ExtendedKeyError::InvalidKey),
+    }
+}
+
+/// Parses an extended public key (`xpub` or `tpub`), with every check of BIP32.
+pub fn parse_xpub(text: &str) -> Result<Xpub, ExtendedKeyError> {
+    let (data, private) = checked_extended_key(text)?;
+    if private {
+        return Err(ExtendedKeyError::VersionMismatch);
+    }
+    Xpub::decode(&data).map_err(|_| ExtendedKeyError::InvalidKey)
+}
+
+/// Parses an extended private key (`xprv` or `tprv`), with every check of BIP32.
+pub fn parse_xpriv(text: &str) -> Result<Xpriv, ExtendedKeyError> {
+    let (data, private) = checked_extended_key(text)?;
+    if !private {
+        return Err(ExtendedKeyError::VersionMismatch);
+    }
+    Xpriv::decode(&data).map_err(|_| ExtendedKeyError::InvalidKey)
 }
