@@ -1,9 +1,11 @@
-//! The block-connection benchmark in the browser: the same workload and measurement as
-//! `benches/connect.rs`, timed by the page's clock. Ignored in test runs;
-//! `scripts/bench-chain.sh` runs it beside the native benchmark and prints wasm ÷ native.
+//! The core's benchmarks in the browser: the same work as `benches/connect.rs` and
+//! `benches/vault.rs`, timed by the page's clock. Ignored in test runs; `scripts/bench-core.sh`
+//! runs them beside the native benchmarks and prints wasm ÷ native.
 #![cfg(target_arch = "wasm32")]
 
 use bitmesh_core::testkit::ConnectWorkload;
+use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -17,4 +19,20 @@ fn connect_benchmark() {
     let warm = workload.inputs_per_second(true, 5, clock);
     console_log!("wasm connect 1000x2 P2WPKH: cold {cold:.0} inputs/s, warm {warm:.0} inputs/s");
     assert!(cold.is_finite() && cold > 0.0 && warm > cold);
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+fn vault_unlock_benchmark() {
+    let secret = Secret::new(&mnemonic::from_entropy(&[1; 16]).unwrap(), "");
+    let vault = Vault::seal(&secret, "password", KdfParams::default(), [2; 16], [3; 12]).unwrap();
+    let best = (0..5)
+        .map(|_| {
+            let start = js_sys::Date::now();
+            vault.open("password").unwrap();
+            js_sys::Date::now() - start
+        })
+        .fold(f64::INFINITY, f64::min);
+    console_log!("wasm vault unlock: {best:.1} ms");
+    assert!(best > 0.0);
 }

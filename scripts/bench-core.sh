@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The core's benchmarks natively and in headless Chromium, in one run: block connection and
+# vault unlock, each printed with wasm ÷ native. Usage: scripts/bench-core.sh
+source "$(dirname "$0")/common.sh"
+install_test_tools
+
+step "native: cargo bench -p bitmesh-core (connect, vault)"
+native_log="$TMPDIR/bench-native.log"
+cargo bench -p bitmesh-core --bench connect --bench vault | tee "$native_log"
+
+step "wasm: the same work in headless Chromium (wasm-pack test --release)"
+wasm_log="$TMPDIR/bench-wasm.log"
+cargo fetch --quiet
+CARGO_NET_OFFLINE=true in_loopback_namespace wasm-pack test --release --headless --chrome --mode no-install \
+  crates/core --test bench_wasm -- --include-ignored --nocapture | tee "$wasm_log"
+
+value() { sed -n "s/.*$1.*/\\1/p" "$2" | tail -1; }
+native_connect=$(value 'native, one core: cold \([0-9]*\) inputs\/s' "$native_log")
+wasm_connect=$(value 'wasm connect.*cold \([0-9]*\) inputs\/s' "$wasm_log")
+native_unlock=$(value 'vault unlock, native: \([0-9.]*\) ms' "$native_log")
+wasm_unlock=$(value 'wasm vault unlock: \([0-9.]*\) ms' "$wasm_log")
+for figure in native_connect wasm_connect native_unlock wasm_unlock; do
+  [ -n "${!figure}" ] || { echo "error: $figure was not measured" >&2; exit 1; }
+done
+awk -v nc="$native_connect" -v wc="$wasm_connect" -v nu="$native_unlock" -v wu="$wasm_unlock" 'BEGIN {
+  printf "\nblock connection, sigcache cold: native %d inputs/s, wasm (Chromium) %d inputs/s, wasm/native %.2f\n", nc, wc, wc / nc
+  printf "vault unlock (Argon2id 19 MiB, t=2): native %.1f ms, wasm (Chromium) %.1f ms, wasm/native %.2f x slower; goal <= 250 ms in the browser\n", nu, wu, wu / nu
+}'
