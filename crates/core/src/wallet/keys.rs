@@ -13,7 +13,7 @@ use bitcoin::{Address, ScriptBuf};
 use super::descriptor;
 
 /// Which BIP a wallet account follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Purpose {
     /// BIP84: native segwit v0, P2WPKH.
     Bip84,

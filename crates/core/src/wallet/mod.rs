@@ -3,5 +3,6 @@
 
 pub mod descriptor;
 pub mod keys;
+pub mod metadata;
 pub mod mnemonic;
 pub mod vault;
