@@ -126,8 +126,14 @@ impl AssetAmounts {
             .map_or(0, |index| self.0[index].1)
     }
 
-    fn from_map(map: BTreeMap<AssetId, u64>) -> AssetAmounts {
-        AssetAmounts(map.into_iter().filter(|(_, amount)| *amount > 0).collect())
+    /// The units of each asset in `units` (zero amounts dropped).
+    pub fn from_units(units: BTreeMap<AssetId, u64>) -> AssetAmounts {
+        AssetAmounts(
+            units
+                .into_iter()
+                .filter(|(_, amount)| *amount > 0)
+                .collect(),
+        )
     }
 }
 
@@ -421,7 +427,7 @@ pub fn allocate(tx: &Transaction, inputs: &[&AssetAmounts]) -> Result<Allocation
         }
     }
     Ok(Allocation {
-        outputs: outputs.into_iter().map(AssetAmounts::from_map).collect(),
+        outputs: outputs.into_iter().map(AssetAmounts::from_units).collect(),
         issued,
     })
 }
@@ -509,7 +515,7 @@ mod tests {
     }
 
     fn holding(pairs: &[(AssetId, u64)]) -> AssetAmounts {
-        AssetAmounts::from_map(pairs.iter().copied().collect())
+        AssetAmounts::from_units(pairs.iter().copied().collect())
     }
 
     fn transfer(moves: &[(AssetId, &[(u16, u64)])]) -> AssetRecord {

@@ -5,4 +5,5 @@ pub mod descriptor;
 pub mod keys;
 pub mod metadata;
 pub mod mnemonic;
+pub mod tracker;
 pub mod vault;
