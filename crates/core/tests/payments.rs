@@ -1,0 +1,202 @@
+//! The wallet pays: build → sign → the chain's mempool accepts → a mined block confirms it →
+//! the wallet's balances follow. For P2WPKH and P2TR accounts alike.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use bitcoin::{Amount, FeeRate, ScriptBuf};
+use bitmesh_core::chain::mempool::{Mempool, MempoolConfig};
+use bitmesh_core::chain::pow::search_nonce;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::chain::template::build_template;
+use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::wallet::build::{build_payment, sign, spendable, BuildError, PaymentRequest};
+use bitmesh_core::wallet::coin_select::SelectionError;
+use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
+use bitmesh_core::wallet::metadata::{DeviceId, Metadata, Stamp};
+use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::tracker::{Tracker, Unit};
+use bitmesh_core::Network;
+
+const NOW: u32 = 2_000_000_000;
+const REWARD: u64 = 5_000_000_000;
+
+struct Wallet {
+    chain: Chain,
+    mempool: Mempool,
+    tracker: Tracker,
+    metadata: Metadata,
+}
+
+impl Wallet {
+    /// A wallet of one `purpose` account whose first address received `coinbases` mature
+    /// coinbase rewards.
+    fn funded(purpose: Purpose, coinbases: u32) -> Wallet {
+        let seed = mnemonic::from_entropy(&[4; 16])
+            .unwrap()
+            .to_seed_normalized("");
+        let account = Account::for_bitmesh(&seed, purpose, Network::Test).unwrap();
+        let maturity = Network::Test.params().coinbase_maturity;
+        let mut wallet = Wallet {
+            chain: Chain::new(Network::Test),
+            mempool: Mempool::new(MempoolConfig::default()),
+            tracker: Tracker::new(vec![account.clone()], maturity),
+            metadata: Metadata::new(),
+        };
+        let mine = account.script_pubkey(Keychain::External, 0);
+        let other = TestKey::new(1).p2wpkh();
+        for n in 0..coinbases + maturity {
+            let payout = if n < coinbases { &mine } else { &other };
+            let block = block_on(
+                &wallet.chain,
+                wallet.chain.tip(),
+                vec![],
+                0,
+                payout,
+                u64::from(n),
+            );
+            wallet.chain.accept_block(block.clone(), NOW).unwrap();
+            wallet.tracker.connect_block(&block, wallet.chain.height());
+        }
+        wallet
+    }
+
+    fn account(&self) -> &Account {
+        &self.tracker.accounts()[0]
+    }
+
+    fn pay(&mut self, to: &ScriptBuf, sats: u64) -> Result<bitcoin::Transaction, BuildError> {
+        let coins = spendable(
+            &self.tracker,
+            &self.metadata,
+            0,
+            Network::Test.params().coinbase_maturity,
+        );
+        let change = self.account().script_pubkey(Keychain::Internal, 0);
+        let request = PaymentRequest {
+            recipients: vec![(to.clone(), Amount::from_sat(sats))],
+            fee_rate: FeeRate::from_sat_per_kwu(500),
+        };
+        let built = build_payment(&coins, &request, change)?;
+        Ok(sign(&built, self.tracker.accounts()))
+    }
+
+    /// Relays `tx` through the mempool and mines it.
+    fn confirm(&mut self, tx: bitcoin::Transaction) {
+        self.mempool
+            .accept(tx.clone(), &mut self.chain, u64::from(NOW))
+            .expect("the mempool accepts it");
+        self.tracker.mempool_added(&tx, 1);
+        let payout = TestKey::new(1).p2wpkh();
+        let mut block = build_template(&self.chain, &self.mempool, &payout, NOW, 0).block;
+        block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).unwrap();
+        let accepted = self.chain.accept_block(block.clone(), NOW).unwrap();
+        assert!(accepted.invalid.is_empty(), "{:?}", accepted.invalid);
+        self.mempool
+            .apply_tip_change(&accepted.change, &mut self.chain, u64::from(NOW));
+        self.tracker.connect_block(&block, self.chain.height());
+        assert!(block
+            .txdata
+            .iter()
+            .any(|t| t.compute_txid() == tx.compute_txid()));
+    }
+}
+
+#[test]
+fn p2wpkh_and_p2tr_payments_round_trip_through_the_chain() {
+    for purpose in [Purpose::Bip84, Purpose::Bip86] {
+        let mut wallet = Wallet::funded(purpose, 2);
+        assert_eq!(wallet.tracker.balances()[&Unit::Btc].confirmed, 2 * REWARD);
+        let stranger = TestKey::new(9).p2tr();
+        let tx = wallet.pay(&stranger, 6_000_000_000).unwrap();
+        assert_eq!(tx.input.len(), 1 + 1, "{purpose:?}: one coin is not enough");
+        let fee = 2 * REWARD - tx.output.iter().map(|o| o.value.to_sat()).sum::<u64>();
+        // The unconfirmed change counts as unconfirmed until the block.
+        wallet.tracker.mempool_added(&tx, 1);
+        assert_eq!(
+            wallet.tracker.balances()[&Unit::Btc].unconfirmed,
+            2 * REWARD - 6_000_000_000 - fee
+        );
+        wallet.confirm(tx);
+        let btc = wallet.tracker.balances()[&Unit::Btc];
+        assert_eq!(
+            (btc.confirmed, btc.unconfirmed),
+            (2 * REWARD - 6_000_000_000 - fee, 0),
+            "{purpose:?}"
+        );
+        // Overhead, two inputs, the P2TR payment, and change of the account's own type.
+        let (input, change) = if purpose == Purpose::Bip84 {
+            (68, 31)
+        } else {
+            (58, 43)
+        };
+        let vbytes = 11 + 2 * input + 43 + change;
+        assert!(
+            fee >= 2 * vbytes - 4 && fee <= 2 * vbytes + 4,
+            "{purpose:?}: fee {fee} for ~{vbytes} vB"
+        );
+    }
+}
+
+#[test]
+fn refusals_have_reasons() {
+    let mut wallet = Wallet::funded(Purpose::Bip84, 1);
+    let stranger = TestKey::new(9).p2wpkh();
+    assert!(matches!(
+        wallet.pay(&stranger, 100),
+        Err(BuildError::Dust { recipient: 0, limit, .. }) if limit == Amount::from_sat(294)
+    ));
+    assert!(matches!(
+        wallet.pay(&stranger, REWARD),
+        Err(BuildError::Selection(
+            SelectionError::InsufficientFunds { .. }
+        ))
+    ));
+    let coins = spendable(&wallet.tracker, &wallet.metadata, 0, 2);
+    let request = PaymentRequest {
+        recipients: vec![],
+        fee_rate: FeeRate::from_sat_per_kwu(250),
+    };
+    assert_eq!(
+        build_payment(&coins, &request, stranger.clone()).unwrap_err(),
+        BuildError::NoRecipients
+    );
+}
+
+#[test]
+fn reserved_coins_are_not_spent() {
+    let mut wallet = Wallet::funded(Purpose::Bip84, 2);
+    let coins = spendable(&wallet.tracker, &wallet.metadata, 0, 2);
+    assert_eq!(coins.len(), 2);
+    let device = DeviceId([7; 16]);
+    wallet.metadata.reserve(
+        coins[0].outpoint,
+        device,
+        10_000,
+        Stamp { millis: 1, device },
+    );
+    let now_spendable = spendable(&wallet.tracker, &wallet.metadata, 5_000, 2);
+    assert_eq!(now_spendable.len(), 1);
+    assert_ne!(now_spendable[0].outpoint, coins[0].outpoint);
+    // The reservation expires.
+    assert_eq!(
+        spendable(&wallet.tracker, &wallet.metadata, 10_000, 2).len(),
+        2
+    );
+    // Spending more than the free coin refuses rather than touching the reserved one.
+    let stranger = TestKey::new(9).p2wpkh();
+    wallet.metadata.reserve(
+        coins[0].outpoint,
+        device,
+        u64::MAX,
+        Stamp { millis: 2, device },
+    );
+    assert!(matches!(
+        wallet.pay(&stranger, REWARD),
+        Err(BuildError::Selection(
+            SelectionError::InsufficientFunds { .. }
+        ))
+    ));
+}
