@@ -63,10 +63,6 @@ impl Wallet {
         wallet
     }
 
-    fn account(&self) -> &Account {
-        &self.tracker.accounts()[0]
-    }
-
     fn pay(&mut self, to: &ScriptBuf, sats: u64) -> Result<bitcoin::Transaction, BuildError> {
         let coins = spendable(
             &self.tracker,
@@ -74,12 +70,11 @@ impl Wallet {
             0,
             Network::Test.params().coinbase_maturity,
         );
-        let change = self.account().script_pubkey(Keychain::Internal, 0);
         let request = PaymentRequest {
             recipients: vec![(to.clone(), Amount::from_sat(sats))],
             fee_rate: FeeRate::from_sat_per_kwu(500),
         };
-        let built = build_payment(&coins, &request, change)?;
+        let built = build_payment(&coins, &request, self.tracker.accounts(), (0, 0))?;
         Ok(sign(&built, self.tracker.accounts()))
     }
 
@@ -160,7 +155,7 @@ fn refusals_have_reasons() {
         fee_rate: FeeRate::from_sat_per_kwu(250),
     };
     assert_eq!(
-        build_payment(&coins, &request, stranger.clone()).unwrap_err(),
+        build_payment(&coins, &request, wallet.tracker.accounts(), (0, 0)).unwrap_err(),
         BuildError::NoRecipients
     );
 }
@@ -198,5 +193,72 @@ fn reserved_coins_are_not_spent() {
         Err(BuildError::Selection(
             SelectionError::InsufficientFunds { .. }
         ))
+    ));
+}
+
+#[test]
+fn psbts_export_import_sign_and_finalize() {
+    use bitmesh_core::wallet::psbt::{self, PsbtError};
+    for purpose in [Purpose::Bip84, Purpose::Bip86] {
+        let mut wallet = Wallet::funded(purpose, 2);
+        let coins = spendable(&wallet.tracker, &wallet.metadata, 0, 2);
+        let request = PaymentRequest {
+            recipients: vec![(TestKey::new(9).p2wpkh(), Amount::from_sat(6_000_000_000))],
+            fee_rate: FeeRate::from_sat_per_kwu(500),
+        };
+        let accounts = wallet.tracker.accounts().to_vec();
+        let built = build_payment(&coins, &request, &accounts, (0, 3)).unwrap();
+        let exported = psbt::export(&built, &accounts);
+
+        // Export -> text -> import gives the identical PSBT.
+        let text = psbt::to_base64(&exported);
+        let imported = psbt::from_base64(&text).unwrap();
+        assert_eq!(imported, exported);
+        assert_eq!(psbt::to_base64(&imported), text);
+
+        // What a hardware signer needs is there.
+        let fingerprint = accounts[0].master_fingerprint();
+        for input in &imported.inputs {
+            assert!(input.witness_utxo.is_some());
+            let origins: Vec<_> = input
+                .bip32_derivation
+                .values()
+                .chain(input.tap_key_origins.values().map(|(_, source)| source))
+                .collect();
+            assert_eq!(origins.len(), 1, "{purpose:?}");
+            assert_eq!(origins[0].0, fingerprint);
+        }
+        let (change, _) = built.change.unwrap();
+        let output = &imported.outputs[change];
+        assert_eq!(
+            output.bip32_derivation.len() + output.tap_key_origins.len(),
+            1,
+            "change is recognisable"
+        );
+
+        assert_eq!(
+            psbt::finalize(imported.clone()).unwrap_err(),
+            PsbtError::Unsigned { input: 0 }
+        );
+        let mut signing = imported;
+        assert_eq!(
+            psbt::sign(&mut signing, &accounts).unwrap(),
+            built.inputs.len()
+        );
+        let tx = psbt::finalize(signing).unwrap();
+        assert_eq!(
+            tx,
+            sign(&built, &accounts),
+            "{purpose:?}: same as signing directly"
+        );
+        wallet.confirm(tx);
+    }
+    assert!(matches!(
+        psbt::from_base64("cHNidP8="),
+        Err(PsbtError::Parse(_))
+    ));
+    assert!(matches!(
+        psbt::from_base64("not base64 at all"),
+        Err(PsbtError::Parse(_))
     ));
 }

@@ -40,8 +40,8 @@ pub struct BuiltTx {
     pub inputs: Vec<OwnedOutput>,
     /// The fee it pays.
     pub fee: Amount,
-    /// The index of the change output, if any.
-    pub change_output: Option<usize>,
+    /// The change output, if any: its index and the wallet key it pays.
+    pub change: Option<(usize, (usize, Keychain, u32))>,
 }
 
 /// Why a payment cannot be built.
@@ -108,11 +108,13 @@ pub fn spendable(
         .collect()
 }
 
-/// Builds a payment from `coins`, sending change to `change_script`.
+/// Builds a payment from `coins`, sending change to the internal key `change_index` of
+/// `accounts[change_account]`.
 pub fn build_payment(
     coins: &[OwnedOutput],
     request: &PaymentRequest,
-    change_script: ScriptBuf,
+    accounts: &[Account],
+    (change_account, change_index): (usize, u32),
 ) -> Result<BuiltTx, BuildError> {
     if request.recipients.is_empty() {
         return Err(BuildError::NoRecipients);
@@ -142,7 +144,7 @@ pub fn build_payment(
     };
     let change_out = TxOut {
         value: Amount::ZERO,
-        script_pubkey: change_script,
+        script_pubkey: accounts[change_account].script_pubkey(Keychain::Internal, change_index),
     };
     let candidates: Vec<Candidate> = coins
         .iter()
@@ -177,18 +179,19 @@ pub fn build_payment(
             witness: Witness::new(),
         })
         .collect();
-    let change_output = selection.change.map(|value| {
+    let change = selection.change.map(|value| {
         tx.output.push(TxOut {
             value,
             ..change_out
         });
-        tx.output.len() - 1
+        let key = (change_account, Keychain::Internal, change_index);
+        (tx.output.len() - 1, key)
     });
     Ok(BuiltTx {
         tx,
         inputs,
         fee: selection.fee,
-        change_output,
+        change,
     })
 }
 

@@ -7,5 +7,6 @@ pub mod descriptor;
 pub mod keys;
 pub mod metadata;
 pub mod mnemonic;
+pub mod psbt;
 pub mod tracker;
 pub mod vault;
