@@ -163,6 +163,7 @@ pub fn build_payment(
         change_weight: change_out.weight(),
         change_spend_weight: input_weight(&change_out.script_pubkey),
         dust_limit: dust_limit(&change_out.script_pubkey),
+        must_spend: 0,
     };
     let selection = select_coins(&candidates, &params).map_err(BuildError::Selection)?;
     let inputs: Vec<OwnedOutput> = selection

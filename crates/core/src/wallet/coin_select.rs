@@ -45,6 +45,8 @@ pub struct SelectionParams {
     pub change_spend_weight: Weight,
     /// Change below this is given to the fee.
     pub dust_limit: Amount,
+    /// How many of the first candidates must be spent (coins whose assets a transfer moves).
+    pub must_spend: usize,
 }
 
 /// The coins chosen, and what is left over.
@@ -83,22 +85,47 @@ fn fee_for(rate: FeeRate, weight: Weight) -> u64 {
     rate.fee_wu(weight).map_or(u64::MAX, Amount::to_sat)
 }
 
-/// Chooses coins among `candidates` for `params`.
+/// Chooses coins among `candidates` for `params`. The first `params.must_spend` candidates
+/// are always part of the selection.
 pub fn select_coins(
     candidates: &[Candidate],
     params: &SelectionParams,
 ) -> Result<Selection, SelectionError> {
-    let base_fee = fee_for(params.fee_rate, params.base_weight);
-    let needed = params.target.to_sat().saturating_add(base_fee);
-    // Effective value: what a coin contributes after paying for its own input.
+    let fee = |weight| fee_for(params.fee_rate, weight);
+    let must_spend = params.must_spend.min(candidates.len());
+    let required_value: u64 = candidates[..must_spend]
+        .iter()
+        .map(|coin| coin.value.to_sat())
+        .sum();
+    let required_fees: u64 = candidates[..must_spend]
+        .iter()
+        .map(|coin| fee(coin.input_weight))
+        .sum();
+    let needed_total = params
+        .target
+        .to_sat()
+        .saturating_add(fee(params.base_weight))
+        .saturating_add(required_fees);
+    let change_fee = fee(params.change_weight);
+    let required: Vec<usize> = (0..must_spend).collect();
+    // What the optional coins must add, after paying for their own inputs.
+    let Some(needed) = needed_total
+        .checked_sub(required_value)
+        .filter(|needed| *needed > 0)
+    else {
+        // The required coins pay for everything.
+        let surplus = required_value - needed_total;
+        let change = surplus.saturating_sub(change_fee);
+        let change =
+            (surplus >= change_fee && change >= params.dust_limit.to_sat()).then_some(change);
+        return Ok(finish(required, candidates, params.target, change));
+    };
     let mut pool: Vec<(usize, u64)> = candidates
         .iter()
         .enumerate()
+        .skip(must_spend)
         .filter_map(|(index, coin)| {
-            let effective = coin
-                .value
-                .to_sat()
-                .checked_sub(fee_for(params.fee_rate, coin.input_weight))?;
+            let effective = coin.value.to_sat().checked_sub(fee(coin.input_weight))?;
             (effective > 0).then_some((index, effective))
         })
         .collect();
@@ -106,19 +133,18 @@ pub fn select_coins(
     let available: u64 = pool.iter().map(|(_, value)| value).sum();
     if available < needed {
         return Err(SelectionError::InsufficientFunds {
-            needed: Amount::from_sat(needed),
-            available: Amount::from_sat(available),
+            needed: Amount::from_sat(needed_total),
+            available: Amount::from_sat(available + required_value.saturating_sub(required_fees)),
         });
     }
-    let cost_of_change = fee_for(params.fee_rate, params.change_weight)
-        .saturating_add(fee_for(params.fee_rate, params.change_spend_weight));
-    if let Some(selected) = branch_and_bound(&pool, needed, cost_of_change) {
-        let total: u64 = selected.iter().map(|&i| candidates[i].value.to_sat()).sum();
-        return Ok(changeless(selected, total, params.target.to_sat()));
+    let cost_of_change = change_fee.saturating_add(fee(params.change_spend_weight));
+    if let Some(chosen) = branch_and_bound(&pool, needed, cost_of_change) {
+        let selected = required.into_iter().chain(chosen).collect();
+        return Ok(finish(selected, candidates, params.target, None));
     }
     // Largest first, leaving room for a change output.
-    let with_change = needed.saturating_add(fee_for(params.fee_rate, params.change_weight));
-    let mut selected = Vec::new();
+    let with_change = needed.saturating_add(change_fee);
+    let mut selected = required;
     let mut effective = 0u64;
     for &(index, value) in &pool {
         selected.push(index);
@@ -127,37 +153,26 @@ pub fn select_coins(
             break;
         }
     }
-    let total: u64 = selected.iter().map(|&i| candidates[i].value.to_sat()).sum();
-    let input_fees: u64 = selected
-        .iter()
-        .map(|&i| fee_for(params.fee_rate, candidates[i].input_weight))
-        .sum();
-    if effective >= with_change {
-        let change = effective - with_change;
-        if change >= params.dust_limit.to_sat() {
-            let fee = total - params.target.to_sat() - change;
-            debug_assert_eq!(
-                fee,
-                base_fee + input_fees + fee_for(params.fee_rate, params.change_weight)
-            );
-            selected.sort_unstable();
-            return Ok(Selection {
-                selected,
-                change: Some(Amount::from_sat(change)),
-                fee: Amount::from_sat(fee),
-            });
-        }
-    }
-    // No change worth making: everything above the target is fee.
-    Ok(changeless(selected, total, params.target.to_sat()))
+    let change = effective
+        .checked_sub(with_change)
+        .filter(|change| *change >= params.dust_limit.to_sat());
+    // Without change worth making, everything above the target is fee.
+    Ok(finish(selected, candidates, params.target, change))
 }
 
-fn changeless(mut selected: Vec<usize>, total: u64, target: u64) -> Selection {
+fn finish(
+    mut selected: Vec<usize>,
+    candidates: &[Candidate],
+    target: Amount,
+    change: Option<u64>,
+) -> Selection {
     selected.sort_unstable();
+    let total: u64 = selected.iter().map(|&i| candidates[i].value.to_sat()).sum();
+    let change_value = change.unwrap_or(0);
     Selection {
         selected,
-        change: None,
-        fee: Amount::from_sat(total - target),
+        change: change.map(Amount::from_sat),
+        fee: Amount::from_sat(total - target.to_sat() - change_value),
     }
 }
 
@@ -252,6 +267,7 @@ mod tests {
             change_weight: Weight::from_wu(4 * 31),
             change_spend_weight: P2WPKH_INPUT_WEIGHT,
             dust_limit: Amount::from_sat(294),
+            must_spend: 0,
         }
     }
 
@@ -297,6 +313,37 @@ mod tests {
         let selection = select_coins(&candidates, &params(10_000, 1)).unwrap();
         assert_eq!(selection.change, None);
         assert_eq!(selection.fee, Amount::from_sat(300));
+    }
+
+    #[test]
+    fn required_coins_are_always_spent() {
+        // A small coin that must be spent (it carries assets) plus whatever pays the rest.
+        let candidates = coins(&[1_000, 80_000, 30_000]);
+        let forced = SelectionParams {
+            must_spend: 1,
+            ..params(20_000, 1)
+        };
+        let selection = select_coins(&candidates, &forced).unwrap();
+        assert!(selection.selected.contains(&0));
+        let total: u64 = selection
+            .selected
+            .iter()
+            .map(|&i| candidates[i].value.to_sat())
+            .sum();
+        assert_eq!(
+            total,
+            20_000 + selection.fee.to_sat() + selection.change.map_or(0, Amount::to_sat)
+        );
+        // When the required coins cover everything, nothing else is taken.
+        let rich = SelectionParams {
+            must_spend: 1,
+            ..params(500, 1)
+        };
+        let selection = select_coins(&candidates, &rich).unwrap();
+        assert_eq!(selection.selected, [0]);
+        // 1,000 - 500 - fees (base 42, input 68, change 31) = 359 of change.
+        assert_eq!(selection.change, Some(Amount::from_sat(359)));
+        assert_eq!(selection.fee, Amount::from_sat(141));
     }
 
     #[test]
