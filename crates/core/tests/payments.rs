@@ -262,3 +262,101 @@ fn psbts_export_import_sign_and_finalize() {
         Err(PsbtError::Parse(_))
     ));
 }
+
+#[test]
+fn issue_then_transfer_an_asset() {
+    use bitmesh_core::chain::assets::{AssetError, AssetId};
+    use bitmesh_core::wallet::build::{build_issuance, build_transfer, IssueRequest};
+    let mut wallet = Wallet::funded(Purpose::Bip84, 2);
+    let accounts = wallet.tracker.accounts().to_vec();
+    let fee_rate = FeeRate::from_sat_per_kwu(500);
+    let coins = spendable(&wallet.tracker, &wallet.metadata, 0, 2);
+
+    let bad = IssueRequest {
+        ticker: "gold!".into(),
+        decimals: 2,
+        supply: 1,
+    };
+    assert!(matches!(
+        build_issuance(&coins, &bad, fee_rate, &accounts, (0, 1), (0, 0)),
+        Err(BuildError::Asset(AssetError::Malformed(_)))
+    ));
+
+    let request = IssueRequest {
+        ticker: "GOLD".into(),
+        decimals: 2,
+        supply: 1_000,
+    };
+    let built = build_issuance(&coins, &request, fee_rate, &accounts, (0, 1), (0, 0)).unwrap();
+    let gold = AssetId::from_issuing_outpoint(&built.tx.input[0].previous_output);
+    wallet.confirm(sign(&built, &accounts));
+    assert_eq!(
+        wallet.tracker.balances()[&Unit::Asset(gold)].confirmed,
+        1_000
+    );
+    assert_eq!(
+        wallet
+            .chain
+            .asset(&gold)
+            .map(|issuance| issuance.ticker.as_str()),
+        Some("GOLD")
+    );
+
+    // A payment never spends the gold coin.
+    let stranger = TestKey::new(9).p2wpkh();
+    let tx = wallet.pay(&stranger, 1_000_000).unwrap();
+    let gold_coin = wallet
+        .tracker
+        .unspent()
+        .into_iter()
+        .find(|o| !o.assets.is_empty())
+        .unwrap();
+    assert!(tx
+        .input
+        .iter()
+        .all(|txin| txin.previous_output != gold_coin.outpoint));
+
+    let coins = spendable(&wallet.tracker, &wallet.metadata, 0, 2);
+    assert!(matches!(
+        build_transfer(
+            &coins,
+            gold,
+            1_001,
+            stranger.clone(),
+            fee_rate,
+            &accounts,
+            (0, 2),
+            (0, 1)
+        ),
+        Err(BuildError::InsufficientAsset {
+            needed: 1_001,
+            available: 1_000,
+            ..
+        })
+    ));
+    let built = build_transfer(
+        &coins,
+        gold,
+        300,
+        stranger.clone(),
+        fee_rate,
+        &accounts,
+        (0, 2),
+        (0, 1),
+    )
+    .unwrap();
+    assert!(built
+        .inputs
+        .iter()
+        .any(|input| input.outpoint == gold_coin.outpoint));
+    let tx = sign(&built, &accounts);
+    wallet.confirm(tx.clone());
+    assert_eq!(wallet.tracker.balances()[&Unit::Asset(gold)].confirmed, 700);
+    let paid = wallet
+        .chain
+        .utxo()
+        .get(&bitcoin::OutPoint::new(tx.compute_txid(), 0))
+        .unwrap();
+    assert_eq!(paid.assets.amount(&gold), 300);
+    assert_eq!(paid.output.script_pubkey, stranger);
+}

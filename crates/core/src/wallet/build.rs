@@ -1,8 +1,8 @@
 //! Building and signing the wallet's transactions: BTC payments, with change back to the wallet.
 //!
-//! Coins that carry assets are never spent by a payment (their units would have to be
-//! allocated: asset transfers build their own transactions), nor are coins another spend
-//! reserved, immature coinbases, or unconfirmed coins of others.
+//! BTC payments, asset issuance and asset transfers. Coins that carry assets are spent only by
+//! transfers, which allocate every unit they hold; no transaction spends a coin another spend
+//! reserved, an immature coinbase, or someone else's unconfirmed output.
 
 use core::fmt;
 
@@ -14,6 +14,8 @@ use bitcoin::{
     ecdsa, taproot, Amount, FeeRate, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight, Witness,
 };
 
+use std::collections::BTreeMap;
+
 use super::coin_select::{
     select_coins, Candidate, SelectionError, SelectionParams, P2TR_INPUT_WEIGHT,
     P2WPKH_INPUT_WEIGHT,
@@ -21,6 +23,7 @@ use super::coin_select::{
 use super::keys::{Account, Keychain, Purpose};
 use super::metadata::Metadata;
 use super::tracker::{OwnedOutput, Tracker, TxStatus};
+use crate::chain::assets::{AssetError, AssetId, AssetRecord, Issuance, Transfer};
 
 /// A payment to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,14 @@ pub enum BuildError {
     },
     /// Not enough spendable coins.
     Selection(SelectionError),
+    /// Not enough units of an asset.
+    InsufficientAsset {
+        asset: AssetId,
+        needed: u64,
+        available: u64,
+    },
+    /// The asset record would be invalid.
+    Asset(AssetError),
 }
 
 impl fmt::Display for BuildError {
@@ -75,6 +86,15 @@ impl fmt::Display for BuildError {
                 )
             }
             BuildError::Selection(err) => write!(f, "{err}"),
+            BuildError::InsufficientAsset {
+                asset,
+                needed,
+                available,
+            } => write!(
+                f,
+                "not enough of asset {asset}: {needed} units needed, {available} spendable"
+            ),
+            BuildError::Asset(err) => write!(f, "{err}"),
         }
     }
 }
@@ -86,7 +106,7 @@ pub fn dust_limit(script: &ScriptBuf) -> Amount {
     script.minimal_non_dust()
 }
 
-/// The coins a payment may spend at `now_millis`.
+/// The coins the wallet may spend at `now_millis` (payments leave those with assets alone).
 pub fn spendable(
     tracker: &Tracker,
     metadata: &Metadata,
@@ -96,7 +116,6 @@ pub fn spendable(
     tracker
         .unspent()
         .into_iter()
-        .filter(|output| output.assets.is_empty())
         .filter(|output| metadata.reservation(&output.outpoint, now_millis).is_none())
         .filter(|output| match output.status {
             TxStatus::Confirmed { height } => {
@@ -108,13 +127,16 @@ pub fn spendable(
         .collect()
 }
 
-/// Builds a payment from `coins`, sending change to the internal key `change_index` of
-/// `accounts[change_account]`.
+/// Where a transaction's change goes: (account index, internal chain index).
+pub type ChangeKey = (usize, u32);
+
+/// Builds a payment from `coins` (those carrying assets are left alone), sending change to
+/// `change`.
 pub fn build_payment(
     coins: &[OwnedOutput],
     request: &PaymentRequest,
     accounts: &[Account],
-    (change_account, change_index): (usize, u32),
+    change: ChangeKey,
 ) -> Result<BuiltTx, BuildError> {
     if request.recipients.is_empty() {
         return Err(BuildError::NoRecipients);
@@ -129,24 +151,178 @@ pub fn build_payment(
             });
         }
     }
+    let outputs = request
+        .recipients
+        .iter()
+        .map(|(script, amount)| TxOut {
+            value: *amount,
+            script_pubkey: script.clone(),
+        })
+        .collect();
+    complete(
+        outputs,
+        Vec::new(),
+        coins,
+        request.fee_rate,
+        accounts,
+        change,
+    )
+}
+
+/// What a new asset is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRequest {
+    /// 1 to 8 characters of A-Z and 0-9.
+    pub ticker: String,
+    /// Decimal places of a base unit (display only), at most 18.
+    pub decimals: u8,
+    /// The fixed supply, in base units.
+    pub supply: u64,
+}
+
+/// Builds a transaction issuing a new asset whose whole supply goes to the wallet's external
+/// key `receive` (account, index). The asset's id is that of the first input's outpoint.
+pub fn build_issuance(
+    coins: &[OwnedOutput],
+    request: &IssueRequest,
+    fee_rate: FeeRate,
+    accounts: &[Account],
+    (receive_account, receive_index): (usize, u32),
+    change: ChangeKey,
+) -> Result<BuiltTx, BuildError> {
+    let record = AssetRecord::Issue(Issuance {
+        ticker: request.ticker.clone(),
+        decimals: request.decimals,
+        supply: request.supply,
+        output: 0,
+    });
+    // The decoder is the judge of a valid record: it says exactly what is wrong.
+    AssetRecord::from_bytes(&record.to_bytes()).map_err(BuildError::Asset)?;
+    let receive = accounts[receive_account].script_pubkey(Keychain::External, receive_index);
+    let outputs = vec![
+        TxOut {
+            value: dust_limit(&receive),
+            script_pubkey: receive,
+        },
+        TxOut {
+            value: Amount::ZERO,
+            script_pubkey: record.to_script(),
+        },
+    ];
+    complete(outputs, Vec::new(), coins, fee_rate, accounts, change)
+}
+
+/// Builds a transaction sending `amount` units of `asset` to `to`. The coins holding the asset
+/// are spent, and every unit they hold beyond `amount` (of this asset or any other) goes back to
+/// the wallet's external key `asset_change`; BTC coins pay the fee.
+#[allow(clippy::too_many_arguments)]
+pub fn build_transfer(
+    coins: &[OwnedOutput],
+    asset: AssetId,
+    amount: u64,
+    to: ScriptBuf,
+    fee_rate: FeeRate,
+    accounts: &[Account],
+    (change_account, asset_change_index): (usize, u32),
+    change: ChangeKey,
+) -> Result<BuiltTx, BuildError> {
+    let mut holding: Vec<&OwnedOutput> = coins
+        .iter()
+        .filter(|coin| coin.assets.amount(&asset) > 0)
+        .collect();
+    holding.sort_by_key(|coin| (std::cmp::Reverse(coin.assets.amount(&asset)), coin.outpoint));
+    let available: u64 = holding.iter().map(|coin| coin.assets.amount(&asset)).sum();
+    let mut forced = Vec::new();
+    let mut gathered = 0u64;
+    for coin in holding {
+        if gathered >= amount {
+            break;
+        }
+        gathered += coin.assets.amount(&asset);
+        forced.push(coin.clone());
+    }
+    if amount == 0 || gathered < amount {
+        return Err(BuildError::InsufficientAsset {
+            asset,
+            needed: amount,
+            available,
+        });
+    }
+    // Every unit the spent coins hold, by asset.
+    let mut held: BTreeMap<AssetId, u64> = BTreeMap::new();
+    for coin in &forced {
+        for (id, units) in coin.assets.iter() {
+            *held.entry(id).or_default() += units;
+        }
+    }
+    let remainder_exists = held
+        .iter()
+        .any(|(id, units)| *id != asset || *units > amount);
+    let transfers = held
+        .iter()
+        .map(|(&id, &units)| {
+            let mut allocations = Vec::new();
+            let (to_recipient, back) = if id == asset {
+                (amount, units - amount)
+            } else {
+                (0, units)
+            };
+            if to_recipient > 0 {
+                allocations.push((0u16, to_recipient));
+            }
+            if back > 0 {
+                allocations.push((1u16, back));
+            }
+            Transfer {
+                asset: id,
+                allocations,
+            }
+        })
+        .collect();
+    let mut outputs = vec![TxOut {
+        value: dust_limit(&to),
+        script_pubkey: to,
+    }];
+    if remainder_exists {
+        let back = accounts[change_account].script_pubkey(Keychain::External, asset_change_index);
+        outputs.push(TxOut {
+            value: dust_limit(&back),
+            script_pubkey: back,
+        });
+    }
+    outputs.push(TxOut {
+        value: Amount::ZERO,
+        script_pubkey: AssetRecord::Transfer(transfers).to_script(),
+    });
+    complete(outputs, forced, coins, fee_rate, accounts, change)
+}
+
+/// Completes a transaction paying `outputs`: spends `forced`, then as many BTC-only `coins`
+/// as the outputs and the fee need, and adds change to `change` when it is worth an output.
+fn complete(
+    outputs: Vec<TxOut>,
+    forced: Vec<OwnedOutput>,
+    coins: &[OwnedOutput],
+    fee_rate: FeeRate,
+    accounts: &[Account],
+    (change_account, change_index): ChangeKey,
+) -> Result<BuiltTx, BuildError> {
     let mut tx = Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
         input: vec![],
-        output: request
-            .recipients
-            .iter()
-            .map(|(script, amount)| TxOut {
-                value: *amount,
-                script_pubkey: script.clone(),
-            })
-            .collect(),
+        output: outputs,
     };
     let change_out = TxOut {
         value: Amount::ZERO,
         script_pubkey: accounts[change_account].script_pubkey(Keychain::Internal, change_index),
     };
-    let candidates: Vec<Candidate> = coins
+    let pool: Vec<OwnedOutput> = forced
+        .iter()
+        .cloned()
+        .chain(coins.iter().filter(|coin| coin.assets.is_empty()).cloned())
+        .collect();
+    let candidates: Vec<Candidate> = pool
         .iter()
         .map(|coin| Candidate {
             outpoint: coin.outpoint,
@@ -157,19 +333,19 @@ pub fn build_payment(
     // The segwit marker and flag add 2 WU once.
     let base_weight = tx.weight() + Weight::from_wu(2);
     let params = SelectionParams {
-        target: request.recipients.iter().map(|(_, amount)| *amount).sum(),
-        fee_rate: request.fee_rate,
+        target: tx.output.iter().map(|txout| txout.value).sum(),
+        fee_rate,
         base_weight,
         change_weight: change_out.weight(),
         change_spend_weight: input_weight(&change_out.script_pubkey),
         dust_limit: dust_limit(&change_out.script_pubkey),
-        must_spend: 0,
+        must_spend: forced.len(),
     };
     let selection = select_coins(&candidates, &params).map_err(BuildError::Selection)?;
     let inputs: Vec<OwnedOutput> = selection
         .selected
         .iter()
-        .map(|&i| coins[i].clone())
+        .map(|&i| pool[i].clone())
         .collect();
     tx.input = inputs
         .iter()
@@ -185,8 +361,10 @@ pub fn build_payment(
             value,
             ..change_out
         });
-        let key = (change_account, Keychain::Internal, change_index);
-        (tx.output.len() - 1, key)
+        (
+            tx.output.len() - 1,
+            (change_account, Keychain::Internal, change_index),
+        )
     });
     Ok(BuiltTx {
         tx,
