@@ -360,3 +360,31 @@ fn issue_then_transfer_an_asset() {
     assert_eq!(paid.assets.amount(&gold), 300);
     assert_eq!(paid.output.script_pubkey, stranger);
 }
+
+#[test]
+fn max_sends_everything_but_the_fee() {
+    use bitmesh_core::wallet::build::build_sweep;
+    let mut wallet = Wallet::funded(Purpose::Bip86, 3);
+    let coins = spendable(&wallet.tracker, &wallet.metadata, 0, 2);
+    let stranger = TestKey::new(9).p2wpkh();
+    let built = build_sweep(&coins, stranger.clone(), FeeRate::from_sat_per_kwu(500)).unwrap();
+    assert_eq!(built.tx.output.len(), 1);
+    assert_eq!(
+        built.tx.output[0].value.to_sat() + built.fee.to_sat(),
+        3 * REWARD
+    );
+    let tx = sign(&built, wallet.tracker.accounts());
+    // The estimate matches the signed size (a 64-byte Schnorr signature per input).
+    assert!(
+        built.fee.to_sat() * 2 >= tx.weight().to_wu(),
+        "fee {} for {} WU at 500 sat/kWU",
+        built.fee,
+        tx.weight()
+    );
+    wallet.confirm(tx);
+    assert_eq!(wallet.tracker.balances()[&Unit::Btc].confirmed, 0);
+    assert!(matches!(
+        build_sweep(&[], stranger, FeeRate::from_sat_per_kwu(500)),
+        Err(BuildError::Dust { .. })
+    ));
+}

@@ -169,6 +169,60 @@ pub fn build_payment(
     )
 }
 
+/// Builds a payment of everything: every BTC-only coin of `coins` to `to`, less the fee (the
+/// "max" button). No change.
+pub fn build_sweep(
+    coins: &[OwnedOutput],
+    to: ScriptBuf,
+    fee_rate: FeeRate,
+) -> Result<BuiltTx, BuildError> {
+    let inputs: Vec<OwnedOutput> = coins
+        .iter()
+        .filter(|coin| coin.assets.is_empty())
+        .cloned()
+        .collect();
+    let total: Amount = inputs.iter().map(|coin| coin.value).sum();
+    let mut tx = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|coin| TxIn {
+                previous_output: coin.outpoint,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![TxOut {
+            value: Amount::ZERO,
+            script_pubkey: to,
+        }],
+    };
+    let witness_weight: Weight = inputs
+        .iter()
+        .map(|coin| input_weight(&coin.script_pubkey) - Weight::from_wu(164))
+        .sum();
+    let weight = tx.weight() + witness_weight + Weight::from_wu(2);
+    let fee = fee_rate.fee_wu(weight).unwrap_or(Amount::MAX);
+    let limit = dust_limit(&tx.output[0].script_pubkey);
+    let value = total
+        .checked_sub(fee)
+        .filter(|value| *value >= limit)
+        .ok_or(BuildError::Dust {
+            recipient: 0,
+            amount: total.checked_sub(fee).unwrap_or(Amount::ZERO),
+            limit,
+        })?;
+    tx.output[0].value = value;
+    Ok(BuiltTx {
+        tx,
+        inputs,
+        fee,
+        change: None,
+    })
+}
+
 /// What a new asset is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueRequest {
