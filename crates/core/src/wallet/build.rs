@@ -185,15 +185,7 @@ pub fn build_sweep(
     let mut tx = Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|coin| TxIn {
-                previous_output: coin.outpoint,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::new(),
-            })
-            .collect(),
+        input: unsigned_inputs(&inputs),
         output: vec![TxOut {
             value: Amount::ZERO,
             script_pubkey: to,
@@ -401,15 +393,7 @@ fn complete(
         .iter()
         .map(|&i| pool[i].clone())
         .collect();
-    tx.input = inputs
-        .iter()
-        .map(|coin| TxIn {
-            previous_output: coin.outpoint,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        })
-        .collect();
+    tx.input = unsigned_inputs(&inputs);
     let change = selection.change.map(|value| {
         tx.output.push(TxOut {
             value,
@@ -428,6 +412,19 @@ fn complete(
     })
 }
 
+/// Inputs spending `coins`, unsigned, signalling replaceability (BIP125).
+fn unsigned_inputs(coins: &[OwnedOutput]) -> Vec<TxIn> {
+    coins
+        .iter()
+        .map(|coin| TxIn {
+            previous_output: coin.outpoint,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        })
+        .collect()
+}
+
 /// The weight of an input spending `script` (P2TR key path or P2WPKH).
 fn input_weight(script: &ScriptBuf) -> Weight {
     if script.is_p2tr() {
@@ -437,11 +434,71 @@ fn input_weight(script: &ScriptBuf) -> Weight {
     }
 }
 
-/// Signs every input of `built` with the keys of `accounts` (indexed as in the tracker):
-/// BIP143 ECDSA for P2WPKH, BIP341 Schnorr (SIGHASH_DEFAULT) for P2TR.
+/// A signature for one input, before it goes into a witness or a PSBT field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputSignature {
+    /// P2WPKH: the public key and its BIP143 ECDSA signature (SIGHASH_ALL).
+    Ecdsa(bitcoin::PublicKey, ecdsa::Signature),
+    /// P2TR key path: the BIP341 Schnorr signature (SIGHASH_DEFAULT).
+    Schnorr(taproot::Signature),
+}
+
+impl InputSignature {
+    /// The witness that spends with this signature.
+    pub fn witness(&self) -> Witness {
+        match self {
+            InputSignature::Ecdsa(key, signature) => Witness::p2wpkh(signature, &key.inner),
+            InputSignature::Schnorr(signature) => Witness::p2tr_key_spend(signature),
+        }
+    }
+}
+
+/// Signs input `input` of the transaction in `cache` with key `keychain`/`index` of `account`;
+/// `prevouts` are the outputs every input spends (BIP341 commits to all of them).
+pub fn sign_input(
+    secp: &Secp256k1<bitcoin::secp256k1::All>,
+    cache: &mut SighashCache<&Transaction>,
+    input: usize,
+    prevouts: &[TxOut],
+    (account, keychain, index): (&Account, Keychain, u32),
+) -> Result<InputSignature, bitcoin::sighash::TaprootError> {
+    let spent = &prevouts[input];
+    Ok(match account.purpose() {
+        Purpose::Bip84 => {
+            let sighash_type = EcdsaSighashType::All;
+            let sighash = cache
+                .p2wpkh_signature_hash(input, &spent.script_pubkey, spent.value, sighash_type)
+                .expect("the input exists and spends a P2WPKH output");
+            let key = account.secret_key(keychain, index);
+            let signature = secp.sign_ecdsa(&Message::from(sighash), &key);
+            InputSignature::Ecdsa(
+                bitcoin::PublicKey::new(key.public_key(secp)),
+                ecdsa::Signature {
+                    signature,
+                    sighash_type,
+                },
+            )
+        }
+        Purpose::Bip86 => {
+            let sighash_type = TapSighashType::Default;
+            let sighash = cache.taproot_key_spend_signature_hash(
+                input,
+                &Prevouts::All(prevouts),
+                sighash_type,
+            )?;
+            let keypair = account.signing_keypair(keychain, index);
+            let signature = secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &keypair);
+            InputSignature::Schnorr(taproot::Signature {
+                signature,
+                sighash_type,
+            })
+        }
+    })
+}
+
+/// Signs every input of `built` with the keys of `accounts` (indexed as in the tracker).
 pub fn sign(built: &BuiltTx, accounts: &[Account]) -> Transaction {
     let secp = Secp256k1::new();
-    let mut tx = built.tx.clone();
     let prevouts: Vec<TxOut> = built
         .inputs
         .iter()
@@ -450,49 +507,25 @@ pub fn sign(built: &BuiltTx, accounts: &[Account]) -> Transaction {
             script_pubkey: coin.script_pubkey.clone(),
         })
         .collect();
-    let mut witnesses = Vec::with_capacity(tx.input.len());
-    {
-        let mut cache = SighashCache::new(&tx);
-        for (input, coin) in built.inputs.iter().enumerate() {
+    let mut cache = SighashCache::new(&built.tx);
+    let witnesses: Vec<Witness> = built
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(input, coin)| {
             let (account, keychain, index) = coin.key;
-            let account = &accounts[account];
-            let witness = match account.purpose() {
-                Purpose::Bip84 => {
-                    let sighash_type = EcdsaSighashType::All;
-                    let sighash = cache
-                        .p2wpkh_signature_hash(input, &coin.script_pubkey, coin.value, sighash_type)
-                        .expect("a P2WPKH input of this transaction");
-                    let key = account.secret_key(keychain, index);
-                    let signature = secp.sign_ecdsa(&Message::from(sighash), &key);
-                    Witness::p2wpkh(
-                        &ecdsa::Signature {
-                            signature,
-                            sighash_type,
-                        },
-                        &key.public_key(&secp),
-                    )
-                }
-                Purpose::Bip86 => {
-                    let sighash_type = TapSighashType::Default;
-                    let sighash = cache
-                        .taproot_key_spend_signature_hash(
-                            input,
-                            &Prevouts::All(&prevouts),
-                            sighash_type,
-                        )
-                        .expect("a taproot input of this transaction");
-                    let keypair = account.signing_keypair(keychain, index);
-                    let signature =
-                        secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &keypair);
-                    Witness::p2tr_key_spend(&taproot::Signature {
-                        signature,
-                        sighash_type,
-                    })
-                }
-            };
-            witnesses.push(witness);
-        }
-    }
+            sign_input(
+                &secp,
+                &mut cache,
+                input,
+                &prevouts,
+                (&accounts[account], keychain, index),
+            )
+            .expect("every prevout is known")
+            .witness()
+        })
+        .collect();
+    let mut tx = built.tx.clone();
     for (txin, witness) in tx.input.iter_mut().zip(witnesses) {
         txin.witness = witness;
     }

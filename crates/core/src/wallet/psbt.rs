@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use bitcoin::psbt::{self, Psbt};
-use bitcoin::secp256k1::{Message, Secp256k1};
-use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
-use bitcoin::{ecdsa, taproot, Transaction, TxOut, Witness};
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::sighash::SighashCache;
+use bitcoin::{Transaction, TxOut};
 
-use super::build::BuiltTx;
+use super::build::{sign_input, BuiltTx, InputSignature};
 use super::keys::{Account, Keychain, Purpose};
 
 /// Why a PSBT cannot be read, signed or finalized.
@@ -152,40 +152,19 @@ pub fn sign(psbt: &mut Psbt, accounts: &[Account]) -> Result<usize, PsbtError> {
             let Some((account, keychain, child)) = find_key(accounts, fingerprint, &path) else {
                 continue;
             };
-            let utxo = &prevouts[index];
-            match account.purpose() {
-                Purpose::Bip84 => {
-                    let sighash_type = EcdsaSighashType::All;
-                    let sighash = cache
-                        .p2wpkh_signature_hash(index, &utxo.script_pubkey, utxo.value, sighash_type)
-                        .map_err(|err| PsbtError::Parse(err.to_string()))?;
-                    let key = account.secret_key(keychain, child);
-                    let signature = secp.sign_ecdsa(&Message::from(sighash), &key);
-                    input.partial_sigs.insert(
-                        bitcoin::PublicKey::new(key.public_key(&secp)),
-                        ecdsa::Signature {
-                            signature,
-                            sighash_type,
-                        },
-                    );
+            let signature = sign_input(
+                &secp,
+                &mut cache,
+                index,
+                &prevouts,
+                (account, keychain, child),
+            )
+            .map_err(|err| PsbtError::Parse(err.to_string()))?;
+            match signature {
+                InputSignature::Ecdsa(key, signature) => {
+                    input.partial_sigs.insert(key, signature);
                 }
-                Purpose::Bip86 => {
-                    let sighash_type = TapSighashType::Default;
-                    let sighash = cache
-                        .taproot_key_spend_signature_hash(
-                            index,
-                            &Prevouts::All(&prevouts),
-                            sighash_type,
-                        )
-                        .map_err(|err| PsbtError::Parse(err.to_string()))?;
-                    let keypair = account.signing_keypair(keychain, child);
-                    let signature =
-                        secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &keypair);
-                    input.tap_key_sig = Some(taproot::Signature {
-                        signature,
-                        sighash_type,
-                    });
-                }
+                InputSignature::Schnorr(signature) => input.tap_key_sig = Some(signature),
             }
             signed += 1;
             break;
@@ -223,13 +202,12 @@ pub fn finalize(mut psbt: Psbt) -> Result<Transaction, PsbtError> {
         if input.final_script_witness.is_some() {
             continue;
         }
-        let witness = if let Some(signature) = input.tap_key_sig {
-            Witness::p2tr_key_spend(&signature)
-        } else if let Some((key, signature)) = input.partial_sigs.iter().next() {
-            Witness::p2wpkh(signature, &key.inner)
-        } else {
-            return Err(PsbtError::Unsigned { input: index });
+        let signature = match (input.tap_key_sig, input.partial_sigs.iter().next()) {
+            (Some(signature), _) => InputSignature::Schnorr(signature),
+            (None, Some((key, signature))) => InputSignature::Ecdsa(*key, *signature),
+            (None, None) => return Err(PsbtError::Unsigned { input: index }),
         };
+        let witness = signature.witness();
         input.final_script_witness = Some(witness);
         input.partial_sigs.clear();
         input.tap_key_sig = None;
