@@ -135,7 +135,8 @@ impl MempoolEntry {
     }
 }
 
-fn fee_rate(fee: Amount, vsize: u64) -> FeeRate {
+/// The fee rate of `fee` for `vsize` virtual bytes.
+pub(crate) fn fee_rate(fee: Amount, vsize: u64) -> FeeRate {
     // sat/kwu = fee * 1000 / (vsize * 4): exact enough for ordering, never zero-divided.
     FeeRate::from_sat_per_kwu(fee.to_sat().saturating_mul(250) / vsize.max(1))
 }
@@ -385,13 +386,13 @@ impl Mempool {
                 }
             }
             // Parents before children: a transaction has more in-pool ancestors than each parent.
-            let mut old: Vec<(usize, &MempoolEntry)> = previous
+            let mut old: Vec<(usize, &Txid, &MempoolEntry)> = previous
                 .entries
                 .iter()
-                .map(|(txid, entry)| (previous.ancestors(txid), entry))
+                .map(|(txid, entry)| (previous.ancestors(txid), txid, entry))
                 .collect();
-            old.sort_by_key(|(depth, entry)| (*depth, entry.entered, entry.tx.compute_txid()));
-            for (_, entry) in old {
+            old.sort_by_key(|(depth, txid, entry)| (*depth, entry.entered, **txid));
+            for (_, _, entry) in old {
                 let _ = self.accept((*entry.tx).clone(), chain, entry.entered);
             }
             return;
@@ -402,7 +403,7 @@ impl Mempool {
     }
 
     /// The number of in-pool ancestors of `txid`.
-    fn ancestors(&self, txid: &Txid) -> usize {
+    pub fn ancestors(&self, txid: &Txid) -> usize {
         let mut seen = HashSet::new();
         let mut pending: Vec<Txid> = self
             .entries

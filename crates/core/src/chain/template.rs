@@ -16,7 +16,7 @@ use bitcoin::{
 };
 
 use super::block::MAX_BLOCK_WEIGHT;
-use super::mempool::Mempool;
+use super::mempool::{fee_rate, Mempool};
 use super::pow::block_subsidy;
 use super::state::Chain;
 
@@ -176,9 +176,9 @@ pub fn select_transactions(mempool: &Mempool, budget: Weight) -> (Vec<Transactio
             skipped.insert(txid);
             continue;
         }
-        // Ancestors first: sort members by their depth in the package.
+        // Ancestors first: a transaction has more in-pool ancestors than each of its parents.
         let mut ordered = members;
-        ordered.sort_by_key(|member| ancestor_count(mempool, member, &included));
+        ordered.sort_by_cached_key(|member| mempool.ancestors(member));
         let mut touched = HashSet::new();
         for member in &ordered {
             let entry = mempool.get(member).expect("a mempool entry");
@@ -232,10 +232,5 @@ fn package(
         members.push(member);
         pending.extend(entry.parents.iter().copied());
     }
-    let rate = FeeRate::from_sat_per_kwu(fee.to_sat().saturating_mul(250) / vsize.max(1));
-    (rate, members, weight)
-}
-
-fn ancestor_count(mempool: &Mempool, txid: &Txid, included: &HashSet<Txid>) -> usize {
-    package(mempool, txid, included).1.len()
+    (fee_rate(fee, vsize), members, weight)
 }

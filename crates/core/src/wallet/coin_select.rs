@@ -283,17 +283,13 @@ mod tests {
 
     #[test]
     fn a_combination_can_be_changeless() {
-        let candidates = coins(&[6_068, 4_068, 100_000]);
+        // Effective values 6,000 + 4,042 = the target plus the base fee of 42; the big coin
+        // alone would need change.
+        let candidates = coins(&[100_000, 6_068, 4_110]);
         let selection = select_coins(&candidates, &params(10_000, 1)).unwrap();
-        // 6,000 + 4,000 effective = 10,000; base fee 42 makes it 42 short, so no exact pair:
-        // the search still ends changeless or with change, never overpaying beyond the slack.
-        let total: u64 = selection
-            .selected
-            .iter()
-            .map(|&i| candidates[i].value.to_sat())
-            .sum();
-        let change = selection.change.map_or(0, Amount::to_sat);
-        assert_eq!(total, 10_000 + selection.fee.to_sat() + change);
+        assert_eq!(selection.selected, [1, 2]);
+        assert_eq!(selection.change, None);
+        assert_eq!(selection.fee, Amount::from_sat(178));
     }
 
     #[test]

@@ -383,36 +383,17 @@ mod tests {
         );
         assert_eq!(vault.open("").unwrap_err(), VaultError::WrongPassword);
 
-        let mut bytes = vault.as_bytes().to_vec();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1; // the tag
-        assert_eq!(
-            Vault::from_bytes(bytes)
-                .unwrap()
-                .open("correct horse")
-                .unwrap_err(),
-            VaultError::Tampered
-        );
-
-        let mut bytes = vault.as_bytes().to_vec();
-        bytes[CIPHERTEXT_START] ^= 0x80; // the ciphertext
-        assert_eq!(
-            Vault::from_bytes(bytes)
-                .unwrap()
-                .open("correct horse")
-                .unwrap_err(),
-            VaultError::Tampered
-        );
-
-        let mut bytes = vault.as_bytes().to_vec();
-        bytes[AUTHENTICATED_LEN] ^= 1; // the nonce
-        assert_eq!(
-            Vault::from_bytes(bytes)
-                .unwrap()
-                .open("correct horse")
-                .unwrap_err(),
-            VaultError::Tampered
-        );
+        let tag = vault.as_bytes().len() - 1;
+        for (position, part) in [
+            (tag, "tag"),
+            (CIPHERTEXT_START, "ciphertext"),
+            (AUTHENTICATED_LEN, "nonce"),
+        ] {
+            let mut bytes = vault.as_bytes().to_vec();
+            bytes[position] ^= 0x80;
+            let opened = Vault::from_bytes(bytes).unwrap().open("correct horse");
+            assert_eq!(opened.unwrap_err(), VaultError::Tampered, "{part}");
+        }
     }
 
     #[test]
