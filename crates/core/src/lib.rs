@@ -6,6 +6,8 @@
 //! targets and for `wasm32-unknown-unknown` alike.
 
 pub mod chain;
+pub mod encode;
+pub mod market;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -40,8 +40,14 @@ impl TestKey {
         CompressedPublicKey(self.secret.public_key(&self.secp))
     }
 
-    fn keypair(&self) -> Keypair {
+    /// The key pair (for BIP340 signatures: orders, updates, hellos).
+    pub fn keypair(&self) -> Keypair {
         Keypair::from_secret_key(&self.secp, &self.secret)
+    }
+
+    /// The x-only public key (a peer id or an order's maker).
+    pub fn xonly(&self) -> bitcoin::XOnlyPublicKey {
+        self.keypair().x_only_public_key().0
     }
 
     /// This key's P2WPKH output script.

@@ -9,9 +9,11 @@
 use core::fmt;
 use std::collections::BTreeMap;
 
-use bitcoin::hashes::{sha256, Hash, HashEngine};
+use bitcoin::hashes::Hash;
 use bitcoin::script::{Instruction, PushBytesBuf};
 use bitcoin::{OutPoint, Script, ScriptBuf, Transaction};
+
+use crate::encode::{tagged_hash, EndOfInput, Reader};
 
 /// The first bytes of every asset record.
 pub const MAGIC: &[u8; 3] = b"BMA";
@@ -36,13 +38,10 @@ pub struct AssetId([u8; 32]);
 impl AssetId {
     /// The id of the asset issued by a transaction whose first input spends `outpoint`.
     pub fn from_issuing_outpoint(outpoint: &OutPoint) -> AssetId {
-        let tag = sha256::Hash::hash(b"bitmesh/asset-id");
-        let mut engine = sha256::HashEngine::default();
-        engine.input(tag.as_byte_array());
-        engine.input(tag.as_byte_array());
-        engine.input(outpoint.txid.as_byte_array());
-        engine.input(&outpoint.vout.to_le_bytes());
-        AssetId(sha256::Hash::from_engine(engine).to_byte_array())
+        AssetId(tagged_hash(
+            b"bitmesh/asset-id",
+            &[outpoint.txid.as_byte_array(), &outpoint.vout.to_le_bytes()],
+        ))
     }
 
     /// The id's 32 bytes.
@@ -258,7 +257,7 @@ impl AssetRecord {
 
     /// Decodes a record's bytes, magic included.
     pub fn from_bytes(bytes: &[u8]) -> Result<AssetRecord, AssetError> {
-        let mut reader = Reader(bytes);
+        let mut reader = Reader::new(bytes);
         if reader.take(3)? != MAGIC {
             return Err(AssetError::Malformed("missing magic"));
         }
@@ -306,7 +305,7 @@ impl AssetRecord {
                 }
                 let mut transfers = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let asset = AssetId(reader.take(32)?.try_into().expect("32 bytes"));
+                    let asset = AssetId(reader.array()?);
                     let allocations = usize::from(reader.u8()?);
                     if !(1..=MAX_ALLOCATIONS).contains(&allocations) {
                         return Err(AssetError::Malformed("0 or more than 32 allocations"));
@@ -320,7 +319,7 @@ impl AssetRecord {
             }
             _ => return Err(AssetError::Malformed("unknown record kind")),
         };
-        if !reader.0.is_empty() {
+        if !reader.rest().is_empty() {
             return Err(AssetError::Malformed("trailing bytes"));
         }
         Ok(record)
@@ -432,32 +431,9 @@ pub fn allocate(tx: &Transaction, inputs: &[&AssetAmounts]) -> Result<Allocation
     })
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], AssetError> {
-        if self.0.len() < n {
-            return Err(AssetError::Malformed("the record ends early"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, AssetError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, AssetError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
-    }
-
-    fn u64(&mut self) -> Result<u64, AssetError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+impl From<EndOfInput> for AssetError {
+    fn from(_: EndOfInput) -> AssetError {
+        AssetError::Malformed("the record ends early")
     }
 }
 

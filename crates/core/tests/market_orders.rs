@@ -1,0 +1,348 @@
+//! Orders and updates: encoding, signatures, the rules every receiver checks, and matching in
+//! price-time priority. Natively and in headless Chromium.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{OutPoint, Txid};
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::market::book::{Applied, Book, BookError, BookLimits, Inserted};
+use bitmesh_core::market::order::{
+    Arrival, Change, Order, OrderError, OrderUpdate, Side, SignedOrder, SignedUpdate, UpdateError,
+    MAX_CLOCK_SKEW_MILLIS, MAX_GOSSIP_AGE_MILLIS, PRICE_SCALE,
+};
+use bitmesh_core::testkit::TestKey;
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn market() -> AssetId {
+    AssetId::from_byte_array([7; 32])
+}
+
+fn order(maker: &TestKey, side: Side, price: u64, amount: u64, created: u64) -> Order {
+    Order {
+        market: market(),
+        side,
+        price,
+        amount,
+        created_millis: created,
+        expiry_millis: created + 3_600_000,
+        nonce: 0,
+        maker: maker.xonly(),
+        funding: vec![OutPoint::new(Txid::from_byte_array([1; 32]), 0)],
+        receive: maker.p2tr(),
+        change: maker.p2wpkh(),
+    }
+}
+
+fn signed(maker: &TestKey, order: Order) -> SignedOrder {
+    SignedOrder::sign(&Secp256k1::new(), order, &maker.keypair(), &[9; 32])
+}
+
+fn update(maker: &TestKey, order: &Order, sequence: u32, change: Change) -> SignedUpdate {
+    SignedUpdate::sign(
+        &Secp256k1::new(),
+        OrderUpdate {
+            order: order.id(),
+            maker: maker.xonly(),
+            sequence,
+            change,
+        },
+        &maker.keypair(),
+        &[3; 32],
+    )
+}
+
+fn fill(filled: u64) -> Change {
+    Change::Fill {
+        filled,
+        funding: vec![OutPoint::new(Txid::from_byte_array([2; 32]), 1)],
+    }
+}
+
+#[test]
+fn orders_and_updates_round_trip_and_verify() {
+    let secp = Secp256k1::new();
+    let maker = TestKey::new(1);
+    let order = signed(&maker, order(&maker, Side::Ask, 50_000, 10_000_000, NOW));
+    let bytes = order.encode();
+    assert_eq!(SignedOrder::decode(&bytes).unwrap(), order);
+    let verified = order.clone().verify(&secp).unwrap();
+    assert_eq!(verified.id(), order.order.id());
+    let update = update(&maker, &order.order, 1, fill(10));
+    assert_eq!(SignedUpdate::decode(&update.encode()).unwrap(), update);
+    update.verify(&secp).unwrap();
+}
+
+#[test]
+fn forged_orders_and_updates_are_refused() {
+    let secp = Secp256k1::new();
+    let maker = TestKey::new(1);
+    let thief = TestKey::new(2);
+    // Someone changes the price after the maker signed.
+    let mut forged = signed(&maker, order(&maker, Side::Ask, 50_000, 10_000_000, NOW));
+    forged.order.price = 40_000;
+    assert_eq!(forged.verify(&secp), Err(OrderError::BadSignature));
+    // Someone signs an order in the maker's name.
+    let mut impostor = signed(&thief, order(&maker, Side::Ask, 50_000, 10_000_000, NOW));
+    impostor.order.maker = maker.xonly();
+    assert_eq!(impostor.verify(&secp), Err(OrderError::BadSignature));
+    // An update signed by a key other than the one it names.
+    let victim = order(&maker, Side::Ask, 50_000, 10_000_000, NOW);
+    let mut cancel = update(&thief, &victim, 9, Change::Cancel);
+    cancel.update.maker = maker.xonly();
+    assert_eq!(cancel.verify(&secp), Err(UpdateError::BadSignature));
+    assert_eq!(
+        update(&maker, &victim, 0, Change::Cancel).verify(&secp),
+        Err(UpdateError::ZeroSequence)
+    );
+}
+
+#[test]
+fn the_book_accepts_updates_from_the_maker_only() {
+    let secp = Secp256k1::new();
+    let maker = TestKey::new(1);
+    let thief = TestKey::new(2);
+    let order = order(&maker, Side::Ask, 50_000, 10_000_000, NOW);
+    let mut book = Book::new(BookLimits::default());
+    let verified = signed(&maker, order.clone()).verify(&secp).unwrap();
+    assert_eq!(book.insert_order(verified.clone()), Ok(Inserted::New));
+    assert_eq!(book.insert_order(verified), Ok(Inserted::Known));
+    // A thief's properly signed cancel of someone else's order.
+    let cancel = update(&thief, &order, 5, Change::Cancel)
+        .verify(&secp)
+        .unwrap();
+    assert_eq!(
+        book.apply_update(cancel),
+        Err(BookError::WrongMaker(order.id()))
+    );
+    let overfill = update(&maker, &order, 1, fill(10_000_001))
+        .verify(&secp)
+        .unwrap();
+    assert!(matches!(
+        book.apply_update(overfill),
+        Err(BookError::Overfilled { .. })
+    ));
+    let unfunded = update(
+        &maker,
+        &order,
+        1,
+        Change::Fill {
+            filled: 10,
+            funding: vec![],
+        },
+    );
+    assert_eq!(
+        book.apply_update(unfunded.verify(&secp).unwrap()),
+        Err(BookError::NoFunding(order.id()))
+    );
+    let two = update(&maker, &order, 2, fill(400_000))
+        .verify(&secp)
+        .unwrap();
+    let one = update(&maker, &order, 1, fill(100_000))
+        .verify(&secp)
+        .unwrap();
+    assert_eq!(book.apply_update(two), Ok(Applied::Changed));
+    assert_eq!(book.apply_update(one), Ok(Applied::Superseded));
+    assert_eq!(book.get(&order.id()).unwrap().remaining(), 9_600_000);
+    let cancel = update(&maker, &order, 3, Change::Cancel)
+        .verify(&secp)
+        .unwrap();
+    assert_eq!(book.apply_update(cancel), Ok(Applied::Changed));
+    assert!(book.open(&market(), Side::Ask).is_empty());
+}
+
+#[test]
+fn order_rules_give_exact_reasons() {
+    let maker = TestKey::new(1);
+    let base = order(&maker, Side::Bid, 50_000, 10_000_000, NOW);
+    let check = |change: &dyn Fn(&mut Order)| {
+        let mut order = base.clone();
+        change(&mut order);
+        order.check()
+    };
+    assert_eq!(check(&|_| {}), Ok(()));
+    assert_eq!(check(&|o| o.amount = 0), Err(OrderError::ZeroAmount));
+    assert_eq!(check(&|o| o.price = 0), Err(OrderError::ZeroPrice));
+    // 10,000,001 units at 50,000 sat per 10^8 units is 5,000.0005 sat.
+    assert_eq!(
+        check(&|o| o.amount = 10_000_001),
+        Err(OrderError::OverPrecise {
+            amount: 10_000_001,
+            price: 50_000
+        })
+    );
+    assert_eq!(
+        check(&|o| o.amount = 200_000),
+        Err(OrderError::TooSmall { sats: 100 })
+    );
+    assert_eq!(
+        check(&|o| {
+            o.amount = u64::MAX;
+            o.price = PRICE_SCALE;
+        }),
+        Err(OrderError::TooLarge)
+    );
+    assert_eq!(
+        check(&|o| o.receive = bitcoin::ScriptBuf::new_op_return([1u8; 4])),
+        Err(OrderError::NonStandardScript("receive"))
+    );
+    assert_eq!(
+        check(&|o| o.funding.clear()),
+        Err(OrderError::Malformed("no funding coin"))
+    );
+    assert_eq!(
+        check(&|o| o.expiry_millis = o.created_millis),
+        Err(OrderError::ExpiresBeforeCreated)
+    );
+    assert_eq!(
+        check(&|o| o.expiry_millis = o.created_millis + 31 * 24 * 3_600_000),
+        Err(OrderError::LifetimeTooLong)
+    );
+}
+
+#[test]
+fn time_rules_bound_what_a_maker_can_claim() {
+    let secp = Secp256k1::new();
+    let maker = TestKey::new(1);
+    let verified = |created| {
+        signed(
+            &maker,
+            order(&maker, Side::Bid, 50_000, 10_000_000, created),
+        )
+        .verify(&secp)
+        .unwrap()
+    };
+    let fresh = verified(NOW);
+    assert_eq!(fresh.check_time(NOW, Arrival::Gossip), Ok(()));
+    assert!(matches!(
+        fresh.check_time(NOW + 3_600_000, Arrival::BookSync),
+        Err(OrderError::Expired { .. })
+    ));
+    let future = verified(NOW + MAX_CLOCK_SKEW_MILLIS + 1);
+    assert!(matches!(
+        future.check_time(NOW, Arrival::Gossip),
+        Err(OrderError::FromTheFuture { .. })
+    ));
+    // Backdating to jump the queue: refused as news, accepted when syncing an old book.
+    let backdated = verified(NOW - MAX_GOSSIP_AGE_MILLIS - 1);
+    assert!(matches!(
+        backdated.check_time(NOW, Arrival::Gossip),
+        Err(OrderError::Stale { .. })
+    ));
+    assert_eq!(backdated.check_time(NOW, Arrival::BookSync), Ok(()));
+}
+
+#[test]
+fn truncated_or_padded_messages_are_malformed_never_a_panic() {
+    let maker = TestKey::new(1);
+    let order = signed(&maker, order(&maker, Side::Ask, 50_000, 10_000_000, NOW));
+    let bytes = order.encode();
+    for len in 0..bytes.len() {
+        assert!(SignedOrder::decode(&bytes[..len]).is_err(), "prefix {len}");
+    }
+    let mut padded = bytes.clone();
+    padded.push(0);
+    assert_eq!(
+        SignedOrder::decode(&padded),
+        Err(OrderError::Malformed("trailing bytes"))
+    );
+    let mut future = bytes;
+    future[0] = 2;
+    assert_eq!(
+        SignedOrder::decode(&future),
+        Err(OrderError::UnknownVersion(2))
+    );
+    let update = update(&maker, &order.order, 1, fill(5)).encode();
+    for len in 0..update.len() {
+        assert!(
+            SignedUpdate::decode(&update[..len]).is_err(),
+            "prefix {len}"
+        );
+    }
+}
+
+#[test]
+fn matching_walks_best_price_then_time_skipping_what_it_must() {
+    let secp = Secp256k1::new();
+    let makers: Vec<TestKey> = (1..=4).map(TestKey::new).collect();
+    let taker = TestKey::new(9);
+    let mut book = Book::new(BookLimits::default());
+    let mut add = |maker: &TestKey, price, amount, created| {
+        let order = order(maker, Side::Ask, price, amount, created);
+        book.insert_order(signed(maker, order.clone()).verify(&secp).unwrap())
+            .unwrap();
+        order.id()
+    };
+    let late_cheap = add(&makers[0], 40_000, 10_000_000, NOW + 5);
+    let early_cheap = add(&makers[1], 40_000, 10_000_000, NOW + 1);
+    let dear = add(&makers[2], 60_000, 10_000_000, NOW);
+    let offline = add(&makers[3], 30_000, 10_000_000, NOW);
+    let too_dear = add(&makers[3], 90_000, 10_000_000, NOW);
+    let own = add(&taker, 35_000, 10_000_000, NOW);
+    book.set_reachable(makers[3].xonly(), false);
+
+    let buy = order(&taker, Side::Bid, 60_000, 25_000_000, NOW + 10);
+    let matched = book.match_order(&buy, NOW + 10);
+    let walked: Vec<_> = matched
+        .fills
+        .iter()
+        .map(|f| (f.order, f.quantity))
+        .collect();
+    assert_eq!(
+        walked,
+        [
+            (early_cheap, 10_000_000),
+            (late_cheap, 10_000_000),
+            (dear, 5_000_000)
+        ]
+    );
+    assert_eq!(matched.rest, 0);
+    assert_eq!(matched.fills[2].sats, 3_000, "at the maker's price");
+    assert!(!walked
+        .iter()
+        .any(|(id, _)| [offline, too_dear, own].contains(id)));
+
+    // Once the offline maker is back, it comes first; a buy limited to 35,000 stops there.
+    book.set_reachable(makers[3].xonly(), true);
+    let limited = order(&taker, Side::Bid, 35_000, 15_000_000, NOW + 10);
+    let matched = book.match_order(&limited, NOW + 10);
+    assert_eq!(matched.fills.len(), 1);
+    assert_eq!(matched.fills[0].order, offline);
+    assert_eq!(matched.rest, 5_000_000);
+
+    // An order past its expiry is skipped.
+    let matched = book.match_order(&buy, NOW + 3_600_005);
+    assert!(matched.fills.is_empty());
+    assert_eq!(book.expire(NOW + 3_600_005).len(), 6);
+    assert!(book.is_empty());
+}
+
+#[test]
+fn partial_fills_round_in_the_makers_favour_and_tiny_partials_are_skipped() {
+    let secp = Secp256k1::new();
+    let seller = TestKey::new(1);
+    let buyer = TestKey::new(2);
+    let taker = TestKey::new(9);
+    let mut book = Book::new(BookLimits::default());
+    // 33,333 sat per 10^8 units.
+    let ask = order(&seller, Side::Ask, 33_333, 300_000_000, NOW);
+    let bid = order(&buyer, Side::Bid, 33_333, 300_000_000, NOW);
+    for (key, order) in [(&seller, &ask), (&buyer, &bid)] {
+        book.insert_order(signed(key, order.clone()).verify(&secp).unwrap())
+            .unwrap();
+    }
+    // 10,000,001 units are worth 3,333.3003 sat: the selling maker gets 3,334, the buying
+    // maker pays 3,333.
+    let take = |side, amount| book.match_order(&order(&taker, side, 33_333, amount, NOW), NOW);
+    assert_eq!(take(Side::Bid, 10_000_001).fills[0].sats, 3_334);
+    assert_eq!(take(Side::Ask, 10_000_001).fills[0].sats, 3_333);
+    // A partial fill worth under 1,000 sat is not proposed.
+    let small = take(Side::Bid, 1_000_000);
+    assert!(small.fills.is_empty());
+    assert_eq!(small.rest, 1_000_000);
+}
