@@ -22,6 +22,8 @@ use bitmesh_core::Network;
 
 const NOW: u32 = 2_000_000_000;
 const REWARD: u64 = 5_000_000_000;
+/// Auxiliary randomness for Schnorr signatures (a driver passes fresh bytes).
+const AUX: [u8; 32] = [0x5a; 32];
 
 struct Wallet {
     chain: Chain,
@@ -75,7 +77,7 @@ impl Wallet {
             fee_rate: FeeRate::from_sat_per_kwu(500),
         };
         let built = build_payment(&coins, &request, self.tracker.accounts(), (0, 0))?;
-        Ok(sign(&built, self.tracker.accounts()))
+        Ok(sign(&built, self.tracker.accounts(), &AUX))
     }
 
     /// Relays `tx` through the mempool and mines it.
@@ -242,13 +244,13 @@ fn psbts_export_import_sign_and_finalize() {
         );
         let mut signing = imported;
         assert_eq!(
-            psbt::sign(&mut signing, &accounts).unwrap(),
+            psbt::sign(&mut signing, &accounts, &AUX).unwrap(),
             built.inputs.len()
         );
         let tx = psbt::finalize(signing).unwrap();
         assert_eq!(
             tx,
-            sign(&built, &accounts),
+            sign(&built, &accounts, &AUX),
             "{purpose:?}: same as signing directly"
         );
         wallet.confirm(tx);
@@ -289,7 +291,7 @@ fn issue_then_transfer_an_asset() {
     };
     let built = build_issuance(&coins, &request, fee_rate, &accounts, (0, 1), (0, 0)).unwrap();
     let gold = AssetId::from_issuing_outpoint(&built.tx.input[0].previous_output);
-    wallet.confirm(sign(&built, &accounts));
+    wallet.confirm(sign(&built, &accounts, &AUX));
     assert_eq!(
         wallet.tracker.balances()[&Unit::Asset(gold)].confirmed,
         1_000
@@ -349,7 +351,7 @@ fn issue_then_transfer_an_asset() {
         .inputs
         .iter()
         .any(|input| input.outpoint == gold_coin.outpoint));
-    let tx = sign(&built, &accounts);
+    let tx = sign(&built, &accounts, &AUX);
     wallet.confirm(tx.clone());
     assert_eq!(wallet.tracker.balances()[&Unit::Asset(gold)].confirmed, 700);
     let paid = wallet
@@ -373,7 +375,7 @@ fn max_sends_everything_but_the_fee() {
         built.tx.output[0].value.to_sat() + built.fee.to_sat(),
         3 * REWARD
     );
-    let tx = sign(&built, wallet.tracker.accounts());
+    let tx = sign(&built, wallet.tracker.accounts(), &AUX);
     // The estimate matches the signed size (a 64-byte Schnorr signature per input).
     assert!(
         built.fee.to_sat() * 2 >= tx.weight().to_wu(),

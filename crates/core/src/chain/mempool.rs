@@ -196,6 +196,35 @@ impl Mempool {
         self.entries.iter()
     }
 
+    /// The coin at `outpoint` if the chain has it unspent or a mempool transaction made it,
+    /// spent by the mempool or not. A mempool coin's height is the next block's.
+    fn lookup(&self, chain: &Chain, outpoint: &OutPoint) -> Option<Coin> {
+        if let Some(coin) = chain.utxo().get(outpoint) {
+            return Some(coin.clone());
+        }
+        let parent = self.entries.get(&outpoint.txid)?;
+        let vout = outpoint.vout as usize;
+        let output = parent.tx.output.get(vout)?;
+        if output.script_pubkey.is_op_return() {
+            return None;
+        }
+        Some(Coin {
+            output: output.clone(),
+            height: chain.height() + 1,
+            is_coinbase: false,
+            assets: parent.output_assets[vout].clone(),
+        })
+    }
+
+    /// The coin at `outpoint` as the chain and the mempool see it together: unspent in the
+    /// chain or made by a mempool transaction, and not spent by one.
+    pub fn coin(&self, chain: &Chain, outpoint: &OutPoint) -> Option<Coin> {
+        if self.spent_by.contains_key(outpoint) {
+            return None;
+        }
+        self.lookup(chain, outpoint)
+    }
+
     /// Validates `tx` against the chain's tip and the mempool and adds it. Returns the
     /// transactions evicted to make room.
     pub fn accept(
@@ -224,27 +253,12 @@ impl Mempool {
             if let Some(&by) = self.spent_by.get(&outpoint) {
                 return Err(MempoolError::DoubleSpend { outpoint, by });
             }
-            let coin = match chain.utxo().get(&outpoint) {
-                Some(coin) => coin.clone(),
-                None => {
-                    let parent = self
-                        .entries
-                        .get(&outpoint.txid)
-                        .filter(|entry| (outpoint.vout as usize) < entry.tx.output.len())
-                        .ok_or(MempoolError::MissingInput(outpoint))?;
-                    let vout = outpoint.vout as usize;
-                    if parent.tx.output[vout].script_pubkey.is_op_return() {
-                        return Err(MempoolError::MissingInput(outpoint));
-                    }
-                    parents.insert(outpoint.txid);
-                    Coin {
-                        output: parent.tx.output[vout].clone(),
-                        height: next_height,
-                        is_coinbase: false,
-                        assets: parent.output_assets[vout].clone(),
-                    }
-                }
-            };
+            let coin = self
+                .lookup(chain, &outpoint)
+                .ok_or(MempoolError::MissingInput(outpoint))?;
+            if self.entries.contains_key(&outpoint.txid) {
+                parents.insert(outpoint.txid);
+            }
             coins.push(coin);
         }
         let coin_refs: Vec<&Coin> = coins.iter().collect();

@@ -1,8 +1,9 @@
-//! Building and signing the wallet's transactions: BTC payments, with change back to the wallet.
+//! Building and signing the wallet's transactions: BTC payments, asset issuance, asset transfers
+//! and our side of swaps, with change back to the wallet.
 //!
-//! BTC payments, asset issuance and asset transfers. Coins that carry assets are spent only by
-//! transfers, which allocate every unit they hold; no transaction spends a coin another spend
-//! reserved, an immature coinbase, or someone else's unconfirmed output.
+//! Coins that carry assets are spent only by transactions that allocate every unit they hold;
+//! no transaction spends a coin another spend reserved, an immature coinbase, or someone else's
+//! unconfirmed output.
 
 use core::fmt;
 
@@ -11,7 +12,8 @@ use bitcoin::secp256k1::{Message, Secp256k1};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::transaction::Version;
 use bitcoin::{
-    ecdsa, taproot, Amount, FeeRate, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight, Witness,
+    ecdsa, taproot, Amount, FeeRate, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
+    Weight, Witness,
 };
 
 use std::collections::BTreeMap;
@@ -23,7 +25,7 @@ use super::coin_select::{
 use super::keys::{Account, Keychain, Purpose};
 use super::metadata::Metadata;
 use super::tracker::{OwnedOutput, Tracker, TxStatus};
-use crate::chain::assets::{AssetError, AssetId, AssetRecord, Issuance, Transfer};
+use crate::chain::assets::{AssetAmounts, AssetError, AssetId, AssetRecord, Issuance, Transfer};
 
 /// A payment to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +36,23 @@ pub struct PaymentRequest {
     pub fee_rate: FeeRate,
 }
 
+/// A coin of a counterparty that a transaction spends (the counterparty signs its input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignCoin {
+    pub outpoint: OutPoint,
+    pub txout: TxOut,
+    /// The asset units it holds.
+    pub assets: AssetAmounts,
+}
+
 /// A built transaction with what signing and display need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltTx {
     /// The transaction, unsigned until [`sign`].
     pub tx: Transaction,
-    /// The wallet outputs its inputs spend, in input order.
+    /// The counterparty's coins its first inputs spend (none but in a swap).
+    pub foreign: Vec<ForeignCoin>,
+    /// The wallet outputs the inputs after those spend, in input order.
     pub inputs: Vec<OwnedOutput>,
     /// The fee it pays.
     pub fee: Amount,
@@ -69,6 +82,8 @@ pub enum BuildError {
     },
     /// The asset record would be invalid.
     Asset(AssetError),
+    /// The counterparty's coins are worth more than the outputs: the rest would be lost to fees.
+    ForeignExcess { inputs: Amount, outputs: Amount },
 }
 
 impl fmt::Display for BuildError {
@@ -95,6 +110,10 @@ impl fmt::Display for BuildError {
                 "not enough of asset {asset}: {needed} units needed, {available} spendable"
             ),
             BuildError::Asset(err) => write!(f, "{err}"),
+            BuildError::ForeignExcess { inputs, outputs } => write!(
+                f,
+                "the counterparty's coins hold {inputs} but the outputs pay only {outputs}"
+            ),
         }
     }
 }
@@ -162,6 +181,7 @@ pub fn build_payment(
     complete(
         outputs,
         Vec::new(),
+        &[],
         coins,
         request.fee_rate,
         accounts,
@@ -185,7 +205,7 @@ pub fn build_sweep(
     let mut tx = Transaction {
         version: Version::TWO,
         lock_time: LockTime::ZERO,
-        input: unsigned_inputs(&inputs),
+        input: unsigned_inputs(inputs.iter().map(|coin| coin.outpoint)),
         output: vec![TxOut {
             value: Amount::ZERO,
             script_pubkey: to,
@@ -209,6 +229,7 @@ pub fn build_sweep(
     tx.output[0].value = value;
     Ok(BuiltTx {
         tx,
+        foreign: Vec::new(),
         inputs,
         fee,
         change: None,
@@ -255,7 +276,7 @@ pub fn build_issuance(
             script_pubkey: record.to_script(),
         },
     ];
-    complete(outputs, Vec::new(), coins, fee_rate, accounts, change)
+    complete(outputs, Vec::new(), &[], coins, fee_rate, accounts, change)
 }
 
 /// Builds a transaction sending `amount` units of `asset` to `to`. The coins holding the asset
@@ -272,35 +293,8 @@ pub fn build_transfer(
     (change_account, asset_change_index): (usize, u32),
     change: ChangeKey,
 ) -> Result<BuiltTx, BuildError> {
-    let mut holding: Vec<&OwnedOutput> = coins
-        .iter()
-        .filter(|coin| coin.assets.amount(&asset) > 0)
-        .collect();
-    holding.sort_by_key(|coin| (std::cmp::Reverse(coin.assets.amount(&asset)), coin.outpoint));
-    let available: u64 = holding.iter().map(|coin| coin.assets.amount(&asset)).sum();
-    let mut forced = Vec::new();
-    let mut gathered = 0u64;
-    for coin in holding {
-        if gathered >= amount {
-            break;
-        }
-        gathered += coin.assets.amount(&asset);
-        forced.push(coin.clone());
-    }
-    if amount == 0 || gathered < amount {
-        return Err(BuildError::InsufficientAsset {
-            asset,
-            needed: amount,
-            available,
-        });
-    }
-    // Every unit the spent coins hold, by asset.
-    let mut held: BTreeMap<AssetId, u64> = BTreeMap::new();
-    for coin in &forced {
-        for (id, units) in coin.assets.iter() {
-            *held.entry(id).or_default() += units;
-        }
-    }
+    let forced = asset_coins(coins, asset, amount)?;
+    let held = units_held(forced.iter().map(|coin| &coin.assets));
     let remainder_exists = held
         .iter()
         .any(|(id, units)| *id != asset || *units > amount);
@@ -340,14 +334,160 @@ pub fn build_transfer(
         value: Amount::ZERO,
         script_pubkey: AssetRecord::Transfer(transfers).to_script(),
     });
-    complete(outputs, forced, coins, fee_rate, accounts, change)
+    complete(outputs, forced, &[], coins, fee_rate, accounts, change)
 }
 
-/// Completes a transaction paying `outputs`: spends `forced`, then as many BTC-only `coins`
-/// as the outputs and the fee need, and adds change to `change` when it is worth an output.
+/// The fewest of `coins` holding `amount` units of `asset`, largest first.
+fn asset_coins(
+    coins: &[OwnedOutput],
+    asset: AssetId,
+    amount: u64,
+) -> Result<Vec<OwnedOutput>, BuildError> {
+    let mut holding: Vec<&OwnedOutput> = coins
+        .iter()
+        .filter(|coin| coin.assets.amount(&asset) > 0)
+        .collect();
+    holding.sort_by_key(|coin| (std::cmp::Reverse(coin.assets.amount(&asset)), coin.outpoint));
+    let available: u64 = holding.iter().map(|coin| coin.assets.amount(&asset)).sum();
+    let mut forced = Vec::new();
+    let mut gathered = 0u64;
+    for coin in holding {
+        if gathered >= amount {
+            break;
+        }
+        gathered += coin.assets.amount(&asset);
+        forced.push(coin.clone());
+    }
+    if amount == 0 || gathered < amount {
+        return Err(BuildError::InsufficientAsset {
+            asset,
+            needed: amount,
+            available,
+        });
+    }
+    Ok(forced)
+}
+
+/// Every unit of every asset the given coins hold together.
+fn units_held<'a>(coins: impl Iterator<Item = &'a AssetAmounts>) -> BTreeMap<AssetId, u64> {
+    let mut held: BTreeMap<AssetId, u64> = BTreeMap::new();
+    for (id, units) in coins.flat_map(AssetAmounts::iter) {
+        *held.entry(id).or_default() += units;
+    }
+    held
+}
+
+/// An output of a swap: who, how many sats, which asset units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapOutput {
+    pub script: ScriptBuf,
+    pub value: Amount,
+    /// (asset, units), each asset at most once.
+    pub assets: Vec<(AssetId, u64)>,
+}
+
+/// What one side of a swap must put into the transaction the other side completes: the
+/// counterparty's coins, the outputs it is owed (its asset remainder included), what we receive,
+/// and the asset units we give. See `market::swap` for how a fill becomes terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapTerms {
+    /// The counterparty's coins, spent first.
+    pub foreign: Vec<ForeignCoin>,
+    /// The outputs the counterparty is owed, first in the transaction.
+    pub theirs: Vec<SwapOutput>,
+    /// What we receive, next.
+    pub ours: SwapOutput,
+    /// Units we give from our own asset coins (their remainder comes back to us).
+    pub give: Option<(AssetId, u64)>,
+}
+
+/// Builds the swap `terms` describe, funded by `coins`: our asset coins if we give an asset,
+/// BTC coins for what we pay and the whole fee; our asset remainder goes to our external key
+/// `asset_change`, BTC change to `change`.
+pub fn build_swap(
+    coins: &[OwnedOutput],
+    terms: &SwapTerms,
+    fee_rate: FeeRate,
+    accounts: &[Account],
+    (change_account, asset_change_index): (usize, u32),
+    change: ChangeKey,
+) -> Result<BuiltTx, BuildError> {
+    let forced = match terms.give {
+        Some((asset, amount)) => asset_coins(coins, asset, amount)?,
+        None => Vec::new(),
+    };
+    let mut ours_left = units_held(forced.iter().map(|coin| &coin.assets));
+    if let Some((asset, amount)) = terms.give {
+        *ours_left.get_mut(&asset).expect("asset_coins found them") -= amount;
+    }
+    ours_left.retain(|_, units| *units > 0);
+    let mut paid: Vec<&SwapOutput> = terms.theirs.iter().chain([&terms.ours]).collect();
+    let back;
+    if !ours_left.is_empty() {
+        let script = accounts[change_account].script_pubkey(Keychain::External, asset_change_index);
+        back = SwapOutput {
+            value: dust_limit(&script),
+            script,
+            assets: ours_left.into_iter().collect(),
+        };
+        paid.push(&back);
+    }
+    // Allocate each asset to the outputs that receive it; the record's conservation rule (as
+    // the chain applies it) is checked by building the allocation the chain will compute.
+    let mut transfers: BTreeMap<AssetId, Vec<(u16, u64)>> = BTreeMap::new();
+    for (index, output) in paid.iter().enumerate() {
+        for &(asset, units) in &output.assets {
+            transfers
+                .entry(asset)
+                .or_default()
+                .push((index as u16, units));
+        }
+    }
+    let mut outputs: Vec<TxOut> = paid
+        .iter()
+        .map(|output| TxOut {
+            value: output.value,
+            script_pubkey: output.script.clone(),
+        })
+        .collect();
+    if !transfers.is_empty() {
+        let record = AssetRecord::Transfer(
+            transfers
+                .into_iter()
+                .map(|(asset, allocations)| Transfer { asset, allocations })
+                .collect(),
+        );
+        outputs.push(TxOut {
+            value: Amount::ZERO,
+            script_pubkey: record.to_script(),
+        });
+    }
+    let built = complete(
+        outputs,
+        forced,
+        &terms.foreign,
+        coins,
+        fee_rate,
+        accounts,
+        change,
+    )?;
+    let input_assets: Vec<&AssetAmounts> = built
+        .foreign
+        .iter()
+        .map(|coin| &coin.assets)
+        .chain(built.inputs.iter().map(|coin| &coin.assets))
+        .collect();
+    crate::chain::assets::allocate(&built.tx, &input_assets).map_err(BuildError::Asset)?;
+    Ok(built)
+}
+
+/// Completes a transaction paying `outputs`: spends the counterparty's `foreign` coins and our
+/// `forced` ones, then as many BTC-only `coins` as the outputs and the fee need, and adds
+/// change to `change` when it is worth an output.
 fn complete(
     outputs: Vec<TxOut>,
     forced: Vec<OwnedOutput>,
+    foreign: &[ForeignCoin],
     coins: &[OwnedOutput],
     fee_rate: FeeRate,
     accounts: &[Account],
@@ -376,10 +516,24 @@ fn complete(
             input_weight: input_weight(&coin.script_pubkey),
         })
         .collect();
-    // The segwit marker and flag add 2 WU once.
-    let base_weight = tx.weight() + Weight::from_wu(2);
+    let foreign_value: Amount = foreign.iter().map(|coin| coin.txout.value).sum();
+    let paid: Amount = tx.output.iter().map(|txout| txout.value).sum();
+    let target = paid
+        .checked_sub(foreign_value)
+        .ok_or(BuildError::ForeignExcess {
+            inputs: foreign_value,
+            outputs: paid,
+        })?;
+    tx.input = unsigned_inputs(foreign.iter().map(|coin| coin.outpoint));
+    // The segwit marker and flag add 2 WU once; the counterparty's inputs weigh what they do.
+    let base_weight = tx.weight()
+        + Weight::from_wu(2)
+        + foreign
+            .iter()
+            .map(|coin| input_weight(&coin.txout.script_pubkey) - Weight::from_wu(164))
+            .sum();
     let params = SelectionParams {
-        target: tx.output.iter().map(|txout| txout.value).sum(),
+        target,
         fee_rate,
         base_weight,
         change_weight: change_out.weight(),
@@ -393,7 +547,8 @@ fn complete(
         .iter()
         .map(|&i| pool[i].clone())
         .collect();
-    tx.input = unsigned_inputs(&inputs);
+    tx.input
+        .extend(unsigned_inputs(inputs.iter().map(|coin| coin.outpoint)));
     let change = selection.change.map(|value| {
         tx.output.push(TxOut {
             value,
@@ -406,6 +561,7 @@ fn complete(
     });
     Ok(BuiltTx {
         tx,
+        foreign: foreign.to_vec(),
         inputs,
         fee: selection.fee,
         change,
@@ -413,11 +569,10 @@ fn complete(
 }
 
 /// Inputs spending `coins`, unsigned, signalling replaceability (BIP125).
-fn unsigned_inputs(coins: &[OwnedOutput]) -> Vec<TxIn> {
+fn unsigned_inputs(coins: impl Iterator<Item = OutPoint>) -> Vec<TxIn> {
     coins
-        .iter()
-        .map(|coin| TxIn {
-            previous_output: coin.outpoint,
+        .map(|outpoint| TxIn {
+            previous_output: outpoint,
             script_sig: ScriptBuf::new(),
             sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
             witness: Witness::new(),
@@ -454,13 +609,16 @@ impl InputSignature {
 }
 
 /// Signs input `input` of the transaction in `cache` with key `keychain`/`index` of `account`;
-/// `prevouts` are the outputs every input spends (BIP341 commits to all of them).
+/// `prevouts` are the outputs every input spends (BIP341 commits to all of them). `aux_rand`
+/// is BIP340's auxiliary randomness for Schnorr signatures: 32 fresh random bytes from the
+/// driver (ECDSA signatures use RFC 6979 nonces and need none).
 pub fn sign_input(
     secp: &Secp256k1<bitcoin::secp256k1::All>,
     cache: &mut SighashCache<&Transaction>,
     input: usize,
     prevouts: &[TxOut],
     (account, keychain, index): (&Account, Keychain, u32),
+    aux_rand: &[u8; 32],
 ) -> Result<InputSignature, bitcoin::sighash::TaprootError> {
     let spent = &prevouts[input];
     Ok(match account.purpose() {
@@ -487,7 +645,8 @@ pub fn sign_input(
                 sighash_type,
             )?;
             let keypair = account.signing_keypair(keychain, index);
-            let signature = secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &keypair);
+            let signature =
+                secp.sign_schnorr_with_aux_rand(&Message::from(sighash), &keypair, aux_rand);
             InputSignature::Schnorr(taproot::Signature {
                 signature,
                 sighash_type,
@@ -496,38 +655,59 @@ pub fn sign_input(
     })
 }
 
-/// Signs every input of `built` with the keys of `accounts` (indexed as in the tracker).
-pub fn sign(built: &BuiltTx, accounts: &[Account]) -> Transaction {
+/// A wallet key: (account index, keychain, child index).
+pub type WalletKey = (usize, Keychain, u32);
+
+/// Signs the inputs of `tx` listed in `ours` (input index, the wallet key it spends) with the
+/// keys of `accounts`; `prevouts` are the outputs every input spends. Other inputs are left
+/// as they are (a counterparty signs them).
+pub fn sign_inputs(
+    tx: &Transaction,
+    prevouts: &[TxOut],
+    ours: &[(usize, WalletKey)],
+    accounts: &[Account],
+    aux_rand: &[u8; 32],
+) -> Transaction {
     let secp = Secp256k1::new();
-    let prevouts: Vec<TxOut> = built
-        .inputs
+    let mut cache = SighashCache::new(tx);
+    let witnesses: Vec<(usize, Witness)> = ours
         .iter()
-        .map(|coin| TxOut {
-            value: coin.value,
-            script_pubkey: coin.script_pubkey.clone(),
-        })
-        .collect();
-    let mut cache = SighashCache::new(&built.tx);
-    let witnesses: Vec<Witness> = built
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(input, coin)| {
-            let (account, keychain, index) = coin.key;
-            sign_input(
+        .map(|&(input, (account, keychain, index))| {
+            let signature = sign_input(
                 &secp,
                 &mut cache,
                 input,
-                &prevouts,
+                prevouts,
                 (&accounts[account], keychain, index),
+                aux_rand,
             )
-            .expect("every prevout is known")
-            .witness()
+            .expect("every prevout is known");
+            (input, signature.witness())
         })
         .collect();
-    let mut tx = built.tx.clone();
-    for (txin, witness) in tx.input.iter_mut().zip(witnesses) {
-        txin.witness = witness;
+    let mut signed = tx.clone();
+    for (input, witness) in witnesses {
+        signed.input[input].witness = witness;
     }
-    tx
+    signed
+}
+
+/// Signs every wallet input of `built` with the keys of `accounts` (indexed as in the tracker).
+pub fn sign(built: &BuiltTx, accounts: &[Account], aux_rand: &[u8; 32]) -> Transaction {
+    let prevouts: Vec<TxOut> = built
+        .foreign
+        .iter()
+        .map(|coin| coin.txout.clone())
+        .chain(built.inputs.iter().map(|coin| TxOut {
+            value: coin.value,
+            script_pubkey: coin.script_pubkey.clone(),
+        }))
+        .collect();
+    let ours: Vec<(usize, WalletKey)> = built
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(n, coin)| (built.foreign.len() + n, coin.key))
+        .collect();
+    sign_inputs(&built.tx, &prevouts, &ours, accounts, aux_rand)
 }

@@ -47,7 +47,11 @@ impl std::error::Error for PsbtError {}
 pub fn export(built: &BuiltTx, accounts: &[Account]) -> Psbt {
     let mut psbt =
         Psbt::from_unsigned_tx(built.tx.clone()).expect("built transactions are unsigned");
-    for (input, coin) in psbt.inputs.iter_mut().zip(&built.inputs) {
+    for (input, coin) in psbt.inputs.iter_mut().zip(&built.foreign) {
+        input.witness_utxo = Some(coin.txout.clone());
+    }
+    let ours = psbt.inputs.iter_mut().skip(built.foreign.len());
+    for (input, coin) in ours.zip(&built.inputs) {
         let (account, keychain, index) = coin.key;
         input.witness_utxo = Some(TxOut {
             value: coin.value,
@@ -121,7 +125,12 @@ pub fn from_base64(text: &str) -> Result<Psbt, PsbtError> {
 }
 
 /// Signs every input whose key origin is one of `accounts`' keys; returns how many were signed.
-pub fn sign(psbt: &mut Psbt, accounts: &[Account]) -> Result<usize, PsbtError> {
+/// `aux_rand`: 32 fresh random bytes for Schnorr signatures (BIP340).
+pub fn sign(
+    psbt: &mut Psbt,
+    accounts: &[Account],
+    aux_rand: &[u8; 32],
+) -> Result<usize, PsbtError> {
     let secp = Secp256k1::new();
     let prevouts: Vec<TxOut> = psbt
         .inputs
@@ -158,6 +167,7 @@ pub fn sign(psbt: &mut Psbt, accounts: &[Account]) -> Result<usize, PsbtError> {
                 index,
                 &prevouts,
                 (account, keychain, child),
+                aux_rand,
             )
             .map_err(|err| PsbtError::Parse(err.to_string()))?;
             match signature {
