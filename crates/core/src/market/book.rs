@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bitcoin::{OutPoint, XOnlyPublicKey};
 
 use super::ladder::{Ladder, Resting, Slot};
-use super::order::{Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate, MIN_ORDER_SATS};
+use super::order::{Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate};
 use crate::chain::assets::AssetId;
 
 /// How much a book holds at most.
@@ -412,7 +412,8 @@ impl Book {
 
     /// Walks the book with `incoming` (not inserted): the fills it would make, best first, at
     /// each maker's price. Skipped: the taker's own orders, expired ones, unreachable makers,
-    /// and partial fills worth less than [`MIN_ORDER_SATS`].
+    /// and partial fills [`Order::fill_allowed`] refuses (worth less than [`super::order::MIN_ORDER_SATS`], or
+    /// leaving less than that).
     pub fn match_order(&self, incoming: &Order, now_millis: u64) -> Matched {
         let mut rest = incoming.amount;
         let mut fills = Vec::new();
@@ -436,12 +437,9 @@ impl Book {
                 continue;
             }
             let quantity = rest.min(resting.remaining);
-            let Some(sats) = order.fill_value(quantity) else {
+            let Some(sats) = order.fill_allowed(resting.remaining, quantity) else {
                 continue;
             };
-            if quantity < resting.remaining && sats < MIN_ORDER_SATS {
-                continue;
-            }
             fills.push(Fill {
                 order: resting.id,
                 maker: order.maker,

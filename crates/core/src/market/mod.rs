@@ -5,3 +5,4 @@
 pub mod book;
 pub mod ladder;
 pub mod order;
+pub mod swap;

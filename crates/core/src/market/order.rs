@@ -112,6 +112,22 @@ impl Order {
         value_sats(quantity, self.price, rounding)
     }
 
+    /// Whether a fill of `quantity` of the `remaining` base units may be proposed: the whole
+    /// rest, or a part worth at least [`MIN_ORDER_SATS`] that leaves at least as much (so no
+    /// fill pays a dust output and no order is left too small to settle). Returns the fill's
+    /// value in satoshis.
+    pub fn fill_allowed(&self, remaining: u64, quantity: u64) -> Option<u64> {
+        if quantity == 0 || quantity > remaining {
+            return None;
+        }
+        let sats = self.fill_value(quantity)?;
+        if quantity == remaining {
+            return Some(sats);
+        }
+        let rest = self.fill_value(remaining - quantity)?;
+        (sats >= MIN_ORDER_SATS && rest >= MIN_ORDER_SATS).then_some(sats)
+    }
+
     /// The canonical encoding, which the maker signs.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);

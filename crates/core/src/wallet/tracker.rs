@@ -62,6 +62,8 @@ pub struct HistoryEntry {
     pub fee: Option<Amount>,
     /// Net asset units in (positive) or out (negative) of the wallet.
     pub assets: BTreeMap<AssetId, i128>,
+    /// A trade: a swap that moved assets, with inputs of the wallet and of a counterparty.
+    pub trade: bool,
 }
 
 /// Amounts of one asset (BTC in satoshis) by how spendable they are.
@@ -143,7 +145,7 @@ impl Tracker {
         let mut relevant = tx
             .input
             .iter()
-            .any(|txin| self.owned_output(&txin.previous_output).is_some());
+            .any(|txin| self.key_of(&txin.previous_output).is_some());
         for txout in &tx.output {
             if let Some(&(account, keychain, index)) = self.scripts.get(&txout.script_pubkey) {
                 relevant = true;
@@ -153,7 +155,8 @@ impl Tracker {
         relevant
     }
 
-    fn owned_output(&self, outpoint: &OutPoint) -> Option<(usize, Keychain, u32)> {
+    /// The wallet key that can spend `outpoint`, if it is the wallet's.
+    pub fn key_of(&self, outpoint: &OutPoint) -> Option<(usize, Keychain, u32)> {
         let (tx, _) = self.txs.get(&outpoint.txid)?;
         let txout = tx.output.get(outpoint.vout as usize)?;
         self.scripts.get(&txout.script_pubkey).copied()
@@ -336,13 +339,15 @@ impl Tracker {
                 }
                 let mut sent = Amount::ZERO;
                 let mut all_inputs_ours = !tx.is_coinbase();
+                let mut any_input_ours = false;
                 for txin in &tx.input {
                     match self
                         .txs
                         .get(&txin.previous_output.txid)
-                        .filter(|_| self.owned_output(&txin.previous_output).is_some())
+                        .filter(|_| self.key_of(&txin.previous_output).is_some())
                     {
                         Some((parent, _)) => {
+                            any_input_ours = true;
                             let vout = txin.previous_output.vout as usize;
                             sent += parent.output[vout].value;
                             for (asset, amount) in output_assets(parent)[vout].iter() {
@@ -361,6 +366,7 @@ impl Tracker {
                     received,
                     sent,
                     fee: all_inputs_ours.then(|| sent.checked_sub(outputs)).flatten(),
+                    trade: any_input_ours && !all_inputs_ours && !assets.is_empty(),
                     assets,
                 }
             })

@@ -1,0 +1,491 @@
+//! Trading end to end in the core: two wallets, an asset issued, orders signed and merged into
+//! each side's book, matched, and settled as one transaction the chain accepts — and every way a
+//! taker could try to cheat refused or made harmless.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{FeeRate, OutPoint, ScriptBuf, Transaction, Txid};
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::chain::mempool::{Mempool, MempoolConfig, MempoolError};
+use bitmesh_core::chain::pow::search_nonce;
+use bitmesh_core::chain::state::{Chain, TipChange};
+use bitmesh_core::chain::template::build_template;
+use bitmesh_core::chain::utxo::Coin;
+use bitmesh_core::market::book::{Book, BookLimits};
+use bitmesh_core::market::order::{Order, OrderId, Side, SignedOrder, SignedUpdate, VerifiedOrder};
+use bitmesh_core::market::swap::{
+    fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
+    SWAP_TIMEOUT_MILLIS,
+};
+use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::wallet::build::{
+    build_issuance, build_swap, build_sweep, sign, sign_inputs, spendable, BuiltTx, ForeignCoin,
+    IssueRequest, SwapTerms,
+};
+use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
+use bitmesh_core::wallet::metadata::{DeviceId, Metadata, Stamp};
+use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::tracker::{Tracker, Unit};
+use bitmesh_core::Network;
+
+const NOW: u32 = 2_000_000_000;
+const NOW_MS: u64 = NOW as u64 * 1000;
+const AUX: [u8; 32] = [0x5a; 32];
+const SUPPLY: u64 = 1_000_000_000;
+
+fn fee_rate() -> FeeRate {
+    FeeRate::from_sat_per_kwu(500)
+}
+
+/// The network both wallets follow: one chain and one mempool.
+struct World {
+    chain: Chain,
+    mempool: Mempool,
+}
+
+/// A trader: wallet, metadata, its copy of the book, and its peer key (which signs orders).
+struct Party {
+    tracker: Tracker,
+    metadata: Metadata,
+    book: Book,
+    key: TestKey,
+    device: DeviceId,
+}
+
+impl World {
+    fn coin(&self, outpoint: &OutPoint) -> Option<Coin> {
+        self.mempool.coin(&self.chain, outpoint)
+    }
+
+    /// Relays `tx` and shows it to both wallets.
+    fn submit(&mut self, tx: &Transaction, parties: &mut [&mut Party]) -> Result<(), MempoolError> {
+        self.mempool
+            .accept(tx.clone(), &mut self.chain, u64::from(NOW))?;
+        for party in parties {
+            party.tracker.mempool_added(tx, 1);
+        }
+        Ok(())
+    }
+
+    /// Mines the mempool into a block on the tip.
+    fn mine(&mut self, parties: &mut [&mut Party]) -> Transaction {
+        let payout = TestKey::new(77).p2wpkh();
+        let mut block = build_template(&self.chain, &self.mempool, &payout, NOW, 0).block;
+        block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).unwrap();
+        self.accept(block.clone(), parties);
+        block.txdata[0].clone()
+    }
+
+    /// Accepts a block and has the mempool and both wallets follow the tip; returns the
+    /// transactions that left for good (neither in the chain nor back in the mempool).
+    fn accept(&mut self, block: bitcoin::Block, parties: &mut [&mut Party]) -> Vec<Txid> {
+        let accepted = self.chain.accept_block(block, NOW).unwrap();
+        assert!(accepted.invalid.is_empty(), "{:?}", accepted.invalid);
+        self.mempool
+            .apply_tip_change(&accepted.change, &mut self.chain, u64::from(NOW));
+        follow(&accepted.change, self.chain.height(), parties);
+        let dropped: Vec<Txid> = accepted
+            .change
+            .transactions_left()
+            .into_iter()
+            .filter(|txid| !self.mempool.contains(txid))
+            .collect();
+        for party in parties {
+            for txid in &dropped {
+                party.tracker.mempool_removed(txid);
+            }
+        }
+        dropped
+    }
+}
+
+fn follow(change: &TipChange, tip: u32, parties: &mut [&mut Party]) {
+    let fork = tip - change.connected.len() as u32;
+    for party in parties {
+        for (n, block) in change.disconnected.iter().enumerate() {
+            let height = fork + (change.disconnected.len() - n) as u32;
+            party.tracker.disconnect_block(block, height, 1);
+        }
+        for (n, block) in change.connected.iter().enumerate() {
+            party.tracker.connect_block(block, fork + 1 + n as u32);
+        }
+    }
+}
+
+impl Party {
+    fn new(seed: u8, purpose: Purpose) -> Party {
+        let seed_bytes = mnemonic::from_entropy(&[seed; 16])
+            .unwrap()
+            .to_seed_normalized("");
+        let account = Account::for_bitmesh(&seed_bytes, purpose, Network::Test).unwrap();
+        Party {
+            tracker: Tracker::new(vec![account], Network::Test.params().coinbase_maturity),
+            metadata: Metadata::new(),
+            book: Book::new(BookLimits::default()),
+            key: TestKey::new(u64::from(seed) + 100),
+            device: DeviceId([seed; 16]),
+        }
+    }
+
+    fn accounts(&self) -> &[Account] {
+        self.tracker.accounts()
+    }
+
+    fn script(&self, index: u32) -> ScriptBuf {
+        self.accounts()[0].script_pubkey(Keychain::External, index)
+    }
+
+    fn coins(&self) -> Vec<bitmesh_core::wallet::tracker::OwnedOutput> {
+        spendable(
+            &self.tracker,
+            &self.metadata,
+            NOW_MS,
+            Network::Test.params().coinbase_maturity,
+        )
+    }
+
+    fn btc(&self) -> u64 {
+        let balance = self.tracker.balances()[&Unit::Btc];
+        balance.confirmed + balance.unconfirmed
+    }
+
+    fn units(&self, asset: AssetId) -> u64 {
+        self.tracker
+            .balances()
+            .get(&Unit::Asset(asset))
+            .map_or(0, |balance| balance.confirmed + balance.unconfirmed)
+    }
+
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            millis: NOW_MS,
+            device: self.device,
+        }
+    }
+}
+
+/// Alice (P2WPKH) and Bob (P2TR), each with two mature coinbases; Alice issued GOLD and Bob
+/// SILVER.
+struct Market {
+    world: World,
+    alice: Party,
+    bob: Party,
+    alice_maker: Maker,
+    gold: AssetId,
+    silver: AssetId,
+}
+
+impl Market {
+    fn new() -> Market {
+        let mut world = World {
+            chain: Chain::new(Network::Test),
+            mempool: Mempool::new(MempoolConfig::default()),
+        };
+        let mut alice = Party::new(1, Purpose::Bip84);
+        let mut bob = Party::new(2, Purpose::Bip86);
+        let maturity = Network::Test.params().coinbase_maturity;
+        let payouts = [
+            alice.script(0),
+            alice.script(0),
+            bob.script(0),
+            bob.script(0),
+        ];
+        for (n, payout) in payouts.iter().enumerate() {
+            let block = block_on(&world.chain, world.chain.tip(), vec![], 0, payout, n as u64);
+            world.accept(block, &mut [&mut alice, &mut bob]);
+        }
+        for _ in 0..maturity {
+            world.mine(&mut [&mut alice, &mut bob]);
+        }
+        let gold = issue(&mut world, &mut alice, &mut bob, "GOLD");
+        let silver = issue(&mut world, &mut bob, &mut alice, "SILVER");
+        world.mine(&mut [&mut alice, &mut bob]);
+        assert_eq!(alice.units(gold), SUPPLY);
+        assert_eq!(bob.units(silver), SUPPLY);
+        Market {
+            world,
+            alice,
+            bob,
+            alice_maker: Maker::new(),
+            gold,
+            silver,
+        }
+    }
+
+    /// Alice signs an order funded by `funding`, reserves those coins, and both books take it.
+    fn alice_order(
+        &mut self,
+        side: Side,
+        price: u64,
+        amount: u64,
+        funding: Vec<OutPoint>,
+    ) -> OrderId {
+        let order = Order {
+            market: self.gold,
+            side,
+            price,
+            amount,
+            created_millis: NOW_MS,
+            expiry_millis: NOW_MS + 3_600_000,
+            nonce: 0,
+            maker: self.alice.key.xonly(),
+            funding: funding.clone(),
+            receive: self.alice.script(1),
+            change: self.alice.script(2),
+        };
+        let secp = Secp256k1::new();
+        let verified = SignedOrder::sign(&secp, order, &self.alice.key.keypair(), &AUX)
+            .verify(&secp)
+            .unwrap();
+        for coin in funding {
+            let stamp = self.alice.stamp();
+            self.alice
+                .metadata
+                .reserve(coin, self.alice.device, NOW_MS + 3_600_000, stamp);
+        }
+        publish_order(&mut [&mut self.alice, &mut self.bob], &verified);
+        verified.id()
+    }
+
+    /// Alice's GOLD coin (the whole supply, or what is left of it).
+    fn alice_gold_coin(&self) -> OutPoint {
+        self.alice
+            .tracker
+            .unspent()
+            .into_iter()
+            .find(|coin| coin.assets.amount(&self.gold) > 0)
+            .unwrap()
+            .outpoint
+    }
+
+    /// Bob's side of a fill of `quantity` of `order`: terms from his book and chain view
+    /// (changed by `tweak`, for the tests of cheating), built, signed, coins reserved.
+    fn bob_proposes(
+        &mut self,
+        order: OrderId,
+        quantity: u64,
+        tweak: impl FnOnce(&mut SwapTerms, &Market),
+    ) -> (TakerSwap, BuiltTx) {
+        let view = self.bob.book.get(&order).unwrap();
+        let maker_coins: Vec<ForeignCoin> = view
+            .funding
+            .iter()
+            .map(|outpoint| {
+                let coin = self.world.coin(outpoint).unwrap();
+                ForeignCoin {
+                    outpoint: *outpoint,
+                    txout: coin.output,
+                    assets: coin.assets,
+                }
+            })
+            .collect();
+        let mut terms = fill_terms(&view, &maker_coins, quantity, self.bob.script(5)).unwrap();
+        let sequence = view.sequence;
+        tweak(&mut terms, self);
+        let built = build_swap(
+            &self.bob.coins(),
+            &terms,
+            fee_rate(),
+            self.bob.accounts(),
+            (0, 6),
+            (0, 0),
+        )
+        .unwrap();
+        let tx = sign(&built, self.bob.accounts(), &AUX);
+        let mine: Vec<OutPoint> = built.inputs.iter().map(|coin| coin.outpoint).collect();
+        for coin in &mine {
+            let stamp = self.bob.stamp();
+            self.bob
+                .metadata
+                .reserve(*coin, self.bob.device, NOW_MS + SWAP_TIMEOUT_MILLIS, stamp);
+        }
+        let proposal = SwapProposal {
+            order,
+            sequence,
+            quantity,
+            tx,
+        };
+        (TakerSwap::new(proposal, mine, NOW_MS), built)
+    }
+
+    /// Alice answers a proposal as a maker does: check, sign her inputs, relay, publish.
+    fn alice_answers(&mut self, proposal: &SwapProposal) -> Result<SwapResponse, SwapError> {
+        let view = self.alice.book.get(&proposal.order).unwrap();
+        let world = &self.world;
+        let tracker = &self.alice.tracker;
+        let checked = self.alice_maker.on_proposal(
+            &view,
+            proposal,
+            |outpoint| world.coin(outpoint),
+            |outpoint| tracker.key_of(outpoint).is_some(),
+            NOW_MS,
+        )?;
+        let prevouts: Vec<bitcoin::TxOut> = proposal
+            .tx
+            .input
+            .iter()
+            .map(|txin| world.coin(&txin.previous_output).unwrap().output)
+            .collect();
+        let ours: Vec<_> = checked
+            .maker_inputs
+            .iter()
+            .map(|(input, outpoint)| (*input, tracker.key_of(outpoint).unwrap()))
+            .collect();
+        let signed = sign_inputs(&proposal.tx, &prevouts, &ours, self.alice.accounts(), &AUX);
+        if let Err(err) = self
+            .world
+            .submit(&signed, &mut [&mut self.alice, &mut self.bob])
+        {
+            self.alice_maker.fail(&checked.txid);
+            return Ok(SwapResponse::refusal(checked.txid, &err));
+        }
+        let update = self.alice_maker.settle(&checked.txid).unwrap();
+        self.alice_publishes(update);
+        Ok(SwapResponse::Accepted(signed))
+    }
+
+    fn alice_publishes(&mut self, update: bitmesh_core::market::order::OrderUpdate) {
+        let secp = Secp256k1::new();
+        let verified = SignedUpdate::sign(&secp, update, &self.alice.key.keypair(), &AUX)
+            .verify(&secp)
+            .unwrap();
+        for book in [&mut self.alice.book, &mut self.bob.book] {
+            book.apply_update(verified.clone()).unwrap();
+        }
+    }
+
+    fn mine(&mut self) {
+        self.world.mine(&mut [&mut self.alice, &mut self.bob]);
+    }
+
+    fn remaining(&self, order: &OrderId) -> (u64, u64) {
+        let a = self.alice.book.get(order).unwrap().remaining();
+        let b = self.bob.book.get(order).unwrap().remaining();
+        (a, b)
+    }
+}
+
+fn publish_order(parties: &mut [&mut Party], order: &VerifiedOrder) {
+    for party in parties {
+        party.book.insert_order(order.clone()).unwrap();
+    }
+}
+
+/// `issuer` issues an asset of `ticker` with the whole supply to its address 3.
+fn issue(world: &mut World, issuer: &mut Party, other: &mut Party, ticker: &str) -> AssetId {
+    let request = IssueRequest {
+        ticker: ticker.into(),
+        decimals: 8,
+        supply: SUPPLY,
+    };
+    let built = build_issuance(
+        &issuer.coins(),
+        &request,
+        fee_rate(),
+        issuer.accounts(),
+        (0, 3),
+        (0, 1),
+    )
+    .unwrap();
+    let tx = sign(&built, issuer.accounts(), &AUX);
+    world.submit(&tx, &mut [issuer, other]).unwrap();
+    AssetId::from_issuing_outpoint(&tx.input[0].previous_output)
+}
+
+#[test]
+fn a_sell_order_and_crossing_buys_settle_atomically_and_balances_follow() {
+    let mut m = Market::new();
+    let (alice_btc, bob_btc) = (m.alice.btc(), m.bob.btc());
+    let funding = m.alice_gold_coin();
+    // Alice sells 600,000,000 GOLD units at 50,000 sat per 10^8: 300,000 sat in all.
+    let ask = m.alice_order(Side::Ask, 50_000, 600_000_000, vec![funding]);
+    // Bob bids 60,000 for 200,000,000: it crosses, at Alice's price.
+    let bid = Order {
+        market: m.gold,
+        side: Side::Bid,
+        price: 60_000,
+        amount: 200_000_000,
+        created_millis: NOW_MS,
+        expiry_millis: NOW_MS + 60_000,
+        nonce: 1,
+        maker: m.bob.key.xonly(),
+        funding: vec![],
+        receive: m.bob.script(5),
+        change: m.bob.script(5),
+    };
+    let matched = m.bob.book.match_order(&bid, NOW_MS);
+    assert_eq!(matched.fills.len(), 1);
+    assert_eq!(
+        (matched.fills[0].quantity, matched.fills[0].sats),
+        (200_000_000, 100_000)
+    );
+    assert_eq!(matched.rest, 0);
+
+    let (mut swap, first) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    let response = m.alice_answers(&swap.proposal).unwrap();
+    assert!(matches!(
+        swap.on_response(response).unwrap(),
+        TakerState::Settled(_)
+    ));
+    assert_eq!(m.remaining(&ask), (400_000_000, 400_000_000));
+    m.mine();
+    assert_eq!(m.alice.units(m.gold), SUPPLY - 200_000_000);
+    assert_eq!(m.bob.units(m.gold), 200_000_000);
+    assert_eq!(m.alice.btc(), alice_btc + 100_000);
+    assert_eq!(m.bob.btc(), bob_btc - 100_000 - first.fee.to_sat());
+    for party in [&m.alice, &m.bob] {
+        let entry = party
+            .tracker
+            .history()
+            .into_iter()
+            .find(|entry| entry.txid == swap.txid())
+            .unwrap();
+        assert!(entry.trade, "the swap is a trade in both histories");
+    }
+
+    // Bob takes the rest, spending from Alice's new funding coin.
+    let (mut swap, second) = m.bob_proposes(ask, 400_000_000, |_, _| {});
+    let response = m.alice_answers(&swap.proposal).unwrap();
+    assert!(matches!(
+        swap.on_response(response).unwrap(),
+        TakerState::Settled(_)
+    ));
+    m.mine();
+    assert_eq!(m.remaining(&ask), (0, 0));
+    assert!(m.bob.book.open(&m.gold, Side::Ask).is_empty());
+    assert_eq!(m.alice.units(m.gold), SUPPLY - 600_000_000);
+    assert_eq!(m.bob.units(m.gold), 600_000_000);
+    assert_eq!(m.alice.btc(), alice_btc + 300_000);
+    let bob_btc = bob_btc - 300_000 - first.fee.to_sat() - second.fee.to_sat();
+    assert_eq!(m.bob.btc(), bob_btc);
+
+    // The other way: Alice bids 40,000 for 100,000,000 GOLD, funded by a BTC coin; Bob sells.
+    let btc_coin = m
+        .alice
+        .coins()
+        .into_iter()
+        .find(|coin| coin.assets.is_empty())
+        .unwrap();
+    let alice_btc = m.alice.btc();
+    let bid = m.alice_order(Side::Bid, 40_000, 100_000_000, vec![btc_coin.outpoint]);
+    let (mut swap, built) = m.bob_proposes(bid, 60_000_000, |_, _| {});
+    let response = m.alice_answers(&swap.proposal).unwrap();
+    assert!(matches!(
+        swap.on_response(response).unwrap(),
+        TakerState::Settled(_)
+    ));
+    m.mine();
+    assert_eq!(m.remaining(&bid), (40_000_000, 40_000_000));
+    assert_eq!(m.alice.units(m.gold), SUPPLY - 600_000_000 + 60_000_000);
+    assert_eq!(m.bob.units(m.gold), 600_000_000 - 60_000_000);
+    // Alice pays 24,000 sat (60,000,000 × 40,000 / 10^8) and gets her GOLD on an output whose
+    // dust Bob pays; Bob's own GOLD coin's dust comes back to him with his remainder.
+    let dust = m.alice.script(1).minimal_non_dust().to_sat();
+    assert_eq!(m.alice.btc(), alice_btc - 24_000 + dust);
+    assert_eq!(m.bob.btc(), bob_btc + 24_000 - dust - built.fee.to_sat());
+    assert_eq!(m.alice.units(m.gold) + m.bob.units(m.gold), SUPPLY);
+}
