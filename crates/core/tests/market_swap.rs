@@ -85,15 +85,10 @@ impl World {
     fn accept(&mut self, block: bitcoin::Block, parties: &mut [&mut Party]) -> Vec<Txid> {
         let accepted = self.chain.accept_block(block, NOW).unwrap();
         assert!(accepted.invalid.is_empty(), "{:?}", accepted.invalid);
-        self.mempool
-            .apply_tip_change(&accepted.change, &mut self.chain, u64::from(NOW));
+        let dropped =
+            self.mempool
+                .apply_tip_change(&accepted.change, &mut self.chain, u64::from(NOW));
         follow(&accepted.change, self.chain.height(), parties);
-        let dropped: Vec<Txid> = accepted
-            .change
-            .transactions_left()
-            .into_iter()
-            .filter(|txid| !self.mempool.contains(txid))
-            .collect();
         for party in parties {
             for txid in &dropped {
                 party.tracker.mempool_removed(txid);
@@ -488,4 +483,287 @@ fn a_sell_order_and_crossing_buys_settle_atomically_and_balances_follow() {
     assert_eq!(m.alice.btc(), alice_btc - 24_000 + dust);
     assert_eq!(m.bob.btc(), bob_btc + 24_000 - dust - built.fee.to_sat());
     assert_eq!(m.alice.units(m.gold) + m.bob.units(m.gold), SUPPLY);
+}
+
+/// Alice's order to sell 600,000,000 GOLD at 50,000, on both books.
+fn market_with_ask() -> (Market, OrderId, OutPoint) {
+    let mut m = Market::new();
+    let funding = m.alice_gold_coin();
+    let ask = m.alice_order(Side::Ask, 50_000, 600_000_000, vec![funding]);
+    (m, ask, funding)
+}
+
+/// Asserts Alice refused and lost nothing: her order and coin are as they were.
+fn assert_refused_harmlessly(m: &Market, ask: OrderId, funding: OutPoint, gold_before: u64) {
+    assert_eq!(m.remaining(&ask), (600_000_000, 600_000_000));
+    assert!(
+        m.world.coin(&funding).is_some(),
+        "the order's coin is unspent"
+    );
+    assert_eq!(m.alice.units(m.gold), gold_before);
+    assert!(m.world.mempool.is_empty());
+}
+
+#[test]
+fn a_taker_who_underpays_by_one_sat_is_refused() {
+    let (mut m, ask, funding) = market_with_ask();
+    let (swap, _) = m.bob_proposes(ask, 200_000_000, |terms, _| {
+        terms.theirs[0].value -= bitcoin::Amount::from_sat(1);
+    });
+    let expected = 100_000 + m.world.coin(&funding).unwrap().output.value.to_sat();
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::Underpaid {
+            expected,
+            got: expected - 1
+        })
+    );
+    assert_refused_harmlessly(&m, ask, funding, SUPPLY);
+}
+
+#[test]
+fn a_taker_who_steals_the_change_is_refused() {
+    let (mut m, ask, funding) = market_with_ask();
+    let (swap, _) = m.bob_proposes(ask, 200_000_000, |terms, m| {
+        terms.theirs[1].script = m.bob.script(9);
+    });
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::AssetShort {
+            asset: m.gold,
+            // The coin holds the whole supply: all but the 200,000,000 sold comes back.
+            expected: SUPPLY - 200_000_000,
+            got: 0
+        })
+    );
+    assert_refused_harmlessly(&m, ask, funding, SUPPLY);
+}
+
+#[test]
+fn a_taker_who_swaps_the_asset_id_is_refused() {
+    let mut m = Market::new();
+    let btc_coin = m
+        .alice
+        .coins()
+        .into_iter()
+        .find(|coin| coin.assets.is_empty())
+        .unwrap();
+    // Alice buys GOLD; Bob pays her in SILVER instead.
+    let bid = m.alice_order(Side::Bid, 40_000, 100_000_000, vec![btc_coin.outpoint]);
+    let silver = m.silver;
+    let (swap, _) = m.bob_proposes(bid, 100_000_000, |terms, _| {
+        terms.theirs[0].assets = vec![(silver, 100_000_000)];
+        terms.give = Some((silver, 100_000_000));
+    });
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::AssetShort {
+            asset: m.gold,
+            expected: 100_000_000,
+            got: 0
+        })
+    );
+    assert!(m.world.mempool.is_empty());
+    assert_eq!(m.remaining(&bid), (100_000_000, 100_000_000));
+}
+
+#[test]
+fn a_taker_who_adds_an_extra_maker_input_is_refused() {
+    let (mut m, ask, funding) = market_with_ask();
+    let other = m
+        .alice
+        .coins()
+        .into_iter()
+        .find(|coin| coin.assets.is_empty())
+        .unwrap();
+    let (swap, _) = m.bob_proposes(ask, 200_000_000, |terms, _| {
+        // Even paid back in full: the order does not offer this coin.
+        terms.foreign.push(ForeignCoin {
+            outpoint: other.outpoint,
+            txout: bitcoin::TxOut {
+                value: other.value,
+                script_pubkey: other.script_pubkey.clone(),
+            },
+            assets: other.assets.clone(),
+        });
+        terms.theirs[0].value += other.value;
+    });
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::SpendsBeyondOrder(other.outpoint))
+    );
+    assert_refused_harmlessly(&m, ask, funding, SUPPLY);
+}
+
+#[test]
+fn a_replayed_proposal_is_refused() {
+    let (mut m, ask, _) = market_with_ask();
+    let (swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    assert!(matches!(
+        m.alice_answers(&swap.proposal),
+        Ok(SwapResponse::Accepted(_))
+    ));
+    m.mine();
+    let txid = swap.txid();
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::Replayed(txid))
+    );
+    // A maker that forgot (restarted) still refuses: the order has moved on.
+    m.alice_maker = Maker::new();
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::Stale {
+            sequence: 0,
+            current: 1
+        })
+    );
+    assert_eq!(m.remaining(&ask), (400_000_000, 400_000_000));
+}
+
+#[test]
+fn a_taker_who_double_spends_afterwards_gains_nothing_and_the_fill_reopens() {
+    let (mut m, ask, funding) = market_with_ask();
+    let alice_btc = m.alice.btc();
+    let (swap, built) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    assert!(matches!(
+        m.alice_answers(&swap.proposal),
+        Ok(SwapResponse::Accepted(_))
+    ));
+    assert_eq!(m.remaining(&ask), (400_000_000, 400_000_000));
+    // Bob spends his swap inputs again, to himself.
+    let conflict = build_sweep(&built.inputs, m.bob.script(8), fee_rate()).unwrap();
+    let conflict_tx = sign(&conflict, m.bob.accounts(), &AUX);
+    let relayed = m
+        .world
+        .submit(&conflict_tx, &mut [&mut m.alice, &mut m.bob]);
+    assert!(matches!(relayed, Err(MempoolError::DoubleSpend { .. })));
+    // So he mines it himself, in a block of his own on the tip.
+    let block = block_on(
+        &m.world.chain,
+        m.world.chain.tip(),
+        vec![conflict_tx],
+        conflict.fee.to_sat(),
+        &m.bob.script(8),
+        99,
+    );
+    let dropped = m.world.accept(block, &mut [&mut m.alice, &mut m.bob]);
+    // The swap is gone for good: Alice reopens the fill.
+    assert_eq!(dropped, [swap.txid()]);
+    let view = m.alice.book.get(&ask).unwrap();
+    let reopen = m.alice_maker.on_dropped(&swap.txid(), &view).unwrap();
+    m.alice_publishes(reopen);
+    assert_eq!(m.remaining(&ask), (600_000_000, 600_000_000));
+    assert_eq!(m.alice.book.get(&ask).unwrap().funding, [funding]);
+    assert!(m.world.coin(&funding).is_some());
+    assert_eq!(m.alice.units(m.gold), SUPPLY);
+    assert_eq!(m.alice.btc(), alice_btc);
+}
+
+#[test]
+fn a_reorganisation_that_drops_the_swap_reopens_the_fill() {
+    let (mut m, ask, funding) = market_with_ask();
+    let alice_btc = m.alice.btc();
+    let fork = m.world.chain.tip();
+    let (swap, built) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    assert!(matches!(
+        m.alice_answers(&swap.proposal),
+        Ok(SwapResponse::Accepted(_))
+    ));
+    m.mine();
+    assert_eq!(m.alice.units(m.gold), SUPPLY - 200_000_000);
+    // A heavier branch from before the swap, where Bob's inputs went elsewhere.
+    let conflict = build_sweep(&built.inputs, m.bob.script(8), fee_rate()).unwrap();
+    let conflict_tx = sign(&conflict, m.bob.accounts(), &AUX);
+    let first = block_on(
+        &m.world.chain,
+        fork,
+        vec![conflict_tx],
+        conflict.fee.to_sat(),
+        &m.bob.script(8),
+        1_000,
+    );
+    let first_hash = first.block_hash();
+    m.world.accept(first, &mut [&mut m.alice, &mut m.bob]);
+    let second = block_on(
+        &m.world.chain,
+        first_hash,
+        vec![],
+        0,
+        &m.bob.script(8),
+        1_001,
+    );
+    let dropped = m.world.accept(second, &mut [&mut m.alice, &mut m.bob]);
+    assert_eq!(dropped, [swap.txid()]);
+    let view = m.alice.book.get(&ask).unwrap();
+    let reopen = m.alice_maker.on_dropped(&swap.txid(), &view).unwrap();
+    m.alice_publishes(reopen);
+    assert_eq!(m.remaining(&ask), (600_000_000, 600_000_000));
+    assert!(m.world.coin(&funding).is_some());
+    assert_eq!(m.alice.units(m.gold), SUPPLY);
+    assert_eq!(m.bob.units(m.gold), 0);
+    assert_eq!(m.alice.btc(), alice_btc);
+}
+
+#[test]
+fn an_unanswered_swap_times_out_and_frees_the_takers_coins() {
+    let (mut m, ask, _) = market_with_ask();
+    let before = m.bob.coins().len();
+    let (mut swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    assert!(
+        m.bob.coins().len() < before,
+        "the swap's coins are held back"
+    );
+    assert!(!swap.on_tick(NOW_MS + SWAP_TIMEOUT_MILLIS - 1));
+    assert!(swap.on_tick(NOW_MS + SWAP_TIMEOUT_MILLIS));
+    assert_eq!(swap.state(), &TakerState::TimedOut);
+    for coin in swap.reserved() {
+        let stamp = Stamp {
+            millis: NOW_MS + SWAP_TIMEOUT_MILLIS,
+            device: m.bob.device,
+        };
+        m.bob.metadata.release(*coin, stamp);
+    }
+    assert_eq!(m.bob.coins().len(), before);
+}
+
+#[test]
+fn a_maker_answer_that_is_not_the_proposed_transaction_is_rejected() {
+    let (mut m, ask, _) = market_with_ask();
+    let (mut swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    let mut forged = swap.proposal.tx.clone();
+    forged.output[0].value += bitcoin::Amount::from_sat(1);
+    assert_eq!(
+        swap.on_response(SwapResponse::Accepted(forged)),
+        Err(SwapError::NotOurs)
+    );
+    // Unsigned maker inputs are not a settlement either.
+    assert_eq!(
+        swap.on_response(SwapResponse::Accepted(swap.proposal.tx.clone())),
+        Err(SwapError::NotOurs)
+    );
+    assert_eq!(swap.state(), &TakerState::Proposed);
+}
+
+#[test]
+fn swap_messages_round_trip_and_garbage_is_an_error() {
+    let (mut m, ask, _) = market_with_ask();
+    let (swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    let bytes = swap.proposal.encode();
+    assert_eq!(SwapProposal::decode(&bytes).unwrap(), swap.proposal);
+    for len in 0..bytes.len() {
+        assert!(SwapProposal::decode(&bytes[..len]).is_err());
+    }
+    let refusal = SwapResponse::refusal(swap.txid(), &"x".repeat(1_000));
+    let SwapResponse::Refused { reason, .. } = &refusal else {
+        unreachable!()
+    };
+    assert_eq!(reason.len(), 200);
+    assert_eq!(SwapResponse::decode(&refusal.encode()).unwrap(), refusal);
+    let accepted = SwapResponse::Accepted(swap.proposal.tx.clone());
+    assert_eq!(SwapResponse::decode(&accepted.encode()).unwrap(), accepted);
+    assert_eq!(
+        SwapResponse::decode(&[1, 7]),
+        Err(SwapError::Malformed("unknown response"))
+    );
 }

@@ -264,11 +264,9 @@ fn blocks_remove_confirmed_and_conflicting_and_reorgs_give_back() {
         100,
     );
     let accepted = chain.accept_block(block.clone(), NOW).unwrap();
-    pool.apply_tip_change(&accepted.change, &mut chain, now);
-    assert!(
-        !pool.contains(&in_pool.compute_txid()),
-        "conflicts with the block"
-    );
+    let gone = pool.apply_tip_change(&accepted.change, &mut chain, now);
+    assert_eq!(gone, [in_pool.compute_txid()], "conflicts with the block");
+    assert!(!pool.contains(&in_pool.compute_txid()));
     assert!(pool.contains(&kept.compute_txid()));
 
     // A heavier branch without that block: its transaction returns to the pool.
@@ -277,7 +275,8 @@ fn blocks_remove_confirmed_and_conflicting_and_reorgs_give_back() {
     let b = block_on(&chain, a.block_hash(), vec![], 0, &key.p2wpkh(), 201);
     let accepted = chain.accept_block(b, NOW).unwrap();
     assert_eq!(accepted.change.disconnected.len(), 1);
-    pool.apply_tip_change(&accepted.change, &mut chain, now);
+    let gone = pool.apply_tip_change(&accepted.change, &mut chain, now);
+    assert!(gone.is_empty(), "everything came back: {gone:?}");
     assert!(
         pool.contains(&confirmed_elsewhere.compute_txid()),
         "back from the disconnected block"

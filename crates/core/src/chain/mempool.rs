@@ -390,12 +390,31 @@ impl Mempool {
 
     /// Follows a change of the active chain: transactions of disconnected blocks come back
     /// (when still valid), then those the connected blocks confirm or conflict with leave.
-    pub fn apply_tip_change(&mut self, change: &TipChange, chain: &mut Chain, now: u64) {
-        if !change.disconnected.is_empty() {
+    /// Returns the transactions gone for good: they were in the mempool or in a disconnected
+    /// block and are now in neither the mempool nor the active chain (conflicted, or no longer
+    /// valid). Wallets forget them; makers reopen the fills they settled.
+    pub fn apply_tip_change(
+        &mut self,
+        change: &TipChange,
+        chain: &mut Chain,
+        now: u64,
+    ) -> Vec<Txid> {
+        let confirmed: HashSet<Txid> = change
+            .connected
+            .iter()
+            .flat_map(|block| block.txdata.iter().map(Transaction::compute_txid))
+            .collect();
+        let mut candidates = Vec::new();
+        if change.disconnected.is_empty() {
+            for block in &change.connected {
+                candidates.extend(self.remove_for_block(block));
+            }
+        } else {
             // Re-validate everything against the new tip: keep the old pool aside.
             let previous = std::mem::replace(self, Mempool::new(self.config));
             for block in change.disconnected.iter().rev() {
                 for tx in block.txdata.iter().skip(1) {
+                    candidates.push(tx.compute_txid());
                     let _ = self.accept(tx.clone(), chain, now);
                 }
             }
@@ -406,14 +425,13 @@ impl Mempool {
                 .map(|(txid, entry)| (previous.ancestors(txid), txid, entry))
                 .collect();
             old.sort_by_key(|(depth, txid, entry)| (*depth, entry.entered, **txid));
-            for (_, _, entry) in old {
+            for (_, txid, entry) in old {
+                candidates.push(*txid);
                 let _ = self.accept((*entry.tx).clone(), chain, entry.entered);
             }
-            return;
         }
-        for block in &change.connected {
-            self.remove_for_block(block);
-        }
+        candidates.retain(|txid| !confirmed.contains(txid) && !self.entries.contains_key(txid));
+        candidates
     }
 
     /// The number of in-pool ancestors of `txid`.
