@@ -310,3 +310,348 @@ impl ConnectWorkload {
         (self.inputs() * rounds) as f64 / elapsed
     }
 }
+
+/// One operation of the order-book benchmark, ready to apply (verification done beforehand:
+/// the benchmark measures the book, not signatures).
+#[derive(Debug, Clone)]
+pub enum BookOp {
+    /// A resting order that crosses nothing.
+    Add(crate::market::order::VerifiedOrder),
+    /// The maker cancels an open order.
+    Cancel(crate::market::order::VerifiedUpdate),
+    /// An order that crosses the book: matched, then the makers' fill updates applied.
+    Cross {
+        incoming: Box<crate::market::order::Order>,
+        fills: Vec<crate::market::order::VerifiedUpdate>,
+    },
+}
+
+/// The same operation in plain numbers, for other order-book engines: ids count from 0 in
+/// the order the orders were submitted (seed orders first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainOp {
+    Add {
+        id: u64,
+        bid: bool,
+        price: u64,
+        quantity: u64,
+    },
+    Cancel {
+        id: u64,
+    },
+    /// A limit order that fills completely against the book.
+    Cross {
+        id: u64,
+        bid: bool,
+        price: u64,
+        quantity: u64,
+    },
+}
+
+/// The order-book benchmark's workload: a seeded book of ~50 price levels, then 70 % adds,
+/// 20 % cancels of live orders and 10 % orders that cross the book and fill completely at up
+/// to a few levels. Deterministic for a seed.
+#[derive(Debug, Clone)]
+pub struct BookWorkload {
+    pub seed_orders: Vec<crate::market::order::VerifiedOrder>,
+    pub ops: Vec<BookOp>,
+    pub plain_seed: Vec<PlainOp>,
+    pub plain_ops: Vec<PlainOp>,
+    /// Fills the crossing orders make in all.
+    pub fills: usize,
+}
+
+impl BookWorkload {
+    /// Price levels per side.
+    pub const LEVELS: u64 = 25;
+    const MID: u64 = 1_000_000;
+    const TICK: u64 = 1_000;
+    const LOT: u64 = 1_000_000;
+    const NOW_MILLIS: u64 = 1_800_000_000_000;
+
+    /// `seed_orders` resting orders, then `ops` operations, from `seed`.
+    pub fn new(seed_orders: usize, ops: usize, seed: u64) -> BookWorkload {
+        use crate::chain::assets::AssetId;
+        use crate::market::book::{Book, BookLimits};
+        use crate::market::order::{
+            Change, Order, OrderId, OrderUpdate, Side, SignedOrder, SignedUpdate, VerifiedOrder,
+            VerifiedUpdate,
+        };
+
+        let makers: Vec<bitcoin::XOnlyPublicKey> =
+            (0..16).map(|n| TestKey::new(500 + n).xonly()).collect();
+        let taker = TestKey::new(999).xonly();
+        let signature =
+            bitcoin::secp256k1::schnorr::Signature::from_slice(&[1; 64]).expect("64 bytes");
+        let script = TestKey::new(1).p2wpkh();
+        let funding = vec![OutPoint::new(bitcoin::Txid::all_zeros(), 0)];
+        let mut rng = seed | 1;
+        let mut next = move |bound: u64| {
+            // xorshift64: quick, deterministic, good enough for a workload.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        let mut book = Book::new(BookLimits {
+            max_orders: usize::MAX,
+            max_orphans: 0,
+        });
+        let mut plain_ids: std::collections::HashMap<OrderId, u64> = Default::default();
+        let mut live: Vec<OrderId> = Vec::new();
+        let mut live_at: std::collections::HashMap<OrderId, usize> = Default::default();
+        let mut submitted = 0u64;
+        let mut fills_total = 0;
+        let order = |side: Side, price: u64, amount: u64, nonce: u64, maker| Order {
+            market: AssetId::from_byte_array([0; 32]),
+            side,
+            price,
+            amount,
+            created_millis: Self::NOW_MILLIS + nonce,
+            expiry_millis: Self::NOW_MILLIS + 86_400_000,
+            nonce,
+            maker,
+            funding: funding.clone(),
+            receive: script.clone(),
+            change: script.clone(),
+        };
+        let update = |order: OrderId, maker, sequence, change| {
+            VerifiedUpdate::assume_verified(SignedUpdate {
+                update: OrderUpdate {
+                    order,
+                    maker,
+                    sequence,
+                    change,
+                },
+                signature,
+            })
+        };
+        let remove_live = |live: &mut Vec<OrderId>,
+                           live_at: &mut std::collections::HashMap<OrderId, usize>,
+                           id: &OrderId| {
+            if let Some(at) = live_at.remove(id) {
+                live.swap_remove(at);
+                if at < live.len() {
+                    live_at.insert(live[at], at);
+                }
+            }
+        };
+        // A resting order on a random level of a random side.
+        let resting = |next: &mut dyn FnMut(u64) -> u64, nonce: u64| {
+            let bid = next(2) == 0;
+            let offset = (1 + next(Self::LEVELS)) * Self::TICK;
+            let price = if bid {
+                Self::MID - offset
+            } else {
+                Self::MID + offset
+            };
+            let quantity = (1 + next(10)) * Self::LOT;
+            let side = if bid { Side::Bid } else { Side::Ask };
+            let maker = makers[next(16) as usize];
+            let order = VerifiedOrder::assume_verified(SignedOrder {
+                order: order(side, price, quantity, nonce, maker),
+                signature,
+            });
+            (order, bid, price, quantity)
+        };
+
+        let mut seed_list = Vec::with_capacity(seed_orders);
+        let mut plain_seed = Vec::with_capacity(seed_orders);
+        let mut ops_list = Vec::with_capacity(ops);
+        let mut plain_ops = Vec::with_capacity(ops);
+        for n in 0..seed_orders + ops {
+            let nonce = n as u64;
+            let roll = next(100);
+            let seeding = n < seed_orders;
+            if seeding || roll < 70 || live.is_empty() {
+                let (order, bid, price, quantity) = resting(&mut next, nonce);
+                let id = order.id();
+                book.insert_order(order.clone()).expect("no limit");
+                plain_ids.insert(id, submitted);
+                live_at.insert(id, live.len());
+                live.push(id);
+                let plain = PlainOp::Add {
+                    id: submitted,
+                    bid,
+                    price,
+                    quantity,
+                };
+                submitted += 1;
+                if seeding {
+                    seed_list.push(order);
+                    plain_seed.push(plain);
+                } else {
+                    ops_list.push(BookOp::Add(order));
+                    plain_ops.push(plain);
+                }
+            } else if roll < 90 {
+                let id = live[next(live.len() as u64) as usize];
+                let view = book.get(&id).expect("live orders are in the book");
+                let cancel = update(
+                    id,
+                    view.order.order().maker,
+                    view.sequence + 1,
+                    Change::Cancel,
+                );
+                book.apply_update(cancel.clone())
+                    .expect("the maker's update");
+                remove_live(&mut live, &mut live_at, &id);
+                ops_list.push(BookOp::Cancel(cancel));
+                plain_ops.push(PlainOp::Cancel { id: plain_ids[&id] });
+            } else {
+                // Cross the side that has orders, up to two levels deep, for what rests there.
+                let bid = next(2) == 0;
+                let side = if bid { Side::Bid } else { Side::Ask };
+                let ladder = book
+                    .ladder(&AssetId::from_byte_array([0; 32]))
+                    .expect("a ladder");
+                let Some(best) = ladder.best(side.opposite()) else {
+                    continue;
+                };
+                let price = if bid {
+                    best.price + Self::TICK
+                } else {
+                    best.price - Self::TICK
+                };
+                let available: u128 = ladder
+                    .depth(side.opposite())
+                    .take_while(|level| {
+                        if bid {
+                            level.price <= price
+                        } else {
+                            level.price >= price
+                        }
+                    })
+                    .map(|level| level.total)
+                    .sum();
+                let wanted = (5 + next(10)) * Self::LOT;
+                let quantity = wanted.min(available as u64);
+                let incoming = order(side, price, quantity, nonce, taker);
+                let matched = book.match_order(&incoming, Self::NOW_MILLIS);
+                assert_eq!(
+                    matched.rest, 0,
+                    "the workload's crossing orders fill completely"
+                );
+                let mut fills = Vec::with_capacity(matched.fills.len());
+                for fill in &matched.fills {
+                    let view = book.get(&fill.order).expect("a resting order");
+                    let filled = view.filled + fill.quantity;
+                    let done = filled == view.order.order().amount;
+                    let fill_update = update(
+                        fill.order,
+                        fill.maker,
+                        view.sequence + 1,
+                        Change::Fill {
+                            filled,
+                            funding: if done { vec![] } else { funding.clone() },
+                        },
+                    );
+                    book.apply_update(fill_update.clone())
+                        .expect("the maker's update");
+                    if done {
+                        remove_live(&mut live, &mut live_at, &fill.order);
+                    }
+                    fills.push(fill_update);
+                }
+                fills_total += fills.len();
+                plain_ops.push(PlainOp::Cross {
+                    id: submitted,
+                    bid,
+                    price,
+                    quantity,
+                });
+                submitted += 1;
+                ops_list.push(BookOp::Cross {
+                    incoming: Box::new(incoming),
+                    fills,
+                });
+            }
+        }
+        BookWorkload {
+            seed_orders: seed_list,
+            ops: ops_list,
+            plain_seed,
+            plain_ops,
+            fills: fills_total,
+        }
+    }
+
+    /// A book holding the seed orders, with room for the rest (as the reference books are
+    /// given their capacity).
+    pub fn seeded_book(&self) -> crate::market::book::Book {
+        let mut book = crate::market::book::Book::new(crate::market::book::BookLimits {
+            max_orders: usize::MAX,
+            max_orphans: 0,
+        });
+        book.reserve(self.seed_orders.len() + self.ops.len());
+        for order in &self.seed_orders {
+            book.insert_order(order.clone()).expect("no limit");
+        }
+        book
+    }
+
+    /// Applies `ops` to `book`; returns the fills matching made (the workload's count, when
+    /// the book is the seeded one).
+    pub fn apply(book: &mut crate::market::book::Book, ops: Vec<BookOp>) -> usize {
+        let mut fills = 0;
+        for op in ops {
+            match op {
+                BookOp::Add(order) => {
+                    let _ = book.insert_order(order);
+                }
+                BookOp::Cancel(update) => {
+                    let _ = book.apply_update(update);
+                }
+                BookOp::Cross {
+                    incoming,
+                    fills: updates,
+                } => {
+                    let matched = book.match_order(&incoming, Self::NOW_MILLIS);
+                    fills += matched.fills.len();
+                    for update in updates {
+                        let _ = book.apply_update(update);
+                    }
+                }
+            }
+        }
+        fills
+    }
+
+    /// The operations copied afresh, one after the other in memory: as a node holds them after
+    /// decoding and verifying each message in turn (the originals are scattered among the
+    /// generator's own allocations).
+    pub fn fresh_ops(&self) -> Vec<BookOp> {
+        use crate::market::order::{VerifiedOrder, VerifiedUpdate};
+        let update =
+            |update: &VerifiedUpdate| VerifiedUpdate::assume_verified(update.signed().clone());
+        self.ops
+            .iter()
+            .map(|op| match op {
+                BookOp::Add(order) => {
+                    BookOp::Add(VerifiedOrder::assume_verified(order.signed().clone()))
+                }
+                BookOp::Cancel(cancel) => BookOp::Cancel(update(cancel)),
+                BookOp::Cross { incoming, fills } => BookOp::Cross {
+                    incoming: incoming.clone(),
+                    fills: fills.iter().map(update).collect(),
+                },
+            })
+            .collect()
+    }
+
+    /// Operations per second applying the workload `rounds` times to fresh seeded books (the
+    /// best round), timed by `clock` (seconds).
+    pub fn ops_per_second(&self, rounds: usize, clock: impl Fn() -> f64) -> f64 {
+        (0..rounds)
+            .map(|_| {
+                let mut book = self.seeded_book();
+                let ops = self.fresh_ops();
+                let start = clock();
+                let fills = Self::apply(&mut book, ops);
+                let elapsed = clock() - start;
+                assert_eq!(fills, self.fills, "the replay matches as recorded");
+                self.ops.len() as f64 / elapsed
+            })
+            .fold(0.0, f64::max)
+    }
+}

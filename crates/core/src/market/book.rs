@@ -8,12 +8,14 @@
 //! by [`Book::expire`] and skipped by matching, both with the time given.
 
 use core::fmt;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use core::hash::{BuildHasher, Hasher};
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
 
 use bitcoin::{OutPoint, XOnlyPublicKey};
 
 use super::ladder::{Ladder, Resting, Slot};
-use super::order::{Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate};
+use super::order::{fill_allowed, Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate};
 use crate::chain::assets::AssetId;
 
 /// How much a book holds at most.
@@ -100,11 +102,120 @@ pub enum Applied {
     Orphaned,
 }
 
+/// Where nothing rests.
+const NOT_RESTING: Slot = Slot::MAX;
+
+/// An order's place in the book: the order and its winning update (shared, cold), and what
+/// the hot paths read, inline (its state, interned maker and market, ladder slot), so that
+/// applying an update or walking the ladder touches one cache line per order.
 #[derive(Debug, Clone)]
 struct Entry {
     order: VerifiedOrder,
     update: Option<VerifiedUpdate>,
-    slot: Option<Slot>,
+    amount: u64,
+    filled: u64,
+    expiry_millis: u64,
+    sequence: u32,
+    maker: u32,
+    market: u32,
+    slot: Slot,
+    cancelled: bool,
+}
+
+impl Entry {
+    fn remaining(&self) -> u64 {
+        if self.cancelled {
+            0
+        } else {
+            self.amount - self.filled
+        }
+    }
+
+    fn adopt(&mut self, update: VerifiedUpdate) {
+        let change = &update.update().change;
+        self.sequence = update.update().sequence;
+        match change {
+            Change::Fill { filled, .. } => {
+                self.filled = *filled;
+                self.cancelled = false;
+            }
+            Change::Cancel => {
+                self.filled = 0;
+                self.cancelled = true;
+            }
+        }
+        self.update = Some(update);
+    }
+
+    /// Whether `update` (valid for this order) beats the current one.
+    fn is_superseded_by(&self, update: &VerifiedUpdate) -> bool {
+        let sequence = update.update().sequence;
+        match &self.update {
+            None => true,
+            Some(_) if sequence != self.sequence => sequence > self.sequence,
+            Some(current) => update.rank() > current.rank(),
+        }
+    }
+}
+
+/// Values shared by many orders (makers, markets), numbered and counted so that entries hold a
+/// small number and the numbers are freed when their last order goes.
+#[derive(Debug, Clone)]
+struct Interner<K> {
+    numbers: HashMap<K, u32, IdHashing>,
+    keys: Vec<Option<(K, u32)>>,
+    free: Vec<u32>,
+}
+
+impl<K> Default for Interner<K> {
+    fn default() -> Self {
+        Interner {
+            numbers: HashMap::default(),
+            keys: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<K: core::hash::Hash + Eq + Clone> Interner<K> {
+    fn get(&self, key: &K) -> Option<u32> {
+        self.numbers.get(key).copied()
+    }
+
+    /// The number of `key`, counting one more user.
+    fn acquire(&mut self, key: &K) -> u32 {
+        if let Some(&number) = self.numbers.get(key) {
+            self.keys[number as usize]
+                .as_mut()
+                .expect("a live number")
+                .1 += 1;
+            return number;
+        }
+        let number = match self.free.pop() {
+            Some(number) => {
+                self.keys[number as usize] = Some((key.clone(), 1));
+                number
+            }
+            None => {
+                self.keys.push(Some((key.clone(), 1)));
+                (self.keys.len() - 1) as u32
+            }
+        };
+        self.numbers.insert(key.clone(), number);
+        number
+    }
+
+    /// One user fewer; the number is freed with the last.
+    fn release(&mut self, number: u32) {
+        let slot = &mut self.keys[number as usize];
+        let (key, users) = slot.as_mut().expect("a live number");
+        *users -= 1;
+        if *users == 0 {
+            self.numbers.remove(key);
+            *slot = None;
+            self.free.push(number);
+        }
+    }
 }
 
 /// An order and where it stands.
@@ -130,22 +241,16 @@ impl OrderView<'_> {
 }
 
 fn view(entry: &Entry) -> OrderView<'_> {
-    let order = entry.order.order();
-    let (sequence, filled, cancelled, funding) = match &entry.update {
-        None => (0, 0, false, &order.funding[..]),
-        Some(update) => {
-            let update = update.update();
-            match &update.change {
-                Change::Fill { filled, funding } => (update.sequence, *filled, false, &funding[..]),
-                Change::Cancel => (update.sequence, 0, true, &[][..]),
-            }
-        }
+    let funding = match entry.update.as_ref().map(|update| &update.update().change) {
+        None => &entry.order.order().funding[..],
+        Some(Change::Fill { funding, .. }) => &funding[..],
+        Some(Change::Cancel) => &[][..],
     };
     OrderView {
         order: &entry.order,
-        sequence,
-        filled,
-        cancelled,
+        sequence: entry.sequence,
+        filled: entry.filled,
+        cancelled: entry.cancelled,
         funding,
     }
 }
@@ -174,15 +279,61 @@ pub struct Matched {
     pub rest: u64,
 }
 
+/// Hashes order ids, keys and asset ids, which are uniformly random already (hash outputs, curve
+/// points): one multiply per eight bytes mixes them with a per-book random key, so a peer
+/// cannot aim its values at one bucket.
+#[derive(Debug, Clone, Copy)]
+struct IdHashing(u64);
+
+impl Default for IdHashing {
+    fn default() -> IdHashing {
+        IdHashing(RandomState::new().hash_one(0x0062_6974_6d65_7368_u64) | 1)
+    }
+}
+
+impl BuildHasher for IdHashing {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.0)
+    }
+}
+
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
 /// The order books of every market.
 #[derive(Debug, Clone, Default)]
 pub struct Book {
     limits: BookLimits,
-    entries: HashMap<OrderId, Entry>,
-    ladders: BTreeMap<AssetId, Ladder>,
+    /// Orders in a slab (freed places are reused), found by id through `index`.
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    index: HashMap<OrderId, u32, IdHashing>,
+    makers: Interner<[u8; 32]>,
+    markets: Interner<AssetId>,
+    /// One ladder per market number.
+    ladders: Vec<Ladder>,
     orphans: HashMap<OrderId, Vec<VerifiedUpdate>>,
     orphan_count: usize,
-    unreachable: HashSet<XOnlyPublicKey>,
+    /// Serialized keys of makers the driver cannot reach.
+    unreachable: HashSet<[u8; 32]>,
 }
 
 impl Book {
@@ -193,73 +344,97 @@ impl Book {
         }
     }
 
+    /// Makes room for `orders` more orders at once (a driver that knows its load avoids the
+    /// book growing step by step).
+    pub fn reserve(&mut self, orders: usize) {
+        self.entries.reserve(orders);
+        self.index.reserve(orders);
+    }
+
     /// How many orders the book holds (open or not).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
+    }
+
+    fn entry(&self, at: u32) -> &Entry {
+        self.entries[at as usize]
+            .as_ref()
+            .expect("indexed entries exist")
+    }
+
+    fn find(&self, id: &OrderId) -> Option<&Entry> {
+        self.index.get(id).map(|&at| self.entry(at))
+    }
+
+    /// Every entry, in slab order.
+    fn all(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().flatten()
     }
 
     /// Adds a verified order (a second copy changes nothing).
     pub fn insert_order(&mut self, order: VerifiedOrder) -> Result<Inserted, BookError> {
         let id = order.id();
-        if self.entries.contains_key(&id) {
+        if self.index.contains_key(&id) {
             return Ok(Inserted::Known);
         }
-        if self.entries.len() >= self.limits.max_orders {
+        if self.index.len() >= self.limits.max_orders {
             return Err(BookError::Full);
         }
-        let maker = order.order().maker;
-        self.entries.insert(
-            id,
-            Entry {
-                order,
-                update: None,
-                slot: None,
-            },
-        );
+        let maker = self.makers.acquire(order.maker_bytes());
+        let market = self.markets.acquire(&order.order().market);
+        if market as usize == self.ladders.len() {
+            self.ladders.push(Ladder::new());
+        }
+        let fields = order.order();
+        let mut entry = Entry {
+            amount: fields.amount,
+            expiry_millis: fields.expiry_millis,
+            order,
+            update: None,
+            filled: 0,
+            sequence: 0,
+            maker,
+            market,
+            slot: NOT_RESTING,
+            cancelled: false,
+        };
         // Updates that came first: the best valid one of this maker's wins.
-        if let Some(waiting) = self.orphans.remove(&id) {
-            self.orphan_count -= waiting.len();
-            let best = waiting
-                .into_iter()
-                .filter(|update| update.update().maker == maker)
-                .filter(|update| self.check_update(&self.entries[&id], update).is_ok())
-                .max_by_key(|update| update.rank());
-            self.entries.get_mut(&id).expect("just inserted").update = best;
+        if !self.orphans.is_empty() {
+            if let Some(waiting) = self.orphans.remove(&id) {
+                self.orphan_count -= waiting.len();
+                let makers = &self.makers;
+                let best = waiting
+                    .into_iter()
+                    .filter(|update| {
+                        check_update(&entry, update, makers.get(update.maker_bytes())).is_ok()
+                    })
+                    .max_by_key(|update| update.rank());
+                if let Some(best) = best {
+                    entry.adopt(best);
+                }
+            }
         }
-        self.place(id);
+        let at = match self.free.pop() {
+            Some(at) => at,
+            None => {
+                self.entries.push(None);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.entries[at as usize] = Some(entry);
+        self.index.insert(id, at);
+        self.place(at);
         Ok(Inserted::New)
-    }
-
-    fn check_update(&self, entry: &Entry, update: &VerifiedUpdate) -> Result<(), BookError> {
-        let id = entry.order.id();
-        let order = entry.order.order();
-        let update = update.update();
-        if update.maker != order.maker {
-            return Err(BookError::WrongMaker(id));
-        }
-        if let Change::Fill { filled, funding } = &update.change {
-            if *filled > order.amount {
-                return Err(BookError::Overfilled {
-                    order: id,
-                    filled: *filled,
-                    amount: order.amount,
-                });
-            }
-            if *filled < order.amount && funding.is_empty() {
-                return Err(BookError::NoFunding(id));
-            }
-        }
-        Ok(())
     }
 
     /// Applies a verified update of the order's maker.
     pub fn apply_update(&mut self, update: VerifiedUpdate) -> Result<Applied, BookError> {
         let id = update.update().order;
-        let Some(entry) = self.entries.get(&id) else {
+        let Some(&at) = self.index.get(&id) else {
             let waiting = self.orphans.entry(id).or_default();
             if waiting.contains(&update) {
                 return Ok(Applied::Orphaned);
@@ -271,61 +446,66 @@ impl Book {
             self.orphan_count += 1;
             return Ok(Applied::Orphaned);
         };
-        self.check_update(entry, &update)?;
-        if entry
-            .update
-            .as_ref()
-            .is_some_and(|current| current.rank() >= update.rank())
-        {
+        let maker = self.makers.get(update.maker_bytes());
+        let entry = self.entries[at as usize]
+            .as_mut()
+            .expect("indexed entries exist");
+        check_update(entry, &update, maker)?;
+        if !entry.is_superseded_by(&update) {
             return Ok(Applied::Superseded);
         }
-        self.entries.get_mut(&id).expect("found above").update = Some(update);
-        self.place(id);
+        entry.adopt(update);
+        self.place(at);
         Ok(Applied::Changed)
     }
 
     /// Puts the order where its state says: resting with what is left, or out of the ladder.
-    fn place(&mut self, id: OrderId) {
-        let entry = self.entries.get_mut(&id).expect("placed orders exist");
-        let remaining = view(entry).remaining();
-        let order = entry.order.order();
-        let ladder = self.ladders.entry(order.market).or_default();
+    fn place(&mut self, at: u32) {
+        let entry = self.entries[at as usize]
+            .as_mut()
+            .expect("placed entries exist");
+        let remaining = entry.remaining();
+        let ladder = &mut self.ladders[entry.market as usize];
         match (entry.slot, remaining) {
-            (Some(slot), 0) => {
+            (NOT_RESTING, 0) => {}
+            (slot, 0) => {
                 ladder.remove(slot);
-                entry.slot = None;
+                entry.slot = NOT_RESTING;
             }
-            (Some(slot), remaining) => ladder.set_remaining(slot, remaining),
-            (None, 0) => {}
-            (None, remaining) => {
-                entry.slot = Some(ladder.insert(Resting {
-                    id,
+            (NOT_RESTING, remaining) => {
+                let order = entry.order.order();
+                entry.slot = ladder.insert(Resting {
+                    id: entry.order.id(),
+                    entry: at,
                     side: order.side,
                     price: order.price,
                     created_millis: order.created_millis,
                     remaining,
-                }));
+                });
             }
+            (slot, remaining) => ladder.set_remaining(slot, remaining),
         }
     }
 
-    /// Drops every order that has expired by `now_millis` (and anything waiting for them);
-    /// returns their ids.
+    /// Drops every order that has expired by `now_millis`; returns their ids.
     pub fn expire(&mut self, now_millis: u64) -> Vec<OrderId> {
-        let expired: Vec<OrderId> = self
-            .entries
-            .iter()
-            .filter(|(_, entry)| entry.order.order().expiry_millis <= now_millis)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &expired {
-            let entry = self.entries.remove(id).expect("listed above");
-            if let Some(slot) = entry.slot {
-                self.ladders
-                    .get_mut(&entry.order.order().market)
-                    .expect("a resting order's market has a ladder")
-                    .remove(slot);
+        let mut expired = Vec::new();
+        for at in 0..self.entries.len() {
+            let lapsed = self.entries[at]
+                .as_ref()
+                .is_some_and(|entry| entry.expiry_millis <= now_millis);
+            if !lapsed {
+                continue;
             }
+            let entry = self.entries[at].take().expect("checked above");
+            if entry.slot != NOT_RESTING {
+                self.ladders[entry.market as usize].remove(entry.slot);
+            }
+            self.makers.release(entry.maker);
+            self.markets.release(entry.market);
+            self.index.remove(&entry.order.id());
+            self.free.push(at as u32);
+            expired.push(entry.order.id());
         }
         expired
     }
@@ -333,45 +513,44 @@ impl Book {
     /// Marks a maker reachable or not (the driver knows); matching skips unreachable makers.
     pub fn set_reachable(&mut self, maker: XOnlyPublicKey, reachable: bool) {
         if reachable {
-            self.unreachable.remove(&maker);
+            self.unreachable.remove(&maker.serialize());
         } else {
-            self.unreachable.insert(maker);
+            self.unreachable.insert(maker.serialize());
         }
     }
 
     pub fn is_reachable(&self, maker: &XOnlyPublicKey) -> bool {
-        !self.unreachable.contains(maker)
+        !self.unreachable.contains(&maker.serialize())
     }
 
     /// An order and where it stands.
     pub fn get(&self, id: &OrderId) -> Option<OrderView<'_>> {
-        self.entries.get(id).map(view)
+        self.find(id).map(view)
     }
 
     /// Every order, in no particular order (to send a neighbour the whole book).
     pub fn orders(&self) -> impl Iterator<Item = OrderView<'_>> {
-        self.entries.values().map(view)
+        self.all().map(view)
     }
 
     /// The winning update of every order that has one.
     pub fn updates(&self) -> impl Iterator<Item = &VerifiedUpdate> {
-        self.entries
-            .values()
-            .filter_map(|entry| entry.update.as_ref())
+        self.all().filter_map(|entry| entry.update.as_ref())
     }
 
-    /// The ladder of `market`, if any order of it was ever placed.
+    /// The ladder of `market`, while it has orders.
     pub fn ladder(&self, market: &AssetId) -> Option<&Ladder> {
-        self.ladders.get(market)
+        self.markets
+            .get(market)
+            .map(|number| &self.ladders[number as usize])
     }
 
     /// Open orders of `market` on `side` in priority order.
     pub fn open(&self, market: &AssetId, side: Side) -> Vec<OrderView<'_>> {
-        self.ladders
-            .get(market)
+        self.ladder(market)
             .into_iter()
             .flat_map(|ladder| ladder.priority(side))
-            .map(|(_, resting)| view(&self.entries[&resting.id]))
+            .map(|(_, resting)| view(self.entry(resting.entry)))
             .collect()
     }
 
@@ -380,9 +559,13 @@ impl Book {
     /// are equal.
     pub fn snapshot(&self) -> BookSnapshot {
         let mut orders: Vec<(OrderId, Option<UpdateRank>)> = self
-            .entries
-            .iter()
-            .map(|(id, entry)| (*id, entry.update.as_ref().map(VerifiedUpdate::rank)))
+            .all()
+            .map(|entry| {
+                (
+                    entry.order.id(),
+                    entry.update.as_ref().map(VerifiedUpdate::rank),
+                )
+            })
             .collect();
         orders.sort_unstable();
         let mut orphans: Vec<UpdateRank> = self
@@ -392,17 +575,27 @@ impl Book {
             .map(VerifiedUpdate::rank)
             .collect();
         orphans.sort_unstable();
-        let ladders = self
-            .ladders
+        let mut ladders: Vec<(AssetId, Vec<Resting>, Vec<Resting>)> = self
+            .markets
+            .numbers
             .iter()
-            .map(|(market, ladder)| {
-                let side = |side| ladder.priority(side).map(|(_, resting)| *resting).collect();
+            .map(|(market, &number)| {
+                let ladder = &self.ladders[number as usize];
+                // The handle is this replica's own business.
+                let side = |side| {
+                    ladder
+                        .priority(side)
+                        .map(|(_, resting)| Resting {
+                            entry: 0,
+                            ..*resting
+                        })
+                        .collect::<Vec<Resting>>()
+                };
                 (*market, side(Side::Bid), side(Side::Ask))
             })
-            .filter(|(_, bids, asks): &(_, Vec<Resting>, Vec<Resting>)| {
-                !bids.is_empty() || !asks.is_empty()
-            })
+            .filter(|(_, bids, asks)| !bids.is_empty() || !asks.is_empty())
             .collect();
+        ladders.sort_unstable_by_key(|(market, _, _)| *market);
         BookSnapshot {
             orders,
             orphans,
@@ -412,14 +605,20 @@ impl Book {
 
     /// Walks the book with `incoming` (not inserted): the fills it would make, best first, at
     /// each maker's price. Skipped: the taker's own orders, expired ones, unreachable makers,
-    /// and partial fills [`Order::fill_allowed`] refuses (worth less than [`super::order::MIN_ORDER_SATS`], or
-    /// leaving less than that).
+    /// and partial fills [`fill_allowed`] refuses (worth less than
+    /// [`super::order::MIN_ORDER_SATS`], or leaving less than that).
     pub fn match_order(&self, incoming: &Order, now_millis: u64) -> Matched {
         let mut rest = incoming.amount;
         let mut fills = Vec::new();
-        let Some(ladder) = self.ladders.get(&incoming.market) else {
+        let Some(ladder) = self.ladder(&incoming.market) else {
             return Matched { fills, rest };
         };
+        let taker = self.makers.get(&incoming.maker.serialize());
+        let unreachable: Vec<u32> = self
+            .unreachable
+            .iter()
+            .filter_map(|maker| self.makers.get(maker))
+            .collect();
         let crosses = |price: u64| match incoming.side {
             Side::Bid => price <= incoming.price,
             Side::Ask => price >= incoming.price,
@@ -428,30 +627,56 @@ impl Book {
             if rest == 0 || !crosses(resting.price) {
                 break;
             }
-            let entry = &self.entries[&resting.id];
-            let order = entry.order.order();
-            if order.maker == incoming.maker
-                || order.expiry_millis <= now_millis
-                || self.unreachable.contains(&order.maker)
+            let entry = self.entry(resting.entry);
+            if Some(entry.maker) == taker
+                || entry.expiry_millis <= now_millis
+                || unreachable.contains(&entry.maker)
             {
                 continue;
             }
             let quantity = rest.min(resting.remaining);
-            let Some(sats) = order.fill_allowed(resting.remaining, quantity) else {
+            let Some(sats) = fill_allowed(resting.side, resting.price, resting.remaining, quantity)
+            else {
                 continue;
             };
             fills.push(Fill {
                 order: resting.id,
-                maker: order.maker,
+                maker: entry.order.order().maker,
                 quantity,
-                price: order.price,
+                price: resting.price,
                 sats,
-                sequence: view(entry).sequence,
+                sequence: entry.sequence,
             });
             rest -= quantity;
         }
         Matched { fills, rest }
     }
+}
+
+/// Whether `update`, signed by the maker numbered `maker` (if any order of its is in the book),
+/// may apply to the order of `entry` at all (whatever else was received).
+fn check_update(
+    entry: &Entry,
+    update: &VerifiedUpdate,
+    maker: Option<u32>,
+) -> Result<(), BookError> {
+    let id = entry.order.id();
+    if maker != Some(entry.maker) {
+        return Err(BookError::WrongMaker(id));
+    }
+    if let Change::Fill { filled, funding } = &update.update().change {
+        if *filled > entry.amount {
+            return Err(BookError::Overfilled {
+                order: id,
+                filled: *filled,
+                amount: entry.amount,
+            });
+        }
+        if *filled < entry.amount && funding.is_empty() {
+            return Err(BookError::NoFunding(id));
+        }
+    }
+    Ok(())
 }
 
 /// An update's (sequence number, digest): the higher wins.

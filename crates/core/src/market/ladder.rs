@@ -17,6 +17,8 @@ const NIL: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resting {
     pub id: OrderId,
+    /// The book's handle of the order (the ladder only carries it).
+    pub entry: u32,
     pub side: Side,
     pub price: u64,
     pub created_millis: u64,
@@ -267,6 +269,7 @@ mod tests {
     fn resting(n: u8, side: Side, price: u64, created_millis: u64) -> Resting {
         Resting {
             id: OrderId([n; 32]),
+            entry: u32::from(n),
             side,
             price,
             created_millis,

@@ -7,6 +7,7 @@
 //! maker always trades at its price or better. See `docs/market.md`.
 
 use core::fmt;
+use std::sync::Arc;
 
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{schnorr, Keypair, Message, Secp256k1, Signing, Verification};
@@ -102,30 +103,42 @@ pub fn value_sats(amount: u64, price: u64, rounding: Rounding) -> Option<u64> {
         .filter(|sats| *sats <= Amount::MAX_MONEY.to_sat())
 }
 
+/// The satoshi value of a fill of `quantity` base units of an order on `side` at `price`,
+/// rounded in the maker's favour (up when it sells, down when it buys).
+pub fn fill_value(side: Side, price: u64, quantity: u64) -> Option<u64> {
+    let rounding = match side {
+        Side::Ask => Rounding::Up,
+        Side::Bid => Rounding::Down,
+    };
+    value_sats(quantity, price, rounding)
+}
+
+/// Whether a fill of `quantity` of the `remaining` base units of an order on `side` at `price`
+/// may be proposed: the whole rest, or a part worth at least [`MIN_ORDER_SATS`] that leaves at
+/// least as much (so no fill pays a dust output and no order is left too small to settle).
+/// Returns the fill's value in satoshis.
+pub fn fill_allowed(side: Side, price: u64, remaining: u64, quantity: u64) -> Option<u64> {
+    if quantity == 0 || quantity > remaining {
+        return None;
+    }
+    let sats = fill_value(side, price, quantity)?;
+    if quantity == remaining {
+        return Some(sats);
+    }
+    let rest = fill_value(side, price, remaining - quantity)?;
+    (sats >= MIN_ORDER_SATS && rest >= MIN_ORDER_SATS).then_some(sats)
+}
+
 impl Order {
-    /// The satoshi value of a fill of `quantity` base units, rounded in the maker's favour.
+    /// The satoshi value of a fill of `quantity` base units (see [`fill_value`]).
     pub fn fill_value(&self, quantity: u64) -> Option<u64> {
-        let rounding = match self.side {
-            Side::Ask => Rounding::Up,
-            Side::Bid => Rounding::Down,
-        };
-        value_sats(quantity, self.price, rounding)
+        fill_value(self.side, self.price, quantity)
     }
 
-    /// Whether a fill of `quantity` of the `remaining` base units may be proposed: the whole
-    /// rest, or a part worth at least [`MIN_ORDER_SATS`] that leaves at least as much (so no
-    /// fill pays a dust output and no order is left too small to settle). Returns the fill's
-    /// value in satoshis.
+    /// Whether a fill of `quantity` of the `remaining` units may be proposed (see
+    /// [`fill_allowed`]).
     pub fn fill_allowed(&self, remaining: u64, quantity: u64) -> Option<u64> {
-        if quantity == 0 || quantity > remaining {
-            return None;
-        }
-        let sats = self.fill_value(quantity)?;
-        if quantity == remaining {
-            return Some(sats);
-        }
-        let rest = self.fill_value(remaining - quantity)?;
-        (sats >= MIN_ORDER_SATS && rest >= MIN_ORDER_SATS).then_some(sats)
+        fill_allowed(self.side, self.price, remaining, quantity)
     }
 
     /// The canonical encoding, which the maker signs.
@@ -267,8 +280,18 @@ fn check_funding_count(count: usize, may_be_empty: bool) -> Result<(), &'static 
 }
 
 /// An order's id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct OrderId(pub [u8; 32]);
+
+impl core::hash::Hash for OrderId {
+    /// Ids are SHA-256 outputs: eight of their bytes spread keys as well as all 32, in a
+    /// quarter of the hashing (maps keyed by ids still mix these with their own random keys).
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from_le_bytes(
+            self.0[..8].try_into().expect("8 of 32 bytes"),
+        ));
+    }
+}
 
 impl fmt::Display for OrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -430,34 +453,55 @@ impl SignedOrder {
             &self.order.maker,
         )
         .map_err(|_| OrderError::BadSignature)?;
-        Ok(VerifiedOrder { signed: self, id })
+        Ok(VerifiedOrder::new(self, id))
     }
 }
 
-/// An order whose rules and signature were checked.
+/// An order whose rules and signature were checked. Shared, not copied: books, gossip queues
+/// and the UI hold the same one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedOrder {
-    signed: SignedOrder,
-    id: OrderId,
+pub struct VerifiedOrder(Arc<Checked<SignedOrder, OrderId>>);
+
+/// A checked message, its digest, and its maker's key serialized once (comparing keys in
+/// their parsed form costs a field normalisation each time).
+#[derive(Debug, PartialEq, Eq)]
+struct Checked<T, D> {
+    signed: T,
+    digest: D,
+    maker: [u8; 32],
 }
 
 impl VerifiedOrder {
+    fn new(signed: SignedOrder, id: OrderId) -> VerifiedOrder {
+        let maker = signed.order.maker.serialize();
+        VerifiedOrder(Arc::new(Checked {
+            signed,
+            digest: id,
+            maker,
+        }))
+    }
+
     pub fn id(&self) -> OrderId {
-        self.id
+        self.0.digest
     }
 
     pub fn order(&self) -> &Order {
-        &self.signed.order
+        &self.0.signed.order
     }
 
     pub fn signed(&self) -> &SignedOrder {
-        &self.signed
+        &self.0.signed
+    }
+
+    /// The maker's key, serialized.
+    pub fn maker_bytes(&self) -> &[u8; 32] {
+        &self.0.maker
     }
 
     /// Whether the order may enter a book at `now_millis`, arriving as `arrival`. The book's
     /// merge itself ignores the clock (so replicas converge); this is the gate in front of it.
     pub fn check_time(&self, now_millis: u64, arrival: Arrival) -> Result<(), OrderError> {
-        let order = &self.signed.order;
+        let order = self.order();
         if order.expiry_millis <= now_millis {
             return Err(OrderError::Expired {
                 expiry_millis: order.expiry_millis,
@@ -485,7 +529,7 @@ impl VerifiedOrder {
     #[cfg(feature = "testkit")]
     pub fn assume_verified(signed: SignedOrder) -> VerifiedOrder {
         let id = signed.order.id();
-        VerifiedOrder { signed, id }
+        VerifiedOrder::new(signed, id)
     }
 }
 
@@ -646,39 +690,47 @@ impl SignedUpdate {
             &self.update.maker,
         )
         .map_err(|_| UpdateError::BadSignature)?;
-        Ok(VerifiedUpdate {
-            signed: self,
-            digest,
-        })
+        Ok(VerifiedUpdate::new(self, digest))
     }
 }
 
-/// An update whose signature was checked.
+/// An update whose signature was checked (shared, like [`VerifiedOrder`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedUpdate {
-    signed: SignedUpdate,
-    digest: [u8; 32],
-}
+pub struct VerifiedUpdate(Arc<Checked<SignedUpdate, [u8; 32]>>);
 
 impl VerifiedUpdate {
+    fn new(signed: SignedUpdate, digest: [u8; 32]) -> VerifiedUpdate {
+        let maker = signed.update.maker.serialize();
+        VerifiedUpdate(Arc::new(Checked {
+            signed,
+            digest,
+            maker,
+        }))
+    }
+
     pub fn update(&self) -> &OrderUpdate {
-        &self.signed.update
+        &self.0.signed.update
     }
 
     pub fn signed(&self) -> &SignedUpdate {
-        &self.signed
+        &self.0.signed
+    }
+
+    /// The maker's key, serialized.
+    pub fn maker_bytes(&self) -> &[u8; 32] {
+        &self.0.maker
     }
 
     /// Which of two updates of an order wins: the higher sequence, then (a maker that signed
     /// two different updates with one number) the higher digest, so every replica picks alike.
     pub(crate) fn rank(&self) -> super::book::UpdateRank {
-        (self.signed.update.sequence, self.digest)
+        (self.update().sequence, self.0.digest)
     }
 
     /// Takes the signature on trust: for benchmarks and tests of the book alone.
     #[cfg(feature = "testkit")]
     pub fn assume_verified(signed: SignedUpdate) -> VerifiedUpdate {
         let digest = signed.update.digest();
-        VerifiedUpdate { signed, digest }
+        VerifiedUpdate::new(signed, digest)
     }
 }

@@ -1,0 +1,157 @@
+//! The order book under a mixed workload — 70 % adds, 20 % cancels, 10 % orders that cross
+//! the book — on ~50 price levels, with signatures verified beforehand (as the node does, once
+//! per order). The same operations run through two order-book crates of the registry, in the
+//! same run: matchcore (slab + FxHash, the fastest found) and lobster.
+//!
+//! `cargo bench -p bitmesh-core --bench book`; `scripts/bench-core.sh` runs it beside the same
+//! workload in headless Chromium.
+
+use std::time::Instant;
+
+use bitmesh_core::testkit::{BookWorkload, PlainOp};
+use criterion::{Criterion, Throughput};
+
+const SEED_ORDERS: usize = 10_000;
+const OPS: usize = 200_000;
+const ROUNDS: usize = 7;
+
+fn best_rate(ops: usize, mut run: impl FnMut() -> f64) -> f64 {
+    (0..ROUNDS).map(|_| ops as f64 / run()).fold(0.0, f64::max)
+}
+
+/// Runs the plain operations through lobster; returns the seconds the timed part took.
+fn lobster_run(workload: &BookWorkload) -> f64 {
+    use lobster::{OrderBook, OrderType, Side};
+    let side = |bid| if bid { Side::Bid } else { Side::Ask };
+    let mut book = OrderBook::new(SEED_ORDERS + OPS, 16, false);
+    let submit = |book: &mut OrderBook, op: &PlainOp| match *op {
+        PlainOp::Add {
+            id,
+            bid,
+            price,
+            quantity,
+        }
+        | PlainOp::Cross {
+            id,
+            bid,
+            price,
+            quantity,
+        } => {
+            book.execute(OrderType::Limit {
+                id: u128::from(id),
+                side: side(bid),
+                qty: quantity,
+                price,
+            });
+        }
+        PlainOp::Cancel { id } => {
+            book.execute(OrderType::Cancel { id: u128::from(id) });
+        }
+    };
+    for op in &workload.plain_seed {
+        submit(&mut book, op);
+    }
+    let start = Instant::now();
+    for op in &workload.plain_ops {
+        submit(&mut book, op);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// Runs the plain operations through matchcore (ids are the sequence numbers it assigns).
+fn matchcore_run(workload: &BookWorkload) -> f64 {
+    use matchcore::*;
+    let mut book = OrderBook::new("BENCH");
+    let mut sequence = 0u64;
+    let mut ids: Vec<u64> = Vec::with_capacity(SEED_ORDERS + OPS);
+    let mut submit = |book: &mut OrderBook, op: &PlainOp| {
+        let kind = match *op {
+            PlainOp::Add {
+                bid,
+                price,
+                quantity,
+                ..
+            }
+            | PlainOp::Cross {
+                bid,
+                price,
+                quantity,
+                ..
+            } => {
+                ids.push(sequence);
+                CommandKind::Submit(SubmitCmd {
+                    order: NewOrder::Limit(LimitOrder::new(
+                        Price(price),
+                        QuantityPolicy::Standard {
+                            quantity: Quantity(quantity),
+                        },
+                        OrderFlags::new(
+                            if bid { Side::Buy } else { Side::Sell },
+                            false,
+                            TimeInForce::Gtc,
+                        ),
+                    )),
+                })
+            }
+            PlainOp::Cancel { id } => CommandKind::Cancel(CancelCmd {
+                order_id: OrderId(ids[id as usize]),
+                order_kind: OrderKind::Limit,
+            }),
+        };
+        book.execute(&Command {
+            meta: CommandMeta {
+                sequence_number: SequenceNumber(sequence),
+                timestamp: Timestamp(sequence),
+            },
+            kind,
+        });
+        sequence += 1;
+    };
+    for op in &workload.plain_seed {
+        submit(&mut book, op);
+    }
+    let start = Instant::now();
+    for op in &workload.plain_ops {
+        submit(&mut book, op);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let workload = BookWorkload::new(SEED_ORDERS, OPS, 7);
+    let ops = workload.ops.len();
+    let mut criterion = Criterion::default().sample_size(10).configure_from_args();
+    let mut group = criterion.benchmark_group("book_mixed_70_20_10");
+    group.throughput(Throughput::Elements(ops as u64));
+    group.bench_function("bitmesh", |bencher| {
+        bencher.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let mut book = workload.seeded_book();
+                let batch = workload.fresh_ops();
+                let start = Instant::now();
+                BookWorkload::apply(&mut book, batch);
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+
+    let clock = {
+        let origin = Instant::now();
+        move || origin.elapsed().as_secs_f64()
+    };
+    let ours = workload.ops_per_second(ROUNDS, clock);
+    let matchcore = best_rate(ops, || matchcore_run(&workload));
+    let lobster = best_rate(ops, || lobster_run(&workload));
+    let fastest = matchcore.max(lobster);
+    println!(
+        "order book, native: bitmesh {ours:.0} ops/s, matchcore {matchcore:.0} ops/s, lobster {lobster:.0} ops/s \
+         ({ops} ops after {SEED_ORDERS} seed orders, {} fills, {} levels a side); \
+         bitmesh / fastest reference {:.2}",
+        workload.fills,
+        BookWorkload::LEVELS,
+        ours / fastest
+    );
+}
