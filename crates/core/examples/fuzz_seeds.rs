@@ -1,12 +1,16 @@
-//! Writes seed inputs for the fuzz targets: real blocks, transactions and asset records.
+//! Writes seed inputs for the fuzz targets: real blocks, transactions, asset records and market
+//! messages.
 //!
 //! `cargo run -p bitmesh-core --example fuzz_seeds -- fuzz/corpus`
 
 use std::path::PathBuf;
 
 use bitcoin::consensus::encode::serialize;
+use bitcoin::secp256k1::Secp256k1;
 use bitmesh_core::chain::assets::{AssetId, AssetRecord, Issuance, Transfer};
-use bitmesh_core::testkit::ConnectWorkload;
+use bitmesh_core::market::order::{Change, Order, OrderUpdate, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::swap::{SwapProposal, SwapResponse};
+use bitmesh_core::testkit::{ConnectWorkload, TestKey};
 
 fn main() -> std::io::Result<()> {
     let root = PathBuf::from(
@@ -44,5 +48,64 @@ fn main() -> std::io::Result<()> {
     }]);
     std::fs::write(records.join("issue"), issue.to_bytes())?;
     std::fs::write(records.join("transfer"), transfer.to_bytes())?;
+
+    // Market messages, each after the byte that selects its decoder.
+    let market = root.join("market_messages");
+    std::fs::create_dir_all(&market)?;
+    let secp = Secp256k1::new();
+    let maker = TestKey::new(3);
+    let order = Order {
+        market: asset,
+        side: Side::Ask,
+        price: 50_000,
+        amount: 10_000_000,
+        created_millis: 1_800_000_000_000,
+        expiry_millis: 1_800_003_600_000,
+        nonce: 1,
+        maker: maker.xonly(),
+        funding: vec![workload.block.txdata[1].input[0].previous_output],
+        receive: maker.p2tr(),
+        change: maker.p2wpkh(),
+    };
+    let update = OrderUpdate {
+        order: order.id(),
+        maker: maker.xonly(),
+        sequence: 1,
+        change: Change::Fill {
+            filled: 5_000_000,
+            funding: order.funding.clone(),
+        },
+    };
+    let tx = workload.block.txdata[1].clone();
+    let messages = [
+        (
+            0u8,
+            SignedOrder::sign(&secp, order.clone(), &maker.keypair(), &[1; 32]).encode(),
+        ),
+        (
+            1,
+            SignedUpdate::sign(&secp, update, &maker.keypair(), &[2; 32]).encode(),
+        ),
+        (
+            2,
+            SwapProposal {
+                order: order.id(),
+                sequence: 1,
+                quantity: 1_000_000,
+                tx: tx.clone(),
+            }
+            .encode(),
+        ),
+        (3, SwapResponse::Accepted(tx.clone()).encode()),
+        (
+            3,
+            SwapResponse::refusal(tx.compute_txid(), &"underpaid").encode(),
+        ),
+    ];
+    for (n, (kind, bytes)) in messages.into_iter().enumerate() {
+        let mut seed = vec![kind];
+        seed.extend(bytes);
+        std::fs::write(market.join(format!("message{n}")), seed)?;
+    }
     Ok(())
 }

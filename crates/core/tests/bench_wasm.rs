@@ -1,9 +1,9 @@
-//! The core's benchmarks in the browser: the same work as `benches/connect.rs` and
-//! `benches/vault.rs`, timed by the page's clock. Ignored in test runs; `scripts/bench-core.sh`
+//! The core's benchmarks in the browser: the same work as `benches/connect.rs`,
+//! `benches/vault.rs` and `benches/book.rs`, timed by the page's clock. Ignored in test runs; `scripts/bench-core.sh`
 //! runs them beside the native benchmarks and prints wasm ÷ native.
 #![cfg(target_arch = "wasm32")]
 
-use bitmesh_core::testkit::ConnectWorkload;
+use bitmesh_core::testkit::{BookWorkload, ConnectWorkload};
 use bitmesh_core::wallet::mnemonic;
 use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
 use wasm_bindgen_test::*;
@@ -35,4 +35,15 @@ fn vault_unlock_benchmark() {
         .fold(f64::INFINITY, f64::min);
     console_log!("wasm vault unlock: {best:.1} ms");
     assert!(best > 0.0);
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+fn book_benchmark() {
+    // The same workload as benches/book.rs: 10,000 seed orders, then 200,000 operations.
+    let workload = BookWorkload::new(10_000, 200_000, 7);
+    let clock = || js_sys::Date::now() / 1_000.0;
+    let rate = workload.ops_per_second(7, clock);
+    console_log!("wasm order book: {rate:.0} ops/s");
+    assert!(rate.is_finite() && rate > 0.0);
 }
