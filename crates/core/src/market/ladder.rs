@@ -3,8 +3,11 @@
 //!
 //! Levels live in a vector sorted so that the best level is last (cheap to reach, cheap to add
 //! and drop near the top, where the action is); orders live in a slab of nodes linked into
-//! their level's queue, so removing one is O(1). Nothing here allocates per operation once the
-//! slab and level vectors have grown.
+//! their level's queue. Removing an order from the middle of a queue only marks its node (its
+//! neighbours stay untouched, which saves two cache misses on a cancel); marked nodes are
+//! unlinked when they reach the head, when their level empties, or when they outnumber the live
+//! ones, so the work stays O(1) amortized and memory stays bounded. Nothing here allocates per
+//! operation once the slab and level vectors have grown.
 
 use super::order::{OrderId, Side};
 
@@ -30,6 +33,8 @@ struct Node {
     resting: Resting,
     prev: u32,
     next: u32,
+    /// Removed, not yet unlinked.
+    dead: bool,
 }
 
 /// One price on one side: the sum of what rests there and its queue.
@@ -41,8 +46,14 @@ struct Level {
     head: u32,
     tail: u32,
     total: u128,
+    /// Live orders.
     count: u32,
+    /// Removed orders still linked.
+    dead: u32,
 }
+
+/// How many removed orders a level may keep linked beyond its live ones.
+const DEAD_SLACK: u32 = 16;
 
 /// A price level as the UI shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +72,7 @@ pub struct Ladder {
     asks: Vec<Level>,
     nodes: Vec<Node>,
     free: Vec<u32>,
+    live: usize,
 }
 
 fn level_key(side: Side, price: u64) -> u64 {
@@ -91,7 +103,7 @@ impl Ladder {
 
     /// How many orders rest on both sides.
     pub fn len(&self) -> usize {
-        self.nodes.len() - self.free.len()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
@@ -107,6 +119,7 @@ impl Ladder {
                     resting,
                     prev: NIL,
                     next: NIL,
+                    dead: false,
                 };
                 slot
             }
@@ -115,6 +128,7 @@ impl Ladder {
                     resting,
                     prev: NIL,
                     next: NIL,
+                    dead: false,
                 });
                 (self.nodes.len() - 1) as u32
             }
@@ -136,6 +150,7 @@ impl Ladder {
                         tail: NIL,
                         total: 0,
                         count: 0,
+                        dead: 0,
                     },
                 );
                 at
@@ -144,6 +159,7 @@ impl Ladder {
         let level = &mut levels[at];
         level.total += u128::from(resting.remaining);
         level.count += 1;
+        self.live += 1;
         // Orders mostly arrive in time order: walk back from the tail to the first that sorts
         // before the new one.
         let rank = (resting.created_millis, resting.id);
@@ -184,33 +200,75 @@ impl Ladder {
 
     /// Takes an order out.
     pub fn remove(&mut self, slot: Slot) -> Resting {
-        let Node {
-            resting,
-            prev,
-            next,
-        } = self.nodes[slot as usize].clone();
-        let at = self.level_index(resting.side, resting.price);
+        let node = &mut self.nodes[slot as usize];
+        debug_assert!(!node.dead, "a slot is removed once");
+        node.dead = true;
+        let resting = node.resting;
+        let at_head = node.prev == NIL;
+        let side = resting.side;
+        let at = self.level_index(side, resting.price);
+        let level = &mut self.levels_mut(side)[at];
+        level.total -= u128::from(resting.remaining);
+        level.count -= 1;
+        level.dead += 1;
+        let level = *level;
+        self.live -= 1;
+        if level.count == 0 {
+            // Free the whole queue: every node in it is dead now.
+            let mut slot = level.head;
+            while slot != NIL {
+                self.free.push(slot);
+                slot = self.nodes[slot as usize].next;
+            }
+            self.levels_mut(side).remove(at);
+        } else if at_head {
+            self.unlink_dead_heads(side, at);
+        } else if level.dead > level.count + DEAD_SLACK {
+            self.compact(side, at);
+        }
+        resting
+    }
+
+    /// Unlinks `slot` from level `at` of `side` and frees it.
+    fn unlink(&mut self, side: Side, at: usize, slot: Slot) {
+        let Node { prev, next, .. } = self.nodes[slot as usize];
         if prev != NIL {
             self.nodes[prev as usize].next = next;
         }
         if next != NIL {
             self.nodes[next as usize].prev = prev;
         }
-        let levels = self.levels_mut(resting.side);
-        let level = &mut levels[at];
+        let level = &mut self.levels_mut(side)[at];
         if prev == NIL {
             level.head = next;
         }
         if next == NIL {
             level.tail = prev;
         }
-        level.total -= u128::from(resting.remaining);
-        level.count -= 1;
-        if level.count == 0 {
-            levels.remove(at);
-        }
+        level.dead -= 1;
         self.free.push(slot);
-        resting
+    }
+
+    fn unlink_dead_heads(&mut self, side: Side, at: usize) {
+        loop {
+            let head = self.levels(side)[at].head;
+            if head == NIL || !self.nodes[head as usize].dead {
+                return;
+            }
+            self.unlink(side, at, head);
+        }
+    }
+
+    /// Unlinks every dead node of level `at`.
+    fn compact(&mut self, side: Side, at: usize) {
+        let mut slot = self.levels(side)[at].head;
+        while slot != NIL {
+            let next = self.nodes[slot as usize].next;
+            if self.nodes[slot as usize].dead {
+                self.unlink(side, at, slot);
+            }
+            slot = next;
+        }
     }
 
     /// Changes what is left of a resting order (it keeps its place in the queue).
@@ -241,14 +299,16 @@ impl Ladder {
     pub fn priority(&self, side: Side) -> impl Iterator<Item = (Slot, &Resting)> + '_ {
         self.levels(side).iter().rev().flat_map(move |level| {
             let mut slot = level.head;
-            core::iter::from_fn(move || {
+            core::iter::from_fn(move || loop {
                 if slot == NIL {
                     return None;
                 }
                 let node = &self.nodes[slot as usize];
                 let here = slot;
                 slot = node.next;
-                Some((here, &node.resting))
+                if !node.dead {
+                    return Some((here, &node.resting));
+                }
             })
         })
     }
@@ -296,6 +356,32 @@ mod tests {
         assert_eq!(ladder.best(Side::Ask).unwrap().price, 100);
         assert_eq!(ladder.best(Side::Ask).unwrap().total, 40);
         assert_eq!(ladder.best(Side::Bid).unwrap().price, 95);
+    }
+
+    #[test]
+    fn removed_orders_in_the_middle_are_skipped_then_compacted() {
+        let mut ladder = Ladder::new();
+        let slots: Vec<Slot> = (0..100u8)
+            .map(|n| ladder.insert(resting(n, Side::Ask, 100, u64::from(n))))
+            .collect();
+        // Remove every order but the first and the last, from the middle outwards.
+        for &slot in &slots[1..99] {
+            ladder.remove(slot);
+        }
+        assert_eq!(ids(&ladder, Side::Ask), [0, 99]);
+        assert_eq!(ladder.len(), 2);
+        assert_eq!(ladder.best(Side::Ask).unwrap().total, 20);
+        assert!(
+            ladder.free.len() >= 98 - DEAD_SLACK as usize - 2,
+            "compaction freed the dead nodes"
+        );
+        // The head goes: the dead behind it go too.
+        ladder.remove(slots[0]);
+        assert_eq!(ids(&ladder, Side::Ask), [99]);
+        assert_eq!(ladder.levels(Side::Ask)[0].dead, 0);
+        ladder.remove(slots[99]);
+        assert!(ladder.is_empty() && ladder.best(Side::Ask).is_none());
+        assert_eq!(ladder.free.len(), 100, "every slot is free again");
     }
 
     #[test]
