@@ -20,10 +20,10 @@ native_connect=$(value 'native, one core: cold \([0-9]*\) inputs\/s' "$native_lo
 wasm_connect=$(value 'wasm connect.*cold \([0-9]*\) inputs\/s' "$wasm_log")
 native_unlock=$(value 'vault unlock, native: \([0-9.]*\) ms' "$native_log")
 wasm_unlock=$(value 'wasm vault unlock: \([0-9.]*\) ms' "$wasm_log")
-native_book=$(value 'order book, native: bitmesh \([0-9]*\) ops/s' "$native_log")
-matchcore_book=$(value 'order book, native:.*matchcore \([0-9]*\) ops/s' "$native_log")
-lobster_book=$(value 'order book, native:.*lobster \([0-9]*\) ops/s' "$native_log")
-wasm_book=$(value 'wasm order book: \([0-9]*\) ops/s' "$wasm_log")
+native_book=$(value 'order book, native: bitmesh \([0-9]*\) ops\/s' "$native_log")
+matchcore_book=$(value 'order book, native:.*matchcore \([0-9]*\) ops\/s' "$native_log")
+lobster_book=$(value 'order book, native:.*lobster \([0-9]*\) ops\/s' "$native_log")
+wasm_book=$(value 'wasm order book: \([0-9]*\) ops\/s' "$wasm_log")
 for figure in native_connect wasm_connect native_unlock wasm_unlock native_book matchcore_book lobster_book wasm_book; do
   [ -n "${!figure}" ] || { echo "error: $figure was not measured" >&2; exit 1; }
 done
