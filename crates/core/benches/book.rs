@@ -19,6 +19,18 @@ fn best_rate(ops: usize, mut run: impl FnMut() -> f64) -> f64 {
     (0..ROUNDS).map(|_| ops as f64 / run()).fold(0.0, f64::max)
 }
 
+/// Submits the seed orders, then times the operations; returns the seconds they took.
+fn replay(workload: &BookWorkload, mut submit: impl FnMut(&PlainOp)) -> f64 {
+    for op in &workload.plain_seed {
+        submit(op);
+    }
+    let start = Instant::now();
+    for op in &workload.plain_ops {
+        submit(op);
+    }
+    start.elapsed().as_secs_f64()
+}
+
 /// Runs the plain operations through lobster; returns the seconds the timed part took.
 fn lobster_run(workload: &BookWorkload) -> f64 {
     use lobster::{OrderBook, OrderType, Side};
@@ -48,14 +60,7 @@ fn lobster_run(workload: &BookWorkload) -> f64 {
             book.execute(OrderType::Cancel { id: u128::from(id) });
         }
     };
-    for op in &workload.plain_seed {
-        submit(&mut book, op);
-    }
-    let start = Instant::now();
-    for op in &workload.plain_ops {
-        submit(&mut book, op);
-    }
-    start.elapsed().as_secs_f64()
+    replay(workload, |op| submit(&mut book, op))
 }
 
 /// Runs the plain operations through matchcore (ids are the sequence numbers it assigns).
@@ -107,14 +112,7 @@ fn matchcore_run(workload: &BookWorkload) -> f64 {
         });
         sequence += 1;
     };
-    for op in &workload.plain_seed {
-        submit(&mut book, op);
-    }
-    let start = Instant::now();
-    for op in &workload.plain_ops {
-        submit(&mut book, op);
-    }
-    start.elapsed().as_secs_f64()
+    replay(workload, |op| submit(&mut book, op))
 }
 
 fn main() {

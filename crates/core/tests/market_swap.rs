@@ -357,6 +357,40 @@ impl Market {
         self.world.mine(&mut [&mut self.alice, &mut self.bob]);
     }
 
+    /// Bob spends the inputs of his swap again, to himself: the transaction and its fee.
+    fn bob_spends_again(&self, swap: &BuiltTx) -> (Transaction, u64) {
+        let conflict = build_sweep(&swap.inputs, self.bob.script(8), fee_rate()).unwrap();
+        (
+            sign(&conflict, self.bob.accounts(), &AUX),
+            conflict.fee.to_sat(),
+        )
+    }
+
+    /// A block Bob mines on `parent`.
+    fn bob_block(
+        &self,
+        parent: bitcoin::BlockHash,
+        txs: Vec<Transaction>,
+        fees: u64,
+        tag: u64,
+    ) -> bitcoin::Block {
+        block_on(
+            &self.world.chain,
+            parent,
+            txs,
+            fees,
+            &self.bob.script(8),
+            tag,
+        )
+    }
+
+    /// Alice learns the swap `txid` is gone for good and reopens its fill on both books.
+    fn alice_reopens(&mut self, order: OrderId, txid: Txid) {
+        let view = self.alice.book.get(&order).unwrap();
+        let reopen = self.alice_maker.on_dropped(&txid, &view).unwrap();
+        self.alice_publishes(reopen);
+    }
+
     fn remaining(&self, order: &OrderId) -> (u64, u64) {
         let a = self.alice.book.get(order).unwrap().remaining();
         let b = self.bob.book.get(order).unwrap().remaining();
@@ -632,27 +666,15 @@ fn a_taker_who_double_spends_afterwards_gains_nothing_and_the_fill_reopens() {
     ));
     assert_eq!(m.remaining(&ask), (400_000_000, 400_000_000));
     // Bob spends his swap inputs again, to himself.
-    let conflict = build_sweep(&built.inputs, m.bob.script(8), fee_rate()).unwrap();
-    let conflict_tx = sign(&conflict, m.bob.accounts(), &AUX);
-    let relayed = m
-        .world
-        .submit(&conflict_tx, &mut [&mut m.alice, &mut m.bob]);
+    let (conflict, fee) = m.bob_spends_again(&built);
+    let relayed = m.world.submit(&conflict, &mut [&mut m.alice, &mut m.bob]);
     assert!(matches!(relayed, Err(MempoolError::DoubleSpend { .. })));
     // So he mines it himself, in a block of his own on the tip.
-    let block = block_on(
-        &m.world.chain,
-        m.world.chain.tip(),
-        vec![conflict_tx],
-        conflict.fee.to_sat(),
-        &m.bob.script(8),
-        99,
-    );
+    let block = m.bob_block(m.world.chain.tip(), vec![conflict], fee, 99);
     let dropped = m.world.accept(block, &mut [&mut m.alice, &mut m.bob]);
     // The swap is gone for good: Alice reopens the fill.
     assert_eq!(dropped, [swap.txid()]);
-    let view = m.alice.book.get(&ask).unwrap();
-    let reopen = m.alice_maker.on_dropped(&swap.txid(), &view).unwrap();
-    m.alice_publishes(reopen);
+    m.alice_reopens(ask, swap.txid());
     assert_eq!(m.remaining(&ask), (600_000_000, 600_000_000));
     assert_eq!(m.alice.book.get(&ask).unwrap().funding, [funding]);
     assert!(m.world.coin(&funding).is_some());
@@ -673,31 +695,14 @@ fn a_reorganisation_that_drops_the_swap_reopens_the_fill() {
     m.mine();
     assert_eq!(m.alice.units(m.gold), SUPPLY - 200_000_000);
     // A heavier branch from before the swap, where Bob's inputs went elsewhere.
-    let conflict = build_sweep(&built.inputs, m.bob.script(8), fee_rate()).unwrap();
-    let conflict_tx = sign(&conflict, m.bob.accounts(), &AUX);
-    let first = block_on(
-        &m.world.chain,
-        fork,
-        vec![conflict_tx],
-        conflict.fee.to_sat(),
-        &m.bob.script(8),
-        1_000,
-    );
+    let (conflict, fee) = m.bob_spends_again(&built);
+    let first = m.bob_block(fork, vec![conflict], fee, 1_000);
     let first_hash = first.block_hash();
     m.world.accept(first, &mut [&mut m.alice, &mut m.bob]);
-    let second = block_on(
-        &m.world.chain,
-        first_hash,
-        vec![],
-        0,
-        &m.bob.script(8),
-        1_001,
-    );
+    let second = m.bob_block(first_hash, vec![], 0, 1_001);
     let dropped = m.world.accept(second, &mut [&mut m.alice, &mut m.bob]);
     assert_eq!(dropped, [swap.txid()]);
-    let view = m.alice.book.get(&ask).unwrap();
-    let reopen = m.alice_maker.on_dropped(&swap.txid(), &view).unwrap();
-    m.alice_publishes(reopen);
+    m.alice_reopens(ask, swap.txid());
     assert_eq!(m.remaining(&ask), (600_000_000, 600_000_000));
     assert!(m.world.coin(&funding).is_some());
     assert_eq!(m.alice.units(m.gold), SUPPLY);

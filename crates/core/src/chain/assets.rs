@@ -125,6 +125,18 @@ impl AssetAmounts {
             .map_or(0, |index| self.0[index].1)
     }
 
+    /// The units of each asset that all of `amounts` hold together. (Chain coins cannot
+    /// overflow: an asset's coins hold at most its supply.)
+    pub fn total<'a>(
+        amounts: impl IntoIterator<Item = &'a AssetAmounts>,
+    ) -> BTreeMap<AssetId, u64> {
+        let mut total: BTreeMap<AssetId, u64> = BTreeMap::new();
+        for (asset, units) in amounts.into_iter().flat_map(AssetAmounts::iter) {
+            *total.entry(asset).or_default() += units;
+        }
+        total
+    }
+
     /// The units of each asset in `units` (zero amounts dropped).
     pub fn from_units(units: BTreeMap<AssetId, u64>) -> AssetAmounts {
         AssetAmounts(

@@ -168,10 +168,7 @@ pub fn fill_terms(
         return Err(SwapError::WrongFunding);
     }
     let sats_in: Amount = maker_coins.iter().map(|coin| coin.txout.value).sum();
-    let mut units_in: BTreeMap<AssetId, u64> = BTreeMap::new();
-    for (asset, units) in maker_coins.iter().flat_map(|coin| coin.assets.iter()) {
-        *units_in.entry(asset).or_default() += units;
-    }
+    let mut units_in = AssetAmounts::total(maker_coins.iter().map(|coin| &coin.assets));
     let rest = remaining - quantity;
     let sats = Amount::from_sat(sats);
     let paid = |script: &ScriptBuf, value: Amount, assets: Vec<(AssetId, u64)>| SwapOutput {
@@ -383,6 +380,19 @@ pub fn check_proposal(
     is_mine: impl Fn(&OutPoint) -> bool,
     now_millis: u64,
 ) -> Result<CheckedFill, SwapError> {
+    let txid = proposal.tx.compute_txid();
+    check(view, proposal, txid, coin, is_mine, now_millis)
+}
+
+/// [`check_proposal`] of a proposal whose transaction's id is `txid`.
+fn check(
+    view: &OrderView,
+    proposal: &SwapProposal,
+    txid: Txid,
+    coin: impl Fn(&OutPoint) -> Option<Coin>,
+    is_mine: impl Fn(&OutPoint) -> bool,
+    now_millis: u64,
+) -> Result<CheckedFill, SwapError> {
     let order = view.order.order();
     if proposal.order != view.order.id() {
         return Err(SwapError::WrongOrder);
@@ -408,11 +418,9 @@ pub fn check_proposal(
     if tx.weight() > MAX_STANDARD_TX_WEIGHT {
         return Err(SwapError::TooLarge);
     }
-    let txid = tx.compute_txid();
     let mut input_assets = Vec::with_capacity(tx.input.len());
     let mut maker_inputs = Vec::new();
     let mut sats_in = 0u64;
-    let mut units_in: BTreeMap<AssetId, u64> = BTreeMap::new();
     for (index, txin) in tx.input.iter().enumerate() {
         let outpoint = txin.previous_output;
         let spent = coin(&outpoint).ok_or(SwapError::UnknownInput(outpoint))?;
@@ -422,9 +430,6 @@ pub fn check_proposal(
             }
             maker_inputs.push((index, outpoint));
             sats_in += spent.output.value.to_sat();
-            for (asset, units) in spent.assets.iter() {
-                *units_in.entry(asset).or_default() += units;
-            }
         } else if is_mine(&outpoint) {
             return Err(SwapError::SpendsBeyondOrder(outpoint));
         }
@@ -437,6 +442,8 @@ pub fn check_proposal(
     {
         return Err(SwapError::FundingNotSpent(*unspent));
     }
+    let mut units_in =
+        AssetAmounts::total(maker_inputs.iter().map(|(index, _)| &input_assets[*index]));
     let refs: Vec<&AssetAmounts> = input_assets.iter().collect();
     let allocation = allocate(tx, &refs).map_err(SwapError::Assets)?;
     let mut sats_out = 0u64;
@@ -565,15 +572,11 @@ impl Maker {
         if self.seen.contains_key(&txid) {
             return Err(SwapError::Replayed(txid));
         }
-        if self
-            .pending
-            .values()
-            .any(|pending| pending.checked.update.order == proposal.order)
-        {
+        if self.is_busy(&proposal.order) {
             return Err(SwapError::Busy);
         }
         self.remember(txid, now_millis);
-        let checked = check_proposal(view, proposal, coin, is_mine, now_millis)?;
+        let checked = check(view, proposal, txid, coin, is_mine, now_millis)?;
         self.pending.insert(
             txid,
             Pending {

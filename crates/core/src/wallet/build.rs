@@ -294,7 +294,7 @@ pub fn build_transfer(
     change: ChangeKey,
 ) -> Result<BuiltTx, BuildError> {
     let forced = asset_coins(coins, asset, amount)?;
-    let held = units_held(forced.iter().map(|coin| &coin.assets));
+    let held = AssetAmounts::total(forced.iter().map(|coin| &coin.assets));
     let remainder_exists = held
         .iter()
         .any(|(id, units)| *id != asset || *units > amount);
@@ -368,15 +368,6 @@ fn asset_coins(
     Ok(forced)
 }
 
-/// Every unit of every asset the given coins hold together.
-fn units_held<'a>(coins: impl Iterator<Item = &'a AssetAmounts>) -> BTreeMap<AssetId, u64> {
-    let mut held: BTreeMap<AssetId, u64> = BTreeMap::new();
-    for (id, units) in coins.flat_map(AssetAmounts::iter) {
-        *held.entry(id).or_default() += units;
-    }
-    held
-}
-
 /// An output of a swap: who, how many sats, which asset units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwapOutput {
@@ -416,7 +407,7 @@ pub fn build_swap(
         Some((asset, amount)) => asset_coins(coins, asset, amount)?,
         None => Vec::new(),
     };
-    let mut ours_left = units_held(forced.iter().map(|coin| &coin.assets));
+    let mut ours_left = AssetAmounts::total(forced.iter().map(|coin| &coin.assets));
     if let Some((asset, amount)) = terms.give {
         *ours_left.get_mut(&asset).expect("asset_coins found them") -= amount;
     }
