@@ -12,6 +12,8 @@ use core::hash::{BuildHasher, Hasher};
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 
+use hashbrown::HashTable;
+
 use bitcoin::{OutPoint, XOnlyPublicKey};
 
 use super::ladder::{Ladder, Resting, Slot};
@@ -110,6 +112,8 @@ const NOT_RESTING: Slot = Slot::MAX;
 /// applying an update or walking the ladder touches one cache line per order.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// The order's id, inline: the index compares it.
+    id: OrderId,
     order: VerifiedOrder,
     update: Option<VerifiedUpdate>,
     amount: u64,
@@ -322,10 +326,12 @@ impl Hasher for IdHasher {
 #[derive(Debug, Clone, Default)]
 pub struct Book {
     limits: BookLimits,
-    /// Orders in a slab (freed places are reused), found by id through `index`.
+    /// Orders in a slab (freed places are reused), found by id through `index`, which holds
+    /// slab numbers only (a quarter of a map keyed by id: more of it stays in cache).
     entries: Vec<Option<Entry>>,
     free: Vec<u32>,
-    index: HashMap<OrderId, u32, IdHashing>,
+    index: HashTable<u32>,
+    hashing: IdHashing,
     makers: Interner<[u8; 32]>,
     markets: Interner<AssetId>,
     /// One ladder per market number.
@@ -348,7 +354,9 @@ impl Book {
     /// book growing step by step).
     pub fn reserve(&mut self, orders: usize) {
         self.entries.reserve(orders);
-        self.index.reserve(orders);
+        let (entries, hashing) = (&self.entries, &self.hashing);
+        self.index
+            .reserve(orders, |&at| hashing.hash_one(slab_id(entries, at)));
     }
 
     /// How many orders the book holds (open or not).
@@ -367,7 +375,15 @@ impl Book {
     }
 
     fn find(&self, id: &OrderId) -> Option<&Entry> {
-        self.index.get(id).map(|&at| self.entry(at))
+        self.position(id).map(|at| self.entry(at))
+    }
+
+    /// Where `id` is in the slab.
+    fn position(&self, id: &OrderId) -> Option<u32> {
+        let entries = &self.entries;
+        self.index
+            .find(self.hashing.hash_one(id), |&at| slab_id(entries, at) == id)
+            .copied()
     }
 
     /// Every entry, in slab order.
@@ -378,7 +394,13 @@ impl Book {
     /// Adds a verified order (a second copy changes nothing).
     pub fn insert_order(&mut self, order: VerifiedOrder) -> Result<Inserted, BookError> {
         let id = order.id();
-        if self.index.contains_key(&id) {
+        let hash = self.hashing.hash_one(id);
+        let entries = &self.entries;
+        if self
+            .index
+            .find(hash, |&at| slab_id(entries, at) == &id)
+            .is_some()
+        {
             return Ok(Inserted::Known);
         }
         if self.index.len() >= self.limits.max_orders {
@@ -391,6 +413,7 @@ impl Book {
         }
         let fields = order.order();
         let mut entry = Entry {
+            id,
             amount: fields.amount,
             expiry_millis: fields.expiry_millis,
             order,
@@ -426,7 +449,9 @@ impl Book {
             }
         };
         self.entries[at as usize] = Some(entry);
-        self.index.insert(id, at);
+        let (entries, hashing) = (&self.entries, &self.hashing);
+        self.index
+            .insert_unique(hash, at, |&at| hashing.hash_one(slab_id(entries, at)));
         self.place(at);
         Ok(Inserted::New)
     }
@@ -434,7 +459,7 @@ impl Book {
     /// Applies a verified update of the order's maker.
     pub fn apply_update(&mut self, update: VerifiedUpdate) -> Result<Applied, BookError> {
         let id = update.update().order;
-        let Some(&at) = self.index.get(&id) else {
+        let Some(at) = self.position(&id) else {
             let waiting = self.orphans.entry(id).or_default();
             if waiting.contains(&update) {
                 return Ok(Applied::Orphaned);
@@ -475,7 +500,7 @@ impl Book {
             (NOT_RESTING, remaining) => {
                 let order = entry.order.order();
                 entry.slot = ladder.insert(Resting {
-                    id: entry.order.id(),
+                    id: entry.id,
                     entry: at,
                     side: order.side,
                     price: order.price,
@@ -503,9 +528,14 @@ impl Book {
             }
             self.makers.release(entry.maker);
             self.markets.release(entry.market);
-            self.index.remove(&entry.order.id());
+            self.index
+                .find_entry(self.hashing.hash_one(entry.id), |&other| {
+                    other as usize == at
+                })
+                .expect("indexed")
+                .remove();
             self.free.push(at as u32);
-            expired.push(entry.order.id());
+            expired.push(entry.id);
         }
         expired
     }
@@ -560,12 +590,7 @@ impl Book {
     pub fn snapshot(&self) -> BookSnapshot {
         let mut orders: Vec<(OrderId, Option<UpdateRank>)> = self
             .all()
-            .map(|entry| {
-                (
-                    entry.order.id(),
-                    entry.update.as_ref().map(VerifiedUpdate::rank),
-                )
-            })
+            .map(|entry| (entry.id, entry.update.as_ref().map(VerifiedUpdate::rank)))
             .collect();
         orders.sort_unstable();
         let mut orphans: Vec<UpdateRank> = self
@@ -653,6 +678,14 @@ impl Book {
     }
 }
 
+/// The id of the order in slab place `at` (indexed places hold orders).
+fn slab_id(entries: &[Option<Entry>], at: u32) -> &OrderId {
+    &entries[at as usize]
+        .as_ref()
+        .expect("indexed entries exist")
+        .id
+}
+
 /// Whether `update`, signed by the maker numbered `maker` (if any order of its is in the book),
 /// may apply to the order of `entry` at all (whatever else was received).
 fn check_update(
@@ -660,7 +693,7 @@ fn check_update(
     update: &VerifiedUpdate,
     maker: Option<u32>,
 ) -> Result<(), BookError> {
-    let id = entry.order.id();
+    let id = entry.id;
     if maker != Some(entry.maker) {
         return Err(BookError::WrongMaker(id));
     }
