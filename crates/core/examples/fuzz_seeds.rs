@@ -1,5 +1,5 @@
-//! Writes seed inputs for the fuzz targets: real blocks, transactions, asset records and market
-//! messages.
+//! Writes seed inputs for the fuzz targets: real blocks, transactions, asset records, market
+//! messages and peer protocol messages.
 //!
 //! `cargo run -p bitmesh-core --example fuzz_seeds -- fuzz/corpus`
 
@@ -106,6 +106,12 @@ fn main() -> std::io::Result<()> {
         let mut seed = vec![kind];
         seed.extend(bytes);
         std::fs::write(market.join(format!("message{n}")), seed)?;
+    }
+
+    let wire = root.join("wire_message");
+    std::fs::create_dir_all(&wire)?;
+    for (n, message) in bitmesh_core::testkit::wire_samples().iter().enumerate() {
+        std::fs::write(wire.join(format!("{n}-{}", message.name())), message.encode())?;
     }
     Ok(())
 }

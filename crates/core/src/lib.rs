@@ -12,5 +12,6 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod wallet;
+pub mod wire;
 
 pub use chain::Network;

@@ -655,3 +655,117 @@ impl BookWorkload {
             .fold(0.0, f64::max)
     }
 }
+
+/// One message of every wire type, with real contents (a mined block, a spend, a signed order
+/// and update, a signed hello and routed message): for round-trip tests and fuzz seeds.
+pub fn wire_samples() -> Vec<crate::wire::Message> {
+    use crate::chain::assets::AssetId;
+    use crate::chain::state::Chain;
+    use crate::market::order::{Change, Order, OrderUpdate, Side, SignedOrder, SignedUpdate};
+    use crate::wire::*;
+    use bitcoin::secp256k1::Secp256k1;
+
+    const NOW: u64 = 1_800_000_000_000;
+    let secp = Secp256k1::new();
+    let alice = TestKey::new(1);
+    let chain = Chain::new(crate::Network::Test);
+    let block = block_on(&chain, chain.tip(), vec![], 0, &alice.p2wpkh(), 3);
+    let tx = spend(
+        &[OutPoint::new(block.txdata[0].compute_txid(), 0)],
+        vec![pay(&alice.p2wpkh(), 10_000)],
+    );
+    let hello = SignedHello::sign(
+        &secp,
+        Hello {
+            magic: crate::Network::Test.params().magic,
+            version: PROTOCOL_VERSION,
+            peer: PeerId::of(&alice.xonly()),
+            tip: chain.tip(),
+            height: 0,
+            features: Features::ALL,
+            time_millis: NOW,
+            sender_fingerprint: [1; 32],
+            receiver_fingerprint: [2; 32],
+        },
+        &alice.keypair(),
+        &[3; 32],
+    );
+    let order = SignedOrder::sign(
+        &secp,
+        Order {
+            market: AssetId::from_byte_array([7; 32]),
+            side: Side::Ask,
+            price: 50_000,
+            amount: 1_000_000,
+            created_millis: NOW,
+            expiry_millis: NOW + 3_600_000,
+            nonce: 1,
+            maker: alice.xonly(),
+            funding: vec![OutPoint::new(tx.compute_txid(), 0)],
+            receive: alice.p2tr(),
+            change: alice.p2wpkh(),
+        },
+        &alice.keypair(),
+        &[4; 32],
+    );
+    let update = SignedUpdate::sign(
+        &secp,
+        OrderUpdate {
+            order: order.order.id(),
+            maker: alice.xonly(),
+            sequence: 1,
+            change: Change::Cancel,
+        },
+        &alice.keypair(),
+        &[5; 32],
+    );
+    let routed = Routed::sign(
+        &secp,
+        &alice.keypair(),
+        PeerId([5; 32]),
+        8,
+        NOW,
+        42,
+        RoutedKind::SwapProposal,
+        b"proposal".to_vec(),
+        &[6; 32],
+    );
+    let items = vec![
+        InvItem::new(InvKind::Block, [1; 32]),
+        InvItem::new(InvKind::Tx, [2; 32]),
+        InvItem::new(InvKind::Order, [3; 32]),
+        InvItem::new(InvKind::OrderUpdate, [4; 32]),
+    ];
+    vec![
+        Message::Hello(hello),
+        Message::Goodbye(Goodbye::new(GoodbyeReason::WrongNetwork, "wrong network")),
+        Message::Ping(7),
+        Message::Pong(u64::MAX),
+        Message::Inv {
+            purpose: InvPurpose::New,
+            items: items.clone(),
+        },
+        Message::Inv {
+            purpose: InvPurpose::Holdings,
+            items: vec![],
+        },
+        Message::GetData(items.clone()),
+        Message::NotFound(items),
+        Message::GetHeaders(GetHeaders {
+            locator: vec![block.block_hash(), chain.tip()],
+            stop: BlockHash::all_zeros(),
+        }),
+        Message::Headers(vec![block.header; 3]),
+        Message::Block(Box::new(block)),
+        Message::Tx(tx),
+        Message::Order(order),
+        Message::OrderUpdate(update),
+        Message::GetPeers,
+        Message::Peers(vec![PeerRecord {
+            peer: PeerId::of(&alice.xonly()),
+            features: Features::CHAIN,
+            last_seen_secs: 1_800_000_000,
+        }]),
+        Message::Routed(routed),
+    ]
+}
