@@ -111,7 +111,10 @@ fn main() -> std::io::Result<()> {
     let wire = root.join("wire_message");
     std::fs::create_dir_all(&wire)?;
     for (n, message) in bitmesh_core::testkit::wire_samples().iter().enumerate() {
-        std::fs::write(wire.join(format!("{n}-{}", message.name())), message.encode())?;
+        std::fs::write(
+            wire.join(format!("{n}-{}", message.name())),
+            message.encode(),
+        )?;
     }
     Ok(())
 }

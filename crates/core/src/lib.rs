@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod encode;
 pub mod market;
+pub mod node;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

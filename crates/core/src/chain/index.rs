@@ -33,16 +33,22 @@ pub struct IndexEntry {
 }
 
 /// Every header known, keyed by hash.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BlockIndex {
     entries: HashMap<BlockHash, IndexEntry>,
     children: HashMap<BlockHash, Vec<BlockHash>>,
+    /// The valid header with the most work (the first seen among equals).
+    best: BlockHash,
 }
 
 impl BlockIndex {
     /// An index holding only `genesis`, with its data.
     pub fn new(genesis: Header) -> BlockIndex {
-        let mut index = BlockIndex::default();
+        let mut index = BlockIndex {
+            entries: HashMap::new(),
+            children: HashMap::new(),
+            best: genesis.block_hash(),
+        };
         index.entries.insert(
             genesis.block_hash(),
             IndexEntry {
@@ -96,6 +102,9 @@ impl BlockIndex {
             .entry(header.prev_blockhash)
             .or_default()
             .push(hash);
+        if entry.status != BlockStatus::Invalid && entry.chain_work > self.best_entry().chain_work {
+            self.best = hash;
+        }
         self.entries.entry(hash).or_insert(entry)
     }
 
@@ -112,6 +121,28 @@ impl BlockIndex {
             self.set_status(&hash, BlockStatus::Invalid);
             pending.extend(self.children.get(&hash).into_iter().flatten().copied());
         }
+        if self.best_entry().status == BlockStatus::Invalid {
+            let (best, _) = self
+                .entries
+                .iter()
+                .filter(|(_, entry)| entry.status != BlockStatus::Invalid)
+                .max_by(|(a_hash, a), (b_hash, b)| {
+                    a.chain_work
+                        .cmp(&b.chain_work)
+                        .then_with(|| b_hash.cmp(a_hash))
+                })
+                .expect("genesis is valid");
+            self.best = *best;
+        }
+    }
+
+    /// The hash of the valid header with the most work: where sync heads.
+    pub fn best_header(&self) -> BlockHash {
+        self.best
+    }
+
+    fn best_entry(&self) -> &IndexEntry {
+        &self.entries[&self.best]
     }
 
     /// The children of `hash`.

@@ -241,6 +241,81 @@ impl Chain {
             .is_some_and(|entry| self.hash_at(entry.height) == Some(*hash))
     }
 
+    /// Hashes from the tip back to genesis, the ten latest one by one and then ever sparser,
+    /// so a peer finds the last block both have in one round trip (at most 64 hashes).
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let mut locator = Vec::new();
+        let mut height = i64::from(self.height());
+        let mut step = 1;
+        while height > 0 && locator.len() < 63 {
+            locator.push(self.active[height as usize]);
+            if locator.len() >= 10 {
+                step *= 2;
+            }
+            height -= step;
+        }
+        locator.push(self.active[0]);
+        locator
+    }
+
+    /// Up to `max` headers of the active chain after the first `locator` hash in it (genesis
+    /// if none), ending at `stop` if it comes first.
+    pub fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+        max: usize,
+    ) -> Vec<Header> {
+        let start = locator
+            .iter()
+            .find_map(|hash| self.is_active(hash).then(|| self.index.get(hash)))
+            .flatten()
+            .map_or(0, |entry| entry.height as usize);
+        let mut headers = Vec::new();
+        for hash in self.active.iter().skip(start + 1).take(max) {
+            headers.push(
+                self.index
+                    .get(hash)
+                    .expect("active blocks are indexed")
+                    .header,
+            );
+            if hash == stop {
+                break;
+            }
+        }
+        headers
+    }
+
+    /// Whether the block's data is stored.
+    pub fn has_block(&self, hash: &BlockHash) -> bool {
+        self.blocks.contains_key(hash)
+    }
+
+    /// Up to `max` blocks to fetch, oldest first: those on the way from the active chain to the
+    /// best header whose data is missing.
+    pub fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
+        let best = self.index.best_header();
+        let Some(fork) = self.index.fork_point(&self.tip(), &best) else {
+            return Vec::new();
+        };
+        let fork_height = self.index.get(&fork).expect("indexed").height;
+        let mut path = Vec::new();
+        let mut current = best;
+        while current != fork {
+            let entry = self.index.get(&current).expect("indexed");
+            path.push(current);
+            current = entry.header.prev_blockhash;
+        }
+        debug_assert!(
+            path.len() as u32 == self.index.get(&best).map_or(0, |e| e.height) - fork_height
+        );
+        path.into_iter()
+            .rev()
+            .filter(|hash| !self.blocks.contains_key(hash))
+            .take(max)
+            .collect()
+    }
+
     /// The block index (every accepted header).
     pub fn index(&self) -> &BlockIndex {
         &self.index

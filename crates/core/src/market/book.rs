@@ -563,6 +563,11 @@ impl Book {
         self.all().map(view)
     }
 
+    /// The winning update of an order, if it has one.
+    pub fn update_of(&self, id: &OrderId) -> Option<&VerifiedUpdate> {
+        self.find(id).and_then(|entry| entry.update.as_ref())
+    }
+
     /// The winning update of every order that has one.
     pub fn updates(&self) -> impl Iterator<Item = &VerifiedUpdate> {
         self.all().filter_map(|entry| entry.update.as_ref())

@@ -721,6 +721,11 @@ impl VerifiedUpdate {
         &self.0.maker
     }
 
+    /// The digest the maker signed: the update's name in inventories.
+    pub fn digest(&self) -> [u8; 32] {
+        self.0.digest
+    }
+
     /// Which of two updates of an order wins: the higher sequence, then (a maker that signed
     /// two different updates with one number) the higher digest, so every replica picks alike.
     pub(crate) fn rank(&self) -> super::book::UpdateRank {

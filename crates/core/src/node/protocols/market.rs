@@ -1,0 +1,256 @@
+//! Order relay: announced orders and maker updates are fetched, their signatures checked once,
+//! merged into the book, and announced on. Orders announced as new must be fresh; those listed
+//! as a neighbour's holdings may be older (ADR 0004's time rule). Expired orders are dropped.
+
+use std::collections::HashMap;
+
+use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
+
+use crate::chain::state::Chain;
+use crate::market::book::{Applied, Book, BookLimits, Inserted};
+use crate::market::order::{
+    Arrival, OrderError, OrderId, SignedOrder, SignedUpdate, UpdateError, VerifiedOrder,
+};
+use crate::node::link::LinkId;
+use crate::node::protocol::{Context, Offence, Protocol};
+use crate::node::Event;
+use crate::wire::{InvItem, InvKind, InvPurpose, Message};
+
+/// How often expired orders are dropped.
+const EXPIRE_EVERY_MILLIS: u64 = 1_000;
+
+/// Why a local order or update is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitError {
+    Order(OrderError),
+    Update(UpdateError),
+    Book(crate::market::book::BookError),
+}
+
+impl core::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SubmitError::Order(err) => write!(f, "order refused: {err}"),
+            SubmitError::Update(err) => write!(f, "update refused: {err}"),
+            SubmitError::Book(err) => write!(f, "the book refused it: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// The market protocol.
+#[derive(Debug)]
+pub struct MarketRelay {
+    book: Book,
+    secp: Secp256k1<VerifyOnly>,
+    /// Winning update digests, to serve them by name.
+    updates: HashMap<[u8; 32], OrderId>,
+    last_expiry_millis: u64,
+}
+
+impl MarketRelay {
+    pub fn new(limits: BookLimits) -> MarketRelay {
+        MarketRelay {
+            book: Book::new(limits),
+            secp: Secp256k1::verification_only(),
+            updates: HashMap::new(),
+            last_expiry_millis: 0,
+        }
+    }
+
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// An order of this node's wallet.
+    pub fn submit_order(
+        &mut self,
+        ctx: &mut Context<'_>,
+        order: SignedOrder,
+    ) -> Result<OrderId, SubmitError> {
+        let verified = order.verify(&self.secp).map_err(SubmitError::Order)?;
+        verified
+            .check_time(ctx.now_millis, Arrival::Gossip)
+            .map_err(SubmitError::Order)?;
+        let id = verified.id();
+        self.insert(ctx, verified).map_err(SubmitError::Book)?;
+        Ok(id)
+    }
+
+    /// An update of this node's wallet (a fill it settled, a cancel).
+    pub fn submit_update(
+        &mut self,
+        ctx: &mut Context<'_>,
+        update: SignedUpdate,
+    ) -> Result<Applied, SubmitError> {
+        let verified = update.verify(&self.secp).map_err(SubmitError::Update)?;
+        self.apply(ctx, verified).map_err(SubmitError::Book)
+    }
+
+    fn insert(
+        &mut self,
+        ctx: &mut Context<'_>,
+        order: VerifiedOrder,
+    ) -> Result<(), crate::market::book::BookError> {
+        let id = order.id();
+        if self.book.insert_order(order)? == Inserted::New {
+            ctx.event(Event::OrderAccepted(id));
+            ctx.announce(InvItem::new(InvKind::Order, id.0));
+            // Updates that waited for it may have applied.
+            if let Some(update) = self.book.update_of(&id) {
+                self.updates.insert(update.digest(), id);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        ctx: &mut Context<'_>,
+        update: crate::market::order::VerifiedUpdate,
+    ) -> Result<Applied, crate::market::book::BookError> {
+        let id = update.update().order;
+        let digest = update.digest();
+        let previous = self.book.update_of(&id).map(|update| update.digest());
+        let applied = self.book.apply_update(update)?;
+        match applied {
+            Applied::Changed => {
+                if let Some(previous) = previous {
+                    self.updates.remove(&previous);
+                }
+                self.updates.insert(digest, id);
+                ctx.event(Event::OrderUpdated(id));
+                ctx.announce(InvItem::new(InvKind::OrderUpdate, digest));
+            }
+            // Held until its order comes; relayed with it (as holdings) if it wins.
+            Applied::Orphaned | Applied::Superseded => {}
+        }
+        Ok(applied)
+    }
+}
+
+impl Protocol for MarketRelay {
+    fn name(&self) -> &'static str {
+        "market"
+    }
+
+    fn kinds(&self) -> &'static [InvKind] {
+        &[InvKind::Order, InvKind::OrderUpdate]
+    }
+
+    fn handles(&self, message: &Message) -> bool {
+        matches!(message, Message::Order(_) | Message::OrderUpdate(_))
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_>,
+        link: LinkId,
+        message: Message,
+        requested: Option<InvPurpose>,
+    ) {
+        let Some(purpose) = requested else {
+            ctx.punish(link, Offence::Unrequested("order message"));
+            return;
+        };
+        match message {
+            Message::Order(order) => {
+                let verified = match order.verify(&self.secp) {
+                    Ok(verified) => verified,
+                    Err(OrderError::BadSignature) => {
+                        ctx.punish(link, Offence::BadSignature("order"));
+                        return;
+                    }
+                    // Breaks a rule every peer checks: only a broken peer relays it.
+                    Err(_) => {
+                        ctx.punish(
+                            link,
+                            Offence::Malformed("an order breaking the rules".into()),
+                        );
+                        return;
+                    }
+                };
+                let arrival = match purpose {
+                    InvPurpose::New => Arrival::Gossip,
+                    InvPurpose::Holdings => Arrival::BookSync,
+                };
+                // Expired or stale: clocks differ, nobody is blamed.
+                if verified.check_time(ctx.now_millis, arrival).is_ok() {
+                    let _ = self.insert(ctx, verified);
+                }
+            }
+            Message::OrderUpdate(update) => match update.verify(&self.secp) {
+                Ok(verified) => {
+                    if let Err(crate::market::book::BookError::WrongMaker(_)) =
+                        self.apply(ctx, verified)
+                    {
+                        ctx.punish(link, Offence::BadSignature("order update"));
+                    }
+                }
+                Err(UpdateError::BadSignature) => {
+                    ctx.punish(link, Offence::BadSignature("order update"));
+                }
+                Err(_) => ctx.punish(link, Offence::Malformed("an invalid order update".into())),
+            },
+            _ => {}
+        }
+    }
+
+    fn wants(&mut self, _ctx: &mut Context<'_>, _link: LinkId, item: &InvItem) -> bool {
+        match item.kind {
+            InvKind::Order => self.book.get(&OrderId(item.id)).is_none(),
+            InvKind::OrderUpdate => !self.updates.contains_key(&item.id),
+            _ => false,
+        }
+    }
+
+    fn object(&self, _chain: &Chain, item: &InvItem) -> Option<Message> {
+        match item.kind {
+            InvKind::Order => self
+                .book
+                .get(&OrderId(item.id))
+                .map(|view| Message::Order(view.order.signed().clone())),
+            InvKind::OrderUpdate => self
+                .updates
+                .get(&item.id)
+                .and_then(|id| self.book.update_of(id))
+                .map(|update| Message::OrderUpdate(update.signed().clone())),
+            _ => None,
+        }
+    }
+
+    fn holdings(&self, _chain: &Chain) -> Vec<InvItem> {
+        let mut items: Vec<InvItem> = self
+            .book
+            .orders()
+            .map(|view| InvItem::new(InvKind::Order, view.order.id().0))
+            .collect();
+        items.sort_unstable();
+        let mut updates: Vec<InvItem> = self
+            .updates
+            .keys()
+            .map(|digest| InvItem::new(InvKind::OrderUpdate, *digest))
+            .collect();
+        updates.sort_unstable();
+        items.extend(updates);
+        items
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context<'_>) {
+        if ctx.now_millis >= self.last_expiry_millis + EXPIRE_EVERY_MILLIS {
+            self.last_expiry_millis = ctx.now_millis;
+            for id in self.book.expire(ctx.now_millis) {
+                self.updates.retain(|_, order| *order != id);
+            }
+        }
+    }
+
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn core::any::Any {
+        self
+    }
+}
