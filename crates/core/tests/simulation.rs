@@ -8,9 +8,11 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{OutPoint, Txid};
 use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::chain::state::Chain;
 use bitmesh_core::market::order::{Order, OrderId, Side, SignedOrder};
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay};
 use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::Network;
 use sim::{NetConfig, Sim};
 
 /// 100 nodes, each dialing 4 others (8 links a node on average): a block mined on one and an
@@ -104,4 +106,218 @@ fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
         block_messages as f64 / 100.0,
         order_messages as f64 / 100.0
     );
+}
+
+/// A chain of `length` empty blocks on the test network.
+fn test_chain(length: u32) -> Vec<bitcoin::Block> {
+    let mut chain = Chain::new(Network::Test);
+    let payout = TestKey::new(1).p2wpkh();
+    let mut blocks = Vec::new();
+    for n in 0..length {
+        let block = block_on(&chain, chain.tip(), vec![], 0, &payout, u64::from(n));
+        chain
+            .accept_block(block.clone(), u32::MAX / 2)
+            .expect("a valid block");
+        blocks.push(block);
+    }
+    blocks
+}
+
+fn chain_of(blocks: &[bitcoin::Block]) -> Chain {
+    let mut chain = Chain::new(Network::Test);
+    for block in blocks {
+        chain
+            .accept_block(block.clone(), u32::MAX / 2)
+            .expect("a valid block");
+    }
+    chain
+}
+
+/// A fresh node joins five peers that hold a 2,000-block chain: it syncs headers first, then
+/// blocks from several peers at once, and finishes when the peer it downloads most from
+/// disappears halfway.
+#[test]
+fn a_fresh_node_syncs_two_thousand_blocks_from_several_peers_and_survives_losing_one() {
+    let blocks = test_chain(2_000);
+    let tip = blocks.last().expect("blocks").block_hash();
+    let mut nodes: Vec<_> = (0..5)
+        .map(|n| sim::full_node(n, chain_of(&blocks), sim::START_MILLIS))
+        .collect();
+    nodes.push(sim::full_node(
+        5,
+        Chain::new(Network::Test),
+        sim::START_MILLIS,
+    ));
+    let mut sim = Sim::new(nodes, NetConfig::default(), 11);
+    for peer in 0..5 {
+        sim.connect(5, peer);
+    }
+    assert!(sim.run_until(60_000, |sim| sim.nodes[5].chain().height() >= 1_000));
+    // Which peers served blocks so far: more than one.
+    let served: Vec<u64> = (0..5).map(|peer| sim.sent_bytes[peer]).collect();
+    let busiest = (0..5).max_by_key(|peer| served[*peer]).expect("five");
+    assert!(
+        served.iter().filter(|bytes| **bytes > 100_000).count() >= 2,
+        "blocks came from several peers: {served:?}"
+    );
+    sim.drop_node_links(busiest);
+    assert!(
+        sim.run_until(120_000, |sim| sim.nodes[5].chain().tip() == tip),
+        "synced to {} of 2000",
+        sim.nodes[5].chain().height()
+    );
+    let progress: Vec<(u32, u32)> = sim
+        .events
+        .iter()
+        .filter(|(node, _, _)| *node == 5)
+        .filter_map(|(_, _, event)| match event {
+            bitmesh_core::node::Event::SyncProgress { headers, blocks } => {
+                Some((*headers, *blocks))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        progress.first().map(|p| p.0),
+        Some(2_000),
+        "headers came first"
+    );
+    assert_eq!(progress.last(), Some(&(2_000, 2_000)));
+    assert!(progress.windows(2).all(|pair| pair[0].1 <= pair[1].1));
+}
+
+/// Twenty nodes split in two halves that mine separately (the second more), each with an
+/// order and one with a transaction; once healed, every node is on the heavier branch and
+/// holds both orders and the transaction.
+#[test]
+fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books() {
+    let count = 20;
+    let mut sim = Sim::random_graph(count, 3, NetConfig::default(), 5);
+    assert!(sim.run_until(10_000, |sim| sim.degrees().iter().all(|d| *d >= 3)));
+    // Three blocks everybody has, paying a key whose first coinbase the transaction spends.
+    let miner = TestKey::new(1);
+    for n in 0..3 {
+        let block = {
+            let chain = sim.nodes[0].chain();
+            block_on(chain, chain.tip(), vec![], 0, &miner.p2wpkh(), n)
+        };
+        sim.with::<ChainSync, _>(0, |sync, ctx| sync.submit_block(ctx, block))
+            .expect("valid");
+        let hash = sim.nodes[0].chain().tip();
+        assert!(sim.run_until(10_000, |sim| sim
+            .nodes
+            .iter()
+            .all(|node| node.chain().tip() == hash)));
+    }
+    let groups: Vec<u8> = (0..count).map(|n| (n >= count / 2) as u8).collect();
+    sim.partition(groups);
+    assert!(sim.run_until(5_000, |sim| (0..count).all(
+        |a| (0..count).all(|b| sim.group_of(a) == sim.group_of(b) || !sim.linked(a, b))
+    )));
+
+    // Half A: a transaction, an order, two blocks. Half B: an order, four blocks.
+    let first_coinbase = {
+        let chain = sim.nodes[0].chain();
+        let block = chain
+            .block(&chain.hash_at(1).expect("height 1"))
+            .expect("stored");
+        block.txdata[0].clone()
+    };
+    let mut tx = bitmesh_core::testkit::spend(
+        &[OutPoint::new(first_coinbase.compute_txid(), 0)],
+        vec![bitmesh_core::testkit::pay(
+            &miner.p2tr(),
+            first_coinbase.output[0].value.to_sat() - 10_000,
+        )],
+    );
+    bitmesh_core::testkit::sign_all(&miner, &mut tx, &first_coinbase.output);
+    let txid = sim
+        .with::<bitmesh_core::node::protocols::MempoolRelay, _>(0, |relay, ctx| {
+            relay.submit(ctx, tx)
+        })
+        .expect("a valid transaction");
+    let order_a = order(&TestKey::new(2), sim.now, 1);
+    let order_b = order(&TestKey::new(3), sim.now, 2);
+    let ids = [order_a.order.id(), order_b.order.id()];
+    sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, order_a))
+        .expect("valid");
+    sim.with::<MarketRelay, _>(count - 1, |market, ctx| market.submit_order(ctx, order_b))
+        .expect("valid");
+    for (miner_node, blocks) in [(0, 2), (count - 1, 4)] {
+        for n in 0..blocks {
+            let block = {
+                let chain = sim.nodes[miner_node].chain();
+                block_on(
+                    chain,
+                    chain.tip(),
+                    vec![],
+                    0,
+                    &miner.p2wpkh(),
+                    100 + n + miner_node as u64,
+                )
+            };
+            sim.with::<ChainSync, _>(miner_node, |sync, ctx| sync.submit_block(ctx, block))
+                .expect("valid");
+            // A while for the half to take it.
+            sim.run_until(2_000, |_| false);
+        }
+    }
+    let heavier = sim.nodes[count - 1].chain().tip();
+    assert_eq!(sim.nodes[count - 1].chain().height(), 7);
+    assert_eq!(sim.nodes[0].chain().height(), 5);
+
+    sim.heal();
+    let healed_at = sim.now;
+    let converged = |sim: &Sim| {
+        sim.nodes.iter().all(|node| {
+            node.chain().tip() == heavier
+                && node
+                    .protocol::<bitmesh_core::node::protocols::MempoolRelay>()
+                    .expect("registered")
+                    .mempool()
+                    .contains(&txid)
+                && ids.iter().all(|id| {
+                    node.protocol::<MarketRelay>()
+                        .expect("registered")
+                        .book()
+                        .get(id)
+                        .is_some()
+                })
+        })
+    };
+    assert!(
+        sim.run_until(600_000, converged),
+        "{} nodes of {count} on the heavier branch",
+        sim.nodes
+            .iter()
+            .filter(|node| node.chain().tip() == heavier)
+            .count()
+    );
+    println!(
+        "partition of 20 nodes healed: all on the heavier branch with both orders and the \
+         transaction {} ms after the heal (feelers dial across every {} s)",
+        sim.now - healed_at,
+        60
+    );
+}
+
+fn order(maker: &TestKey, now: u64, nonce: u64) -> SignedOrder {
+    SignedOrder::sign(
+        &Secp256k1::new(),
+        Order {
+            market: AssetId::from_byte_array([7; 32]),
+            side: Side::Ask,
+            price: 50_000,
+            amount: 100_000_000,
+            created_millis: now,
+            expiry_millis: now + 3_600_000,
+            nonce,
+            maker: maker.xonly(),
+            funding: vec![OutPoint::new(Txid::from_byte_array([nonce as u8; 32]), 0)],
+            receive: maker.p2tr(),
+            change: maker.p2wpkh(),
+        },
+        &maker.keypair(),
+        &[3; 32],
+    )
 }

@@ -166,6 +166,9 @@ const MAX_DIALS: usize = 4;
 const DIAL_TIMEOUT_MILLIS: u64 = 30_000;
 /// The longest wait before dialing a peer again.
 const MAX_BACKOFF_MILLIS: u64 = 300_000;
+/// How often a node with all its neighbours dials one more known peer anyway (a feeler), so
+/// parts of the mesh that lost each other (a partition) find each other again.
+const FEELER_INTERVAL_MILLIS: u64 = 60_000;
 
 #[derive(Debug, Clone)]
 struct KnownPeer {
@@ -192,6 +195,7 @@ pub struct Node {
     seen_routed: Seen,
     known_peers: HashMap<PeerId, KnownPeer>,
     dialing: HashMap<PeerId, u64>,
+    last_feeler_millis: u64,
     bans: HashMap<PeerId, u64>,
     actions: Vec<Action>,
     outputs: Vec<Output>,
@@ -223,6 +227,7 @@ impl Node {
             seen_routed: Seen::default(),
             known_peers: HashMap::new(),
             dialing: HashMap::new(),
+            last_feeler_millis: now_millis,
             bans: HashMap::new(),
             actions: Vec::new(),
             outputs: Vec::new(),
@@ -1039,6 +1044,13 @@ impl Node {
             .target_neighbours
             .saturating_sub(connected.len() + self.dialing.len())
             .min(MAX_DIALS.saturating_sub(self.dialing.len()));
+        if wanted == 0
+            && now >= self.last_feeler_millis + FEELER_INTERVAL_MILLIS
+            && connected.len() < self.config.max_links
+        {
+            self.last_feeler_millis = now;
+            wanted = 1;
+        }
         if wanted == 0 {
             return;
         }

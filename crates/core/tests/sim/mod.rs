@@ -255,6 +255,24 @@ impl Sim {
         }
     }
 
+    pub fn group_of(&self, node: usize) -> u8 {
+        self.group[node]
+    }
+
+    /// Takes a node off the network: all its links close.
+    pub fn drop_node_links(&mut self, node: usize) {
+        let links: Vec<LinkId> = self
+            .ends
+            .iter()
+            .filter(|((from, _), end)| *from == node && end.open)
+            .map(|((_, link), _)| *link)
+            .collect();
+        for link in links {
+            self.cut(node, link);
+        }
+        self.group[node] = u8::MAX;
+    }
+
     pub fn heal(&mut self) {
         self.group = vec![0; self.nodes.len()];
     }
