@@ -321,3 +321,145 @@ fn order(maker: &TestKey, now: u64, nonce: u64) -> SignedOrder {
         &[3; 32],
     )
 }
+
+/// 50 nodes, 10 of them attackers that send garbage, oversized messages, ping floods, invalid
+/// unrequested blocks and routed messages with forged signatures: every honest neighbour bans
+/// them, and a block and an order from honest nodes still reach every honest node, whose
+/// books and mempools hold nothing the attackers sent.
+#[test]
+fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
+    use bitmesh_core::node::Event;
+    use bitmesh_core::wire::{Message, PeerId, Routed, RoutedKind, MAX_MESSAGE_BYTES};
+
+    let count = 50;
+    let attackers: Vec<usize> = (0..count).filter(|n| n % 5 == 4).collect();
+    let honest: Vec<usize> = (0..count).filter(|n| n % 5 != 4).collect();
+    let mut sim = Sim::random_graph(count, 4, NetConfig::default(), 13);
+    assert!(sim.run_until(10_000, |sim| sim.degrees().iter().all(|d| *d >= 4)));
+    let bad_block = {
+        let chain = Chain::new(Network::Test);
+        let mut block = block_on(
+            &chain,
+            chain.tip(),
+            vec![],
+            0,
+            &TestKey::new(9).p2wpkh(),
+            99,
+        );
+        block.txdata[0].output[0].value = bitcoin::Amount::from_sat(1);
+        Message::Block(Box::new(block)).encode()
+    };
+    let victims_of = |sim: &Sim, attacker: usize| -> Vec<(LinkId, usize, LinkId)> {
+        sim.links_of(attacker)
+            .into_iter()
+            .filter(|(_, other, _)| other % 5 != 4)
+            .collect()
+    };
+    use bitmesh_core::node::LinkId;
+    let mut attacked: Vec<(usize, PeerId)> = Vec::new();
+    for round in 0..40u64 {
+        for &attacker in &attackers {
+            for (link, victim, victim_link) in victims_of(&sim, attacker) {
+                let id = sim.nodes[attacker].id();
+                let ready = sim.nodes[victim]
+                    .peers()
+                    .any(|(link, info)| link == victim_link && info.peer == id);
+                // Recorded while five rounds (every kind of attack) remain.
+                if ready && round < 35 && !attacked.contains(&(victim, id)) {
+                    attacked.push((victim, id));
+                }
+                let attack: Vec<Vec<u8>> = match (attacker / 5 + round as usize) % 5 {
+                    0 => vec![vec![0x21, 0xff, 0xff, 1, 2, 3]],
+                    1 => vec![vec![0x22; MAX_MESSAGE_BYTES + 1]],
+                    2 => (0..100).map(|n| Message::Ping(n).encode()).collect(),
+                    3 => vec![bad_block.clone()],
+                    _ => {
+                        let mut routed = Routed::sign(
+                            &Secp256k1::new(),
+                            &sim::node_key(attacker),
+                            PeerId([1; 32]),
+                            8,
+                            sim.now,
+                            round,
+                            RoutedKind::Signal,
+                            vec![1, 2, 3],
+                            &[0; 32],
+                        );
+                        routed.payload[0] = 9;
+                        vec![Message::Routed(routed).encode()]
+                    }
+                };
+                for bytes in attack {
+                    sim.inject(attacker, link, bytes);
+                }
+            }
+        }
+        sim.run_until(200, |_| false);
+    }
+    // Oversized messages take seconds on a link: let what was sent arrive.
+    sim.run_until(60_000, |_| false);
+    // Every honest node an attacker reached as a neighbour banned it.
+    for (victim, attacker) in &attacked {
+        assert!(
+            sim.nodes[*victim].is_banned(attacker),
+            "node {victim} did not ban {attacker}"
+        );
+    }
+    assert!(
+        attacked.len() >= attackers.len(),
+        "the attackers had victims"
+    );
+    // (The attackers' own nodes ban honest ones: they get pongs for pings they did not send.)
+    let banned_honest = sim.events.iter().any(|(node, _, event)| match event {
+        Event::Banned { peer, .. } => {
+            honest.contains(node) && honest.iter().any(|n| sim.nodes[*n].id() == *peer)
+        }
+        _ => false,
+    });
+    assert!(!banned_honest, "no honest node bans an honest one");
+
+    // The honest network still works.
+    let block = {
+        let chain = sim.nodes[0].chain();
+        block_on(chain, chain.tip(), vec![], 0, &TestKey::new(1).p2wpkh(), 1)
+    };
+    let hash = block.block_hash();
+    sim.with::<ChainSync, _>(0, |sync, ctx| sync.submit_block(ctx, block))
+        .expect("valid");
+    let order = order(&TestKey::new(2), sim.now, 1);
+    let id = order.order.id();
+    sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, order))
+        .expect("valid");
+    let converged = |sim: &Sim| {
+        honest.iter().all(|n| {
+            let node = &sim.nodes[*n];
+            node.chain().tip() == hash
+                && node
+                    .protocol::<MarketRelay>()
+                    .expect("registered")
+                    .book()
+                    .get(&id)
+                    .is_some()
+        })
+    };
+    assert!(
+        sim.run_until(60_000, converged),
+        "the honest nodes converge"
+    );
+    for n in &honest {
+        let node = &sim.nodes[*n];
+        assert_eq!(node.chain().height(), 1);
+        assert_eq!(
+            node.protocol::<MarketRelay>()
+                .expect("registered")
+                .book()
+                .len(),
+            1
+        );
+        assert!(node
+            .protocol::<bitmesh_core::node::protocols::MempoolRelay>()
+            .expect("registered")
+            .mempool()
+            .is_empty());
+    }
+}

@@ -236,7 +236,9 @@ impl Sim {
         if let Some(other) = self.ends.get_mut(&(end.node, end.link)) {
             other.open = false;
         }
-        let later = self.now + self.latency();
+        // What was sent before the close arrives before it.
+        let sent = self.busy_until.get(&(node, link)).copied().unwrap_or(0);
+        let later = (self.now + self.latency()).max(sent);
         self.schedule(self.now, node, Input::LinkDown { link });
         self.schedule(later, end.node, Input::LinkDown { link: end.link });
     }
@@ -367,6 +369,24 @@ impl Sim {
             let outputs = self.nodes[node].handle(self.now, input);
             self.apply(node, outputs);
         }
+    }
+
+    /// Every open link of `node` to a node outside `others`: (its link, the other node, the
+    /// other's link).
+    pub fn links_of(&self, node: usize) -> Vec<(LinkId, usize, LinkId)> {
+        let mut links: Vec<(LinkId, usize, LinkId)> = self
+            .ends
+            .iter()
+            .filter(|((from, _), end)| *from == node && end.open)
+            .map(|((_, link), end)| (*link, end.node, end.link))
+            .collect();
+        links.sort_unstable();
+        links
+    }
+
+    /// Delivers raw bytes on a link as if its other end had sent them (an attacker's own).
+    pub fn inject(&mut self, from: usize, link: LinkId, bytes: Vec<u8>) {
+        self.apply(from, vec![Output::Send { link, bytes }]);
     }
 
     /// How many neighbours each node has (past the handshake).
