@@ -54,6 +54,19 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary (texts for peers have a byte
+/// limit; a cut inside a character would not be UTF-8).
+pub fn truncated(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 /// BIP340's tagged hash: SHA-256(SHA-256(tag) ‖ SHA-256(tag) ‖ parts...), so that a hash made
 /// for one purpose can never be mistaken for one made for another.
 pub fn tagged_hash(tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {

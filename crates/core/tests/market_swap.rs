@@ -308,6 +308,15 @@ impl Market {
     }
 
     /// Alice answers a proposal as a maker does: check, sign her inputs, relay, publish.
+    /// Bob proposes an honest fill of `quantity`, Alice answers, and Bob's swap takes her
+    /// answer: Bob's swap, what he built, and whether his side of it is settled.
+    fn bob_takes(&mut self, order: OrderId, quantity: u64) -> (TakerSwap, BuiltTx, bool) {
+        let (mut swap, built) = self.bob_proposes(order, quantity, |_, _| {});
+        let response = self.alice_answers(&swap.proposal).unwrap();
+        let settled = matches!(swap.on_response(response).unwrap(), TakerState::Settled(_));
+        (swap, built, settled)
+    }
+
     fn alice_answers(&mut self, proposal: &SwapProposal) -> Result<SwapResponse, SwapError> {
         let view = self.alice.book.get(&proposal.order).unwrap();
         let world = &self.world;
@@ -454,12 +463,8 @@ fn a_sell_order_and_crossing_buys_settle_atomically_and_balances_follow() {
     );
     assert_eq!(matched.rest, 0);
 
-    let (mut swap, first) = m.bob_proposes(ask, 200_000_000, |_, _| {});
-    let response = m.alice_answers(&swap.proposal).unwrap();
-    assert!(matches!(
-        swap.on_response(response).unwrap(),
-        TakerState::Settled(_)
-    ));
+    let (swap, first, settled) = m.bob_takes(ask, 200_000_000);
+    assert!(settled);
     assert_eq!(m.remaining(&ask), (400_000_000, 400_000_000));
     m.mine();
     assert_eq!(m.alice.units(m.gold), SUPPLY - 200_000_000);
@@ -477,12 +482,8 @@ fn a_sell_order_and_crossing_buys_settle_atomically_and_balances_follow() {
     }
 
     // Bob takes the rest, spending from Alice's new funding coin.
-    let (mut swap, second) = m.bob_proposes(ask, 400_000_000, |_, _| {});
-    let response = m.alice_answers(&swap.proposal).unwrap();
-    assert!(matches!(
-        swap.on_response(response).unwrap(),
-        TakerState::Settled(_)
-    ));
+    let (_, second, settled) = m.bob_takes(ask, 400_000_000);
+    assert!(settled);
     m.mine();
     assert_eq!(m.remaining(&ask), (0, 0));
     assert!(m.bob.book.open(&m.gold, Side::Ask).is_empty());
@@ -501,12 +502,8 @@ fn a_sell_order_and_crossing_buys_settle_atomically_and_balances_follow() {
         .unwrap();
     let alice_btc = m.alice.btc();
     let bid = m.alice_order(Side::Bid, 40_000, 100_000_000, vec![btc_coin.outpoint]);
-    let (mut swap, built) = m.bob_proposes(bid, 60_000_000, |_, _| {});
-    let response = m.alice_answers(&swap.proposal).unwrap();
-    assert!(matches!(
-        swap.on_response(response).unwrap(),
-        TakerState::Settled(_)
-    ));
+    let (_, built, settled) = m.bob_takes(bid, 60_000_000);
+    assert!(settled);
     m.mine();
     assert_eq!(m.remaining(&bid), (40_000_000, 40_000_000));
     assert_eq!(m.alice.units(m.gold), SUPPLY - 600_000_000 + 60_000_000);

@@ -52,38 +52,13 @@ fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
     let block_messages = sim.sent_messages.iter().sum::<u64>() - messages_before;
 
     // An order, placed on node 50.
-    let maker = TestKey::new(2);
-    let order = SignedOrder::sign(
-        &Secp256k1::new(),
-        Order {
-            market: AssetId::from_byte_array([7; 32]),
-            side: Side::Ask,
-            price: 50_000,
-            amount: 100_000_000,
-            created_millis: sim.now,
-            expiry_millis: sim.now + 3_600_000,
-            nonce: 1,
-            maker: maker.xonly(),
-            funding: vec![OutPoint::new(Txid::from_byte_array([1; 32]), 0)],
-            receive: maker.p2tr(),
-            change: maker.p2wpkh(),
-        },
-        &maker.keypair(),
-        &[3; 32],
-    );
+    let order = order(&TestKey::new(2), sim.now, 1);
     let id: OrderId = order.order.id();
     let messages_before: u64 = sim.sent_messages.iter().sum();
     let start = sim.now;
     sim.with::<MarketRelay, _>(50, |market, ctx| market.submit_order(ctx, order))
         .expect("a valid order");
-    let has_order = |sim: &Sim, node: usize| {
-        sim.nodes[node]
-            .protocol::<MarketRelay>()
-            .expect("registered")
-            .book()
-            .get(&id)
-            .is_some()
-    };
+    let has_order = |sim: &Sim, node: usize| sim.book(node).get(&id).is_some();
     assert!(
         sim.run_until(30_000, |sim| (0..100).all(|node| has_order(sim, node))),
         "the order reached {} nodes of 100",
@@ -271,18 +246,8 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
     let converged = |sim: &Sim| {
         sim.nodes.iter().all(|node| {
             node.chain().tip() == heavier
-                && node
-                    .protocol::<bitmesh_core::node::protocols::MempoolRelay>()
-                    .expect("registered")
-                    .mempool()
-                    .contains(&txid)
-                && ids.iter().all(|id| {
-                    node.protocol::<MarketRelay>()
-                        .expect("registered")
-                        .book()
-                        .get(id)
-                        .is_some()
-                })
+                && sim::mempool(node).contains(&txid)
+                && ids.iter().all(|id| sim::book(node).get(id).is_some())
         })
     };
     assert!(
@@ -433,13 +398,7 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     let converged = |sim: &Sim| {
         honest.iter().all(|n| {
             let node = &sim.nodes[*n];
-            node.chain().tip() == hash
-                && node
-                    .protocol::<MarketRelay>()
-                    .expect("registered")
-                    .book()
-                    .get(&id)
-                    .is_some()
+            node.chain().tip() == hash && sim::book(node).get(&id).is_some()
         })
     };
     assert!(
@@ -449,17 +408,7 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     for n in &honest {
         let node = &sim.nodes[*n];
         assert_eq!(node.chain().height(), 1);
-        assert_eq!(
-            node.protocol::<MarketRelay>()
-                .expect("registered")
-                .book()
-                .len(),
-            1
-        );
-        assert!(node
-            .protocol::<bitmesh_core::node::protocols::MempoolRelay>()
-            .expect("registered")
-            .mempool()
-            .is_empty());
+        assert_eq!(sim::book(node).len(), 1);
+        assert!(sim::mempool(node).is_empty());
     }
 }

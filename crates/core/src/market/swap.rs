@@ -308,14 +308,7 @@ pub enum SwapResponse {
 impl SwapResponse {
     /// A refusal of the proposal of `txid` for `error`.
     pub fn refusal(txid: Txid, error: &dyn fmt::Display) -> SwapResponse {
-        let mut reason = error.to_string();
-        if reason.len() > MAX_REASON_LEN {
-            let mut end = MAX_REASON_LEN;
-            while !reason.is_char_boundary(end) {
-                end -= 1;
-            }
-            reason.truncate(end);
-        }
+        let reason = crate::encode::truncated(error.to_string(), MAX_REASON_LEN);
         SwapResponse::Refused { txid, reason }
     }
 

@@ -357,9 +357,6 @@ impl Node {
             if state.closing {
                 return;
             }
-            if let Some(item) = object_item(message) {
-                state.known.insert(item);
-            }
             self.outputs.push(Output::Send {
                 link,
                 bytes: message.encode(),
@@ -719,7 +716,12 @@ impl Node {
                 .owner(item.kind)
                 .and_then(|index| self.protocols[index].object(&self.chain, &item));
             match object {
-                Some(message) => self.send(link, &message),
+                Some(message) => {
+                    if let Some(state) = self.links.get_mut(&link) {
+                        state.known.insert(item);
+                    }
+                    self.send(link, &message);
+                }
                 None => missing.push(item),
             }
         }

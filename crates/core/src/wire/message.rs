@@ -81,14 +81,7 @@ pub struct Goodbye {
 impl Goodbye {
     /// A goodbye whose text is cut (at a character boundary) to the limit.
     pub fn new(reason: GoodbyeReason, text: impl fmt::Display) -> Goodbye {
-        let mut text = text.to_string();
-        if text.len() > MAX_GOODBYE_TEXT {
-            let mut end = MAX_GOODBYE_TEXT;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
+        let text = crate::encode::truncated(text.to_string(), MAX_GOODBYE_TEXT);
         Goodbye { reason, text }
     }
 }

@@ -9,9 +9,9 @@ use std::collections::{BinaryHeap, HashMap};
 
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitmesh_core::chain::genesis::GENESIS_TIME;
-use bitmesh_core::chain::mempool::MempoolConfig;
+use bitmesh_core::chain::mempool::{Mempool, MempoolConfig};
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::market::book::BookLimits;
+use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig, Output, Protocol};
 use bitmesh_core::wire::PeerId;
@@ -82,6 +82,18 @@ pub fn node_key(n: usize) -> Keypair {
         &Secp256k1::new(),
         &SecretKey::from_slice(&bytes).expect("a valid key"),
     )
+}
+
+/// The order book of a full node.
+pub fn book(node: &Node) -> &Book {
+    node.protocol::<MarketRelay>().expect("registered").book()
+}
+
+/// The mempool of a full node.
+pub fn mempool(node: &Node) -> &Mempool {
+    node.protocol::<MempoolRelay>()
+        .expect("registered")
+        .mempool()
 }
 
 /// A full peer of the test network: chain, mempool and market.
@@ -387,6 +399,11 @@ impl Sim {
     /// Delivers raw bytes on a link as if its other end had sent them (an attacker's own).
     pub fn inject(&mut self, from: usize, link: LinkId, bytes: Vec<u8>) {
         self.apply(from, vec![Output::Send { link, bytes }]);
+    }
+
+    /// The order book of node `node`.
+    pub fn book(&self, node: usize) -> &Book {
+        book(&self.nodes[node])
     }
 
     /// How many neighbours each node has (past the handshake).

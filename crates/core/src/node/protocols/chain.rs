@@ -274,22 +274,24 @@ impl Protocol for ChainSync {
 
     fn wants(&mut self, ctx: &mut Context<'_>, link: LinkId, item: &InvItem) -> bool {
         let hash = BlockHash::from_byte_array(item.id);
-        if let Some(entry) = ctx.chain.index().get(&hash) {
-            let height = entry.height;
-            self.raise_height(link, height);
-        }
-        if ctx.chain.index().get(&hash).is_none() {
-            // Header first: ask this neighbour for the headers up to it.
-            let open = self
-                .neighbours
-                .get(&link)
-                .is_some_and(|n| n.headers_asked.is_some());
-            if !open {
-                let locator = ctx.chain.locator();
-                self.ask_headers(ctx, link, locator);
+        match ctx.chain.index().get(&hash).map(|entry| entry.height) {
+            Some(height) => {
+                self.raise_height(link, height);
+                if !ctx.chain.has_block(&hash) {
+                    self.schedule(ctx);
+                }
             }
-        } else if !ctx.chain.has_block(&hash) {
-            self.schedule(ctx);
+            None => {
+                // Header first: ask this neighbour for the headers up to it.
+                let open = self
+                    .neighbours
+                    .get(&link)
+                    .is_some_and(|n| n.headers_asked.is_some());
+                if !open {
+                    let locator = ctx.chain.locator();
+                    self.ask_headers(ctx, link, locator);
+                }
+            }
         }
         // Blocks are fetched by the scheduler, never by the node's generic fetcher.
         false
