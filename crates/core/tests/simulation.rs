@@ -288,13 +288,17 @@ fn order(maker: &TestKey, now: u64, nonce: u64) -> SignedOrder {
 }
 
 /// 50 nodes, 10 of them attackers that send garbage, oversized messages, ping floods, invalid
-/// unrequested blocks and routed messages with forged signatures: every honest neighbour bans
-/// them, and a block and an order from honest nodes still reach every honest node, whose
-/// books and mempools hold nothing the attackers sent.
+/// unrequested blocks, routed messages with forged signatures and announcements of objects
+/// they never deliver: every honest neighbour bans them, every honest node's footprint stays
+/// within its bounds throughout, and a block and an order from honest nodes still reach every
+/// honest node, whose books and mempools hold nothing the attackers sent.
 #[test]
 fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     use bitmesh_core::node::Event;
-    use bitmesh_core::wire::{Message, PeerId, Routed, RoutedKind, MAX_MESSAGE_BYTES};
+    use bitmesh_core::node::{Footprint, NodeConfig};
+    use bitmesh_core::wire::{
+        InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind, MAX_MESSAGE_BYTES,
+    };
 
     let count = 50;
     let attackers: Vec<usize> = (0..count).filter(|n| n % 5 == 4).collect();
@@ -322,6 +326,8 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     };
     use bitmesh_core::node::LinkId;
     let mut attacked: Vec<(usize, PeerId)> = Vec::new();
+    let bounds = Footprint::bounds(&NodeConfig::new(Network::Test));
+    let mut largest_requests = 0;
     for round in 0..40u64 {
         for &attacker in &attackers {
             for (link, victim, victim_link) in victims_of(&sim, attacker) {
@@ -329,15 +335,31 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
                 let ready = sim.nodes[victim]
                     .peers()
                     .any(|(link, info)| link == victim_link && info.peer == id);
-                // Recorded while five rounds (every kind of attack) remain.
-                if ready && round < 35 && !attacked.contains(&(victim, id)) {
+                // Recorded while six rounds (every kind of attack) remain.
+                if ready && round < 34 && !attacked.contains(&(victim, id)) {
                     attacked.push((victim, id));
                 }
-                let attack: Vec<Vec<u8>> = match (attacker / 5 + round as usize) % 5 {
+                let attack: Vec<Vec<u8>> = match (attacker / 5 + round as usize) % 6 {
                     0 => vec![vec![0x21, 0xff, 0xff, 1, 2, 3]],
                     1 => vec![vec![0x22; MAX_MESSAGE_BYTES + 1]],
                     2 => (0..100).map(|n| Message::Ping(n).encode()).collect(),
                     3 => vec![bad_block.clone()],
+                    4 => {
+                        // A thousand transactions announced, never delivered.
+                        let items = (0..1_000u64)
+                            .map(|n| {
+                                let mut id = [0xa5; 32];
+                                id[..8].copy_from_slice(&(round * 1_000 + n).to_le_bytes());
+                                id[8..16].copy_from_slice(&(attacker as u64).to_le_bytes());
+                                InvItem::new(InvKind::Tx, id)
+                            })
+                            .collect();
+                        vec![Message::Inv {
+                            purpose: InvPurpose::New,
+                            items,
+                        }
+                        .encode()]
+                    }
                     _ => {
                         let mut routed = Routed::sign(
                             &Secp256k1::new(),
@@ -360,9 +382,18 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
             }
         }
         sim.run_until(200, |_| false);
+        for n in &honest {
+            let footprint = sim.nodes[*n].footprint();
+            assert_eq!(footprint.exceeded(&bounds), None, "node {n}: {footprint:?}");
+            largest_requests = largest_requests.max(footprint.requests);
+        }
     }
     // Oversized messages take seconds on a link: let what was sent arrive.
     sim.run_until(60_000, |_| false);
+    println!(
+        "attack: at most {largest_requests} objects tracked by an honest node (bound {})",
+        bounds.requests
+    );
     // Every honest node an attacker reached as a neighbour banned it.
     for (victim, attacker) in &attacked {
         assert!(

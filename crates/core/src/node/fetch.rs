@@ -14,7 +14,7 @@ const MAX_ALTERNATIVES: usize = 8;
 /// Objects requested from one peer at a time.
 pub const MAX_IN_FLIGHT_PER_LINK: usize = 5_000;
 /// Objects in flight or waiting, in all.
-const MAX_TRACKED: usize = 100_000;
+pub(super) const MAX_TRACKED: usize = 100_000;
 
 #[derive(Debug, Clone)]
 struct Request {
@@ -149,6 +149,11 @@ impl Fetcher {
         late.into_iter()
             .map(|(item, slow)| (slow, self.retry(item, now_millis)))
             .collect()
+    }
+
+    /// Objects tracked (requested or waiting).
+    pub fn len(&self) -> usize {
+        self.requests.len()
     }
 
     #[cfg(test)]

@@ -64,6 +64,10 @@ impl KnownSet {
     pub fn contains(&self, item: &InvItem) -> bool {
         self.items.contains(item)
     }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
 }
 
 /// A rate budget: `burst` tokens at most, `per_second` more each second.

@@ -170,6 +170,66 @@ const MAX_BACKOFF_MILLIS: u64 = 300_000;
 /// parts of the mesh that lost each other (a partition) find each other again.
 const FEELER_INTERVAL_MILLIS: u64 = 60_000;
 
+/// How much the node holds of what peers can make it hold. Each count has a fixed bound
+/// ([`Footprint::bounds`]) whatever peers send: that is what keeps a node's memory bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Footprint {
+    /// Links not closing.
+    pub links: usize,
+    pub known_peers: usize,
+    pub bans: usize,
+    pub dials: usize,
+    /// Objects requested or waiting for a request.
+    pub requests: usize,
+    pub seen_routed: usize,
+    /// Items one link remembers its peer knows (the most of any link).
+    pub link_known_items: usize,
+    /// New items waiting to be announced on one link (the most of any link). Holdings listed
+    /// to a new neighbour are not counted: the node's own stores bound them.
+    pub link_queued_items: usize,
+}
+
+impl Footprint {
+    /// The bounds of a node with `config`.
+    pub fn bounds(config: &NodeConfig) -> Footprint {
+        Footprint {
+            links: config.max_links + MAX_DIALS,
+            known_peers: MAX_KNOWN_PEERS,
+            bans: MAX_BANS,
+            dials: MAX_DIALS,
+            requests: fetch::MAX_TRACKED,
+            seen_routed: routing::MAX_SEEN,
+            link_known_items: link::KNOWN_CAPACITY,
+            link_queued_items: link::MAX_PENDING_ANNOUNCEMENTS,
+        }
+    }
+
+    /// The first count above its bound in `bounds`, by name.
+    pub fn exceeded(&self, bounds: &Footprint) -> Option<&'static str> {
+        [
+            ("links", self.links, bounds.links),
+            ("known peers", self.known_peers, bounds.known_peers),
+            ("bans", self.bans, bounds.bans),
+            ("dials", self.dials, bounds.dials),
+            ("requests", self.requests, bounds.requests),
+            ("routed ids", self.seen_routed, bounds.seen_routed),
+            (
+                "known items",
+                self.link_known_items,
+                bounds.link_known_items,
+            ),
+            (
+                "queued items",
+                self.link_queued_items,
+                bounds.link_queued_items,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, count, bound)| count > bound)
+        .map(|(name, _, _)| name)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct KnownPeer {
     failures: u32,
@@ -293,6 +353,24 @@ impl Node {
             .iter()
             .filter(|(_, link)| link.is_ready())
             .filter_map(|(id, link)| link.peer().map(|peer| (*id, peer)))
+    }
+
+    /// What the node holds now, to compare with [`Footprint::bounds`].
+    pub fn footprint(&self) -> Footprint {
+        let open = || self.links.values().filter(|link| !link.closing);
+        Footprint {
+            links: open().count(),
+            known_peers: self.known_peers.len(),
+            bans: self.bans.len(),
+            dials: self.dialing.len(),
+            requests: self.fetcher.len(),
+            seen_routed: self.seen_routed.len(),
+            link_known_items: open().map(|link| link.known.len()).max().unwrap_or(0),
+            link_queued_items: open()
+                .map(|link| link.announce_new.len())
+                .max()
+                .unwrap_or(0),
+        }
     }
 
     /// Whether `peer` is banned now.

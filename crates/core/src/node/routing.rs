@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 /// How old (or how far ahead) a routed message may be.
 pub const MAX_ROUTED_AGE_MILLIS: u64 = 5 * 60_000;
 /// Ids remembered at most (the oldest go first).
-const MAX_SEEN: usize = 100_000;
+pub(super) const MAX_SEEN: usize = 100_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct Seen {
@@ -15,6 +15,10 @@ pub struct Seen {
 }
 
 impl Seen {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
     pub fn contains(&self, id: &[u8; 32]) -> bool {
         self.ids.contains(id)
     }

@@ -7,13 +7,12 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
-use bitmesh_core::chain::genesis::GENESIS_TIME;
-use bitmesh_core::chain::mempool::{Mempool, MempoolConfig};
+use bitcoin::secp256k1::Keypair;
+use bitmesh_core::chain::mempool::Mempool;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::market::book::{Book, BookLimits};
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
-use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig, Output, Protocol};
+use bitmesh_core::market::book::Book;
+use bitmesh_core::node::protocols::{MarketRelay, MempoolRelay};
+use bitmesh_core::node::{Event, Input, LinkId, Node, Output, Protocol};
 use bitmesh_core::wire::PeerId;
 use bitmesh_core::Network;
 
@@ -71,17 +70,11 @@ pub struct Sim {
 }
 
 pub const TICK_MILLIS: u64 = 100;
-/// The simulation starts a while after genesis, so block times of a test chain are in the past.
-pub const START_MILLIS: u64 = (GENESIS_TIME as u64 + 10_000) * 1_000;
+pub use bitmesh_core::testkit::START_MILLIS;
 
+/// The node key of simulated node `n`.
 pub fn node_key(n: usize) -> Keypair {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
-    bytes[31] = 0x5a;
-    Keypair::from_secret_key(
-        &Secp256k1::new(),
-        &SecretKey::from_slice(&bytes).expect("a valid key"),
-    )
+    bitmesh_core::testkit::node_key(n as u64).keypair()
 }
 
 /// The order book of a full node.
@@ -98,19 +91,7 @@ pub fn mempool(node: &Node) -> &Mempool {
 
 /// A full peer of the test network: chain, mempool and market.
 pub fn full_node(n: usize, chain: Chain, now: u64) -> Node {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&(n as u64).to_le_bytes());
-    let mut node = Node::new(
-        NodeConfig::new(Network::Test),
-        node_key(n),
-        chain,
-        seed,
-        now,
-    );
-    node.register(Box::new(ChainSync::new()));
-    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
-    node.register(Box::new(MarketRelay::new(BookLimits::default())));
-    node
+    bitmesh_core::testkit::full_node(n as u64, chain, now)
 }
 
 impl Sim {

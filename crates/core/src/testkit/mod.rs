@@ -17,6 +17,9 @@ use crate::chain::state::Chain;
 use crate::chain::template::add_witness_commitment;
 use crate::chain::tx::OutputKind;
 
+mod node;
+pub use node::*;
+
 /// A key pair that can receive and spend P2WPKH and P2TR (key path) outputs.
 #[derive(Clone)]
 pub struct TestKey {

@@ -1,0 +1,334 @@
+//! A node and peers played by hand: a full node of the test network, remote peers that sign
+//! hellos for their channels, and the relay workload of the message-handling benchmark.
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{Block, OutPoint, Transaction, Txid};
+
+use super::{block_on, pay, sign_all, spend, TestKey};
+use crate::chain::assets::AssetId;
+use crate::chain::genesis::GENESIS_TIME;
+use crate::chain::mempool::MempoolConfig;
+use crate::chain::state::Chain;
+use crate::market::book::BookLimits;
+use crate::market::order::{Order, Side, SignedOrder};
+use crate::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
+use crate::node::{Event, Input, LinkId, Node, NodeConfig, Output};
+use crate::wire::{
+    Features, Fingerprint, Hello, InvItem, InvKind, InvPurpose, Message, PeerId, SignedHello,
+    PROTOCOL_VERSION,
+};
+use crate::Network;
+
+/// A moment well after the test network's genesis, so test chains' block times are past.
+pub const START_MILLIS: u64 = (GENESIS_TIME as u64 + 10_000) * 1_000;
+
+/// The key of test node `n`.
+pub fn node_key(n: u64) -> TestKey {
+    TestKey::new(n + 1_000_001)
+}
+
+/// A full peer of the test network (chain sync, mempool and market) with key `node_key(n)`.
+pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&n.to_le_bytes());
+    let mut node = Node::new(
+        NodeConfig::new(Network::Test),
+        node_key(n).keypair(),
+        chain,
+        seed,
+        now_millis,
+    );
+    node.register(Box::new(ChainSync::new()));
+    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node
+}
+
+/// A remote peer a test plays: its key and its channel to the node under test.
+#[derive(Clone)]
+pub struct ScriptedPeer {
+    pub key: TestKey,
+    pub link: LinkId,
+    /// The DTLS fingerprint of the peer's end, and of the node's end.
+    pub fingerprint: Fingerprint,
+    pub node_fingerprint: Fingerprint,
+}
+
+impl ScriptedPeer {
+    /// Peer `n` (any value but zero), on link `n`.
+    pub fn new(n: u64) -> ScriptedPeer {
+        let mut fingerprint = [0u8; 32];
+        fingerprint[..8].copy_from_slice(&n.to_le_bytes());
+        let mut node_fingerprint = fingerprint;
+        node_fingerprint[31] = 0xff;
+        ScriptedPeer {
+            key: TestKey::new(n),
+            link: LinkId(n),
+            fingerprint,
+            node_fingerprint,
+        }
+    }
+
+    pub fn id(&self) -> PeerId {
+        PeerId::of(&self.key.xonly())
+    }
+
+    /// The channel opened, as the node's driver reports it (`dialed`: the node dialed).
+    pub fn link_up(&self, dialed: bool) -> Input {
+        Input::LinkUp {
+            link: self.link,
+            dialed: dialed.then(|| self.id()),
+            local_fingerprint: self.node_fingerprint,
+            remote_fingerprint: self.fingerprint,
+        }
+    }
+
+    /// The hello this peer would send on its channel, before signing.
+    pub fn hello(&self, now_millis: u64) -> Hello {
+        let genesis = Chain::new(Network::Test).tip();
+        Hello {
+            magic: Network::Test.params().magic,
+            version: PROTOCOL_VERSION,
+            peer: self.id(),
+            tip: genesis,
+            height: 0,
+            features: Features::ALL,
+            time_millis: now_millis,
+            sender_fingerprint: self.fingerprint,
+            receiver_fingerprint: self.node_fingerprint,
+        }
+    }
+
+    /// `hello` signed by this peer's key.
+    pub fn sign(&self, hello: Hello) -> Message {
+        Message::Hello(SignedHello::sign(
+            &Secp256k1::new(),
+            hello,
+            &self.key.keypair(),
+            &[9; 32],
+        ))
+    }
+
+    /// The node receives `message` from this peer.
+    pub fn says(&self, message: &Message) -> Input {
+        self.sends(message.encode())
+    }
+
+    /// The node receives `bytes` from this peer.
+    pub fn sends(&self, bytes: Vec<u8>) -> Input {
+        Input::Received {
+            link: self.link,
+            bytes,
+        }
+    }
+
+    /// Opens this peer's channel to `node` and says hello; returns what the node did.
+    pub fn connect(&self, node: &mut Node, now_millis: u64) -> Vec<Output> {
+        let mut outputs = node.handle(now_millis, self.link_up(false));
+        let hello = self.sign(self.hello(now_millis));
+        outputs.extend(node.handle(now_millis, self.says(&hello)));
+        outputs
+    }
+}
+
+/// The messages the node sent on `link`, decoded.
+pub fn sent_on(outputs: &[Output], link: LinkId) -> Vec<Message> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Send { link: to, bytes } if *to == link => {
+                Some(Message::decode(bytes).expect("the node sends well-formed messages"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The events among `outputs`.
+pub fn events(outputs: &[Output]) -> Vec<&Event> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Event(event) => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The message-handling benchmark: one node with eight neighbours receives what gossip brings
+/// it. For each transaction and each order, in turn: one neighbour announces it, sends it when
+/// the node asks, and the seven others announce it too (the node knows it by then); a ping
+/// every tenth object. Transactions (one P2WPKH input each) are validated against the chain and
+/// mempool, orders verified and booked, and each is announced on to the neighbours that lack it.
+pub struct RelayWorkload {
+    blocks: Vec<Block>,
+    peers: Vec<ScriptedPeer>,
+    /// The inputs after the handshakes, with their times.
+    pub inputs: Vec<(u64, Input)>,
+    /// Transactions and orders in the stream.
+    pub objects: usize,
+}
+
+/// Neighbours of the node under load.
+const NEIGHBOURS: u64 = 8;
+/// Milliseconds between two inputs of the stream: well inside every rate budget.
+const INPUT_SPACING_MILLIS: u64 = 1;
+
+impl RelayWorkload {
+    /// `txs` transactions and as many orders.
+    pub fn new(txs: usize) -> RelayWorkload {
+        let funder = TestKey::new(77);
+        let mut chain = Chain::new(Network::Test);
+        let mut blocks = Vec::new();
+        let mine = |chain: &mut Chain, blocks: &mut Vec<Block>, txs: Vec<Transaction>, tag: u64| {
+            let block = block_on(chain, chain.tip(), txs, 0, &funder.p2wpkh(), tag);
+            chain
+                .accept_block(block.clone(), (START_MILLIS / 1000) as u32)
+                .expect("a valid block");
+            blocks.push(block);
+        };
+        // Three blocks (the first coinbase matures), then one splitting it into `txs` coins.
+        for tag in 0..3 {
+            mine(&mut chain, &mut blocks, vec![], tag);
+        }
+        let coinbase = blocks[0].txdata[0].clone();
+        let each = (coinbase.output[0].value.to_sat() - 100_000) / txs as u64;
+        let mut fan_out = spend(
+            &[OutPoint::new(coinbase.compute_txid(), 0)],
+            (0..txs).map(|_| pay(&funder.p2wpkh(), each)).collect(),
+        );
+        sign_all(&funder, &mut fan_out, &coinbase.output);
+        let fan_out_id = fan_out.compute_txid();
+        let coins = fan_out.output.clone();
+        mine(&mut chain, &mut blocks, vec![fan_out], 3);
+
+        let peers: Vec<ScriptedPeer> = (1..=NEIGHBOURS).map(ScriptedPeer::new).collect();
+        let mut inputs = Vec::new();
+        let mut now = START_MILLIS + 1_000;
+        let mut push = |input: Input, now: &mut u64| {
+            *now += INPUT_SPACING_MILLIS;
+            inputs.push((*now, input));
+        };
+        let secp = Secp256k1::new();
+        for n in 0..txs {
+            let mut tx = spend(
+                &[OutPoint::new(fan_out_id, n as u32)],
+                vec![pay(&funder.p2tr(), each - 1_000)],
+            );
+            sign_all(&funder, &mut tx, &coins[n..=n]);
+            let maker = TestKey::new(1_000 + n as u64);
+            let order = SignedOrder::sign(
+                &secp,
+                Order {
+                    market: AssetId::from_byte_array([7; 32]),
+                    side: if n % 2 == 0 { Side::Ask } else { Side::Bid },
+                    price: 50_000 + (n as u64 % 50) * 100,
+                    amount: 100_000_000,
+                    created_millis: now,
+                    expiry_millis: now + 3_600_000,
+                    nonce: n as u64,
+                    maker: maker.xonly(),
+                    funding: vec![OutPoint::new(Txid::from_byte_array([n as u8; 32]), 0)],
+                    receive: maker.p2tr(),
+                    change: maker.p2wpkh(),
+                },
+                &maker.keypair(),
+                &[3; 32],
+            );
+            let objects = [
+                (
+                    InvItem::new(InvKind::Tx, tx.compute_txid().to_byte_array()),
+                    Message::Tx(tx),
+                ),
+                (
+                    InvItem::new(InvKind::Order, order.order.id().0),
+                    Message::Order(order),
+                ),
+            ];
+            for (k, (item, object)) in objects.into_iter().enumerate() {
+                let first = (2 * n + k) % peers.len();
+                let inv = Message::Inv {
+                    purpose: InvPurpose::New,
+                    items: vec![item],
+                };
+                push(peers[first].says(&inv), &mut now);
+                push(peers[first].says(&object), &mut now);
+                for (p, peer) in peers.iter().enumerate() {
+                    if p != first {
+                        push(peer.says(&inv), &mut now);
+                    }
+                }
+            }
+            if n % 5 == 0 {
+                push(
+                    peers[n % peers.len()].says(&Message::Ping(n as u64)),
+                    &mut now,
+                );
+            }
+        }
+        RelayWorkload {
+            blocks,
+            peers,
+            inputs,
+            objects: 2 * txs,
+        }
+    }
+
+    /// A node on the workload's chain with its neighbours connected and their holdings
+    /// exchanged: ready for the stream.
+    pub fn node(&self) -> Node {
+        let mut chain = Chain::new(Network::Test);
+        for block in &self.blocks {
+            chain
+                .accept_block(block.clone(), (START_MILLIS / 1000) as u32)
+                .expect("a valid block");
+        }
+        let mut node = full_node(0, chain, START_MILLIS);
+        for peer in &self.peers {
+            let outputs = peer.connect(&mut node, START_MILLIS);
+            assert!(
+                events(&outputs)
+                    .iter()
+                    .any(|event| matches!(event, Event::PeerReady { .. })),
+                "neighbour {} connects",
+                peer.link.0
+            );
+        }
+        node
+    }
+
+    /// Runs the stream through `node`; returns the objects it accepted and the messages it sent.
+    pub fn run(&self, node: &mut Node, inputs: Vec<(u64, Input)>) -> (usize, usize) {
+        let (mut accepted, mut sent) = (0, 0);
+        for (now, input) in inputs {
+            for output in node.handle(now, input) {
+                match output {
+                    Output::Send { .. } => sent += 1,
+                    Output::Event(Event::TxAccepted(_) | Event::OrderAccepted(_)) => accepted += 1,
+                    Output::Event(Event::Banned { reason, .. }) => {
+                        panic!("a neighbour was banned under the workload: {reason}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (accepted, sent)
+    }
+
+    /// Messages handled per second, the best of `rounds` (each on a fresh node); `clock`
+    /// reads seconds.
+    pub fn messages_per_second(&self, rounds: usize, clock: impl Fn() -> f64) -> f64 {
+        (0..rounds)
+            .map(|_| {
+                let mut node = self.node();
+                let inputs = self.inputs.clone();
+                let start = clock();
+                let (accepted, _) = self.run(&mut node, inputs);
+                let seconds = clock() - start;
+                assert_eq!(accepted, self.objects, "every object is accepted");
+                self.inputs.len() as f64 / seconds
+            })
+            .fold(0.0, f64::max)
+    }
+}

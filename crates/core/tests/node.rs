@@ -1,0 +1,755 @@
+//! The node state machine against peers played by hand: every refusal of the handshake, the
+//! cost of every offence up to the ban, bans that end, timeouts, glare, gossip that sends each
+//! object once per link, routing, peer exchange, and a footprint that stays bounded under floods.
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{Amount, OutPoint, Txid};
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::market::order::{Order, Side, SignedOrder};
+use bitmesh_core::node::{
+    Event, Footprint, Input, LinkId, Node, NodeConfig, Output, BAN_MILLIS,
+    HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS,
+};
+use bitmesh_core::testkit::{
+    block_on, events, full_node, node_key, pay, sent_on, spend, RelayWorkload, ScriptedPeer,
+    TestKey, START_MILLIS,
+};
+use bitmesh_core::wire::{
+    Goodbye, GoodbyeReason, InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind,
+    MAX_INVENTORY, MAX_MESSAGE_BYTES, MAX_TTL,
+};
+use bitmesh_core::Network;
+
+const NOW: u64 = START_MILLIS;
+
+fn node() -> Node {
+    full_node(0, Chain::new(Network::Test), NOW)
+}
+
+/// Connects `peer` to `node` and checks it became a neighbour.
+fn ready(node: &mut Node, peer: &ScriptedPeer) {
+    let outputs = peer.connect(node, NOW);
+    assert!(
+        events(&outputs).contains(&&Event::PeerReady {
+            link: peer.link,
+            peer: peer.id(),
+            outbound: false,
+        }),
+        "{outputs:?}"
+    );
+}
+
+fn goodbye(outputs: &[Output], link: LinkId) -> Option<Goodbye> {
+    sent_on(outputs, link)
+        .into_iter()
+        .find_map(|message| match message {
+            Message::Goodbye(goodbye) => Some(goodbye),
+            _ => None,
+        })
+}
+
+fn closed(outputs: &[Output], link: LinkId) -> bool {
+    outputs.contains(&Output::Close { link })
+}
+
+fn ban_of(outputs: &[Output]) -> Option<(PeerId, u64, String)> {
+    events(outputs).into_iter().find_map(|event| match event {
+        Event::Banned {
+            peer,
+            until_millis,
+            reason,
+        } => Some((*peer, *until_millis, reason.clone())),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_peer_that_signs_this_channel_becomes_a_neighbour() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    let up = node.handle(NOW, peer.link_up(false));
+    // The node speaks first, binding its id to this channel's fingerprints.
+    let Some(Message::Hello(hello)) = sent_on(&up, peer.link).into_iter().next() else {
+        panic!("a hello first: {up:?}");
+    };
+    assert_eq!(hello.hello.peer, node.id());
+    assert_eq!(hello.hello.sender_fingerprint, peer.node_fingerprint);
+    assert_eq!(hello.hello.receiver_fingerprint, peer.fingerprint);
+    let outputs = node.handle(NOW, peer.says(&peer.sign(peer.hello(NOW))));
+    assert!(events(&outputs).contains(&&Event::PeerReady {
+        link: peer.link,
+        peer: peer.id(),
+        outbound: false
+    }));
+    assert!(sent_on(&outputs, peer.link).contains(&Message::GetPeers));
+    assert_eq!(node.peers().count(), 1);
+}
+
+/// Each bad hello gets a goodbye with its reason, a closed link and an event with words.
+#[test]
+fn bad_hellos_are_refused_with_their_reason() {
+    let peer = ScriptedPeer::new(1);
+    let other_key = TestKey::new(99);
+    let cases: Vec<(&str, Message, GoodbyeReason, &str)> = vec![
+        (
+            "wrong network",
+            peer.sign({
+                let mut hello = peer.hello(NOW);
+                hello.magic = Network::Local.params().magic;
+                hello
+            }),
+            GoodbyeReason::WrongNetwork,
+            "another network",
+        ),
+        (
+            "old version",
+            peer.sign({
+                let mut hello = peer.hello(NOW);
+                hello.version = 0;
+                hello
+            }),
+            GoodbyeReason::UnsupportedVersion,
+            "older than the oldest supported",
+        ),
+        (
+            "signed by another key",
+            ScriptedPeer {
+                key: other_key,
+                ..peer.clone()
+            }
+            .sign(peer.hello(NOW)),
+            GoodbyeReason::BadHello,
+            "signature is not the peer's",
+        ),
+        (
+            "another channel's hello",
+            peer.sign({
+                let mut hello = peer.hello(NOW);
+                hello.receiver_fingerprint = [0xab; 32];
+                hello
+            }),
+            GoodbyeReason::BadHello,
+            "someone is in the middle",
+        ),
+        (
+            "the node itself",
+            ScriptedPeer {
+                key: node_key(0),
+                ..peer.clone()
+            }
+            .sign({
+                let mut hello = peer.hello(NOW);
+                hello.peer = PeerId::of(&node_key(0).xonly());
+                hello
+            }),
+            GoodbyeReason::BadHello,
+            "this node itself",
+        ),
+    ];
+    for (case, hello, reason, words) in cases {
+        let mut node = node();
+        node.handle(NOW, peer.link_up(false));
+        let outputs = node.handle(NOW, peer.says(&hello));
+        let bye = goodbye(&outputs, peer.link).unwrap_or_else(|| panic!("{case}: a goodbye"));
+        assert_eq!(bye.reason, reason, "{case}");
+        assert!(bye.text.contains(words), "{case}: {}", bye.text);
+        assert!(closed(&outputs, peer.link), "{case}");
+        assert!(
+            events(&outputs).iter().any(
+                |event| matches!(event, Event::Refused { reason, .. } if reason.contains(words))
+            ),
+            "{case}"
+        );
+        assert_eq!(node.peers().count(), 0, "{case}");
+    }
+}
+
+#[test]
+fn a_dialed_channel_answered_by_another_peer_is_closed() {
+    let mut node = node();
+    let dialed = ScriptedPeer::new(1);
+    let impostor = ScriptedPeer {
+        key: TestKey::new(2),
+        ..dialed.clone()
+    };
+    node.handle(NOW, dialed.link_up(true));
+    let outputs = node.handle(NOW, impostor.says(&impostor.sign(impostor.hello(NOW))));
+    assert_eq!(
+        goodbye(&outputs, dialed.link).map(|bye| bye.text),
+        Some("not the peer dialed".into())
+    );
+    assert!(closed(&outputs, dialed.link));
+}
+
+#[test]
+fn a_message_before_the_hello_closes_the_channel() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    node.handle(NOW, peer.link_up(false));
+    let outputs = node.handle(NOW, peer.says(&Message::Ping(1)));
+    let bye = goodbye(&outputs, peer.link).expect("a goodbye");
+    assert_eq!(bye.reason, GoodbyeReason::Misbehaviour);
+    assert!(
+        bye.text.contains("a message before the hello"),
+        "{}",
+        bye.text
+    );
+    assert!(closed(&outputs, peer.link));
+    // Nobody to ban: the peer never said who it is.
+    assert_eq!(ban_of(&outputs), None);
+}
+
+#[test]
+fn inbound_channels_beyond_the_maximum_are_told_the_node_is_full() {
+    let mut node = Node::new(
+        NodeConfig {
+            max_links: 2,
+            ..NodeConfig::new(Network::Test)
+        },
+        node_key(0).keypair(),
+        Chain::new(Network::Test),
+        [0; 32],
+        NOW,
+    );
+    for n in 1..=2 {
+        ready(&mut node, &ScriptedPeer::new(n));
+    }
+    let third = ScriptedPeer::new(3);
+    let outputs = node.handle(NOW, third.link_up(false));
+    assert_eq!(
+        goodbye(&outputs, third.link).map(|bye| bye.reason),
+        Some(GoodbyeReason::Full)
+    );
+    assert!(closed(&outputs, third.link));
+}
+
+#[test]
+fn a_silent_channel_is_closed_after_the_handshake_timeout() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    node.handle(NOW, peer.link_up(false));
+    let before = node.handle(NOW + HANDSHAKE_TIMEOUT_MILLIS - 1, Input::Tick);
+    assert!(!closed(&before, peer.link));
+    let after = node.handle(NOW + HANDSHAKE_TIMEOUT_MILLIS, Input::Tick);
+    assert!(closed(&after, peer.link));
+}
+
+#[test]
+fn pings_measure_the_round_trip_and_a_silent_neighbour_is_dropped() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    ready(&mut node, &peer);
+    let at = NOW + PING_INTERVAL_MILLIS;
+    let outputs = node.handle(at, Input::Tick);
+    let Some(Message::Ping(nonce)) = sent_on(&outputs, peer.link).into_iter().next() else {
+        panic!("a ping: {outputs:?}");
+    };
+    let outputs = node.handle(at + 42, peer.says(&Message::Pong(nonce)));
+    assert!(events(&outputs).contains(&&Event::Rtt {
+        peer: peer.id(),
+        millis: 42
+    }));
+    // The next ping goes unanswered.
+    let at = at + PING_INTERVAL_MILLIS;
+    assert!(matches!(
+        sent_on(&node.handle(at, Input::Tick), peer.link)[..],
+        [Message::Ping(_)]
+    ));
+    assert!(!closed(
+        &node.handle(at + PONG_TIMEOUT_MILLIS - 1, Input::Tick),
+        peer.link
+    ));
+    assert!(closed(
+        &node.handle(at + PONG_TIMEOUT_MILLIS, Input::Tick),
+        peer.link
+    ));
+}
+
+/// Both dial at once: the node keeps the channel dialed by the smaller peer id, on either end.
+#[test]
+fn glare_keeps_the_channel_dialed_by_the_smaller_id() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    let inbound = peer.clone();
+    let outbound = ScriptedPeer {
+        link: LinkId(2),
+        ..peer.clone()
+    };
+    ready(&mut node, &inbound);
+    node.handle(NOW, outbound.link_up(true));
+    let outputs = node.handle(NOW, outbound.says(&outbound.sign(outbound.hello(NOW))));
+    // The node's id is the smaller: its own dial wins and the inbound channel goes.
+    let (kept, dropped) = if node.id() < peer.id() {
+        (outbound.link, inbound.link)
+    } else {
+        (inbound.link, outbound.link)
+    };
+    assert_eq!(
+        goodbye(&outputs, dropped).map(|bye| bye.reason),
+        Some(GoodbyeReason::Duplicate)
+    );
+    assert!(closed(&outputs, dropped));
+    assert!(!closed(&outputs, kept));
+    assert_eq!(
+        node.peers().map(|(link, _)| link).collect::<Vec<_>>(),
+        vec![kept]
+    );
+}
+
+#[test]
+fn unknown_message_types_are_skipped() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    ready(&mut node, &peer);
+    let outputs = node.handle(NOW, peer.sends(vec![0xee, 1, 2, 3]));
+    assert!(outputs.is_empty(), "{outputs:?}");
+    let outputs = node.handle(NOW, peer.says(&Message::Ping(5)));
+    assert_eq!(sent_on(&outputs, peer.link), vec![Message::Pong(5)]);
+}
+
+fn order(maker: &TestKey, n: u64) -> SignedOrder {
+    SignedOrder::sign(
+        &Secp256k1::new(),
+        Order {
+            market: AssetId::from_byte_array([7; 32]),
+            side: Side::Ask,
+            price: 50_000,
+            amount: 100_000_000,
+            created_millis: NOW,
+            expiry_millis: NOW + 3_600_000,
+            nonce: n,
+            maker: maker.xonly(),
+            funding: vec![OutPoint::new(Txid::from_byte_array([n as u8; 32]), 0)],
+            receive: maker.p2tr(),
+            change: maker.p2wpkh(),
+        },
+        &maker.keypair(),
+        &[3; 32],
+    )
+}
+
+/// Announces `object` as `item` and delivers it when the node asks.
+fn deliver(node: &mut Node, peer: &ScriptedPeer, item: InvItem, object: &Message) -> Vec<Output> {
+    let inv = Message::Inv {
+        purpose: InvPurpose::New,
+        items: vec![item],
+    };
+    let asked = node.handle(NOW, peer.says(&inv));
+    assert_eq!(
+        sent_on(&asked, peer.link),
+        vec![Message::GetData(vec![item])]
+    );
+    node.handle(NOW, peer.says(object))
+}
+
+/// How many times `offend(n)` must be done before the peer is banned (200 at most), and the
+/// ban's reason; every peer offends on a fresh node.
+fn offences_to_ban(
+    mut offend: impl FnMut(&mut Node, &ScriptedPeer, u64) -> Vec<Output>,
+) -> (u64, String) {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    ready(&mut node, &peer);
+    for n in 1..=200 {
+        let outputs = offend(&mut node, &peer, n);
+        if let Some((banned, until, reason)) = ban_of(&outputs) {
+            assert_eq!(banned, peer.id());
+            assert_eq!(until, NOW + BAN_MILLIS);
+            assert!(closed(&outputs, peer.link));
+            assert_eq!(
+                goodbye(&outputs, peer.link).map(|bye| bye.reason),
+                Some(GoodbyeReason::Misbehaviour)
+            );
+            assert!(node.is_banned(&peer.id()));
+            return (n, reason);
+        }
+    }
+    panic!("never banned");
+}
+
+/// Every offence costs its score: the peer is banned on the offence that reaches 100.
+#[test]
+fn each_offence_costs_its_score_up_to_the_ban() {
+    let garbage = {
+        let mut ping = Message::Ping(1).encode();
+        ping.pop();
+        ping
+    };
+    fn routed(ttl: u8, n: u64) -> Routed {
+        Routed::sign(
+            &Secp256k1::new(),
+            &TestKey::new(50).keypair(),
+            PeerId::of(&TestKey::new(51).xonly()),
+            ttl,
+            NOW,
+            n,
+            RoutedKind::SwapProposal,
+            vec![1, 2, 3],
+            &[0; 32],
+        )
+    }
+    let chain = Chain::new(Network::Test);
+    let miner = TestKey::new(7);
+    type Offend = Box<dyn FnMut(&mut Node, &ScriptedPeer, u64) -> Vec<Output>>;
+    let cases: Vec<(&str, u64, &str, Offend)> = vec![
+        (
+            "malformed",
+            5,
+            "malformed message: ping",
+            Box::new(move |node, peer, _| node.handle(NOW, peer.sends(garbage.clone()))),
+        ),
+        (
+            "oversized",
+            2,
+            "above the size limit",
+            Box::new(|node, peer, _| node.handle(NOW, peer.sends(vec![0; MAX_MESSAGE_BYTES + 1]))),
+        ),
+        (
+            "second hello",
+            1,
+            "a second hello",
+            Box::new(|node, peer, _| node.handle(NOW, peer.says(&peer.sign(peer.hello(NOW))))),
+        ),
+        (
+            // 50 pings of burst, then 5 a ping beyond it: the clock stands still.
+            "ping flood",
+            70,
+            "too many control messages",
+            Box::new(|node, peer, n| node.handle(NOW, peer.says(&Message::Ping(n)))),
+        ),
+        (
+            "inventory flood",
+            // 40,000 items of burst: 40 full messages, then 5 a message.
+            60,
+            "too many inventory messages",
+            Box::new(|node, peer, n| {
+                let items = (0..MAX_INVENTORY as u64)
+                    .map(|k| {
+                        let mut id = [0u8; 32];
+                        id[..8].copy_from_slice(&(n * 10_000 + k).to_le_bytes());
+                        InvItem::new(InvKind::Block, id)
+                    })
+                    .collect();
+                // Holdings of blocks nobody knows are not fetched: only the budget speaks.
+                node.handle(
+                    NOW,
+                    peer.says(&Message::Inv {
+                        purpose: InvPurpose::Holdings,
+                        items,
+                    }),
+                )
+            }),
+        ),
+        (
+            "unrequested transaction",
+            10,
+            "an unrequested transaction",
+            Box::new(|node, peer, n| {
+                let tx = spend(
+                    &[OutPoint::new(Txid::from_byte_array([n as u8; 32]), 0)],
+                    vec![pay(&TestKey::new(1).p2wpkh(), 1_000)],
+                );
+                node.handle(NOW, peer.says(&Message::Tx(tx)))
+            }),
+        ),
+        (
+            "unrequested block",
+            10,
+            "an unrequested block",
+            Box::new(move |node, peer, n| {
+                let block = block_on(&chain, chain.tip(), vec![], 0, &miner.p2wpkh(), n);
+                node.handle(NOW, peer.says(&Message::Block(Box::new(block))))
+            }),
+        ),
+        (
+            // The first answers the node's own request made at connection.
+            "unrequested headers",
+            11,
+            "an unrequested headers",
+            Box::new(|node, peer, _| {
+                let header = Chain::new(Network::Test)
+                    .index()
+                    .get(&Chain::new(Network::Test).tip())
+                    .expect("genesis")
+                    .header;
+                node.handle(NOW, peer.says(&Message::Headers(vec![header])))
+            }),
+        ),
+        (
+            "invalid transaction",
+            5,
+            "invalid transaction",
+            Box::new(|node, peer, n| {
+                // More than all the money there is.
+                let tx = spend(
+                    &[OutPoint::new(Txid::from_byte_array([n as u8; 32]), 0)],
+                    vec![pay(
+                        &TestKey::new(1).p2wpkh(),
+                        Amount::MAX_MONEY.to_sat() + n,
+                    )],
+                );
+                let item = InvItem::new(InvKind::Tx, tx.compute_txid().to_byte_array());
+                deliver(node, peer, item, &Message::Tx(tx))
+            }),
+        ),
+        (
+            "forged order",
+            2,
+            "a bad signature on a order",
+            Box::new(|node, peer, n| {
+                let mut forged = order(&TestKey::new(5), n);
+                forged.order.nonce += 1_000;
+                let item = InvItem::new(InvKind::Order, forged.order.id().0);
+                deliver(node, peer, item, &Message::Order(forged))
+            }),
+        ),
+        (
+            "forged routed message",
+            2,
+            "a bad signature on a routed message",
+            Box::new(move |node, peer, n| {
+                let mut forged = routed(MAX_TTL, n);
+                forged.payload.push(0);
+                node.handle(NOW, peer.says(&Message::Routed(forged)))
+            }),
+        ),
+        (
+            "routed message without hops",
+            1,
+            "a routed message's ttl",
+            Box::new(move |node, peer, n| {
+                node.handle(NOW, peer.says(&Message::Routed(routed(0, n))))
+            }),
+        ),
+    ];
+    for (case, expected, words, offend) in cases {
+        let (count, reason) = offences_to_ban(offend);
+        assert_eq!(count, expected, "{case}: banned after {count}");
+        assert!(reason.contains(words), "{case}: {reason}");
+    }
+}
+
+#[test]
+fn a_banned_peer_is_refused_until_its_ban_ends() {
+    let mut node = node();
+    let peer = ScriptedPeer::new(1);
+    ready(&mut node, &peer);
+    let outputs = node.handle(NOW, peer.says(&peer.sign(peer.hello(NOW))));
+    assert!(ban_of(&outputs).is_some());
+    node.handle(NOW, Input::LinkDown { link: peer.link });
+
+    // Back an hour later: told it is banned.
+    let later = NOW + 3_600_000;
+    node.handle(later, peer.link_up(false));
+    let outputs = node.handle(later, peer.says(&peer.sign(peer.hello(later))));
+    assert_eq!(
+        goodbye(&outputs, peer.link).map(|bye| bye.reason),
+        Some(GoodbyeReason::Banned)
+    );
+    node.handle(later, Input::LinkDown { link: peer.link });
+
+    // Back when the ban is over: welcome.
+    let over = NOW + BAN_MILLIS;
+    node.handle(over, peer.link_up(false));
+    assert!(!node.is_banned(&peer.id()));
+    let outputs = node.handle(over, peer.says(&peer.sign(peer.hello(over))));
+    assert!(events(&outputs)
+        .iter()
+        .any(|event| matches!(event, Event::PeerReady { .. })));
+}
+
+/// Through a node with eight neighbours, each transaction and order is fetched once (from its
+/// first announcer), announced once to each of the others, never back to where it came from.
+#[test]
+fn gossip_fetches_once_and_announces_once_per_link() {
+    let workload = RelayWorkload::new(20);
+    let mut node = workload.node();
+    let mut getdata = 0;
+    let mut announced: std::collections::HashMap<(LinkId, InvItem), usize> = Default::default();
+    let mut sources = std::collections::HashMap::new();
+    let mut accepted = 0;
+    for (now, input) in workload.inputs.clone() {
+        let from = match &input {
+            Input::Received { link, bytes } => {
+                if let Ok(Message::Tx(_) | Message::Order(_)) = Message::decode(bytes) {
+                    Some(*link)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        let outputs = node.handle(now, input);
+        accepted += events(&outputs)
+            .iter()
+            .filter(|event| matches!(event, Event::TxAccepted(_) | Event::OrderAccepted(_)))
+            .count();
+        for output in &outputs {
+            let Output::Send { link, bytes } = output else {
+                continue;
+            };
+            match Message::decode(bytes).expect("well-formed") {
+                Message::GetData(items) => getdata += items.len(),
+                Message::Inv { items, .. } => {
+                    for item in items {
+                        *announced.entry((*link, item)).or_default() += 1;
+                        if let Some(from) = from {
+                            sources.insert(item, from);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(accepted, workload.objects);
+    assert_eq!(getdata, workload.objects, "one request per object");
+    assert_eq!(
+        announced.len(),
+        workload.objects * 7,
+        "to each other neighbour"
+    );
+    assert!(announced.values().all(|count| *count == 1), "once per link");
+    assert!(announced
+        .keys()
+        .all(|(link, item)| sources.get(item) != Some(link)));
+}
+
+#[test]
+fn routed_messages_are_delivered_forwarded_with_one_hop_less_and_deduplicated() {
+    let mut node = node();
+    let (a, b, c) = (
+        ScriptedPeer::new(1),
+        ScriptedPeer::new(2),
+        ScriptedPeer::new(3),
+    );
+    for peer in [&a, &b, &c] {
+        ready(&mut node, peer);
+    }
+    let secp = Secp256k1::new();
+    let sender = TestKey::new(40);
+    let routed = |to: PeerId, nonce: u64| {
+        Routed::sign(
+            &secp,
+            &sender.keypair(),
+            to,
+            5,
+            NOW,
+            nonce,
+            RoutedKind::DeviceSync,
+            vec![nonce as u8],
+            &[1; 32],
+        )
+    };
+    // For the node: an event, nothing sent on.
+    let outputs = node.handle(NOW, a.says(&Message::Routed(routed(node.id(), 1))));
+    assert_eq!(
+        events(&outputs),
+        vec![&Event::Routed {
+            from: PeerId::of(&sender.xonly()),
+            kind: RoutedKind::DeviceSync,
+            payload: vec![1],
+        }]
+    );
+    // For a neighbour: straight to it, hops unchanged.
+    let to_c = routed(c.id(), 2);
+    let outputs = node.handle(NOW, a.says(&Message::Routed(to_c.clone())));
+    assert_eq!(sent_on(&outputs, c.link), vec![Message::Routed(to_c)]);
+    assert!(sent_on(&outputs, b.link).is_empty());
+    // For a stranger: flooded to all but the sender, one hop less; a second copy is dropped.
+    let far = routed(PeerId::of(&TestKey::new(41).xonly()), 3);
+    let outputs = node.handle(NOW, a.says(&Message::Routed(far.clone())));
+    let onward = Routed {
+        ttl: 4,
+        ..far.clone()
+    };
+    assert!(sent_on(&outputs, a.link).is_empty());
+    for peer in [&b, &c] {
+        assert_eq!(
+            sent_on(&outputs, peer.link),
+            vec![Message::Routed(onward.clone())]
+        );
+    }
+    assert!(node.handle(NOW, b.says(&Message::Routed(far))).is_empty());
+}
+
+#[test]
+fn peer_exchange_lists_the_other_neighbours() {
+    let mut node = node();
+    let (a, b) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
+    ready(&mut node, &a);
+    ready(&mut node, &b);
+    let outputs = node.handle(NOW, a.says(&Message::GetPeers));
+    let [Message::Peers(records)] = &sent_on(&outputs, a.link)[..] else {
+        panic!("peers: {outputs:?}");
+    };
+    let listed: Vec<PeerId> = records.iter().map(|record| record.peer).collect();
+    assert_eq!(listed, vec![b.id()]);
+}
+
+/// Floods of everything a peer can make a node remember (inventory of unknown objects, routed
+/// messages for strangers, peer records) leave every count within its bound.
+#[test]
+fn floods_leave_the_footprint_within_its_bounds() {
+    let mut node = node();
+    let peers: Vec<ScriptedPeer> = (1..=8).map(ScriptedPeer::new).collect();
+    for peer in &peers {
+        ready(&mut node, peer);
+    }
+    let bounds = Footprint::bounds(&NodeConfig::new(Network::Test));
+    let secp = Secp256k1::new();
+    let mut now = NOW;
+    let mut counter = 0u64;
+    let mut unique = || {
+        counter += 1;
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&counter.to_le_bytes());
+        id
+    };
+    for round in 0..60u64 {
+        now += 100;
+        for peer in &peers {
+            let items: Vec<InvItem> = (0..MAX_INVENTORY)
+                .map(|_| InvItem::new(InvKind::Tx, unique()))
+                .collect();
+            node.handle(
+                now,
+                peer.says(&Message::Inv {
+                    purpose: InvPurpose::New,
+                    items,
+                }),
+            );
+            let records = (0..20)
+                .map(|_| bitmesh_core::wire::PeerRecord {
+                    peer: PeerId(unique()),
+                    features: Default::default(),
+                    last_seen_secs: now / 1000,
+                })
+                .collect();
+            node.handle(now, peer.says(&Message::Peers(records)));
+            let stranger = PeerId::of(&TestKey::new(10_000 + round).xonly());
+            let routed = Routed::sign(
+                &secp,
+                &TestKey::new(60).keypair(),
+                stranger,
+                MAX_TTL,
+                now,
+                round * 100 + peer.link.0,
+                RoutedKind::Signal,
+                vec![0; 100],
+                &[0; 32],
+            );
+            node.handle(now, peer.says(&Message::Routed(routed)));
+        }
+        node.handle(now, Input::Tick);
+        let footprint = node.footprint();
+        assert_eq!(footprint.exceeded(&bounds), None, "{footprint:?}");
+    }
+    let footprint = node.footprint();
+    // The floods did reach the bounds that exist to stop them.
+    assert_eq!(footprint.known_peers, bounds.known_peers);
+    assert!(footprint.requests > 0);
+    assert_eq!(footprint.links, 8, "no neighbour was banned: {footprint:?}");
+}
