@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The core's benchmarks natively and in headless Chromium, in one run: block connection, vault
-# unlock and the order book (beside two order-book crates), each printed with wasm ÷ native.
+# unlock, the order book (beside two order-book crates) and the node's message handling, each
+# printed with wasm ÷ native.
 # Usage: scripts/bench-core.sh
 source "$(dirname "$0")/common.sh"
 install_test_tools
 
-step "native: cargo bench -p bitmesh-core (connect, vault, book)"
+step "native: cargo bench -p bitmesh-core (connect, vault, book, relay)"
 native_log="$TMPDIR/bench-native.log"
-cargo bench -p bitmesh-core --bench connect --bench vault --bench book | tee "$native_log"
+cargo bench -p bitmesh-core --bench connect --bench vault --bench book --bench relay | tee "$native_log"
 
 step "wasm: the same work in headless Chromium (wasm-pack test --release)"
 wasm_log="$TMPDIR/bench-wasm.log"
@@ -24,13 +25,17 @@ native_book=$(value 'order book, native: bitmesh \([0-9]*\) ops\/s' "$native_log
 matchcore_book=$(value 'order book, native:.*matchcore \([0-9]*\) ops\/s' "$native_log")
 lobster_book=$(value 'order book, native:.*lobster \([0-9]*\) ops\/s' "$native_log")
 wasm_book=$(value 'wasm order book: \([0-9]*\) ops\/s' "$wasm_log")
-for figure in native_connect wasm_connect native_unlock wasm_unlock native_book matchcore_book lobster_book wasm_book; do
+native_relay=$(value 'message handling, native: \([0-9]*\) messages\/s' "$native_log")
+wasm_relay=$(value 'wasm message handling: \([0-9]*\) messages\/s' "$wasm_log")
+for figure in native_connect wasm_connect native_unlock wasm_unlock native_book matchcore_book lobster_book wasm_book native_relay wasm_relay; do
   [ -n "${!figure}" ] || { echo "error: $figure was not measured" >&2; exit 1; }
 done
 awk -v nc="$native_connect" -v wc="$wasm_connect" -v nu="$native_unlock" -v wu="$wasm_unlock" \
-  -v nb="$native_book" -v mb="$matchcore_book" -v lb="$lobster_book" -v wb="$wasm_book" 'BEGIN {
+  -v nb="$native_book" -v mb="$matchcore_book" -v lb="$lobster_book" -v wb="$wasm_book" \
+  -v nr="$native_relay" -v wr="$wasm_relay" 'BEGIN {
   printf "\nblock connection, sigcache cold: native %d inputs/s, wasm (Chromium) %d inputs/s, wasm/native %.2f\n", nc, wc, wc / nc
   printf "vault unlock (Argon2id 19 MiB, t=2): native %.1f ms, wasm (Chromium) %.1f ms, wasm/native %.2f x slower; goal <= 250 ms in the browser\n", nu, wu, wu / nu
   fastest = mb > lb ? mb : lb
   printf "order book 70/20/10: native %d ops/s, wasm (Chromium) %d ops/s, wasm/native %.2f (goal >= 0.8); matchcore %d, lobster %d ops/s, bitmesh/fastest %.2f (goal >= 2); goal >= 10M ops/s native\n", nb, wb, wb / nb, mb, lb, nb / fastest
+  printf "message handling (8 neighbours, tx and order gossip): native %d messages/s, wasm (Chromium) %d messages/s, wasm/native %.2f\n", nr, wr, wr / nr
 }'

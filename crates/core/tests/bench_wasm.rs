@@ -1,9 +1,9 @@
 //! The core's benchmarks in the browser: the same work as `benches/connect.rs`,
-//! `benches/vault.rs` and `benches/book.rs`, timed by the page's clock. Ignored in test runs; `scripts/bench-core.sh`
+//! `benches/vault.rs`, `benches/book.rs` and `benches/relay.rs`, timed by the page's clock. Ignored in test runs; `scripts/bench-core.sh`
 //! runs them beside the native benchmarks and prints wasm ÷ native.
 #![cfg(target_arch = "wasm32")]
 
-use bitmesh_core::testkit::{BookWorkload, ConnectWorkload};
+use bitmesh_core::testkit::{BookWorkload, ConnectWorkload, RelayWorkload};
 use bitmesh_core::wallet::mnemonic;
 use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
 use wasm_bindgen_test::*;
@@ -45,5 +45,21 @@ fn book_benchmark() {
     let clock = || js_sys::Date::now() / 1_000.0;
     let rate = workload.ops_per_second(7, clock);
     console_log!("wasm order book: {rate:.0} ops/s");
+    assert!(rate.is_finite() && rate > 0.0);
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+fn relay_benchmark() {
+    // The same stream as benches/relay.rs: 2,000 transactions and 2,000 orders.
+    let workload = RelayWorkload::new(2_000);
+    let clock = || js_sys::Date::now() / 1_000.0;
+    let node = workload.node_seconds(5, clock);
+    let validation = workload.validation_seconds(5, clock);
+    let rate = workload.inputs.len() as f64 / node;
+    console_log!(
+        "wasm message handling: {rate:.0} messages/s; validation alone {:.0} %",
+        100.0 * validation / node
+    );
     assert!(rate.is_finite() && rate > 0.0);
 }

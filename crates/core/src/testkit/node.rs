@@ -8,9 +8,9 @@ use bitcoin::{Block, OutPoint, Transaction, Txid};
 use super::{block_on, pay, sign_all, spend, TestKey};
 use crate::chain::assets::AssetId;
 use crate::chain::genesis::GENESIS_TIME;
-use crate::chain::mempool::MempoolConfig;
+use crate::chain::mempool::{Mempool, MempoolConfig};
 use crate::chain::state::Chain;
-use crate::market::book::BookLimits;
+use crate::market::book::{Book, BookLimits};
 use crate::market::order::{Order, Side, SignedOrder};
 use crate::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use crate::node::{Event, Input, LinkId, Node, NodeConfig, Output};
@@ -164,6 +164,8 @@ pub fn events(outputs: &[Output]) -> Vec<&Event> {
 pub struct RelayWorkload {
     blocks: Vec<Block>,
     peers: Vec<ScriptedPeer>,
+    txs: Vec<Transaction>,
+    orders: Vec<SignedOrder>,
     /// The inputs after the handshakes, with their times.
     pub inputs: Vec<(u64, Input)>,
     /// Transactions and orders in the stream.
@@ -211,6 +213,7 @@ impl RelayWorkload {
             inputs.push((*now, input));
         };
         let secp = Secp256k1::new();
+        let (mut all_txs, mut all_orders) = (Vec::new(), Vec::new());
         for n in 0..txs {
             let mut tx = spend(
                 &[OutPoint::new(fan_out_id, n as u32)],
@@ -236,6 +239,8 @@ impl RelayWorkload {
                 &maker.keypair(),
                 &[3; 32],
             );
+            all_txs.push(tx.clone());
+            all_orders.push(order.clone());
             let objects = [
                 (
                     InvItem::new(InvKind::Tx, tx.compute_txid().to_byte_array()),
@@ -270,21 +275,27 @@ impl RelayWorkload {
         RelayWorkload {
             blocks,
             peers,
+            txs: all_txs,
+            orders: all_orders,
             inputs,
             objects: 2 * txs,
         }
     }
 
-    /// A node on the workload's chain with its neighbours connected and their holdings
-    /// exchanged: ready for the stream.
-    pub fn node(&self) -> Node {
+    fn chain(&self) -> Chain {
         let mut chain = Chain::new(Network::Test);
         for block in &self.blocks {
             chain
                 .accept_block(block.clone(), (START_MILLIS / 1000) as u32)
                 .expect("a valid block");
         }
-        let mut node = full_node(0, chain, START_MILLIS);
+        chain
+    }
+
+    /// A node on the workload's chain with its neighbours connected and their holdings
+    /// exchanged: ready for the stream.
+    pub fn node(&self) -> Node {
+        let mut node = full_node(0, self.chain(), START_MILLIS);
         for peer in &self.peers {
             let outputs = peer.connect(&mut node, START_MILLIS);
             assert!(
@@ -316,9 +327,9 @@ impl RelayWorkload {
         (accepted, sent)
     }
 
-    /// Messages handled per second, the best of `rounds` (each on a fresh node); `clock`
-    /// reads seconds.
-    pub fn messages_per_second(&self, rounds: usize, clock: impl Fn() -> f64) -> f64 {
+    /// The seconds the stream takes through a fresh node, the best of `rounds`; `clock` reads
+    /// seconds.
+    pub fn node_seconds(&self, rounds: usize, clock: impl Fn() -> f64) -> f64 {
         (0..rounds)
             .map(|_| {
                 let mut node = self.node();
@@ -327,8 +338,39 @@ impl RelayWorkload {
                 let (accepted, _) = self.run(&mut node, inputs);
                 let seconds = clock() - start;
                 assert_eq!(accepted, self.objects, "every object is accepted");
-                self.inputs.len() as f64 / seconds
+                seconds
             })
-            .fold(0.0, f64::max)
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The seconds the validation alone takes (each transaction into a mempool, each order
+    /// verified into a book, with no node around them), the best of `rounds`: the floor under
+    /// [`RelayWorkload::node_seconds`].
+    pub fn validation_seconds(&self, rounds: usize, clock: impl Fn() -> f64) -> f64 {
+        use crate::market::order::Arrival;
+        (0..rounds)
+            .map(|_| {
+                let mut chain = self.chain();
+                let mut mempool = Mempool::new(MempoolConfig::default());
+                let mut book = Book::new(BookLimits::default());
+                let secp = Secp256k1::verification_only();
+                let (txs, orders) = (self.txs.clone(), self.orders.clone());
+                let now = self.inputs.last().map_or(START_MILLIS, |(now, _)| *now);
+                let start = clock();
+                for tx in txs {
+                    mempool
+                        .accept(tx, &mut chain, now / 1000)
+                        .expect("a valid transaction");
+                }
+                for order in orders {
+                    let order = order.verify(&secp).expect("a valid order");
+                    order
+                        .check_time(now, Arrival::Gossip)
+                        .expect("a fresh order");
+                    book.insert_order(order).expect("room in the book");
+                }
+                clock() - start
+            })
+            .fold(f64::INFINITY, f64::min)
     }
 }
