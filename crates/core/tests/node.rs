@@ -753,3 +753,47 @@ fn floods_leave_the_footprint_within_its_bounds() {
     assert!(footprint.requests > 0);
     assert_eq!(footprint.links, 8, "no neighbour was banned: {footprint:?}");
 }
+
+/// A discovered peer is dialed on the next tick; after each failure the next attempt waits
+/// twice as long (2 s, 4 s...); with the target of neighbours reached, only a feeler a minute.
+#[test]
+fn dials_up_to_the_target_and_backs_off_after_failures() {
+    let mut node = node();
+    let dials = |outputs: &[Output]| -> Vec<PeerId> {
+        outputs
+            .iter()
+            .filter_map(|output| match output {
+                Output::Connect { peer } => Some(*peer),
+                _ => None,
+            })
+            .collect()
+    };
+    let stranger = ScriptedPeer::new(50).id();
+    node.handle(NOW, Input::Discovered { peer: stranger });
+    assert_eq!(dials(&node.handle(NOW, Input::Tick)), vec![stranger]);
+    node.handle(NOW, Input::ConnectFailed { peer: stranger });
+    assert_eq!(dials(&node.handle(NOW + 1_999, Input::Tick)), vec![]);
+    assert_eq!(
+        dials(&node.handle(NOW + 2_000, Input::Tick)),
+        vec![stranger]
+    );
+    node.handle(NOW + 2_000, Input::ConnectFailed { peer: stranger });
+    assert_eq!(dials(&node.handle(NOW + 5_999, Input::Tick)), vec![]);
+    assert_eq!(
+        dials(&node.handle(NOW + 6_000, Input::Tick)),
+        vec![stranger]
+    );
+    node.handle(NOW + 6_000, Input::ConnectFailed { peer: stranger });
+
+    // Eight neighbours (the target): nobody is dialed until the feeler's minute.
+    for n in 1..=8 {
+        ready(&mut node, &ScriptedPeer::new(n));
+    }
+    let later = NOW + 20_000;
+    assert_eq!(dials(&node.handle(later, Input::Tick)), vec![]);
+    assert_eq!(
+        dials(&node.handle(NOW + 60_000, Input::Tick)),
+        vec![stranger],
+        "a feeler"
+    );
+}
