@@ -1,7 +1,11 @@
 //! bitmesh-mesh: how peers reach each other.
 //!
-//! This crate will hold the WebRTC transport (web-sys in the browser, webrtc-rs natively), the
-//! framing that chunks messages into data-channel frames, and the signaling protocol with its
-//! client. It depends on `bitmesh-core` only for the types both ends share.
+//! The framing that cuts messages into data-channel frames and puts them back together
+//! ([`framing`]), the DTLS fingerprint of a session description ([`sdp`]), and the signaling
+//! protocol ([`signaling`]): its messages, the server's state machine and the client's. The
+//! WebRTC transports (web-sys in the browser, webrtc-rs natively) build on these.
+
+pub mod framing;
+pub mod sdp;
 
 pub use bitmesh_core::Network;
