@@ -59,7 +59,10 @@ pub enum FrameError {
     FrameTooLarge(usize),
     UnknownKind(u8),
     /// A message announced larger than the receiver's maximum.
-    MessageTooLarge { size: usize, max: usize },
+    MessageTooLarge {
+        size: usize,
+        max: usize,
+    },
     /// A first frame too short for its header, or announcing what fits in a whole frame.
     BadFirstFrame,
     /// A next frame with no message in parts under way.
@@ -67,7 +70,9 @@ pub enum FrameError {
     /// A whole or first frame while a message in parts is under way.
     Interrupted,
     /// More bytes than the message announced.
-    Overrun { size: usize },
+    Overrun {
+        size: usize,
+    },
     /// A message in parts not finished within [`REASSEMBLY_TIMEOUT_MILLIS`].
     Stalled,
 }
@@ -81,13 +86,18 @@ impl fmt::Display for FrameError {
             }
             FrameError::UnknownKind(kind) => write!(f, "a frame of unknown kind {kind:#04x}"),
             FrameError::MessageTooLarge { size, max } => {
-                write!(f, "a message of {size} bytes announced, above the limit of {max}")
+                write!(
+                    f,
+                    "a message of {size} bytes announced, above the limit of {max}"
+                )
             }
-            FrameError::BadFirstFrame => {
-                f.write_str("a first frame without its length, or for a message that fits one frame")
-            }
+            FrameError::BadFirstFrame => f.write_str(
+                "a first frame without its length, or for a message that fits one frame",
+            ),
             FrameError::UnexpectedNext => f.write_str("a continuation with no message under way"),
-            FrameError::Interrupted => f.write_str("a new message before the last one was complete"),
+            FrameError::Interrupted => {
+                f.write_str("a new message before the last one was complete")
+            }
             FrameError::Overrun { size } => {
                 write!(f, "more bytes than the {size} the message announced")
             }
@@ -187,7 +197,9 @@ impl Reassembler {
 
     /// Bytes held for a message in parts.
     pub fn buffered(&self) -> usize {
-        self.partial.as_ref().map_or(0, |partial| partial.bytes.capacity())
+        self.partial
+            .as_ref()
+            .map_or(0, |partial| partial.bytes.capacity())
     }
 
     fn check_size(&self, size: usize) -> Result<(), FrameError> {
@@ -332,7 +344,10 @@ mod tests {
         );
         assert_eq!(r.push(&[NEXT, 1], 0), Err(FrameError::UnexpectedNext));
         assert_eq!(r.push(&[FIRST, 1, 0], 0), Err(FrameError::BadFirstFrame));
-        assert_eq!(r.push(&[FIRST, 10, 0, 0, 0, 1], 0), Err(FrameError::BadFirstFrame));
+        assert_eq!(
+            r.push(&[FIRST, 10, 0, 0, 0, 1], 0),
+            Err(FrameError::BadFirstFrame)
+        );
         // A message in parts, then another message before it ends.
         assert_eq!(r.push(&big[0], 0), Ok(None));
         assert_eq!(r.push(&[WHOLE, 1], 0), Err(FrameError::Interrupted));
@@ -356,7 +371,10 @@ mod tests {
         assert_eq!(r.push(&frames[0], 1_000), Ok(None));
         // An announced megabyte costs one frame until it is sent.
         assert!(r.buffered() <= 2 * MAX_FRAME, "{}", r.buffered());
-        assert_eq!(r.check_deadline(1_000 + REASSEMBLY_TIMEOUT_MILLIS - 1), Ok(()));
+        assert_eq!(
+            r.check_deadline(1_000 + REASSEMBLY_TIMEOUT_MILLIS - 1),
+            Ok(())
+        );
         assert_eq!(
             r.check_deadline(1_000 + REASSEMBLY_TIMEOUT_MILLIS),
             Err(FrameError::Stalled)

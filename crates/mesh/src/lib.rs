@@ -7,5 +7,6 @@
 
 pub mod framing;
 pub mod sdp;
+pub mod signaling;
 
 pub use bitmesh_core::Network;

@@ -89,7 +89,10 @@ a=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\n";
             fingerprint("a=fingerprint:sha-256 8B:2B\r\n"),
             Err(SdpError::Malformed(_))
         ));
-        let line = CHROMIUM.lines().find(|l| l.starts_with("a=fingerprint")).unwrap();
+        let line = CHROMIUM
+            .lines()
+            .find(|l| l.starts_with("a=fingerprint"))
+            .unwrap();
         let other = line.replace("8B:2B", "8B:2C");
         assert_eq!(
             fingerprint(&format!("{line}\r\n{other}\r\n")),
