@@ -1,4 +1,5 @@
-//! The HTTP side of the node: the page from `dist/` and `GET /healthz`.
+//! The HTTP side of the node: the page from `dist/`, `GET /healthz` and the signaling
+//! WebSocket at `/signal`.
 
 use std::fmt;
 use std::future::Future;
@@ -9,9 +10,12 @@ use std::path::PathBuf;
 use axum::routing::get;
 use axum::{Json, Router};
 use bitmesh_core::Network;
+use bitmesh_mesh::signaling::ServerConfig;
 use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
+
+use crate::signaling::{self, Signaling};
 
 /// What the HTTP server needs to start.
 #[derive(Debug, Clone)]
@@ -105,6 +109,7 @@ fn page_url(local: SocketAddr, network: Network) -> String {
 }
 
 fn router(network: Network, dist: PathBuf) -> Router {
+    let signaling = Signaling::start(ServerConfig::new(network.name()));
     let health = Health {
         status: "ok",
         network: network.name(),
@@ -113,6 +118,7 @@ fn router(network: Network, dist: PathBuf) -> Router {
     };
     Router::new()
         .route("/healthz", get(move || async move { Json(health.clone()) }))
+        .route("/signal", get(signaling::upgrade).with_state(signaling))
         .fallback_service(ServeDir::new(dist))
         .layer(TraceLayer::new_for_http())
 }

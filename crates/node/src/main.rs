@@ -1,9 +1,11 @@
 //! bitmesh-node: the native binary built from the same core as the page.
 //!
-//! Today it serves the built page (`dist/`) and `GET /healthz` on 127.0.0.1. Signaling, mining,
-//! the faucet and the HTTP API join it as their issues land.
+//! Today it serves the built page (`dist/`), `GET /healthz` and the signaling WebSocket
+//! (`/signal`) on 127.0.0.1. Its own WebRTC peer, mining, the faucet and the HTTP API join it as
+//! their issues land.
 
 mod http;
+mod signaling;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -1,89 +1,14 @@
 //! The node binary as a person starts it: serving, `/healthz`, and its refusals.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use bitmesh_core::Network;
 
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
 
-/// A running node, killed when dropped.
-struct RunningNode {
-    child: Child,
-    url: String,
-}
-
-impl RunningNode {
-    fn start(dist: &Path, extra: &[&str]) -> RunningNode {
-        let mut child = node()
-            .args(["--port", "0", "--dist"])
-            .arg(dist)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bitmesh-node");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = rx.recv_timeout(WAIT).expect("the node prints its URL");
-        let url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_owned();
-        RunningNode { child, url }
-    }
-
-    /// `GET path`, returning the status code and the body.
-    fn get(&self, path: &str) -> (u16, String) {
-        let host = self
-            .url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .expect("a host in the URL");
-        let mut stream = TcpStream::connect(host).expect("connect");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .expect("status code");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
-    }
-}
-
-impl Drop for RunningNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn node() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_bitmesh-node"))
-}
+use common::{bundle, node, RunningNode, WAIT};
 
 /// Runs the node to completion with a bound on time; it must exit by itself.
 fn run_to_exit(args: &[&str]) -> Output {
@@ -105,16 +30,6 @@ fn run_to_exit(args: &[&str]) -> Output {
             panic!("bitmesh-node did not exit within {WAIT:?}");
         }
     }
-}
-
-fn bundle() -> tempfile::TempDir {
-    let dist = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dist.path().join("index.html"),
-        "<title>bitmesh test page</title>",
-    )
-    .unwrap();
-    dist
 }
 
 #[test]

@@ -1,0 +1,169 @@
+//! The signaling endpoint (`GET /signal`, a WebSocket): one task owns the server's state
+//! machine (`bitmesh_mesh::signaling::SignalingServer`); each connection's task passes it what
+//! the client sends and writes what it answers. A client whose outgoing queue fills (it does
+//! not read) is dropped, so no client can make the node buffer without bound.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use bitmesh_mesh::signaling::{
+    ServerConfig, ServerInput, ServerOutput, SignalingServer, MAX_SIGNALING_MESSAGE,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+/// Messages waiting to be written to one client at most.
+const CLIENT_QUEUE: usize = 256;
+/// Frames above this are refused by the WebSocket layer itself (the connection closes);
+/// between [`MAX_SIGNALING_MESSAGE`] and this, the state machine answers with an error.
+const MAX_FRAME_BYTES: usize = 4 * MAX_SIGNALING_MESSAGE;
+/// Inputs waiting for the server task at most.
+const SERVER_QUEUE: usize = 4_096;
+const TICK: Duration = Duration::from_secs(1);
+
+/// What connection tasks send the server task.
+enum Event {
+    Opened {
+        client: u64,
+        outgoing: mpsc::Sender<Outgoing>,
+    },
+    Input(ServerInput),
+}
+
+/// What the server task sends a connection task.
+enum Outgoing {
+    Text(String),
+    Close,
+}
+
+/// The endpoint's handle, shared by the router.
+#[derive(Clone)]
+pub struct Signaling {
+    events: mpsc::Sender<Event>,
+    next_client: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Signaling {
+    /// Starts the server task for `config`.
+    pub fn start(config: ServerConfig) -> Signaling {
+        let (events, receiver) = mpsc::channel(SERVER_QUEUE);
+        tokio::spawn(run(SignalingServer::new(config), receiver));
+        Signaling {
+            events,
+            next_client: Default::default(),
+        }
+    }
+}
+
+/// `GET /signal`.
+pub async fn upgrade(State(signaling): State<Signaling>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| connection(signaling, socket))
+}
+
+async fn connection(signaling: Signaling, socket: WebSocket) {
+    use std::sync::atomic::Ordering;
+    let client = signaling.next_client.fetch_add(1, Ordering::Relaxed);
+    let (outgoing, mut to_client) = mpsc::channel(CLIENT_QUEUE);
+    if signaling
+        .events
+        .send(Event::Opened { client, outgoing })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (mut sink, mut stream) = socket.split();
+    let writer = async {
+        while let Some(message) = to_client.recv().await {
+            let frame = match message {
+                Outgoing::Text(text) => Message::Text(text.into()),
+                Outgoing::Close => Message::Close(Some(CloseFrame {
+                    code: 1008,
+                    reason: "closed by the signaling server".into(),
+                })),
+            };
+            let close = matches!(frame, Message::Close(_));
+            if sink.send(frame).await.is_err() || close {
+                break;
+            }
+        }
+    };
+    let reader = async {
+        while let Some(Ok(message)) = stream.next().await {
+            let input = match message {
+                Message::Text(text) => ServerInput::Text {
+                    client,
+                    text: text.as_str().to_owned(),
+                },
+                Message::Binary(bytes) => ServerInput::Binary {
+                    client,
+                    len: bytes.len(),
+                },
+                Message::Close(_) => break,
+                Message::Ping(_) | Message::Pong(_) => continue,
+            };
+            if signaling.events.send(Event::Input(input)).await.is_err() {
+                break;
+            }
+        }
+    };
+    // Whichever ends first (the client left, or the server closed it) ends the connection.
+    tokio::select! {
+        _ = writer => {}
+        _ = reader => {}
+    }
+    let _ = signaling
+        .events
+        .send(Event::Input(ServerInput::Closed { client }))
+        .await;
+}
+
+async fn run(mut server: SignalingServer, mut events: mpsc::Receiver<Event>) {
+    let start = Instant::now();
+    let mut clients: std::collections::HashMap<u64, mpsc::Sender<Outgoing>> = Default::default();
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        let input = tokio::select! {
+            event = events.recv() => match event {
+                None => return,
+                Some(Event::Opened { client, outgoing }) => {
+                    clients.insert(client, outgoing);
+                    let mut nonce = [0u8; 32];
+                    if getrandom::getrandom(&mut nonce).is_err() {
+                        tracing::error!("no randomness for a signaling challenge");
+                        clients.remove(&client);
+                        continue;
+                    }
+                    ServerInput::Opened { client, nonce }
+                }
+                Some(Event::Input(input)) => {
+                    if let ServerInput::Closed { client } = input {
+                        clients.remove(&client);
+                    }
+                    input
+                }
+            },
+            _ = tick.tick() => ServerInput::Tick,
+        };
+        let now = start.elapsed().as_millis() as u64;
+        for output in server.handle(now, input) {
+            let (client, outgoing) = match output {
+                ServerOutput::Send { client, text } => (client, Outgoing::Text(text)),
+                ServerOutput::Close { client } => (client, Outgoing::Close),
+            };
+            let Some(sender) = clients.get(&client) else {
+                continue;
+            };
+            if sender.try_send(outgoing).is_err() {
+                // It does not read: dropping its sender ends its connection.
+                tracing::debug!(client, "signaling client too slow; dropped");
+                clients.remove(&client);
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! A node binary started for a test: its URL, a GET, and a test page bundle.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long anything in these tests may wait.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A running node, killed when dropped.
+pub struct RunningNode {
+    child: Child,
+    pub url: String,
+}
+
+impl RunningNode {
+    pub fn start(dist: &Path, extra: &[&str]) -> RunningNode {
+        let mut child = node()
+            .args(["--port", "0", "--dist"])
+            .arg(dist)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bitmesh-node");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx.recv_timeout(WAIT).expect("the node prints its URL");
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        RunningNode { child, url }
+    }
+
+    /// `GET path`, returning the status code and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let host = self.host();
+        let mut stream = TcpStream::connect(host).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("status code");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl RunningNode {
+    /// `127.0.0.1:port`.
+    pub fn host(&self) -> &str {
+        self.url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("a host in the URL")
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn node() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bitmesh-node"))
+}
+
+/// A directory with a test page.
+pub fn bundle() -> tempfile::TempDir {
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dist.path().join("index.html"),
+        "<title>bitmesh test page</title>",
+    )
+    .unwrap();
+    dist
+}
