@@ -14,7 +14,7 @@ build_page
 
 step "cargo clippy (native, then wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p bitmesh-core -p bitmesh-web --lib --bins --tests --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p bitmesh-core -p bitmesh-mesh -p bitmesh-web --lib --bins --tests --target wasm32-unknown-unknown -- -D warnings
 
 step "the fuzz targets compile (run them with cargo fuzz, see fuzz/README.md)"
 cargo check --quiet --manifest-path fuzz/Cargo.toml --target-dir target --bins
@@ -28,7 +28,7 @@ export CARGO_NET_OFFLINE=true
 step "cargo test --workspace (unit, integration and end-to-end)"
 in_loopback_namespace cargo test --workspace
 
-for crate in crates/core web; do
+for crate in crates/core crates/mesh web; do
   step "wasm-pack test --headless --chrome $crate"
   in_loopback_namespace wasm-pack test --headless --chrome --mode no-install "$crate"
 done

@@ -1,0 +1,166 @@
+//! Two peer connections in one page, connected through their own signals: a 1 MiB message and
+//! 10,000 small ones arrive whole and in order through the framing, both ways; a peer that
+//! sends a bad frame is cut off. Runs in headless Chromium inside a loopback-only namespace.
+#![cfg(target_arch = "wasm32")]
+
+use bitmesh_mesh::browser::BrowserConnection;
+use bitmesh_mesh::signaling::Signal;
+use bitmesh_mesh::transport::{TransportConfig, TransportEvent};
+use futures_channel::mpsc;
+use futures_util::{future, FutureExt, StreamExt};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// How long any wait may take.
+const WAIT_MILLIS: i32 = 30_000;
+
+async fn timeout_after(millis: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .expect("a window")
+            .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), millis)
+            .expect("a timer");
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// One end: its connection and the events it reports.
+struct End {
+    connection: BrowserConnection,
+    events: mpsc::UnboundedReceiver<TransportEvent>,
+}
+
+impl End {
+    async fn next(&mut self) -> TransportEvent {
+        let event = self.events.next().fuse();
+        let timer = Box::pin(timeout_after(WAIT_MILLIS)).fuse();
+        futures_util::pin_mut!(event);
+        match future::select(event, timer).await {
+            future::Either::Left((Some(event), _)) => event,
+            future::Either::Left((None, _)) => panic!("the connection was dropped"),
+            future::Either::Right(_) => panic!("no event within {WAIT_MILLIS} ms"),
+        }
+    }
+
+    async fn message(&mut self) -> Vec<u8> {
+        match self.next().await {
+            TransportEvent::Message(message) => message,
+            other => panic!("a message, not {other:?}"),
+        }
+    }
+}
+
+/// Two connected ends: each one's candidates go straight to the other.
+async fn pair() -> (End, End) {
+    let config = TransportConfig::default();
+    let (a_events, a_rx) = mpsc::unbounded();
+    let (b_events, b_rx) = mpsc::unbounded();
+    let (a_signals, a_signal_rx) = mpsc::unbounded();
+    let (b_signals, b_signal_rx) = mpsc::unbounded();
+    let a = BrowserConnection::new(
+        &config,
+        1,
+        move |event| drop(a_events.unbounded_send(event)),
+        move |signal| drop(a_signals.unbounded_send(signal)),
+    )
+    .expect("a peer connection");
+    let b = BrowserConnection::new(
+        &config,
+        1,
+        move |event| drop(b_events.unbounded_send(event)),
+        move |signal| drop(b_signals.unbounded_send(signal)),
+    )
+    .expect("a peer connection");
+    let Signal::Offer { sdp: offer, .. } = a.offer().await.expect("an offer") else {
+        panic!("an offer");
+    };
+    let Signal::Answer { sdp: answer, .. } = b.answer(&offer).await.expect("an answer") else {
+        panic!("an answer");
+    };
+    a.accept_answer(&answer).await.expect("the answer taken");
+    // Candidates, each way, as they come.
+    let forward = |connection: BrowserConnection, mut signals: mpsc::UnboundedReceiver<Signal>| async move {
+        while let Some(Signal::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_m_line_index,
+            ..
+        }) = signals.next().await
+        {
+            connection
+                .add_candidate(&candidate, sdp_mid.as_deref(), sdp_m_line_index)
+                .await
+                .expect("a candidate taken");
+        }
+    };
+    wasm_bindgen_futures::spawn_local(forward(b.clone(), a_signal_rx));
+    wasm_bindgen_futures::spawn_local(forward(a.clone(), b_signal_rx));
+    let mut a = End {
+        connection: a,
+        events: a_rx,
+    };
+    let mut b = End {
+        connection: b,
+        events: b_rx,
+    };
+    let (
+        TransportEvent::Open {
+            local_fingerprint: a_local,
+            remote_fingerprint: a_remote,
+        },
+        TransportEvent::Open {
+            local_fingerprint: b_local,
+            remote_fingerprint: b_remote,
+        },
+    ) = (a.next().await, b.next().await)
+    else {
+        panic!("both channels open");
+    };
+    // Each end sees the other's certificate: what the hello signs.
+    assert_eq!(a_local, b_remote);
+    assert_eq!(a_remote, b_local);
+    assert_ne!(a_local, a_remote);
+    (a, b)
+}
+
+#[wasm_bindgen_test]
+async fn a_megabyte_and_ten_thousand_small_messages_arrive_whole_and_in_order() {
+    let (a, mut b) = pair().await;
+    let big: Vec<u8> = (0..1 << 20)
+        .map(|n: u32| (n * 31 + n / 977) as u8)
+        .collect();
+    a.connection.send(&big).expect("room");
+    for n in 0..10_000u32 {
+        let mut small = n.to_le_bytes().to_vec();
+        small.extend(std::iter::repeat_n(n as u8, (n % 200) as usize));
+        a.connection.send(&small).expect("room");
+    }
+    assert_eq!(b.message().await, big);
+    for n in 0..10_000u32 {
+        let small = b.message().await;
+        assert_eq!(small[..4], n.to_le_bytes(), "message {n} in order");
+        assert_eq!(small.len(), 4 + (n % 200) as usize);
+    }
+    // And back.
+    let mut a = a;
+    b.connection.send(&big).expect("room");
+    assert_eq!(a.message().await, big);
+    assert_eq!(a.connection.queued_bytes(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_message_above_the_receivers_maximum_closes_the_connection() {
+    let (a, mut b) = pair().await;
+    // Above the 4 MiB the receiver takes.
+    a.connection
+        .send(&vec![7; TransportConfig::default().max_message + 1])
+        .expect("the sender's queue takes it");
+    match b.next().await {
+        TransportEvent::Closed { reason } => {
+            assert!(reason.contains("above the limit"), "{reason}")
+        }
+        other => panic!("closed, not {other:?}"),
+    }
+}
