@@ -18,21 +18,10 @@ use web_sys::{
 use crate::framing::{QueueFull, Reassembler, SendQueue};
 use crate::sdp;
 use crate::signaling::Signal;
+pub use crate::transport::TransportError;
 use crate::transport::{
     TransportConfig, TransportEvent, CHANNEL_ID, CHANNEL_LABEL, HIGH_WATER, LOW_WATER,
 };
-
-/// Why the browser refused a step of the connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportError(pub String);
-
-impl core::fmt::Display for TransportError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "WebRTC: {}", self.0)
-    }
-}
-
-impl std::error::Error for TransportError {}
 
 fn js_error(context: &str, value: JsValue) -> TransportError {
     let detail = value

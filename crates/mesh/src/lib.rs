@@ -9,6 +9,8 @@
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
 pub mod framing;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
 pub mod sdp;
 pub mod signaling;
 pub mod transport;

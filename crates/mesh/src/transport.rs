@@ -19,6 +19,18 @@ pub enum TransportEvent {
     Closed { reason: String },
 }
 
+/// Why the WebRTC stack refused a step of a connection (its words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError(pub String);
+
+impl core::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "WebRTC: {}", self.0)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
 /// How connections are made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransportConfig {
