@@ -1,20 +1,24 @@
 //! The HTTP side of the node: the page from `dist/`, `GET /healthz` and the signaling
-//! WebSocket at `/signal`.
+//! WebSocket at `/signal`; it starts the node's own peer.
 
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use bitcoin::hex::DisplayHex;
 use bitmesh_core::Network;
 use bitmesh_mesh::signaling::ServerConfig;
 use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::peer::{self, PeerStatus, SignalSource};
 use crate::signaling::{self, Signaling};
 
 /// What the HTTP server needs to start.
@@ -26,6 +30,8 @@ pub struct Config {
     pub dist: PathBuf,
     /// The network this node serves.
     pub network: Network,
+    /// Another node's signaling WebSocket for this node's peer (else its own).
+    pub join: Option<String>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -89,7 +95,14 @@ pub async fn serve(
         .local_addr()
         .map_err(|err| ServeError(ServeErrorKind::Bind(config.listen, err)))?;
 
-    let app = router(config.network, config.dist);
+    let signaling = Signaling::start(ServerConfig::new(config.network.name()));
+    let status = Arc::new(PeerStatus::default());
+    let source = match config.join {
+        Some(url) => SignalSource::Remote(url),
+        None => SignalSource::Local(signaling.clone()),
+    };
+    peer::start(config.network, source, status.clone());
+    let app = router(config.network, config.dist, signaling, status);
     tracing::info!(network = %config.network, %local, "serving");
     println!("listening on {}", page_url(local, config.network));
     let _ = io::stdout().flush();
@@ -108,16 +121,27 @@ fn page_url(local: SocketAddr, network: Network) -> String {
     }
 }
 
-fn router(network: Network, dist: PathBuf) -> Router {
-    let signaling = Signaling::start(ServerConfig::new(network.name()));
-    let health = Health {
-        status: "ok",
-        network: network.name(),
-        genesis: network.genesis_hash().to_string(),
-        version: env!("CARGO_PKG_VERSION"),
+fn router(
+    network: Network,
+    dist: PathBuf,
+    signaling: Signaling,
+    status: Arc<PeerStatus>,
+) -> Router {
+    let health = move || {
+        let status = status.clone();
+        async move {
+            Json(Health {
+                status: "ok",
+                network: network.name(),
+                genesis: network.genesis_hash().to_string(),
+                version: env!("CARGO_PKG_VERSION"),
+                peer: status.id.get().map(|id| id.0.to_lower_hex_string()),
+                neighbours: status.neighbours.load(Ordering::Relaxed),
+            })
+        }
     };
     Router::new()
-        .route("/healthz", get(move || async move { Json(health.clone()) }))
+        .route("/healthz", get(health))
         .route("/signal", get(signaling::upgrade).with_state(signaling))
         .fallback_service(ServeDir::new(dist))
         .layer(TraceLayer::new_for_http())
@@ -130,4 +154,7 @@ struct Health {
     network: &'static str,
     genesis: String,
     version: &'static str,
+    /// The node's own peer id, and its neighbours in the mesh.
+    peer: Option<String>,
+    neighbours: usize,
 }

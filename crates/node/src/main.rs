@@ -1,10 +1,12 @@
 //! bitmesh-node: the native binary built from the same core as the page.
 //!
 //! Today it serves the built page (`dist/`), `GET /healthz` and the signaling WebSocket
-//! (`/signal`) on 127.0.0.1. Its own WebRTC peer, mining, the faucet and the HTTP API join it as
-//! their issues land.
+//! (`/signal`) on 127.0.0.1, and runs its own WebRTC peer in the mesh (signaling through its own
+//! server, or another node's with `--join`). Storage, mining, the faucet and the HTTP API join it
+//! as their issues land.
 
 mod http;
+mod peer;
 mod signaling;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,6 +33,10 @@ struct Cli {
     /// The bitmesh network: local or test.
     #[arg(long, default_value_t = Network::Local)]
     network: Network,
+    /// Join the mesh through another node's signaling server (`ws://host:port/signal`)
+    /// instead of this node's own.
+    #[arg(long, value_name = "URL")]
+    join: Option<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, default_value = "info")]
     log: String,
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         listen: SocketAddr::new(cli.addr, cli.port),
         dist: cli.dist,
         network: cli.network,
+        join: cli.join,
     };
     match runtime.block_on(http::serve(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -57,6 +57,59 @@ impl Signaling {
     }
 }
 
+/// A client of the server inside this process (the node's own peer): the same protocol as a
+/// WebSocket client, over channels.
+pub struct LocalClient {
+    client: u64,
+    events: mpsc::Sender<Event>,
+    incoming: mpsc::Receiver<Outgoing>,
+}
+
+impl LocalClient {
+    /// Sends a text to the server; false once it is gone.
+    pub async fn send(&self, text: String) -> bool {
+        let input = ServerInput::Text {
+            client: self.client,
+            text,
+        };
+        self.events.send(Event::Input(input)).await.is_ok()
+    }
+
+    /// The server's next text; None once it closed this client.
+    pub async fn next(&mut self) -> Option<String> {
+        match self.incoming.recv().await? {
+            Outgoing::Text(text) => Some(text),
+            Outgoing::Close => None,
+        }
+    }
+}
+
+impl Drop for LocalClient {
+    fn drop(&mut self) {
+        let _ = self.events.try_send(Event::Input(ServerInput::Closed {
+            client: self.client,
+        }));
+    }
+}
+
+impl Signaling {
+    /// Connects a client inside this process.
+    pub async fn connect_local(&self) -> Option<LocalClient> {
+        use std::sync::atomic::Ordering;
+        let client = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let (outgoing, incoming) = mpsc::channel(CLIENT_QUEUE);
+        self.events
+            .send(Event::Opened { client, outgoing })
+            .await
+            .ok()?;
+        Some(LocalClient {
+            client,
+            events: self.events.clone(),
+            incoming,
+        })
+    }
+}
+
 /// `GET /signal`.
 pub async fn upgrade(State(signaling): State<Signaling>, upgrade: WebSocketUpgrade) -> Response {
     upgrade

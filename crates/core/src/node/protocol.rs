@@ -144,7 +144,7 @@ impl Context<'_> {
 }
 
 /// A protocol of the node.
-pub trait Protocol: Any {
+pub trait Protocol: Any + Send {
     fn name(&self) -> &'static str;
 
     /// The inventory kinds whose objects it serves, judges and lists.

@@ -1,0 +1,501 @@
+//! The node's own peer: the core's node state machine driven by tokio, with webrtc-rs
+//! connections, a signaling client (of this node's own server, or of another node's with
+//! `--join`), and the mesh as the signaling path when no server is reachable.
+//!
+//! One task owns the state machine, the connector and the connections; everything slow (making
+//! a connection, an offer, an answer) runs in tasks that report back on one channel, so the
+//! state machine only ever sees one input at a time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+use bitmesh_core::chain::mempool::MempoolConfig;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::market::book::BookLimits;
+use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
+use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig, Output};
+use bitmesh_core::wire::{PeerId, RoutedKind};
+use bitmesh_core::Network;
+use bitmesh_mesh::connector::{Connector, Route, Step};
+use bitmesh_mesh::native::{NativeConfig, NativeConnection};
+use bitmesh_mesh::signaling::{Backoff, ClientEvent, Signal, SignalingClient};
+use bitmesh_mesh::transport::TransportEvent;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::signaling::Signaling;
+
+const TICK: Duration = Duration::from_millis(100);
+/// How often the registered peers are listed again.
+const LIST_EVERY: Duration = Duration::from_secs(10);
+
+/// Where the peer finds its signaling server.
+#[derive(Clone)]
+pub enum SignalSource {
+    /// This node's own.
+    Local(Signaling),
+    /// Another node's, at this WebSocket URL (`ws://host:port/signal`).
+    Remote(String),
+}
+
+/// What the HTTP side shows of the peer.
+#[derive(Debug, Default)]
+pub struct PeerStatus {
+    pub neighbours: AtomicUsize,
+    pub id: std::sync::OnceLock<PeerId>,
+}
+
+/// What the peer's tasks report to its loop.
+enum Report {
+    /// Registered with a signaling server: signals for it go here.
+    SignalReady(mpsc::Sender<(PeerId, Signal)>),
+    SignalGone,
+    /// Peers the server lists.
+    Discovered(Vec<PeerId>),
+    /// A signal the server forwarded.
+    ServerSignal(PeerId, Signal),
+    Transport(LinkId, TransportEvent),
+    /// This end's signal for the attempt on a link (its offer, answer or a candidate).
+    LocalSignal(LinkId, Signal),
+    /// A connection was made for a link (and its offer or answer sent).
+    Ready(LinkId, NativeConnection),
+    Failed(LinkId, String),
+}
+
+/// Starts the peer; it runs until the process ends.
+pub fn start(network: Network, source: SignalSource, status: Arc<PeerStatus>) {
+    let mut secret = [0u8; 32];
+    let key = loop {
+        getrandom::getrandom(&mut secret).expect("the system's randomness");
+        if let Ok(secret) = SecretKey::from_slice(&secret) {
+            break Keypair::from_secret_key(&Secp256k1::new(), &secret);
+        }
+    };
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).expect("the system's randomness");
+    let now = now_millis();
+    let mut node = Node::new(
+        NodeConfig::new(network),
+        key,
+        Chain::new(network),
+        seed,
+        now,
+    );
+    node.register(Box::new(ChainSync::new()));
+    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    let _ = status.id.set(node.id());
+    tracing::info!(peer = %node.id(), "the node's peer starts");
+    let session_seed = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes"));
+    let (reports, inbox) = mpsc::unbounded_channel();
+    tokio::spawn(signal_loop(source, key, network, reports.clone()));
+    let peer = Peer {
+        connector: Connector::new(node.id(), session_seed),
+        node,
+        connections: HashMap::new(),
+        steps: HashMap::new(),
+        signal: None,
+        reports,
+        status,
+        config: NativeConfig::default(),
+    };
+    tokio::spawn(peer.run(inbox));
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+struct Peer {
+    node: Node,
+    connector: Connector,
+    connections: HashMap<LinkId, NativeConnection>,
+    /// Each link's answer and candidates, applied in order by the link's task (an answer must
+    /// be taken before the candidates that follow it).
+    steps: HashMap<LinkId, mpsc::UnboundedSender<Step>>,
+    signal: Option<mpsc::Sender<(PeerId, Signal)>>,
+    reports: mpsc::UnboundedSender<Report>,
+    status: Arc<PeerStatus>,
+    config: NativeConfig,
+}
+
+impl Peer {
+    async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Report>) {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                report = inbox.recv() => match report {
+                    Some(report) => self.report(report),
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    let now = now_millis();
+                    for (link, dialed) in self.connector.expire(now) {
+                        self.drop_link(link);
+                        if let Some(peer) = dialed {
+                            self.input(Input::ConnectFailed { peer });
+                        }
+                    }
+                    self.input(Input::Tick);
+                }
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let outputs = self.node.handle(now_millis(), input);
+        for output in outputs {
+            self.output(output);
+        }
+        self.status
+            .neighbours
+            .store(self.node.peers().count(), Ordering::Relaxed);
+    }
+
+    fn output(&mut self, output: Output) {
+        match output {
+            Output::Send { link, bytes } => {
+                let full = match self.connections.get(&link) {
+                    Some(connection) => connection.send(&bytes).err(),
+                    None => None,
+                };
+                if let Some(full) = full {
+                    tracing::info!(link = link.0, "closing a link: {full}");
+                    self.close(link);
+                }
+            }
+            Output::Close { link } => self.close(link),
+            Output::Connect { peer } => self.dial(peer),
+            Output::Event(Event::Routed {
+                from,
+                kind: RoutedKind::Signal,
+                payload,
+            }) => match serde_json::from_slice::<Signal>(&payload) {
+                Ok(signal) => self.on_signal(from, signal, Route::Mesh),
+                Err(err) => tracing::debug!(%from, "a routed signal that is not one: {err}"),
+            },
+            Output::Event(event) => tracing::debug!(?event, "node event"),
+        }
+    }
+
+    fn close(&mut self, link: LinkId) {
+        if let Some(connection) = self.connections.get(&link).cloned() {
+            tokio::spawn(async move { connection.close().await });
+        }
+    }
+
+    fn drop_link(&mut self, link: LinkId) {
+        self.close(link);
+        self.connections.remove(&link);
+        self.steps.remove(&link);
+        self.connector.closed(link);
+    }
+
+    /// The route for signals now: the server when registered, else the mesh if any neighbour.
+    fn route(&self) -> Option<Route> {
+        if self.signal.is_some() {
+            Some(Route::Server)
+        } else if self.node.peers().next().is_some() {
+            Some(Route::Mesh)
+        } else {
+            None
+        }
+    }
+
+    fn dial(&mut self, peer: PeerId) {
+        let attempt = self
+            .route()
+            .and_then(|route| self.connector.dial(peer, route, now_millis()));
+        let Some((link, session)) = attempt else {
+            self.input(Input::ConnectFailed { peer });
+            return;
+        };
+        self.make_connection(link, session, None);
+    }
+
+    /// Makes the connection for `link` in a task, then its offer (or its answer to `offer`),
+    /// then applies the link's steps in order.
+    fn make_connection(&mut self, link: LinkId, session: u64, offer: Option<String>) {
+        let (steps, mut pending) = mpsc::unbounded_channel();
+        self.steps.insert(link, steps);
+        let (reports, config) = (self.reports.clone(), self.config.clone());
+        tokio::spawn(async move {
+            let events = reports.clone();
+            let signals = reports.clone();
+            let made = NativeConnection::new(
+                &config,
+                session,
+                move |event| drop(events.send(Report::Transport(link, event))),
+                move |signal| drop(signals.send(Report::LocalSignal(link, signal))),
+            )
+            .await;
+            let connection = match made {
+                Ok(connection) => connection,
+                Err(err) => return drop(reports.send(Report::Failed(link, err.to_string()))),
+            };
+            let signal = match &offer {
+                None => connection.offer().await,
+                Some(offer) => connection.answer(offer).await,
+            };
+            match signal {
+                Ok(signal) => {
+                    let _ = reports.send(Report::LocalSignal(link, signal));
+                    let _ = reports.send(Report::Ready(link, connection.clone()));
+                }
+                Err(err) => {
+                    connection.close().await;
+                    let _ = reports.send(Report::Failed(link, err.to_string()));
+                    return;
+                }
+            }
+            while let Some(step) = pending.recv().await {
+                let done = match step {
+                    Step::AcceptAnswer { sdp, .. } => connection.accept_answer(&sdp).await,
+                    Step::AddCandidate {
+                        candidate,
+                        sdp_mid,
+                        sdp_m_line_index,
+                        ..
+                    } => {
+                        connection
+                            .add_candidate(&candidate, sdp_mid.as_deref(), sdp_m_line_index)
+                            .await
+                    }
+                    Step::Answer { .. } => Ok(()),
+                };
+                if let Err(err) = done {
+                    let _ = reports.send(Report::Failed(link, err.to_string()));
+                    return;
+                }
+            }
+        });
+    }
+
+    fn on_signal(&mut self, from: PeerId, signal: Signal, route: Route) {
+        match self.connector.on_signal(from, signal, route, now_millis()) {
+            Ok(Step::Answer { link, sdp }) => {
+                let session = self.connector.target(link).map_or(0, |(_, _, s)| s);
+                self.make_connection(link, session, Some(sdp));
+            }
+            Ok(step) => self.apply(step),
+            Err(err) => tracing::debug!(%from, "signal dropped: {err}"),
+        }
+    }
+
+    /// An answer or candidate for a link, to its task.
+    fn apply(&mut self, step: Step) {
+        let link = match &step {
+            Step::AcceptAnswer { link, .. } | Step::AddCandidate { link, .. } => *link,
+            Step::Answer { .. } => return,
+        };
+        if let Some(steps) = self.steps.get(&link) {
+            let _ = steps.send(step);
+        }
+    }
+
+    fn send_signal(&mut self, link: LinkId, signal: Signal) {
+        let Some((peer, route, _)) = self.connector.target(link) else {
+            return;
+        };
+        match (route, &self.signal) {
+            (Route::Server, Some(server)) => {
+                let _ = server.try_send((peer, signal));
+            }
+            _ => {
+                let payload = serde_json::to_vec(&signal).expect("signals serialize");
+                self.input(Input::SendRouted {
+                    to: peer,
+                    kind: RoutedKind::Signal,
+                    payload,
+                });
+            }
+        }
+    }
+
+    fn report(&mut self, report: Report) {
+        match report {
+            Report::SignalReady(sender) => self.signal = Some(sender),
+            Report::SignalGone => self.signal = None,
+            Report::Discovered(peers) => {
+                for peer in peers {
+                    self.input(Input::Discovered { peer });
+                }
+            }
+            Report::ServerSignal(from, signal) => self.on_signal(from, signal, Route::Server),
+            Report::LocalSignal(link, signal) => self.send_signal(link, signal),
+            Report::Ready(link, connection) => {
+                if self.steps.contains_key(&link) {
+                    self.connections.insert(link, connection);
+                } else {
+                    // Dropped while it was being made.
+                    tokio::spawn(async move { connection.close().await });
+                }
+            }
+            Report::Failed(link, why) => {
+                tracing::debug!(link = link.0, "connection attempt failed: {why}");
+                let dialed = self.connector.dialed(link);
+                self.drop_link(link);
+                if let Some(peer) = dialed {
+                    self.input(Input::ConnectFailed { peer });
+                }
+            }
+            Report::Transport(link, event) => match event {
+                TransportEvent::Open {
+                    local_fingerprint,
+                    remote_fingerprint,
+                } => {
+                    self.connector.opened(link);
+                    let dialed = self.connector.dialed(link);
+                    self.input(Input::LinkUp {
+                        link,
+                        dialed,
+                        local_fingerprint,
+                        remote_fingerprint,
+                    });
+                }
+                TransportEvent::Message(bytes) => self.input(Input::Received { link, bytes }),
+                TransportEvent::Closed { reason } => {
+                    tracing::debug!(link = link.0, "link closed: {reason}");
+                    self.drop_link(link);
+                    self.input(Input::LinkDown { link });
+                }
+            },
+        }
+    }
+}
+
+/// Keeps the peer registered with its signaling server: connects, answers the challenge,
+/// lists the registered peers now and then, carries signals both ways, and reconnects with
+/// backoff when the connection ends.
+async fn signal_loop(
+    source: SignalSource,
+    key: Keypair,
+    network: Network,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        if let Some((to_server, mut from_server)) = connect(&source).await {
+            let mut client = SignalingClient::new(key, network.name());
+            let (signals, mut outgoing) = mpsc::channel::<(PeerId, Signal)>(256);
+            let mut list = tokio::time::interval(LIST_EVERY);
+            loop {
+                let text = tokio::select! {
+                    text = from_server.recv() => match text {
+                        Some(text) => text,
+                        None => break,
+                    },
+                    Some((to, signal)) = outgoing.recv() => {
+                        if to_server.send(client.signal(to, signal)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    _ = list.tick(), if client.is_registered() => {
+                        if to_server.send(client.list()).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                let mut aux = [0u8; 32];
+                let _ = getrandom::getrandom(&mut aux);
+                let answer = match client.on_text(&text, &aux) {
+                    Ok(ClientEvent::Send(answer)) => Some(answer),
+                    Ok(ClientEvent::Registered) => {
+                        backoff.reset();
+                        let _ = reports.send(Report::SignalReady(signals.clone()));
+                        Some(client.list())
+                    }
+                    Ok(ClientEvent::Peers(peers)) => {
+                        let _ = reports.send(Report::Discovered(peers));
+                        None
+                    }
+                    Ok(ClientEvent::Signal { from, signal }) => {
+                        let _ = reports.send(Report::ServerSignal(from, signal));
+                        None
+                    }
+                    Ok(ClientEvent::Refused { code, message }) => {
+                        tracing::debug!(?code, "the signaling server refused: {message}");
+                        None
+                    }
+                    Err(err) => {
+                        tracing::warn!("signaling: {err}");
+                        break;
+                    }
+                };
+                if let Some(answer) = answer {
+                    if to_server.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            let _ = reports.send(Report::SignalGone);
+        }
+        let mut random = [0u8; 8];
+        let _ = getrandom::getrandom(&mut random);
+        let wait = backoff.next_delay_millis(u64::from_le_bytes(random));
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+    }
+}
+
+/// A connection to the signaling server as two channels of texts.
+async fn connect(source: &SignalSource) -> Option<(mpsc::Sender<String>, mpsc::Receiver<String>)> {
+    let (to_server, mut outgoing) = mpsc::channel::<String>(256);
+    let (incoming, from_server) = mpsc::channel::<String>(256);
+    match source {
+        SignalSource::Local(signaling) => {
+            let mut client = signaling.connect_local().await?;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        text = client.next() => match text {
+                            Some(text) => if incoming.send(text).await.is_err() { return },
+                            None => return,
+                        },
+                        text = outgoing.recv() => match text {
+                            Some(text) => if !client.send(text).await { return },
+                            None => return,
+                        },
+                    }
+                }
+            });
+        }
+        SignalSource::Remote(url) => {
+            let (socket, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
+                Ok(connected) => connected,
+                Err(err) => {
+                    tracing::debug!(url, "cannot reach the signaling server: {err}");
+                    return None;
+                }
+            };
+            let (mut sink, mut stream) = socket.split();
+            tokio::spawn(async move {
+                use tokio_tungstenite::tungstenite::Message;
+                loop {
+                    tokio::select! {
+                        message = stream.next() => match message {
+                            Some(Ok(Message::Text(text))) => {
+                                if incoming.send(text.as_str().to_owned()).await.is_err() { return }
+                            }
+                            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                            Some(Ok(_)) => {}
+                        },
+                        text = outgoing.recv() => match text {
+                            Some(text) => {
+                                if sink.send(Message::Text(text.into())).await.is_err() { return }
+                            }
+                            None => return,
+                        },
+                    }
+                }
+            });
+        }
+    }
+    Some((to_server, from_server))
+}

@@ -1,0 +1,50 @@
+//! Two node processes meet in the mesh: the second joins through the first's signaling server,
+//! their webrtc-rs peers connect over loopback, shake hands, and each counts the other as a
+//! neighbour.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{bundle, RunningNode, WAIT};
+
+/// The node's `/healthz`, parsed.
+fn health(node: &RunningNode) -> serde_json::Value {
+    let (status, body) = node.get("/healthz");
+    assert_eq!(status, 200);
+    serde_json::from_str(&body).expect("JSON")
+}
+
+/// Polls `/healthz` until `ready` holds (there is no event to await across processes).
+fn wait_for(node: &RunningNode, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let health = health(node);
+        if ready(&health) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {health}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_node_joining_through_anothers_signaling_becomes_its_neighbour() {
+    let dist = bundle();
+    let first = RunningNode::start(dist.path(), &["--network", "test"]);
+    let url = format!("ws://{}/signal", first.host());
+    let second = RunningNode::start(dist.path(), &["--network", "test", "--join", &url]);
+    let first_id = health(&first)["peer"]
+        .as_str()
+        .expect("a peer id")
+        .to_owned();
+    let second_id = health(&second)["peer"]
+        .as_str()
+        .expect("a peer id")
+        .to_owned();
+    assert_ne!(first_id, second_id);
+    assert_eq!(first_id.len(), 64);
+    for node in [&first, &second] {
+        wait_for(node, "one neighbour", |health| health["neighbours"] == 1);
+    }
+}
