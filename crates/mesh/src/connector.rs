@@ -219,6 +219,11 @@ impl Connector {
             .map(|attempt| attempt.peer)
     }
 
+    /// Whether the channel of `link` opened.
+    pub fn is_open(&self, link: LinkId) -> bool {
+        self.attempts.get(&link).is_some_and(|attempt| attempt.open)
+    }
+
     /// The channel of `link` opened: it no longer counts as an attempt.
     pub fn opened(&mut self, link: LinkId) {
         if let Some(attempt) = self.attempts.get_mut(&link) {

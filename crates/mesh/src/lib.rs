@@ -9,6 +9,7 @@
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
 pub mod connector;
+pub mod driver;
 pub mod framing;
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 pub mod native;

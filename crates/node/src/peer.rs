@@ -2,9 +2,10 @@
 //! connections, a signaling client (of this node's own server, or of another node's with
 //! `--join`), and the mesh as the signaling path when no server is reachable.
 //!
-//! One task owns the state machine, the connector and the connections; everything slow (making
-//! a connection, an offer, an answer) runs in tasks that report back on one channel, so the
-//! state machine only ever sees one input at a time.
+//! One task owns the driver state machine (`bitmesh_mesh::driver::MeshDriver`: the node, the
+//! connector, the routes) and the connections, and carries out its actions; everything slow
+//! (making a connection, an offer, an answer) runs in tasks that report back on one channel, so
+//! the state machine only ever sees one input at a time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,13 +17,13 @@ use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
-use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig, Output};
-use bitmesh_core::wire::{PeerId, RoutedKind};
+use bitmesh_core::node::{LinkId, Node, NodeConfig};
+use bitmesh_core::wire::PeerId;
 use bitmesh_core::Network;
-use bitmesh_mesh::connector::{Connector, Route, Step};
+use bitmesh_mesh::connector::Step;
+use bitmesh_mesh::driver::{Action, DriverInput, MeshDriver};
 use bitmesh_mesh::native::{NativeConfig, NativeConnection};
 use bitmesh_mesh::signaling::{Backoff, ClientEvent, Signal, SignalingClient};
-use bitmesh_mesh::transport::TransportEvent;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
@@ -52,17 +53,10 @@ pub struct PeerStatus {
 enum Report {
     /// Registered with a signaling server: signals for it go here.
     SignalReady(mpsc::Sender<(PeerId, Signal)>),
-    SignalGone,
-    /// Peers the server lists.
-    Discovered(Vec<PeerId>),
-    /// A signal the server forwarded.
-    ServerSignal(PeerId, Signal),
-    Transport(LinkId, TransportEvent),
-    /// This end's signal for the attempt on a link (its offer, answer or a candidate).
-    LocalSignal(LinkId, Signal),
-    /// A connection was made for a link (and its offer or answer sent).
+    /// Anything else, for the driver state machine.
+    Driver(DriverInput),
+    /// A connection was made for a link.
     Ready(LinkId, NativeConnection),
-    Failed(LinkId, String),
 }
 
 /// Starts the peer; it runs until the process ends.
@@ -93,8 +87,7 @@ pub fn start(network: Network, source: SignalSource, status: Arc<PeerStatus>) {
     let (reports, inbox) = mpsc::unbounded_channel();
     tokio::spawn(signal_loop(source, key, network, reports.clone()));
     let peer = Peer {
-        connector: Connector::new(node.id(), session_seed),
-        node,
+        driver: MeshDriver::new(node, session_seed),
         connections: HashMap::new(),
         steps: HashMap::new(),
         signal: None,
@@ -112,8 +105,7 @@ fn now_millis() -> u64 {
 }
 
 struct Peer {
-    node: Node,
-    connector: Connector,
+    driver: MeshDriver,
     connections: HashMap<LinkId, NativeConnection>,
     /// Each link's answer and candidates, applied in order by the link's task (an answer must
     /// be taken before the candidates that follow it).
@@ -128,115 +120,102 @@ impl Peer {
     async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Report>) {
         let mut tick = tokio::time::interval(TICK);
         loop {
-            tokio::select! {
+            let input = tokio::select! {
                 report = inbox.recv() => match report {
-                    Some(report) => self.report(report),
+                    Some(Report::Driver(input)) => input,
+                    Some(Report::SignalReady(sender)) => {
+                        self.signal = Some(sender);
+                        DriverInput::Server(true)
+                    }
+                    Some(Report::Ready(link, connection)) => {
+                        if self.steps.contains_key(&link) {
+                            self.connections.insert(link, connection);
+                        } else {
+                            // Dropped while it was being made.
+                            tokio::spawn(async move { connection.close().await });
+                        }
+                        continue;
+                    }
                     None => return,
                 },
-                _ = tick.tick() => {
-                    let now = now_millis();
-                    for (link, dialed) in self.connector.expire(now) {
-                        self.drop_link(link);
-                        if let Some(peer) = dialed {
-                            self.input(Input::ConnectFailed { peer });
-                        }
+                _ = tick.tick() => DriverInput::Tick,
+            };
+            if let DriverInput::Server(false) = input {
+                self.signal = None;
+            }
+            let actions = self.driver.handle(now_millis(), input);
+            self.act(actions);
+            self.status
+                .neighbours
+                .store(self.driver.node().peers().count(), Ordering::Relaxed);
+        }
+    }
+
+    fn act(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Connect {
+                    link,
+                    session,
+                    offer,
+                } => self.connect(link, session, offer),
+                Action::Step { link, step } => {
+                    if let Some(steps) = self.steps.get(&link) {
+                        let _ = steps.send(step);
                     }
-                    self.input(Input::Tick);
                 }
+                Action::Send { link, bytes } => {
+                    let full = self
+                        .connections
+                        .get(&link)
+                        .and_then(|connection| connection.send(&bytes).err());
+                    if let Some(full) = full {
+                        let reason = full.to_string();
+                        let _ = self
+                            .reports
+                            .send(Report::Driver(DriverInput::Failed { link, reason }));
+                    }
+                }
+                Action::Close { link } => {
+                    self.steps.remove(&link);
+                    if let Some(connection) = self.connections.remove(&link) {
+                        tokio::spawn(async move { connection.close().await });
+                    }
+                }
+                Action::Signal { to, signal } => {
+                    if let Some(server) = &self.signal {
+                        let _ = server.try_send((to, signal));
+                    }
+                }
+                Action::Event(event) => tracing::debug!(?event, "node event"),
             }
         }
-    }
-
-    fn input(&mut self, input: Input) {
-        let outputs = self.node.handle(now_millis(), input);
-        for output in outputs {
-            self.output(output);
-        }
-        self.status
-            .neighbours
-            .store(self.node.peers().count(), Ordering::Relaxed);
-    }
-
-    fn output(&mut self, output: Output) {
-        match output {
-            Output::Send { link, bytes } => {
-                let full = match self.connections.get(&link) {
-                    Some(connection) => connection.send(&bytes).err(),
-                    None => None,
-                };
-                if let Some(full) = full {
-                    tracing::info!(link = link.0, "closing a link: {full}");
-                    self.close(link);
-                }
-            }
-            Output::Close { link } => self.close(link),
-            Output::Connect { peer } => self.dial(peer),
-            Output::Event(Event::Routed {
-                from,
-                kind: RoutedKind::Signal,
-                payload,
-            }) => match serde_json::from_slice::<Signal>(&payload) {
-                Ok(signal) => self.on_signal(from, signal, Route::Mesh),
-                Err(err) => tracing::debug!(%from, "a routed signal that is not one: {err}"),
-            },
-            Output::Event(event) => tracing::debug!(?event, "node event"),
-        }
-    }
-
-    fn close(&mut self, link: LinkId) {
-        if let Some(connection) = self.connections.get(&link).cloned() {
-            tokio::spawn(async move { connection.close().await });
-        }
-    }
-
-    fn drop_link(&mut self, link: LinkId) {
-        self.close(link);
-        self.connections.remove(&link);
-        self.steps.remove(&link);
-        self.connector.closed(link);
-    }
-
-    /// The route for signals now: the server when registered, else the mesh if any neighbour.
-    fn route(&self) -> Option<Route> {
-        if self.signal.is_some() {
-            Some(Route::Server)
-        } else if self.node.peers().next().is_some() {
-            Some(Route::Mesh)
-        } else {
-            None
-        }
-    }
-
-    fn dial(&mut self, peer: PeerId) {
-        let attempt = self
-            .route()
-            .and_then(|route| self.connector.dial(peer, route, now_millis()));
-        let Some((link, session)) = attempt else {
-            self.input(Input::ConnectFailed { peer });
-            return;
-        };
-        self.make_connection(link, session, None);
     }
 
     /// Makes the connection for `link` in a task, then its offer (or its answer to `offer`),
     /// then applies the link's steps in order.
-    fn make_connection(&mut self, link: LinkId, session: u64, offer: Option<String>) {
+    fn connect(&mut self, link: LinkId, session: u64, offer: Option<String>) {
         let (steps, mut pending) = mpsc::unbounded_channel();
         self.steps.insert(link, steps);
         let (reports, config) = (self.reports.clone(), self.config.clone());
         tokio::spawn(async move {
+            let failed = |reason: String| Report::Driver(DriverInput::Failed { link, reason });
             let events = reports.clone();
             let signals = reports.clone();
             let made = NativeConnection::new(
                 &config,
                 session,
-                move |event| drop(events.send(Report::Transport(link, event))),
-                move |signal| drop(signals.send(Report::LocalSignal(link, signal))),
+                move |event| {
+                    drop(events.send(Report::Driver(DriverInput::Transport { link, event })))
+                },
+                move |signal| {
+                    drop(signals.send(Report::Driver(DriverInput::LocalSignal { link, signal })))
+                },
             )
             .await;
             let connection = match made {
                 Ok(connection) => connection,
-                Err(err) => return drop(reports.send(Report::Failed(link, err.to_string()))),
+                Err(err) => return drop(reports.send(failed(err.to_string()))),
             };
             let signal = match &offer {
                 None => connection.offer().await,
@@ -244,12 +223,12 @@ impl Peer {
             };
             match signal {
                 Ok(signal) => {
-                    let _ = reports.send(Report::LocalSignal(link, signal));
+                    let _ = reports.send(Report::Driver(DriverInput::LocalSignal { link, signal }));
                     let _ = reports.send(Report::Ready(link, connection.clone()));
                 }
                 Err(err) => {
                     connection.close().await;
-                    let _ = reports.send(Report::Failed(link, err.to_string()));
+                    let _ = reports.send(failed(err.to_string()));
                     return;
                 }
             }
@@ -269,103 +248,11 @@ impl Peer {
                     Step::Answer { .. } => Ok(()),
                 };
                 if let Err(err) = done {
-                    let _ = reports.send(Report::Failed(link, err.to_string()));
+                    let _ = reports.send(failed(err.to_string()));
                     return;
                 }
             }
         });
-    }
-
-    fn on_signal(&mut self, from: PeerId, signal: Signal, route: Route) {
-        match self.connector.on_signal(from, signal, route, now_millis()) {
-            Ok(Step::Answer { link, sdp }) => {
-                let session = self.connector.target(link).map_or(0, |(_, _, s)| s);
-                self.make_connection(link, session, Some(sdp));
-            }
-            Ok(step) => self.apply(step),
-            Err(err) => tracing::debug!(%from, "signal dropped: {err}"),
-        }
-    }
-
-    /// An answer or candidate for a link, to its task.
-    fn apply(&mut self, step: Step) {
-        let link = match &step {
-            Step::AcceptAnswer { link, .. } | Step::AddCandidate { link, .. } => *link,
-            Step::Answer { .. } => return,
-        };
-        if let Some(steps) = self.steps.get(&link) {
-            let _ = steps.send(step);
-        }
-    }
-
-    fn send_signal(&mut self, link: LinkId, signal: Signal) {
-        let Some((peer, route, _)) = self.connector.target(link) else {
-            return;
-        };
-        match (route, &self.signal) {
-            (Route::Server, Some(server)) => {
-                let _ = server.try_send((peer, signal));
-            }
-            _ => {
-                let payload = serde_json::to_vec(&signal).expect("signals serialize");
-                self.input(Input::SendRouted {
-                    to: peer,
-                    kind: RoutedKind::Signal,
-                    payload,
-                });
-            }
-        }
-    }
-
-    fn report(&mut self, report: Report) {
-        match report {
-            Report::SignalReady(sender) => self.signal = Some(sender),
-            Report::SignalGone => self.signal = None,
-            Report::Discovered(peers) => {
-                for peer in peers {
-                    self.input(Input::Discovered { peer });
-                }
-            }
-            Report::ServerSignal(from, signal) => self.on_signal(from, signal, Route::Server),
-            Report::LocalSignal(link, signal) => self.send_signal(link, signal),
-            Report::Ready(link, connection) => {
-                if self.steps.contains_key(&link) {
-                    self.connections.insert(link, connection);
-                } else {
-                    // Dropped while it was being made.
-                    tokio::spawn(async move { connection.close().await });
-                }
-            }
-            Report::Failed(link, why) => {
-                tracing::debug!(link = link.0, "connection attempt failed: {why}");
-                let dialed = self.connector.dialed(link);
-                self.drop_link(link);
-                if let Some(peer) = dialed {
-                    self.input(Input::ConnectFailed { peer });
-                }
-            }
-            Report::Transport(link, event) => match event {
-                TransportEvent::Open {
-                    local_fingerprint,
-                    remote_fingerprint,
-                } => {
-                    self.connector.opened(link);
-                    let dialed = self.connector.dialed(link);
-                    self.input(Input::LinkUp {
-                        link,
-                        dialed,
-                        local_fingerprint,
-                        remote_fingerprint,
-                    });
-                }
-                TransportEvent::Message(bytes) => self.input(Input::Received { link, bytes }),
-                TransportEvent::Closed { reason } => {
-                    tracing::debug!(link = link.0, "link closed: {reason}");
-                    self.drop_link(link);
-                    self.input(Input::LinkDown { link });
-                }
-            },
-        }
     }
 }
 
@@ -413,11 +300,12 @@ async fn signal_loop(
                         Some(client.list())
                     }
                     Ok(ClientEvent::Peers(peers)) => {
-                        let _ = reports.send(Report::Discovered(peers));
+                        let _ = reports.send(Report::Driver(DriverInput::Discovered(peers)));
                         None
                     }
                     Ok(ClientEvent::Signal { from, signal }) => {
-                        let _ = reports.send(Report::ServerSignal(from, signal));
+                        let _ = reports
+                            .send(Report::Driver(DriverInput::ServerSignal { from, signal }));
                         None
                     }
                     Ok(ClientEvent::Refused { code, message }) => {
@@ -435,7 +323,7 @@ async fn signal_loop(
                     }
                 }
             }
-            let _ = reports.send(Report::SignalGone);
+            let _ = reports.send(Report::Driver(DriverInput::Server(false)));
         }
         let mut random = [0u8; 8];
         let _ = getrandom::getrandom(&mut random);
