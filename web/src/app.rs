@@ -35,7 +35,12 @@ fn page_query() -> String {
 pub fn App() -> Html {
     let network = use_memo((), |_| network_from_query(&page_query()));
     let body = match &*network {
-        Ok(network) => html! { <ChainCard network={*network} /> },
+        Ok(network) => html! {
+            <>
+                <ChainCard network={*network} />
+                <MeshCard network={*network} />
+            </>
+        },
         Err(err) => html! {
             <section class="card error" role="alert">
                 <h2>{ "This address names no bitmesh network" }</h2>
@@ -73,6 +78,49 @@ pub fn App() -> Html {
 #[derive(Properties, PartialEq)]
 struct ChainCardProps {
     network: Network,
+}
+
+/// This tab's place in the mesh: its peer id, the signaling server, its neighbours.
+#[cfg(target_arch = "wasm32")]
+#[function_component]
+fn MeshCard(props: &ChainCardProps) -> Html {
+    use crate::driver::MeshStatus;
+    let status = use_state(MeshStatus::default);
+    {
+        let status = status.clone();
+        use_effect_with(props.network, move |network| {
+            crate::driver::start(*network, move |update| status.set(update));
+        });
+    }
+    let short = status.peer.get(..16).unwrap_or_default().to_owned();
+    html! {
+        <section class="card" aria-live="polite">
+            <h2>{ "Mesh" }</h2>
+            <dl class="facts">
+                <dt>{ "This peer" }</dt>
+                <dd><code class="hash" id="peer-id" title={status.peer.clone()}>{ short }</code></dd>
+                <dt>{ "Signaling" }</dt>
+                <dd id="signaling-state">{ if status.signaling { "connected" } else { "connecting…" } }</dd>
+                <dt>{ "Neighbours" }</dt>
+                <dd id="neighbour-count">{ status.neighbours.len() }</dd>
+            </dl>
+            <ul class="neighbours" id="neighbours">
+                { for status.neighbours.iter().map(|neighbour| html! {
+                    <li>
+                        <code>{ &neighbour.peer }</code>
+                        { neighbour.rtt_millis.map(|rtt| format!(" · {rtt} ms")).unwrap_or_default() }
+                    </li>
+                }) }
+            </ul>
+        </section>
+    }
+}
+
+/// Outside a browser there is no mesh to show.
+#[cfg(not(target_arch = "wasm32"))]
+#[function_component]
+fn MeshCard(_props: &ChainCardProps) -> Html {
+    Html::default()
 }
 
 /// The chain this page validates, starting from the genesis block computed right here.

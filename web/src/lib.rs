@@ -1,9 +1,12 @@
 //! bitmesh-web: the page a person opens.
 //!
 //! The yew app ([`app`]) renders what the core computes; the browser driver does the I/O the
-//! core asks for: IndexedDB ([`store`]) today, WebRTC and timers as their issues land.
+//! core asks for: the mesh (`driver`: WebRTC connections, the signaling WebSocket, the timer)
+//! and IndexedDB (`store`).
 
 pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod driver;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
 

@@ -1,0 +1,379 @@
+//! The page's driver: the mesh driver state machine (`bitmesh_mesh::driver::MeshDriver`: the
+//! node, the connector, the signaling routes) with the browser's WebRTC connections, a
+//! signaling WebSocket to the node that served the page, and a 100 ms timer. Everything that
+//! happens becomes a report on one channel, handled by one task, so the state machine never
+//! sees two things at once (a transport event during a send, say).
+
+use std::collections::HashMap;
+
+use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+use bitmesh_core::chain::mempool::MempoolConfig;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::market::book::BookLimits;
+use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
+use bitmesh_core::node::{LinkId, Node, NodeConfig};
+use bitmesh_core::Network;
+use bitmesh_mesh::browser::BrowserConnection;
+use bitmesh_mesh::connector::Step;
+use bitmesh_mesh::driver::{Action, DriverInput, MeshDriver};
+use bitmesh_mesh::signaling::{Backoff, ClientEvent, SignalingClient};
+use bitmesh_mesh::transport::TransportConfig;
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{MessageEvent, WebSocket};
+
+/// How often the node ticks, and the server's peers are listed again.
+const TICK_MILLIS: i32 = 100;
+const LIST_EVERY_MILLIS: f64 = 10_000.0;
+
+/// What the page shows of its place in the mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MeshStatus {
+    /// This tab's peer id (hex).
+    pub peer: String,
+    /// Registered with the node's signaling server.
+    pub signaling: bool,
+    pub neighbours: Vec<Neighbour>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// The first 16 hex digits of its peer id.
+    pub peer: String,
+    pub rtt_millis: Option<u64>,
+}
+
+enum Report {
+    Tick,
+    ServerText(String),
+    ServerClosed,
+    Reconnect,
+    Driver(DriverInput),
+    Ready(LinkId, BrowserConnection),
+}
+
+type Handler = Closure<dyn FnMut(JsValue)>;
+
+struct Page {
+    driver: MeshDriver,
+    connections: HashMap<LinkId, BrowserConnection>,
+    steps: HashMap<LinkId, mpsc::UnboundedSender<Step>>,
+    reports: mpsc::UnboundedSender<Report>,
+    url: String,
+    client: SignalingClient,
+    socket: Option<(WebSocket, Vec<Handler>)>,
+    backoff: Backoff,
+    last_list: f64,
+    status: MeshStatus,
+    on_status: Box<dyn Fn(MeshStatus)>,
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).expect("the browser's randomness");
+    bytes
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// The signaling WebSocket of the node that served this page.
+fn signaling_url() -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = match location.protocol().ok()?.as_str() {
+        "https:" => "wss",
+        _ => "ws",
+    };
+    Some(format!("{scheme}://{}/signal", location.host().ok()?))
+}
+
+/// Starts the page's peer on `network`; `on_status` hears every change of what it shows.
+pub fn start(network: Network, on_status: impl Fn(MeshStatus) + 'static) {
+    let key = loop {
+        if let Ok(secret) = SecretKey::from_slice(&random_bytes::<32>()) {
+            break Keypair::from_secret_key(&Secp256k1::new(), &secret);
+        }
+    };
+    let seed = random_bytes::<32>();
+    let mut node = Node::new(
+        NodeConfig::new(network),
+        key,
+        Chain::new(network),
+        seed,
+        now(),
+    );
+    node.register(Box::new(ChainSync::new()));
+    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    let peer = bitcoin::hex::DisplayHex::to_lower_hex_string(&node.id().0[..]);
+    let (reports, mut inbox) = mpsc::unbounded();
+    let session_seed = u64::from_le_bytes(random_bytes::<8>());
+    let mut page = Page {
+        driver: MeshDriver::new(node, session_seed),
+        connections: HashMap::new(),
+        steps: HashMap::new(),
+        reports: reports.clone(),
+        url: signaling_url().unwrap_or_default(),
+        client: SignalingClient::new(key, network.name()),
+        socket: None,
+        backoff: Backoff::default(),
+        last_list: 0.0,
+        status: MeshStatus {
+            peer,
+            ..MeshStatus::default()
+        },
+        on_status: Box::new(on_status),
+    };
+    (page.on_status)(page.status.clone());
+    page.open_socket();
+    let tick = Closure::<dyn FnMut()>::new(move || {
+        let _ = reports.unbounded_send(Report::Tick);
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            TICK_MILLIS,
+        );
+    }
+    // The timer lives as long as the page.
+    tick.forget();
+    wasm_bindgen_futures::spawn_local(async move {
+        while let Some(report) = inbox.next().await {
+            page.report(report);
+        }
+    });
+}
+
+impl Page {
+    fn report(&mut self, report: Report) {
+        let input = match report {
+            Report::Tick => {
+                if self.client.is_registered()
+                    && js_sys::Date::now() - self.last_list > LIST_EVERY_MILLIS
+                {
+                    self.last_list = js_sys::Date::now();
+                    self.send_text(self.client.list());
+                }
+                DriverInput::Tick
+            }
+            Report::ServerText(text) => match self.server_text(&text) {
+                Some(input) => input,
+                None => return self.update_status(),
+            },
+            Report::ServerClosed => {
+                self.socket = None;
+                self.client.reset();
+                let wait = self
+                    .backoff
+                    .next_delay_millis(u64::from_le_bytes(random_bytes::<8>()));
+                let reports = self.reports.clone();
+                let again = Closure::once_into_js(move || {
+                    let _ = reports.unbounded_send(Report::Reconnect);
+                });
+                if let Some(window) = web_sys::window() {
+                    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                        again.unchecked_ref(),
+                        wait.min(i32::MAX as u64) as i32,
+                    );
+                }
+                DriverInput::Server(false)
+            }
+            Report::Reconnect => {
+                self.open_socket();
+                return;
+            }
+            Report::Driver(input) => input,
+            Report::Ready(link, connection) => {
+                if self.steps.contains_key(&link) {
+                    self.connections.insert(link, connection);
+                } else {
+                    connection.close();
+                }
+                return;
+            }
+        };
+        let actions = self.driver.handle(now(), input);
+        self.act(actions);
+        self.update_status();
+    }
+
+    fn update_status(&mut self) {
+        let status = MeshStatus {
+            peer: self.status.peer.clone(),
+            signaling: self.client.is_registered(),
+            neighbours: self
+                .driver
+                .node()
+                .peers()
+                .map(|(_, info)| Neighbour {
+                    peer: bitcoin::hex::DisplayHex::to_lower_hex_string(&info.peer.0[..8]),
+                    rtt_millis: info.rtt_millis,
+                })
+                .collect(),
+        };
+        if status != self.status {
+            self.status = status;
+            (self.on_status)(self.status.clone());
+        }
+    }
+
+    /// Runs a server message through the signaling client: what the driver must hear, if
+    /// anything.
+    fn server_text(&mut self, text: &str) -> Option<DriverInput> {
+        match self.client.on_text(text, &random_bytes::<32>()) {
+            Ok(ClientEvent::Send(answer)) => {
+                self.send_text(answer);
+                None
+            }
+            Ok(ClientEvent::Registered) => {
+                self.backoff.reset();
+                self.last_list = js_sys::Date::now();
+                self.send_text(self.client.list());
+                Some(DriverInput::Server(true))
+            }
+            Ok(ClientEvent::Peers(peers)) => Some(DriverInput::Discovered(peers)),
+            Ok(ClientEvent::Signal { from, signal }) => {
+                Some(DriverInput::ServerSignal { from, signal })
+            }
+            Ok(ClientEvent::Refused { .. }) => None,
+            Err(_) => {
+                // A server that speaks nonsense: drop it and try again later.
+                if let Some((socket, _)) = &self.socket {
+                    let _ = socket.close();
+                }
+                None
+            }
+        }
+    }
+
+    fn send_text(&self, text: String) {
+        if let Some((socket, _)) = &self.socket {
+            let _ = socket.send_with_str(&text);
+        }
+    }
+
+    fn open_socket(&mut self) {
+        let Ok(socket) = WebSocket::new(&self.url) else {
+            let _ = self.reports.unbounded_send(Report::ServerClosed);
+            return;
+        };
+        let texts = self.reports.clone();
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let event: MessageEvent = event.unchecked_into();
+            if let Some(text) = event.data().as_string() {
+                let _ = texts.unbounded_send(Report::ServerText(text));
+            }
+        });
+        let closes = self.reports.clone();
+        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            let _ = closes.unbounded_send(Report::ServerClosed);
+        });
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.socket = Some((socket, vec![on_message, on_close]));
+    }
+
+    fn act(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Connect {
+                    link,
+                    session,
+                    offer,
+                } => self.connect(link, session, offer),
+                Action::Step { link, step } => {
+                    if let Some(steps) = self.steps.get(&link) {
+                        let _ = steps.unbounded_send(step);
+                    }
+                }
+                Action::Send { link, bytes } => {
+                    let full = self
+                        .connections
+                        .get(&link)
+                        .and_then(|connection| connection.send(&bytes).err());
+                    if let Some(full) = full {
+                        let reason = full.to_string();
+                        let _ = self
+                            .reports
+                            .unbounded_send(Report::Driver(DriverInput::Failed { link, reason }));
+                    }
+                }
+                Action::Close { link } => {
+                    self.steps.remove(&link);
+                    if let Some(connection) = self.connections.remove(&link) {
+                        connection.close();
+                    }
+                }
+                Action::Signal { to, signal } => self.send_text(self.client.signal(to, signal)),
+                Action::Event(_) => {}
+            }
+        }
+    }
+
+    /// Makes the connection for `link`, its offer (or its answer to `offer`), then applies the
+    /// link's steps in order.
+    fn connect(&mut self, link: LinkId, session: u64, offer: Option<String>) {
+        let (steps, mut pending) = mpsc::unbounded();
+        self.steps.insert(link, steps);
+        let reports = self.reports.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let failed = |reason: String| Report::Driver(DriverInput::Failed { link, reason });
+            let (events, signals) = (reports.clone(), reports.clone());
+            let made = BrowserConnection::new(
+                &TransportConfig::default(),
+                session,
+                move |event| {
+                    let _ = events
+                        .unbounded_send(Report::Driver(DriverInput::Transport { link, event }));
+                },
+                move |signal| {
+                    let _ = signals
+                        .unbounded_send(Report::Driver(DriverInput::LocalSignal { link, signal }));
+                },
+            );
+            let connection = match made {
+                Ok(connection) => connection,
+                Err(err) => return drop(reports.unbounded_send(failed(err.to_string()))),
+            };
+            let signal = match &offer {
+                None => connection.offer().await,
+                Some(offer) => connection.answer(offer).await,
+            };
+            match signal {
+                Ok(signal) => {
+                    let _ = reports
+                        .unbounded_send(Report::Driver(DriverInput::LocalSignal { link, signal }));
+                    let _ = reports.unbounded_send(Report::Ready(link, connection.clone()));
+                }
+                Err(err) => {
+                    connection.close();
+                    let _ = reports.unbounded_send(failed(err.to_string()));
+                    return;
+                }
+            }
+            while let Some(step) = pending.next().await {
+                let done = match step {
+                    Step::AcceptAnswer { sdp, .. } => connection.accept_answer(&sdp).await,
+                    Step::AddCandidate {
+                        candidate,
+                        sdp_mid,
+                        sdp_m_line_index,
+                        ..
+                    } => {
+                        connection
+                            .add_candidate(&candidate, sdp_mid.as_deref(), sdp_m_line_index)
+                            .await
+                    }
+                    Step::Answer { .. } => Ok(()),
+                };
+                if let Err(err) = done {
+                    let _ = reports.unbounded_send(failed(err.to_string()));
+                    return;
+                }
+            }
+        });
+    }
+}
