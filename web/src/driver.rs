@@ -27,6 +27,8 @@ use web_sys::{MessageEvent, WebSocket};
 /// How often the node ticks, and the server's peers are listed again.
 const TICK_MILLIS: i32 = 100;
 const LIST_EVERY_MILLIS: f64 = 10_000.0;
+/// The page's one signaling server: the node that served it.
+const SERVER: bitmesh_mesh::connector::ServerId = 0;
 
 /// What the page shows of its place in the mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -179,7 +181,10 @@ impl Page {
                         wait.min(i32::MAX as u64) as i32,
                     );
                 }
-                DriverInput::Server(false)
+                DriverInput::Server {
+                    server: SERVER,
+                    registered: false,
+                }
             }
             Report::Reconnect => {
                 self.open_socket();
@@ -232,12 +237,20 @@ impl Page {
                 self.backoff.reset();
                 self.last_list = js_sys::Date::now();
                 self.send_text(self.client.list());
-                Some(DriverInput::Server(true))
+                Some(DriverInput::Server {
+                    server: SERVER,
+                    registered: true,
+                })
             }
-            Ok(ClientEvent::Peers(peers)) => Some(DriverInput::Discovered(peers)),
-            Ok(ClientEvent::Signal { from, signal }) => {
-                Some(DriverInput::ServerSignal { from, signal })
-            }
+            Ok(ClientEvent::Peers(peers)) => Some(DriverInput::Discovered {
+                server: SERVER,
+                peers,
+            }),
+            Ok(ClientEvent::Signal { from, signal }) => Some(DriverInput::ServerSignal {
+                server: SERVER,
+                from,
+                signal,
+            }),
             Ok(ClientEvent::Refused { .. }) => None,
             Err(_) => {
                 // A server that speaks nonsense: drop it and try again later.
@@ -307,7 +320,7 @@ impl Page {
                         connection.close();
                     }
                 }
-                Action::Signal { to, signal } => self.send_text(self.client.signal(to, signal)),
+                Action::Signal { to, signal, .. } => self.send_text(self.client.signal(to, signal)),
                 Action::Event(_) => {}
             }
         }

@@ -23,11 +23,15 @@ pub const MAX_PENDING_PER_PEER: usize = 2;
 /// How long an attempt may take to open its channel.
 pub const OPEN_TIMEOUT_MILLIS: u64 = 30_000;
 
+/// A signaling server the driver is connected to (the page has one; a node its own and the
+/// one it joined).
+pub type ServerId = u8;
+
 /// How signals reach a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
-    /// Through the signaling server.
-    Server,
+    /// Through this signaling server.
+    Server(ServerId),
     /// As routed messages through the mesh (kind `Signal`, the signal's JSON as payload).
     Mesh,
 }
@@ -293,45 +297,45 @@ mod tests {
         let (alice, bob) = (peer(1), peer(2));
         let mut a = Connector::new(alice, 100);
         let mut b = Connector::new(bob, 500);
-        let (a_link, session) = a.dial(bob, Route::Server, 0).expect("room");
+        let (a_link, session) = a.dial(bob, Route::Server(0), 0).expect("room");
         assert_eq!(a.dialed(a_link), Some(bob));
         let Ok(Step::Answer { link: b_link, .. }) =
-            b.on_signal(alice, offer(session), Route::Server, 1)
+            b.on_signal(alice, offer(session), Route::Server(0), 1)
         else {
             panic!("an inbound attempt");
         };
         assert_eq!(b.dialed(b_link), None);
-        assert_eq!(b.target(b_link), Some((alice, Route::Server, session)));
+        assert_eq!(b.target(b_link), Some((alice, Route::Server(0), session)));
         let answer = Signal::Answer {
             session,
             sdp: "answer".into(),
         };
         assert_eq!(
-            a.on_signal(bob, answer.clone(), Route::Server, 2),
+            a.on_signal(bob, answer.clone(), Route::Server(0), 2),
             Ok(Step::AcceptAnswer {
                 link: a_link,
                 sdp: "answer".into()
             })
         );
         assert!(matches!(
-            b.on_signal(alice, candidate(session), Route::Server, 3),
+            b.on_signal(alice, candidate(session), Route::Server(0), 3),
             Ok(Step::AddCandidate { link, .. }) if link == b_link
         ));
         // An answer from the side that answered is refused; so are strangers' signals.
         assert_eq!(
-            b.on_signal(alice, answer, Route::Server, 4),
+            b.on_signal(alice, answer, Route::Server(0), 4),
             Err(SignalRefused::NotOurOffer)
         );
         assert_eq!(
-            a.on_signal(peer(3), candidate(session), Route::Server, 4),
+            a.on_signal(peer(3), candidate(session), Route::Server(0), 4),
             Err(SignalRefused::UnknownSession)
         );
         assert_eq!(
-            b.on_signal(alice, offer(session), Route::Server, 4),
+            b.on_signal(alice, offer(session), Route::Server(0), 4),
             Err(SignalRefused::DuplicateOffer)
         );
         assert_eq!(
-            a.on_signal(alice, offer(9), Route::Server, 4),
+            a.on_signal(alice, offer(9), Route::Server(0), 4),
             Err(SignalRefused::FromSelf)
         );
     }
@@ -340,7 +344,7 @@ mod tests {
     fn glare_gives_two_attempts_and_the_route_of_an_offer_is_kept_for_the_answer() {
         let (alice, bob) = (peer(1), peer(2));
         let mut a = Connector::new(alice, 100);
-        let (dialed, _) = a.dial(bob, Route::Server, 0).unwrap();
+        let (dialed, _) = a.dial(bob, Route::Server(0), 0).unwrap();
         let Ok(Step::Answer { link: answered, .. }) = a.on_signal(bob, offer(7), Route::Mesh, 0)
         else {
             panic!("both attempts live");
@@ -352,19 +356,22 @@ mod tests {
     #[test]
     fn attempts_are_bounded_and_expire() {
         let mut a = Connector::new(peer(1), 0);
-        assert!(a.dial(peer(1), Route::Server, 0).is_none(), "not itself");
-        assert!(a.dial(peer(2), Route::Server, 0).is_some());
-        assert!(a.dial(peer(2), Route::Server, 0).is_some());
-        assert!(a.dial(peer(2), Route::Server, 0).is_none(), "two per peer");
+        assert!(a.dial(peer(1), Route::Server(0), 0).is_none(), "not itself");
+        assert!(a.dial(peer(2), Route::Server(0), 0).is_some());
+        assert!(a.dial(peer(2), Route::Server(0), 0).is_some());
+        assert!(
+            a.dial(peer(2), Route::Server(0), 0).is_none(),
+            "two per peer"
+        );
         assert_eq!(
-            a.on_signal(peer(2), offer(1), Route::Server, 0),
+            a.on_signal(peer(2), offer(1), Route::Server(0), 0),
             Err(SignalRefused::TooManyAttempts)
         );
         for n in 3..(MAX_PENDING as u8 + 1) {
-            assert!(a.dial(peer(n), Route::Server, 10).is_some());
+            assert!(a.dial(peer(n), Route::Server(0), 10).is_some());
         }
         assert!(
-            a.dial(peer(200), Route::Server, 10).is_none(),
+            a.dial(peer(200), Route::Server(0), 10).is_none(),
             "{MAX_PENDING} in all"
         );
         // One opens; the others time out (the first two earlier).
@@ -372,7 +379,7 @@ mod tests {
         let late = a.expire(OPEN_TIMEOUT_MILLIS);
         assert_eq!(late, vec![(LinkId(2), Some(peer(2)))]);
         assert_eq!(a.expire(OPEN_TIMEOUT_MILLIS + 10).len(), MAX_PENDING - 2);
-        assert!(a.dial(peer(200), Route::Server, 40_000).is_some());
+        assert!(a.dial(peer(200), Route::Server(0), 40_000).is_some());
         assert_eq!(
             a.target(LinkId(1)).map(|t| t.0),
             Some(peer(2)),

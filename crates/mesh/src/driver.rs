@@ -4,10 +4,12 @@
 //! step to one, send bytes, send a signal to the server). Sans-I/O, so the browser and tokio
 //! share every decision and a test can run it without WebRTC.
 
+use std::collections::{HashMap, HashSet};
+
 use bitmesh_core::node::{Event, Input, LinkId, Node, Output};
 use bitmesh_core::wire::{PeerId, RoutedKind};
 
-use crate::connector::{Connector, Route, Step};
+use crate::connector::{Connector, Route, ServerId, Step};
 use crate::signaling::Signal;
 use crate::transport::TransportEvent;
 
@@ -16,12 +18,19 @@ use crate::transport::TransportEvent;
 pub enum DriverInput {
     /// Time passed (every 100 ms or so).
     Tick,
-    /// Registered with a signaling server (true), or the connection to it is gone (false).
-    Server(bool),
-    /// Peers the server lists.
-    Discovered(Vec<PeerId>),
-    /// A signal the server forwarded.
-    ServerSignal { from: PeerId, signal: Signal },
+    /// Registered with signaling server `server` (true), or the connection to it is gone.
+    Server { server: ServerId, registered: bool },
+    /// Peers a server lists (all of them: the previous listing is replaced).
+    Discovered {
+        server: ServerId,
+        peers: Vec<PeerId>,
+    },
+    /// A signal a server forwarded.
+    ServerSignal {
+        server: ServerId,
+        from: PeerId,
+        signal: Signal,
+    },
     /// This end's offer, answer or candidate for the attempt on `link`.
     LocalSignal { link: LinkId, signal: Signal },
     /// Making the connection of `link` (or a step on it) failed.
@@ -53,8 +62,9 @@ pub enum Action {
     Close {
         link: LinkId,
     },
-    /// Send `signal` to `to` through the signaling server.
+    /// Send `signal` to `to` through signaling server `server`.
     Signal {
+        server: ServerId,
         to: PeerId,
         signal: Signal,
     },
@@ -66,7 +76,8 @@ pub enum Action {
 pub struct MeshDriver {
     node: Node,
     connector: Connector,
-    server: bool,
+    /// The servers registered with, and the peers each listed last.
+    servers: HashMap<ServerId, HashSet<PeerId>>,
     actions: Vec<Action>,
 }
 
@@ -76,7 +87,7 @@ impl MeshDriver {
         MeshDriver {
             connector: Connector::new(node.id(), session_seed),
             node,
-            server: false,
+            servers: HashMap::new(),
             actions: Vec::new(),
         }
     }
@@ -110,15 +121,26 @@ impl MeshDriver {
                 }
                 self.input(now_millis, Input::Tick);
             }
-            DriverInput::Server(registered) => self.server = registered,
-            DriverInput::Discovered(peers) => {
+            DriverInput::Server { server, registered } => {
+                if registered {
+                    self.servers.entry(server).or_default();
+                } else {
+                    self.servers.remove(&server);
+                }
+            }
+            DriverInput::Discovered { server, peers } => {
+                if let Some(listed) = self.servers.get_mut(&server) {
+                    *listed = peers.iter().copied().collect();
+                }
                 for peer in peers {
                     self.input(now_millis, Input::Discovered { peer });
                 }
             }
-            DriverInput::ServerSignal { from, signal } => {
-                self.on_signal(now_millis, from, signal, Route::Server)
-            }
+            DriverInput::ServerSignal {
+                server,
+                from,
+                signal,
+            } => self.on_signal(now_millis, from, signal, Route::Server(server)),
             DriverInput::LocalSignal { link, signal } => self.send_signal(now_millis, link, signal),
             DriverInput::Failed { link, reason } => {
                 let _ = reason;
@@ -197,11 +219,19 @@ impl MeshDriver {
         self.actions.push(Action::Close { link });
     }
 
-    /// Signals go through the server when registered, else through the mesh if there is a
-    /// neighbour to carry them.
-    fn route(&self) -> Option<Route> {
-        if self.server {
-            Some(Route::Server)
+    /// Signals to `peer` go through a server that lists it, else through the mesh if there is
+    /// a neighbour to carry them (a peer learnt from a neighbour, or every peer once the
+    /// servers are gone).
+    fn route(&self, peer: &PeerId) -> Option<Route> {
+        let mut servers: Vec<ServerId> = self
+            .servers
+            .iter()
+            .filter(|(_, listed)| listed.contains(peer))
+            .map(|(server, _)| *server)
+            .collect();
+        servers.sort_unstable();
+        if let Some(server) = servers.first() {
+            Some(Route::Server(*server))
         } else if self.node.peers().next().is_some() {
             Some(Route::Mesh)
         } else {
@@ -211,7 +241,7 @@ impl MeshDriver {
 
     fn dial(&mut self, now_millis: u64, peer: PeerId) {
         let attempt = self
-            .route()
+            .route(&peer)
             .and_then(|route| self.connector.dial(peer, route, now_millis));
         match attempt {
             Some((link, session)) => self.actions.push(Action::Connect {
@@ -249,18 +279,22 @@ impl MeshDriver {
         let Some((to, route, _)) = self.connector.target(link) else {
             return;
         };
-        if route == Route::Server && self.server {
-            self.actions.push(Action::Signal { to, signal });
-        } else {
-            let payload = serde_json::to_vec(&signal).expect("signals serialize");
-            self.input(
-                now_millis,
-                Input::SendRouted {
-                    to,
-                    kind: RoutedKind::Signal,
-                    payload,
-                },
-            );
+        match route {
+            Route::Server(server) if self.servers.contains_key(&server) => {
+                self.actions.push(Action::Signal { server, to, signal });
+            }
+            // The server went away mid-attempt, or the attempt came through the mesh.
+            _ => {
+                let payload = serde_json::to_vec(&signal).expect("signals serialize");
+                self.input(
+                    now_millis,
+                    Input::SendRouted {
+                        to,
+                        kind: RoutedKind::Signal,
+                        payload,
+                    },
+                );
+            }
         }
     }
 }

@@ -24,6 +24,10 @@ struct Net {
     connects: Vec<(usize, LinkId, u64, Option<String>)>,
     steps: Vec<(usize, LinkId, Step)>,
     ready: Vec<(usize, PeerId)>,
+    /// Signals the drivers sent to a server: (peer, server, addressee).
+    signals: Vec<(usize, u8, PeerId)>,
+    /// Every message sent on a link: (peer, link, bytes).
+    sent: Vec<(usize, LinkId, Vec<u8>)>,
     now: u64,
 }
 
@@ -44,6 +48,8 @@ impl Net {
             connects: Vec::new(),
             steps: Vec::new(),
             ready: Vec::new(),
+            signals: Vec::new(),
+            sent: Vec::new(),
             now: START_MILLIS,
         }
     }
@@ -90,6 +96,7 @@ impl Net {
             for action in actions {
                 match action {
                     Action::Send { link, bytes } => {
+                        self.sent.push((n, link, bytes.clone()));
                         if let Some(&(to, their)) = self.wires.get(&(n, link)) {
                             self.queue.push_back((
                                 to,
@@ -107,7 +114,8 @@ impl Net {
                     } => self.connects.push((n, link, session, offer)),
                     Action::Step { link, step } => self.steps.push((n, link, step)),
                     Action::Event(Event::PeerReady { peer, .. }) => self.ready.push((n, peer)),
-                    Action::Close { .. } | Action::Signal { .. } | Action::Event(_) => {}
+                    Action::Signal { server, to, .. } => self.signals.push((n, server, to)),
+                    Action::Close { .. } | Action::Event(_) => {}
                 }
             }
         }
@@ -124,10 +132,16 @@ fn a_connection_is_signaled_through_the_mesh_when_no_server_is_reachable() {
     net.settle();
     assert_eq!(net.drivers[b].node().peers().count(), 2);
 
-    // C learns of A (as from a peer list) and dials it on its next tick: through the mesh.
+    // C learns of A (from a server that is gone, or from a neighbour) and dials it on its next
+    // tick: through the mesh.
     let a_id = net.id(a);
-    net.queue
-        .push_back((c, DriverInput::Discovered(vec![a_id])));
+    net.queue.push_back((
+        c,
+        DriverInput::Discovered {
+            server: 0,
+            peers: vec![a_id],
+        },
+    ));
     net.queue.push_back((c, DriverInput::Tick));
     net.settle();
     let &(_, c_link, session, ref offer) = net
@@ -204,9 +218,111 @@ fn a_connection_is_signaled_through_the_mesh_when_no_server_is_reachable() {
 fn with_no_server_and_no_neighbour_a_dial_fails_at_once() {
     let mut net = Net::new(2);
     let other = net.id(1);
-    net.queue
-        .push_back((0, DriverInput::Discovered(vec![other])));
+    net.queue.push_back((
+        0,
+        DriverInput::Discovered {
+            server: 0,
+            peers: vec![other],
+        },
+    ));
     net.queue.push_back((0, DriverInput::Tick));
     net.settle();
     assert!(net.connects.is_empty(), "no route to signal on");
+}
+
+/// A peer a server lists is signaled through that server; one only a neighbour told of goes
+/// through the mesh, even while a server is up.
+#[test]
+fn signals_go_through_the_server_that_lists_the_peer_else_through_the_mesh() {
+    let (a, b, c) = (0, 1, 2);
+    let mut net = Net::new(3);
+    net.wire(a, LinkId(1_001), b, LinkId(1_001));
+    net.queue.push_back((
+        a,
+        DriverInput::Server {
+            server: 7,
+            registered: true,
+        },
+    ));
+    net.queue.push_back((
+        a,
+        DriverInput::Discovered {
+            server: 7,
+            peers: vec![net.id(c)],
+        },
+    ));
+    net.settle();
+    net.queue.push_back((a, DriverInput::Tick));
+    net.settle();
+    let &(_, to_c, session, _) = net
+        .connects
+        .iter()
+        .find(|(n, ..)| *n == a)
+        .expect("A dials C");
+    net.queue.push_back((
+        a,
+        DriverInput::LocalSignal {
+            link: to_c,
+            signal: Signal::Offer {
+                session,
+                sdp: "o".into(),
+            },
+        },
+    ));
+    net.settle();
+    assert_eq!(
+        net.signals,
+        vec![(a, 7, net.id(c))],
+        "C's offer went through server 7"
+    );
+
+    // A stranger no server lists, learnt by peer exchange: through the mesh (B carries it).
+    let stranger = bitmesh_core::testkit::node_key(99);
+    let stranger = PeerId::of(&stranger.xonly());
+    net.queue.push_back((
+        a,
+        DriverInput::Discovered {
+            server: 9,
+            peers: vec![],
+        },
+    ));
+    net.queue.push_back((
+        a,
+        DriverInput::Transport {
+            link: LinkId(1_001),
+            event: TransportEvent::Message(
+                bitmesh_core::wire::Message::Peers(vec![bitmesh_core::wire::PeerRecord {
+                    peer: stranger,
+                    features: Default::default(),
+                    last_seen_secs: START_MILLIS / 1000,
+                }])
+                .encode(),
+            ),
+        },
+    ));
+    net.settle();
+    let before = net.connects.len();
+    // Past the backoff of the failed dials, A dials the stranger.
+    for _ in 0..20 {
+        net.now += 1_000;
+        net.queue.push_back((a, DriverInput::Tick));
+        net.settle();
+    }
+    let attempt = net.connects[before..]
+        .iter()
+        .find(|(n, ..)| *n == a)
+        .cloned();
+    let (_, link, session, _) = attempt.expect("A dials the stranger");
+    net.queue.push_back((
+        a,
+        DriverInput::LocalSignal {
+            link,
+            signal: Signal::Offer {
+                session,
+                sdp: "o".into(),
+            },
+        },
+    ));
+    net.settle();
+    assert_eq!(net.signals.len(), 1, "not through a server");
 }

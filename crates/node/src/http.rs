@@ -30,7 +30,7 @@ pub struct Config {
     pub dist: PathBuf,
     /// The network this node serves.
     pub network: Network,
-    /// Another node's signaling WebSocket for this node's peer (else its own).
+    /// Another node's signaling WebSocket for this node's peer (besides its own).
     pub join: Option<String>,
 }
 
@@ -97,11 +97,10 @@ pub async fn serve(
 
     let signaling = Signaling::start(ServerConfig::new(config.network.name()));
     let status = Arc::new(PeerStatus::default());
-    let source = match config.join {
-        Some(url) => SignalSource::Remote(url),
-        None => SignalSource::Local(signaling.clone()),
-    };
-    peer::start(config.network, source, status.clone());
+    // The node's peer registers with its own server, and with the one it joins.
+    let mut sources = vec![SignalSource::Local(signaling.clone())];
+    sources.extend(config.join.map(SignalSource::Remote));
+    peer::start(config.network, sources, status.clone());
     let app = router(config.network, config.dist, signaling, status);
     tracing::info!(network = %config.network, %local, "serving");
     println!("listening on {}", page_url(local, config.network));

@@ -2,7 +2,7 @@
 //!
 //! Today it serves the built page (`dist/`), `GET /healthz` and the signaling WebSocket
 //! (`/signal`) on 127.0.0.1, and runs its own WebRTC peer in the mesh (signaling through its own
-//! server, or another node's with `--join`). Storage, mining, the faucet and the HTTP API join it
+//! server, and another node's with `--join`). Storage, mining, the faucet and the HTTP API join it
 //! as their issues land.
 
 mod http;
@@ -33,8 +33,8 @@ struct Cli {
     /// The bitmesh network: local or test.
     #[arg(long, default_value_t = Network::Local)]
     network: Network,
-    /// Join the mesh through another node's signaling server (`ws://host:port/signal`)
-    /// instead of this node's own.
+    /// Join the mesh through another node's signaling server too (`ws://host:port/signal`),
+    /// besides this node's own.
     #[arg(long, value_name = "URL")]
     join: Option<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.

@@ -1,6 +1,6 @@
 //! The node's own peer: the core's node state machine driven by tokio, with webrtc-rs
-//! connections, a signaling client (of this node's own server, or of another node's with
-//! `--join`), and the mesh as the signaling path when no server is reachable.
+//! connections, signaling clients (of this node's own server, and of another node's with
+//! `--join`), and the mesh as the signaling path to peers no server lists.
 //!
 //! One task owns the driver state machine (`bitmesh_mesh::driver::MeshDriver`: the node, the
 //! connector, the routes) and the connections, and carries out its actions; everything slow
@@ -20,7 +20,7 @@ use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{LinkId, Node, NodeConfig};
 use bitmesh_core::wire::PeerId;
 use bitmesh_core::Network;
-use bitmesh_mesh::connector::Step;
+use bitmesh_mesh::connector::{ServerId, Step};
 use bitmesh_mesh::driver::{Action, DriverInput, MeshDriver};
 use bitmesh_mesh::native::{NativeConfig, NativeConnection};
 use bitmesh_mesh::signaling::{Backoff, ClientEvent, Signal, SignalingClient};
@@ -52,15 +52,16 @@ pub struct PeerStatus {
 /// What the peer's tasks report to its loop.
 enum Report {
     /// Registered with a signaling server: signals for it go here.
-    SignalReady(mpsc::Sender<(PeerId, Signal)>),
+    SignalReady(ServerId, mpsc::Sender<(PeerId, Signal)>),
     /// Anything else, for the driver state machine.
     Driver(DriverInput),
     /// A connection was made for a link.
     Ready(LinkId, NativeConnection),
 }
 
-/// Starts the peer; it runs until the process ends.
-pub fn start(network: Network, source: SignalSource, status: Arc<PeerStatus>) {
+/// Starts the peer, registered with each signaling server of `sources`; it runs until the
+/// process ends.
+pub fn start(network: Network, sources: Vec<SignalSource>, status: Arc<PeerStatus>) {
     let mut secret = [0u8; 32];
     let key = loop {
         getrandom::getrandom(&mut secret).expect("the system's randomness");
@@ -85,12 +86,15 @@ pub fn start(network: Network, source: SignalSource, status: Arc<PeerStatus>) {
     tracing::info!(peer = %node.id(), "the node's peer starts");
     let session_seed = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes"));
     let (reports, inbox) = mpsc::unbounded_channel();
-    tokio::spawn(signal_loop(source, key, network, reports.clone()));
+    for (server, source) in sources.into_iter().enumerate() {
+        let server = ServerId::try_from(server).expect("a few servers");
+        tokio::spawn(signal_loop(server, source, key, network, reports.clone()));
+    }
     let peer = Peer {
         driver: MeshDriver::new(node, session_seed),
         connections: HashMap::new(),
         steps: HashMap::new(),
-        signal: None,
+        servers: HashMap::new(),
         reports,
         status,
         config: NativeConfig::default(),
@@ -110,7 +114,7 @@ struct Peer {
     /// Each link's answer and candidates, applied in order by the link's task (an answer must
     /// be taken before the candidates that follow it).
     steps: HashMap<LinkId, mpsc::UnboundedSender<Step>>,
-    signal: Option<mpsc::Sender<(PeerId, Signal)>>,
+    servers: HashMap<ServerId, mpsc::Sender<(PeerId, Signal)>>,
     reports: mpsc::UnboundedSender<Report>,
     status: Arc<PeerStatus>,
     config: NativeConfig,
@@ -123,9 +127,9 @@ impl Peer {
             let input = tokio::select! {
                 report = inbox.recv() => match report {
                     Some(Report::Driver(input)) => input,
-                    Some(Report::SignalReady(sender)) => {
-                        self.signal = Some(sender);
-                        DriverInput::Server(true)
+                    Some(Report::SignalReady(server, sender)) => {
+                        self.servers.insert(server, sender);
+                        DriverInput::Server { server, registered: true }
                     }
                     Some(Report::Ready(link, connection)) => {
                         if self.steps.contains_key(&link) {
@@ -140,8 +144,12 @@ impl Peer {
                 },
                 _ = tick.tick() => DriverInput::Tick,
             };
-            if let DriverInput::Server(false) = input {
-                self.signal = None;
+            if let DriverInput::Server {
+                server,
+                registered: false,
+            } = input
+            {
+                self.servers.remove(&server);
             }
             let actions = self.driver.handle(now_millis(), input);
             self.act(actions);
@@ -182,8 +190,8 @@ impl Peer {
                         tokio::spawn(async move { connection.close().await });
                     }
                 }
-                Action::Signal { to, signal } => {
-                    if let Some(server) = &self.signal {
+                Action::Signal { server, to, signal } => {
+                    if let Some(server) = self.servers.get(&server) {
                         let _ = server.try_send((to, signal));
                     }
                 }
@@ -260,6 +268,7 @@ impl Peer {
 /// lists the registered peers now and then, carries signals both ways, and reconnects with
 /// backoff when the connection ends.
 async fn signal_loop(
+    server: ServerId,
     source: SignalSource,
     key: Keypair,
     network: Network,
@@ -296,16 +305,20 @@ async fn signal_loop(
                     Ok(ClientEvent::Send(answer)) => Some(answer),
                     Ok(ClientEvent::Registered) => {
                         backoff.reset();
-                        let _ = reports.send(Report::SignalReady(signals.clone()));
+                        let _ = reports.send(Report::SignalReady(server, signals.clone()));
                         Some(client.list())
                     }
                     Ok(ClientEvent::Peers(peers)) => {
-                        let _ = reports.send(Report::Driver(DriverInput::Discovered(peers)));
+                        let _ =
+                            reports.send(Report::Driver(DriverInput::Discovered { server, peers }));
                         None
                     }
                     Ok(ClientEvent::Signal { from, signal }) => {
-                        let _ = reports
-                            .send(Report::Driver(DriverInput::ServerSignal { from, signal }));
+                        let _ = reports.send(Report::Driver(DriverInput::ServerSignal {
+                            server,
+                            from,
+                            signal,
+                        }));
                         None
                     }
                     Ok(ClientEvent::Refused { code, message }) => {
@@ -323,7 +336,10 @@ async fn signal_loop(
                     }
                 }
             }
-            let _ = reports.send(Report::Driver(DriverInput::Server(false)));
+            let _ = reports.send(Report::Driver(DriverInput::Server {
+                server,
+                registered: false,
+            }));
         }
         let mut random = [0u8; 8];
         let _ = getrandom::getrandom(&mut random);
