@@ -16,6 +16,8 @@ pub struct NodeOptions {
     pub network: Network,
     /// The web bundle to serve; `dist/` of the workspace by default.
     pub dist: PathBuf,
+    /// Another node's signaling WebSocket to join too (`--join`).
+    pub join: Option<String>,
 }
 
 impl Default for NodeOptions {
@@ -23,6 +25,7 @@ impl Default for NodeOptions {
         Self {
             network: Network::Local,
             dist: workspace_dir().join("dist"),
+            join: None,
         }
     }
 }
@@ -45,9 +48,14 @@ impl Node {
             .into());
         }
         let binary = node_binary()?;
-        let mut child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .args(["--port", "0", "--network", options.network.name(), "--dist"])
-            .arg(&options.dist)
+            .arg(&options.dist);
+        if let Some(join) = &options.join {
+            command.args(["--join", join]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -74,6 +82,17 @@ impl Node {
     /// The page's URL, e.g. `http://127.0.0.1:41234/`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The node's signaling WebSocket, e.g. `ws://127.0.0.1:41234/signal`.
+    pub fn signal_url(&self) -> String {
+        let host = self
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        format!("ws://{host}/signal")
     }
 
     /// Stops the node and waits for it to exit.

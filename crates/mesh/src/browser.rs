@@ -12,7 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
     RtcDataChannelType, RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcSdpType, RtcSessionDescriptionInit,
+    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 
 use crate::framing::{QueueFull, Reassembler, SendQueue};
@@ -52,6 +52,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The handlers die with this: the browser must not call them any more.
         self.pc.set_onicecandidate(None);
+        self.pc.set_onconnectionstatechange(None);
         self.channel.set_onopen(None);
         self.channel.set_onmessage(None);
         self.channel.set_onbufferedamountlow(None);
@@ -322,6 +323,17 @@ fn install_handlers(inner: &Rc<Inner>) {
         .channel
         .set_onbufferedamountlow(Some(low.as_ref().unchecked_ref()));
     handlers.push(low);
+
+    // A peer that vanished (no close reaches us) shows as a failed connection.
+    let state = on(|inner, _| {
+        if inner.pc.connection_state() == RtcPeerConnectionState::Failed {
+            fail(inner, "the connection failed".into());
+        }
+    });
+    inner
+        .pc
+        .set_onconnectionstatechange(Some(state.as_ref().unchecked_ref()));
+    handlers.push(state);
 
     let close = on(|inner, _| fail(inner, "the data channel closed".into()));
     inner

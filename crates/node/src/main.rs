@@ -37,14 +37,15 @@ struct Cli {
     /// besides this node's own.
     #[arg(long, value_name = "URL")]
     join: Option<String>,
-    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive. The WebRTC stack
+    /// logs warnings only, unless the filter names it (e.g. `info,rtc=debug`).
     #[arg(long, default_value = "info")]
     log: String,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = match EnvFilter::try_new(&cli.log) {
+    let filter = match EnvFilter::try_new(with_quiet_webrtc(&cli.log)) {
         Ok(filter) => filter,
         Err(err) => {
             eprintln!("error: invalid --log filter `{}`: {err}", cli.log);
@@ -76,6 +77,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `filter` with the WebRTC stack's crates at `warn` unless it names them: their `info` is a
+/// line per ICE and DTLS step of every connection.
+fn with_quiet_webrtc(filter: &str) -> String {
+    const CRATES: [&str; 6] = [
+        "rtc",
+        "rtc_ice",
+        "rtc_dtls",
+        "rtc_sctp",
+        "rtc_datachannel",
+        "webrtc",
+    ];
+    let mut filter = filter.to_owned();
+    for name in CRATES {
+        let named = filter
+            .split(',')
+            .any(|directive| directive.split('=').next() == Some(name));
+        if !named {
+            filter.push_str(&format!(",{name}=warn"));
+        }
+    }
+    filter
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so the node closes its listener cleanly.
