@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use futures_channel::oneshot;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -44,6 +45,9 @@ struct Inner {
     on_event: Callback<TransportEvent>,
     on_signal: Callback<Signal>,
     closed: Cell<bool>,
+    unframed: bool,
+    /// Who waits for the queue to fall below a size ([`BrowserConnection::writable`]).
+    waiters: RefCell<Vec<(usize, oneshot::Sender<()>)>>,
     /// The event handlers, kept alive as long as the connection.
     handlers: RefCell<Vec<Handler>>,
 }
@@ -103,6 +107,8 @@ impl BrowserConnection {
             on_event: Box::new(on_event),
             on_signal: Box::new(on_signal),
             closed: Cell::new(false),
+            unframed: config.unframed,
+            waiters: RefCell::new(Vec::new()),
             handlers: RefCell::new(Vec::new()),
         });
         install_handlers(&inner);
@@ -164,7 +170,11 @@ impl BrowserConnection {
 
     /// Sends `message` (frames wait while the channel's buffer is full).
     pub fn send(&self, message: &[u8]) -> Result<(), QueueFull> {
-        self.inner.queue.borrow_mut().push(message)?;
+        if self.inner.unframed {
+            self.inner.queue.borrow_mut().push_unframed(message)?;
+        } else {
+            self.inner.queue.borrow_mut().push(message)?;
+        }
         pump(&self.inner);
         Ok(())
     }
@@ -172,6 +182,17 @@ impl BrowserConnection {
     /// Bytes waiting to be handed to the channel.
     pub fn queued_bytes(&self) -> usize {
         self.inner.queue.borrow().queued_bytes()
+    }
+
+    /// Resolves once fewer than `below` bytes wait to be sent (or the connection closed): a
+    /// sender of much data awaits this between messages instead of filling the queue.
+    pub async fn writable(&self, below: usize) {
+        if self.queued_bytes() < below || self.inner.closed.get() {
+            return;
+        }
+        let (ready, wait) = oneshot::channel();
+        self.inner.waiters.borrow_mut().push((below, ready));
+        let _ = wait.await;
     }
 
     /// Closes a connection whose peer left a message half-sent too long (call every second).
@@ -220,6 +241,14 @@ fn pump(inner: &Inner) {
     loop {
         let buffered = inner.channel.buffered_amount() as usize;
         let Some(frame) = inner.queue.borrow_mut().next(buffered, HIGH_WATER) else {
+            let queued = inner.queue.borrow().queued_bytes();
+            let mut waiters = inner.waiters.borrow_mut();
+            let (ready, waiting): (Vec<_>, Vec<_>) =
+                waiters.drain(..).partition(|(below, _)| queued < *below);
+            *waiters = waiting;
+            for (_, ready) in ready {
+                let _ = ready.send(());
+            }
             return;
         };
         if let Err(err) = inner.channel.send_with_u8_array(&frame) {
@@ -236,6 +265,8 @@ fn fail(inner: &Inner, reason: String) {
     }
     inner.channel.close();
     inner.pc.close();
+    // Dropped senders wake whoever waits for room.
+    inner.waiters.borrow_mut().clear();
     (inner.on_event)(TransportEvent::Closed { reason });
 }
 
@@ -305,6 +336,9 @@ fn install_handlers(inner: &Rc<Inner>) {
         }
         let event: MessageEvent = event.unchecked_into();
         let frame = Uint8Array::new(&event.data()).to_vec();
+        if inner.unframed {
+            return (inner.on_event)(TransportEvent::Message(frame));
+        }
         let now = js_sys::Date::now() as u64;
         let pushed = inner.reassembler.borrow_mut().push(&frame, now);
         match pushed {

@@ -267,6 +267,19 @@ impl SendQueue {
         Ok(())
     }
 
+    /// Queues `message` as one channel message, unframed (see `TransportConfig::unframed`).
+    pub fn push_unframed(&mut self, message: &[u8]) -> Result<(), QueueFull> {
+        if self.queued_bytes + message.len() > self.max_queued {
+            return Err(QueueFull {
+                queued: self.queued_bytes,
+                max: self.max_queued,
+            });
+        }
+        self.queued_bytes += message.len();
+        self.frames.push_back(message.to_vec());
+        Ok(())
+    }
+
     /// The next frame to hand the transport, if its buffer (`buffered` bytes now) is below
     /// `high_water`.
     pub fn next(&mut self, buffered: usize, high_water: usize) -> Option<Vec<u8>> {

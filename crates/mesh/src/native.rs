@@ -168,13 +168,10 @@ impl NativeConnection {
         let max_queued = config.transport.max_queued;
         let room = Arc::new(Semaphore::new(max_queued));
         let (outgoing, to_send) = mpsc::unbounded_channel();
-        tokio::spawn(read(
-            pc.clone(),
-            channel.clone(),
-            Reassembler::new(config.transport.max_message),
-            events,
-        ));
-        tokio::spawn(write(channel.clone(), to_send));
+        let unframed = config.transport.unframed;
+        let reassembler = (!unframed).then(|| Reassembler::new(config.transport.max_message));
+        tokio::spawn(read(pc.clone(), channel.clone(), reassembler, events));
+        tokio::spawn(write(channel.clone(), to_send, unframed));
         Ok(NativeConnection {
             session,
             pc,
@@ -287,9 +284,15 @@ impl NativeConnection {
 async fn write(
     channel: Arc<dyn DataChannel>,
     mut to_send: mpsc::UnboundedReceiver<(Vec<u8>, OwnedSemaphorePermit)>,
+    unframed: bool,
 ) {
     while let Some((message, permit)) = to_send.recv().await {
-        for frame in frames(&message) {
+        let frames = if unframed {
+            vec![message]
+        } else {
+            frames(&message)
+        };
+        for frame in frames {
             if channel.send(BytesMut::from(&frame[..])).await.is_err() {
                 return;
             }
@@ -299,10 +302,11 @@ async fn write(
 }
 
 /// Reads the channel's events: the open (with both fingerprints), whole messages, the close.
+/// Without a reassembler (unframed), each channel message is a message.
 async fn read(
     pc: Arc<dyn PeerConnection>,
     channel: Arc<dyn DataChannel>,
-    mut reassembler: Reassembler,
+    mut reassembler: Option<Reassembler>,
     events: Events,
 ) {
     let start = Instant::now();
@@ -312,7 +316,8 @@ async fn read(
             event = channel.poll() => event,
             _ = deadline.tick() => {
                 let now = start.elapsed().as_millis() as u64;
-                if let Err(err) = reassembler.check_deadline(now) {
+                let stalled = reassembler.as_ref().map(|r| r.check_deadline(now));
+                if let Some(Err(err)) = stalled {
                     break format!("the peer sent a bad frame: {err}");
                 }
                 continue;
@@ -324,6 +329,10 @@ async fn read(
                 Err(reason) => break reason,
             },
             Some(DataChannelEvent::OnMessage(message)) => {
+                let Some(reassembler) = reassembler.as_mut() else {
+                    events.emit(TransportEvent::Message(message.data.to_vec()));
+                    continue;
+                };
                 let now = start.elapsed().as_millis() as u64;
                 match reassembler.push(&message.data, now) {
                     Ok(Some(message)) => events.emit(TransportEvent::Message(message)),

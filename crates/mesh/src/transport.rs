@@ -40,6 +40,9 @@ pub struct TransportConfig {
     pub max_queued: usize,
     /// STUN/TURN URLs; none on a local network (host and mDNS candidates suffice).
     pub ice_servers: Vec<String>,
+    /// Messages go as they are, one per channel message (each at most 16 KiB), without the
+    /// framing: only to measure the raw channel beside the framing (`scripts/bench-mesh.sh`).
+    pub unframed: bool,
 }
 
 impl Default for TransportConfig {
@@ -48,6 +51,7 @@ impl Default for TransportConfig {
             max_message: MAX_MESSAGE_BYTES,
             max_queued: 2 * MAX_MESSAGE_BYTES + 1024 * 1024,
             ice_servers: Vec::new(),
+            unframed: false,
         }
     }
 }
