@@ -15,6 +15,8 @@ cargo build --release -p bitmesh-mesh --features native --example bench_peer
 step "browser-browser and native-browser (wasm-pack test --release, loopback namespace)"
 port=18431
 export BITMESH_BENCH_SIGNAL="ws://127.0.0.1:$port/signal"
+# The benchmarks run for minutes, beyond the test runner's default 20 s.
+export WASM_BINDGEN_TEST_TIMEOUT=600
 CARGO_NET_OFFLINE=true in_loopback_namespace bash -c '
   set -euo pipefail
   mkdir -p "$TMPDIR/bench-dist" && echo "<title>bench</title>" > "$TMPDIR/bench-dist/index.html"
@@ -25,8 +27,14 @@ CARGO_NET_OFFLINE=true in_loopback_namespace bash -c '
     (exec 3<>/dev/tcp/127.0.0.1/'"$port"') 2>/dev/null && break
     sleep 0.1
   done
-  target/release/examples/bench_peer "$BITMESH_BENCH_SIGNAL" test &
+  target/release/examples/bench_peer "$BITMESH_BENCH_SIGNAL" test > "$TMPDIR/bench-peer.out" &
   peer=$!
+  # The page may only offer once the bench peer is registered.
+  for _ in $(seq 300); do
+    grep -q "bench peer" "$TMPDIR/bench-peer.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q "bench peer" "$TMPDIR/bench-peer.out" || { echo "error: the bench peer did not register" >&2; exit 1; }
   wasm-pack test --release --headless --chrome --mode no-install crates/mesh \
     --test bench_browser --test bench_native -- --include-ignored --nocapture
 ' | tee "$log"

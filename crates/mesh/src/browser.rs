@@ -46,6 +46,9 @@ struct Inner {
     on_signal: Callback<Signal>,
     closed: Cell<bool>,
     unframed: bool,
+    /// Candidates that came before the remote description (the other end's candidates may
+    /// overtake its answer): added once it is set. None once it is.
+    early_candidates: RefCell<Option<Vec<RtcIceCandidateInit>>>,
     /// Who waits for the queue to fall below a size ([`BrowserConnection::writable`]).
     waiters: RefCell<Vec<(usize, oneshot::Sender<()>)>>,
     /// The event handlers, kept alive as long as the connection.
@@ -109,6 +112,7 @@ impl BrowserConnection {
             closed: Cell::new(false),
             unframed: config.unframed,
             waiters: RefCell::new(Vec::new()),
+            early_candidates: RefCell::new(Some(Vec::new())),
             handlers: RefCell::new(Vec::new()),
         });
         install_handlers(&inner);
@@ -158,10 +162,18 @@ impl BrowserConnection {
         let init = RtcIceCandidateInit::new(candidate);
         init.set_sdp_mid(sdp_mid);
         init.set_sdp_m_line_index(sdp_m_line_index);
+        if let Some(early) = self.inner.early_candidates.borrow_mut().as_mut() {
+            early.push(init);
+            return Ok(());
+        }
+        self.add(&init).await
+    }
+
+    async fn add(&self, init: &RtcIceCandidateInit) -> Result<(), TransportError> {
         JsFuture::from(
             self.inner
                 .pc
-                .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+                .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(init)),
         )
         .await
         .map(|_| ())
@@ -221,8 +233,12 @@ impl BrowserConnection {
         description.set_sdp(sdp);
         JsFuture::from(self.inner.pc.set_remote_description(&description))
             .await
-            .map(|_| ())
-            .map_err(|err| js_error("cannot set the remote description", err))
+            .map_err(|err| js_error("cannot set the remote description", err))?;
+        let early = self.inner.early_candidates.borrow_mut().take();
+        for init in early.unwrap_or_default() {
+            self.add(&init).await?;
+        }
+        Ok(())
     }
 }
 

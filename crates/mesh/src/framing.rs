@@ -1,7 +1,7 @@
 //! Messages over data channels: each message is cut into frames of at most [`MAX_FRAME`] bytes
 //! (what every WebRTC stack delivers whole) and put back together on the other side, with the
-//! receiver's memory bounded by the maximum message size and by a deadline for half-finished
-//! messages. The same code runs in the browser and natively; see ADR 0006.
+//! receiver's memory bounded by the maximum message size (at most 1 MiB reserved before the
+//! data arrives) and by a deadline for half-finished messages. The same code runs in the browser and natively; see ADR 0006.
 //!
 //! A frame is a kind byte and data:
 //! - `0x00` + the whole message (at most `MAX_FRAME - 1` bytes);
@@ -18,36 +18,63 @@ use std::collections::VecDeque;
 pub const MAX_FRAME: usize = 16 * 1024;
 /// How long a message in parts may take to arrive in full.
 pub const REASSEMBLY_TIMEOUT_MILLIS: u64 = 30_000;
+/// Bytes a receiver reserves for a message in parts before its data arrives: enough that most
+/// messages never reallocate, little enough that an announced 4 MiB costs a quarter of it.
+pub const RESERVE_AHEAD: usize = 1024 * 1024;
 
 const WHOLE: u8 = 0x00;
 const FIRST: u8 = 0x01;
 const NEXT: u8 = 0x02;
 const FIRST_HEADER: usize = 1 + 4;
 
+/// A frame's header: its kind byte, and the message's length for a first frame.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameHeader {
+    bytes: [u8; FIRST_HEADER],
+    len: usize,
+}
+
+impl FrameHeader {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The frames of `message` as headers and slices of it, so a transport copies each byte once
+/// into its own buffer.
+pub fn frame_parts(message: &[u8]) -> impl Iterator<Item = (FrameHeader, &[u8])> {
+    let header = |kind: u8| FrameHeader {
+        bytes: [kind, 0, 0, 0, 0],
+        len: 1,
+    };
+    let (first, rest) = if message.len() < MAX_FRAME {
+        ((header(WHOLE), message), &[][..])
+    } else {
+        let mut bytes = [FIRST, 0, 0, 0, 0];
+        bytes[1..].copy_from_slice(&(message.len() as u32).to_le_bytes());
+        let (first, rest) = message.split_at(MAX_FRAME - FIRST_HEADER);
+        let first_header = FrameHeader {
+            bytes,
+            len: FIRST_HEADER,
+        };
+        ((first_header, first), rest)
+    };
+    core::iter::once(first).chain(
+        rest.chunks(MAX_FRAME - 1)
+            .map(move |part| (header(NEXT), part)),
+    )
+}
+
 /// Cuts `message` into frames.
 pub fn frames(message: &[u8]) -> Vec<Vec<u8>> {
-    if message.len() < MAX_FRAME {
-        let mut frame = Vec::with_capacity(1 + message.len());
-        frame.push(WHOLE);
-        frame.extend_from_slice(message);
-        return vec![frame];
-    }
-    let (first, mut rest) = message.split_at(MAX_FRAME - FIRST_HEADER);
-    let mut out = Vec::with_capacity(2 + rest.len() / (MAX_FRAME - 1));
-    let mut frame = Vec::with_capacity(MAX_FRAME);
-    frame.push(FIRST);
-    frame.extend_from_slice(&(message.len() as u32).to_le_bytes());
-    frame.extend_from_slice(first);
-    out.push(frame);
-    while !rest.is_empty() {
-        let (part, tail) = rest.split_at(rest.len().min(MAX_FRAME - 1));
-        let mut frame = Vec::with_capacity(1 + part.len());
-        frame.push(NEXT);
-        frame.extend_from_slice(part);
-        out.push(frame);
-        rest = tail;
-    }
-    out
+    frame_parts(message)
+        .map(|(header, data)| {
+            let mut frame = Vec::with_capacity(header.as_bytes().len() + data.len());
+            frame.extend_from_slice(header.as_bytes());
+            frame.extend_from_slice(data);
+            frame
+        })
+        .collect()
 }
 
 /// Why a frame is refused. Any of them means the peer is broken or hostile: the channel closes.
@@ -160,8 +187,8 @@ impl Reassembler {
                 if data.len() > size {
                     return Err(FrameError::Overrun { size });
                 }
-                // Grown as frames come, so an announced size costs nothing until it is sent.
-                let mut bytes = Vec::with_capacity(MAX_FRAME);
+                // At most RESERVE_AHEAD before the data comes; grown as frames arrive beyond.
+                let mut bytes = Vec::with_capacity(size.min(RESERVE_AHEAD));
                 bytes.extend_from_slice(data);
                 self.partial = Some(Partial {
                     size,
@@ -379,11 +406,11 @@ mod tests {
 
     #[test]
     fn a_message_in_parts_that_stalls_is_refused_and_memory_follows_the_data() {
-        let frames = frames(&vec![3; 1 << 20]);
+        let frames = frames(&vec![3; MAX]);
         let mut r = Reassembler::new(MAX);
         assert_eq!(r.push(&frames[0], 1_000), Ok(None));
-        // An announced megabyte costs one frame until it is sent.
-        assert!(r.buffered() <= 2 * MAX_FRAME, "{}", r.buffered());
+        // An announced 4 MiB costs what is reserved ahead until it is sent.
+        assert!(r.buffered() <= RESERVE_AHEAD, "{}", r.buffered());
         assert_eq!(
             r.check_deadline(1_000 + REASSEMBLY_TIMEOUT_MILLIS - 1),
             Ok(())

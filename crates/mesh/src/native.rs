@@ -20,7 +20,7 @@ use webrtc::peer_connection::{
     RTCSessionDescription, SettingEngineBuilder,
 };
 
-use crate::framing::{frames, QueueFull, Reassembler};
+use crate::framing::{frame_parts, QueueFull, Reassembler};
 use crate::sdp;
 use crate::signaling::Signal;
 use crate::transport::{TransportConfig, TransportEvent, CHANNEL_ID, CHANNEL_LABEL};
@@ -109,6 +109,9 @@ pub struct NativeConnection {
     outgoing: mpsc::UnboundedSender<(Vec<u8>, OwnedSemaphorePermit)>,
     room: Arc<Semaphore>,
     max_queued: usize,
+    /// Candidates that came before the remote description (the other end's candidates may
+    /// overtake its answer): added once it is set. None once it is.
+    early_candidates: Arc<std::sync::Mutex<Option<Vec<RTCIceCandidateInit>>>>,
 }
 
 impl NativeConnection {
@@ -179,6 +182,7 @@ impl NativeConnection {
             outgoing,
             room,
             max_queued,
+            early_candidates: Arc::new(std::sync::Mutex::new(Some(Vec::new()))),
         })
     }
 
@@ -208,6 +212,7 @@ impl NativeConnection {
             .set_remote_description(offer)
             .await
             .map_err(|err| TransportError(format!("cannot take the offer: {err}")))?;
+        self.add_early_candidates().await?;
         let answer = self
             .pc
             .create_answer(None)
@@ -231,7 +236,28 @@ impl NativeConnection {
         self.pc
             .set_remote_description(answer)
             .await
-            .map_err(|err| TransportError(format!("cannot take the answer: {err}")))
+            .map_err(|err| TransportError(format!("cannot take the answer: {err}")))?;
+        self.add_early_candidates().await
+    }
+
+    async fn add_early_candidates(&self) -> Result<(), TransportError> {
+        let early = self
+            .early_candidates
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .unwrap_or_default();
+        for init in early {
+            self.add(init).await?;
+        }
+        Ok(())
+    }
+
+    async fn add(&self, init: RTCIceCandidateInit) -> Result<(), TransportError> {
+        self.pc
+            .add_ice_candidate(init)
+            .await
+            .map_err(|err| TransportError(format!("cannot add a candidate: {err}")))
     }
 
     /// Takes one of the other end's ICE candidates.
@@ -241,15 +267,17 @@ impl NativeConnection {
         sdp_mid: Option<&str>,
         sdp_m_line_index: Option<u16>,
     ) -> Result<(), TransportError> {
-        self.pc
-            .add_ice_candidate(RTCIceCandidateInit {
-                candidate: candidate.to_owned(),
-                sdp_mid: sdp_mid.map(str::to_owned),
-                sdp_mline_index: sdp_m_line_index,
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| TransportError(format!("cannot add a candidate: {err}")))
+        let init = RTCIceCandidateInit {
+            candidate: candidate.to_owned(),
+            sdp_mid: sdp_mid.map(str::to_owned),
+            sdp_mline_index: sdp_m_line_index,
+            ..Default::default()
+        };
+        if let Some(early) = self.early_candidates.lock().expect("not poisoned").as_mut() {
+            early.push(init);
+            return Ok(());
+        }
+        self.add(init).await
     }
 
     /// Queues `message` for sending, unless that would take the queue past its limit.
@@ -287,13 +315,17 @@ async fn write(
     unframed: bool,
 ) {
     while let Some((message, permit)) = to_send.recv().await {
-        let frames = if unframed {
-            vec![message]
-        } else {
-            frames(&message)
-        };
-        for frame in frames {
-            if channel.send(BytesMut::from(&frame[..])).await.is_err() {
+        if unframed {
+            if channel.send(BytesMut::from(&message[..])).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        for (header, data) in frame_parts(&message) {
+            let mut frame = BytesMut::with_capacity(header.as_bytes().len() + data.len());
+            frame.extend_from_slice(header.as_bytes());
+            frame.extend_from_slice(data);
+            if channel.send(frame).await.is_err() {
                 return;
             }
         }

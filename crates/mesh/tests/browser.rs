@@ -52,13 +52,39 @@ impl End {
     }
 }
 
+/// The next of an end's own signals, which must be a candidate: added to `to` at once.
+async fn hand_over_a_candidate(
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+    to: &BrowserConnection,
+) {
+    let next = signals.next().fuse();
+    let timer = Box::pin(timeout_after(WAIT_MILLIS)).fuse();
+    futures_util::pin_mut!(next);
+    let signal = match future::select(next, timer).await {
+        future::Either::Left((Some(signal), _)) => signal,
+        _ => panic!("no candidate within {WAIT_MILLIS} ms"),
+    };
+    let Signal::Candidate {
+        candidate,
+        sdp_mid,
+        sdp_m_line_index,
+        ..
+    } = signal
+    else {
+        panic!("a candidate, not {signal:?}");
+    };
+    to.add_candidate(&candidate, sdp_mid.as_deref(), sdp_m_line_index)
+        .await
+        .expect("an early candidate is held, not refused");
+}
+
 /// Two connected ends: each one's candidates go straight to the other.
 async fn pair() -> (End, End) {
     let config = TransportConfig::default();
     let (a_events, a_rx) = mpsc::unbounded();
     let (b_events, b_rx) = mpsc::unbounded();
-    let (a_signals, a_signal_rx) = mpsc::unbounded();
-    let (b_signals, b_signal_rx) = mpsc::unbounded();
+    let (a_signals, mut a_signal_rx) = mpsc::unbounded();
+    let (b_signals, mut b_signal_rx) = mpsc::unbounded();
     let a = BrowserConnection::new(
         &config,
         1,
@@ -76,9 +102,13 @@ async fn pair() -> (End, End) {
     let Signal::Offer { sdp: offer, .. } = a.offer().await.expect("an offer") else {
         panic!("an offer");
     };
+    // Each end gets a candidate before the other's description, as happens when a candidate
+    // overtakes an answer: the transport holds it until it can add it.
+    hand_over_a_candidate(&mut a_signal_rx, &b).await;
     let Signal::Answer { sdp: answer, .. } = b.answer(&offer).await.expect("an answer") else {
         panic!("an answer");
     };
+    hand_over_a_candidate(&mut b_signal_rx, &a).await;
     a.accept_answer(&answer).await.expect("the answer taken");
     // Candidates, each way, as they come.
     let forward = |connection: BrowserConnection, mut signals: mpsc::UnboundedReceiver<Signal>| async move {

@@ -70,16 +70,43 @@ fn forward(to: NativeConnection, mut signals: mpsc::UnboundedReceiver<Signal>) {
     });
 }
 
+/// The next of an end's own signals, which must be a candidate: added to `to` at once.
+async fn hand_over_a_candidate(
+    signals: &mut mpsc::UnboundedReceiver<Signal>,
+    to: &NativeConnection,
+) {
+    let signal = tokio::time::timeout(WAIT, signals.recv())
+        .await
+        .expect("a candidate in time")
+        .expect("alive");
+    let Signal::Candidate {
+        candidate,
+        sdp_mid,
+        sdp_m_line_index,
+        ..
+    } = signal
+    else {
+        panic!("a candidate, not {signal:?}");
+    };
+    to.add_candidate(&candidate, sdp_mid.as_deref(), sdp_m_line_index)
+        .await
+        .expect("an early candidate is held, not refused");
+}
+
 async fn pair() -> (End, End) {
-    let (mut a, a_signals) = end(1).await;
-    let (mut b, b_signals) = end(1).await;
+    let (mut a, mut a_signals) = end(1).await;
+    let (mut b, mut b_signals) = end(1).await;
     let Signal::Offer { sdp: offer, .. } = a.connection.offer().await.expect("an offer") else {
         panic!("an offer");
     };
+    // Each end gets a candidate before the other's description, as happens when a candidate
+    // overtakes an answer: the transport holds it until it can add it.
+    hand_over_a_candidate(&mut a_signals, &b.connection).await;
     let Signal::Answer { sdp: answer, .. } = b.connection.answer(&offer).await.expect("an answer")
     else {
         panic!("an answer");
     };
+    hand_over_a_candidate(&mut b_signals, &a.connection).await;
     a.connection
         .accept_answer(&answer)
         .await
