@@ -16,6 +16,43 @@ pub fn network_from_query(query: &str) -> Result<Network, ParseNetworkError> {
         .map_or(Ok(Network::Local), |(_, value)| value.parse())
 }
 
+/// The STUN/TURN servers of the `ice` parameter (comma-separated, URL-encoded), as in
+/// `?ice=stun%3Astun.example.org%3A3478`; none without it.
+pub fn ice_servers_from_query(query: &str) -> Vec<String> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == "ice")
+        .flat_map(|(_, value)| value.split(',').map(percent_decode).collect::<Vec<_>>())
+        .filter(|url| !url.is_empty())
+        .collect()
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The query string of the page's address (empty outside a browser).
 fn page_query() -> String {
     #[cfg(target_arch = "wasm32")]
@@ -89,7 +126,8 @@ fn MeshCard(props: &ChainCardProps) -> Html {
     {
         let status = status.clone();
         use_effect_with(props.network, move |network| {
-            crate::driver::start(*network, move |update| status.set(update));
+            let ice_servers = ice_servers_from_query(&page_query());
+            crate::driver::start(*network, ice_servers, move |update| status.set(update));
         });
     }
     let short = status.peer.get(..16).unwrap_or_default().to_owned();
@@ -156,5 +194,15 @@ mod tests {
         assert_eq!(network_from_query("?network=test"), Ok(Network::Test));
         assert_eq!(network_from_query("?x=1&network=local"), Ok(Network::Local));
         assert!(network_from_query("?network=mainnet").is_err());
+    }
+
+    #[test]
+    fn query_names_the_ice_servers() {
+        assert!(ice_servers_from_query("?network=test").is_empty());
+        assert_eq!(
+            ice_servers_from_query("?ice=stun%3Astun.example.org%3A3478,turn:t.example.org&x=1"),
+            vec!["stun:stun.example.org:3478", "turn:t.example.org"]
+        );
+        assert_eq!(ice_servers_from_query("?ice=%zz"), vec!["%zz"]);
     }
 }

@@ -70,6 +70,8 @@ struct Page {
     last_list: f64,
     status: MeshStatus,
     on_status: Box<dyn Fn(MeshStatus)>,
+    /// STUN/TURN servers from the page's `ice` parameter (none by default).
+    ice_servers: Vec<String>,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -92,8 +94,9 @@ fn signaling_url() -> Option<String> {
     Some(format!("{scheme}://{}/signal", location.host().ok()?))
 }
 
-/// Starts the page's peer on `network`; `on_status` hears every change of what it shows.
-pub fn start(network: Network, on_status: impl Fn(MeshStatus) + 'static) {
+/// Starts the page's peer on `network` with STUN/TURN servers `ice_servers` (none on a local
+/// network: Chromium's host and mDNS candidates suffice); `on_status` hears every change.
+pub fn start(network: Network, ice_servers: Vec<String>, on_status: impl Fn(MeshStatus) + 'static) {
     let key = loop {
         if let Ok(secret) = SecretKey::from_slice(&random_bytes::<32>()) {
             break Keypair::from_secret_key(&Secp256k1::new(), &secret);
@@ -128,6 +131,7 @@ pub fn start(network: Network, on_status: impl Fn(MeshStatus) + 'static) {
             ..MeshStatus::default()
         },
         on_status: Box::new(on_status),
+        ice_servers,
     };
     (page.on_status)(page.status.clone());
     page.open_socket();
@@ -332,11 +336,15 @@ impl Page {
         let (steps, mut pending) = mpsc::unbounded();
         self.steps.insert(link, steps);
         let reports = self.reports.clone();
+        let config = TransportConfig {
+            ice_servers: self.ice_servers.clone(),
+            ..TransportConfig::default()
+        };
         wasm_bindgen_futures::spawn_local(async move {
             let failed = |reason: String| Report::Driver(DriverInput::Failed { link, reason });
             let (events, signals) = (reports.clone(), reports.clone());
             let made = BrowserConnection::new(
-                &TransportConfig::default(),
+                &config,
                 session,
                 move |event| {
                     let _ = events

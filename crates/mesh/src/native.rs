@@ -63,6 +63,19 @@ pub struct NativeConfig {
     pub bind: IpAddr,
 }
 
+impl NativeConfig {
+    /// Browsers on a local network hide their addresses behind mDNS names (`….local`): a
+    /// peer bound beyond loopback resolves them; on loopback (and in loopback-only test
+    /// namespaces, which have no multicast) mDNS stays off.
+    fn mdns(&self) -> MulticastDnsMode {
+        if self.bind.is_loopback() {
+            MulticastDnsMode::Disabled
+        } else {
+            MulticastDnsMode::QueryOnly
+        }
+    }
+}
+
 impl Default for NativeConfig {
     fn default() -> Self {
         NativeConfig {
@@ -127,7 +140,7 @@ impl NativeConnection {
             closed: Arc::new(AtomicBool::new(false)),
         };
         let settings = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_multicast_dns_mode(config.mdns())
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .build();
         let ice_servers = config

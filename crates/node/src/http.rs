@@ -13,7 +13,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bitcoin::hex::DisplayHex;
 use bitmesh_core::Network;
+use bitmesh_mesh::native::NativeConfig;
 use bitmesh_mesh::signaling::ServerConfig;
+use bitmesh_mesh::transport::TransportConfig;
 use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
@@ -32,6 +34,8 @@ pub struct Config {
     pub network: Network,
     /// Another node's signaling WebSocket for this node's peer (besides its own).
     pub join: Option<String>,
+    /// STUN/TURN servers for the node's peer (none on a local network).
+    pub ice_servers: Vec<String>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -100,7 +104,15 @@ pub async fn serve(
     // The node's peer registers with its own server, and with the one it joins.
     let mut sources = vec![SignalSource::Local(signaling.clone())];
     sources.extend(config.join.map(SignalSource::Remote));
-    peer::start(config.network, sources, status.clone());
+    // The peer's host candidates are on the address the node listens on.
+    let native = NativeConfig {
+        transport: TransportConfig {
+            ice_servers: config.ice_servers,
+            ..TransportConfig::default()
+        },
+        bind: config.listen.ip(),
+    };
+    peer::start(config.network, sources, native, status.clone());
     let app = router(config.network, config.dist, signaling, status);
     tracing::info!(network = %config.network, %local, "serving");
     println!("listening on {}", page_url(local, config.network));

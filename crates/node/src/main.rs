@@ -37,6 +37,10 @@ struct Cli {
     /// besides this node's own.
     #[arg(long, value_name = "URL")]
     join: Option<String>,
+    /// A STUN or TURN server for the node's WebRTC peer (repeat for several); none by default,
+    /// as on a local network host and mDNS candidates suffice.
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive. The WebRTC stack
     /// logs warnings only, unless the filter names it (e.g. `info,rtc=debug`).
     #[arg(long, default_value = "info")]
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         dist: cli.dist,
         network: cli.network,
         join: cli.join,
+        ice_servers: cli.ice_servers,
     };
     match runtime.block_on(http::serve(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,

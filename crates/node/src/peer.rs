@@ -61,7 +61,12 @@ enum Report {
 
 /// Starts the peer, registered with each signaling server of `sources`; it runs until the
 /// process ends.
-pub fn start(network: Network, sources: Vec<SignalSource>, status: Arc<PeerStatus>) {
+pub fn start(
+    network: Network,
+    sources: Vec<SignalSource>,
+    config: NativeConfig,
+    status: Arc<PeerStatus>,
+) {
     let mut secret = [0u8; 32];
     let key = loop {
         getrandom::getrandom(&mut secret).expect("the system's randomness");
@@ -97,7 +102,7 @@ pub fn start(network: Network, sources: Vec<SignalSource>, status: Arc<PeerStatu
         servers: HashMap::new(),
         reports,
         status,
-        config: NativeConfig::default(),
+        config,
     };
     tokio::spawn(peer.run(inbox));
 }
