@@ -18,6 +18,8 @@ pub struct NodeOptions {
     pub dist: PathBuf,
     /// Another node's signaling WebSocket to join too (`--join`).
     pub join: Option<String>,
+    /// Mining threads (`--mine`); none by default.
+    pub mine: usize,
 }
 
 impl Default for NodeOptions {
@@ -26,6 +28,7 @@ impl Default for NodeOptions {
             network: Network::Local,
             dist: workspace_dir().join("dist"),
             join: None,
+            mine: 0,
         }
     }
 }
@@ -55,6 +58,8 @@ impl Node {
         if let Some(join) = &options.join {
             command.args(["--join", join]);
         }
+        // Mining would take the cores the browsers need; tests that mine say so.
+        command.args(["--mine", &options.mine.to_string()]);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

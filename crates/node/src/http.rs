@@ -20,7 +20,7 @@ use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-use crate::peer::{self, PeerStatus, SignalSource};
+use crate::peer::{self, Mining, PeerStatus, SignalSource};
 use crate::signaling::{self, Signaling};
 
 /// What the HTTP server needs to start.
@@ -36,6 +36,8 @@ pub struct Config {
     pub join: Option<String>,
     /// STUN/TURN servers for the node's peer (none on a local network).
     pub ice_servers: Vec<String>,
+    /// How the node mines.
+    pub mining: Mining,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -112,7 +114,16 @@ pub async fn serve(
         },
         bind: config.listen.ip(),
     };
-    peer::start(config.network, sources, native, status.clone());
+    if config.mining.threads > 0 {
+        tracing::info!(threads = config.mining.threads, "mining");
+    }
+    peer::start(
+        config.network,
+        sources,
+        native,
+        config.mining,
+        status.clone(),
+    );
     let app = router(config.network, config.dist, signaling, status);
     tracing::info!(network = %config.network, %local, "serving");
     println!("listening on {}", page_url(local, config.network));
@@ -148,6 +159,9 @@ fn router(
                 version: env!("CARGO_PKG_VERSION"),
                 peer: status.id.get().map(|id| id.0.to_lower_hex_string()),
                 neighbours: status.neighbours.load(Ordering::Relaxed),
+                height: status.height.load(Ordering::Relaxed),
+                mined: status.mined.load(Ordering::Relaxed),
+                hashes: status.hashes.load(Ordering::Relaxed),
             })
         }
     };
@@ -168,4 +182,8 @@ struct Health {
     /// The node's own peer id, and its neighbours in the mesh.
     peer: Option<String>,
     neighbours: usize,
+    /// The active chain's height; blocks this node mined and header hashes it tried.
+    height: u32,
+    mined: u64,
+    hashes: u64,
 }

@@ -41,6 +41,13 @@ struct Cli {
     /// as on a local network host and mDNS candidates suffice.
     #[arg(long = "ice-server", value_name = "URL")]
     ice_servers: Vec<String>,
+    /// Mining threads (default: one per core; 0 does not mine).
+    #[arg(long, value_name = "THREADS")]
+    mine: Option<usize>,
+    /// The address block rewards go to (default: a key of this run, logged at start, until the
+    /// node has its wallet).
+    #[arg(long, value_name = "ADDRESS")]
+    pay_to: Option<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive. The WebRTC stack
     /// logs warnings only, unless the filter names it (e.g. `info,rtc=debug`).
     #[arg(long, default_value = "info")]
@@ -68,12 +75,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let payout = match payout(cli.pay_to.as_deref(), cli.network) {
+        Ok(payout) => payout,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let threads = cli.mine.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let config = http::Config {
         listen: SocketAddr::new(cli.addr, cli.port),
         dist: cli.dist,
         network: cli.network,
         join: cli.join,
         ice_servers: cli.ice_servers,
+        mining: peer::Mining { threads, payout },
     };
     match runtime.block_on(http::serve(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,6 +100,40 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The script block rewards pay: `address` (of this network's address format), or a key of
+/// this run.
+fn payout(address: Option<&str>, network: Network) -> Result<bitcoin::ScriptBuf, String> {
+    if let Some(address) = address {
+        let parsed: bitcoin::Address<bitcoin::address::NetworkUnchecked> = address
+            .parse()
+            .map_err(|err| format!("--pay-to {address}: not an address ({err})"))?;
+        let checked = parsed
+            .require_network(network.address_network())
+            .map_err(|_| {
+                format!(
+                    "--pay-to {address}: not an address of the {network} network (its \
+                     addresses start with bcrt1)"
+                )
+            })?;
+        return Ok(checked.script_pubkey());
+    }
+    let mut secret = [0u8; 32];
+    let key = loop {
+        getrandom::getrandom(&mut secret).map_err(|err| format!("no randomness: {err}"))?;
+        if let Ok(key) = bitcoin::secp256k1::SecretKey::from_slice(&secret) {
+            break key;
+        }
+    };
+    let public =
+        bitcoin::CompressedPublicKey(key.public_key(&bitcoin::secp256k1::Secp256k1::new()));
+    let address = bitcoin::Address::p2wpkh(&public, network.address_network());
+    tracing::warn!(
+        %address,
+        "mining to a key of this run (lost when the node stops): pass --pay-to to keep rewards"
+    );
+    Ok(address.script_pubkey())
 }
 
 /// `filter` with the WebRTC stack's crates at `warn` unless it names them: their `info` is a

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
+use bitmesh_core::chain::template::build_template;
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{LinkId, Node, NodeConfig};
@@ -28,6 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::signaling::Signaling;
+use bitmesh_node::miner::Miner;
 
 const TICK: Duration = Duration::from_millis(100);
 /// How often the registered peers are listed again.
@@ -47,7 +49,24 @@ pub enum SignalSource {
 pub struct PeerStatus {
     pub neighbours: AtomicUsize,
     pub id: std::sync::OnceLock<PeerId>,
+    /// The active chain's height.
+    pub height: std::sync::atomic::AtomicU32,
+    /// Blocks this node mined, and header hashes its miner tried.
+    pub mined: std::sync::atomic::AtomicU64,
+    pub hashes: std::sync::atomic::AtomicU64,
 }
+
+/// How the node's peer mines.
+#[derive(Debug, Clone)]
+pub struct Mining {
+    /// Worker threads (0: no mining).
+    pub threads: usize,
+    /// Where block rewards go.
+    pub payout: bitcoin::ScriptBuf,
+}
+
+/// How long a template is worked on before it is rebuilt (new transactions, a later time).
+const TEMPLATE_MAX_AGE_MILLIS: u64 = 5_000;
 
 /// What the peer's tasks report to its loop.
 enum Report {
@@ -57,6 +76,8 @@ enum Report {
     Driver(DriverInput),
     /// A connection was made for a link.
     Ready(LinkId, NativeConnection),
+    /// The miner solved a block of work number `.0`.
+    Mined(u64, bitcoin::Block),
 }
 
 /// Starts the peer, registered with each signaling server of `sources`; it runs until the
@@ -65,6 +86,7 @@ pub fn start(
     network: Network,
     sources: Vec<SignalSource>,
     config: NativeConfig,
+    mining: Mining,
     status: Arc<PeerStatus>,
 ) {
     let mut secret = [0u8; 32];
@@ -95,7 +117,16 @@ pub fn start(
         let server = ServerId::try_from(server).expect("a few servers");
         tokio::spawn(signal_loop(server, source, key, network, reports.clone()));
     }
+    let miner = (mining.threads > 0).then(|| {
+        let reports = reports.clone();
+        Miner::start(mining.threads, move |(work, block)| {
+            let _ = reports.send(Report::Mined(work, block));
+        })
+    });
     let peer = Peer {
+        miner,
+        payout: mining.payout,
+        work: None,
         driver: MeshDriver::new(node, session_seed),
         connections: HashMap::new(),
         steps: HashMap::new(),
@@ -114,6 +145,10 @@ fn now_millis() -> u64 {
 }
 
 struct Peer {
+    miner: Option<Miner>,
+    payout: bitcoin::ScriptBuf,
+    /// The current work: its number, the tip it extends, when it was built.
+    work: Option<(u64, bitcoin::BlockHash, u64)>,
     driver: MeshDriver,
     connections: HashMap<LinkId, NativeConnection>,
     /// Each link's answer and candidates, applied in order by the link's task (an answer must
@@ -135,6 +170,10 @@ impl Peer {
                     Some(Report::SignalReady(server, sender)) => {
                         self.servers.insert(server, sender);
                         DriverInput::Server { server, registered: true }
+                    }
+                    Some(Report::Mined(work, block)) => {
+                        self.mined(work, block);
+                        continue;
                     }
                     Some(Report::Ready(link, connection)) => {
                         if self.steps.contains_key(&link) {
@@ -158,10 +197,77 @@ impl Peer {
             }
             let actions = self.driver.handle(now_millis(), input);
             self.act(actions);
-            self.status
-                .neighbours
-                .store(self.driver.node().peers().count(), Ordering::Relaxed);
+            self.refresh_work();
+            self.update_status();
         }
+    }
+
+    fn update_status(&self) {
+        let node = self.driver.node();
+        self.status
+            .neighbours
+            .store(node.peers().count(), Ordering::Relaxed);
+        self.status
+            .height
+            .store(node.chain().height(), Ordering::Relaxed);
+        if let Some(miner) = &self.miner {
+            self.status.hashes.store(miner.hashes(), Ordering::Relaxed);
+        }
+    }
+
+    /// Gives the miner a new template when the tip moved or the current one aged.
+    fn refresh_work(&mut self) {
+        let Some(miner) = &self.miner else {
+            return;
+        };
+        let now = now_millis();
+        let node = self.driver.node();
+        let tip = node.chain().tip();
+        let fresh = self
+            .work
+            .is_some_and(|(_, on, built)| on == tip && now < built + TEMPLATE_MAX_AGE_MILLIS);
+        if fresh {
+            return;
+        }
+        let Some(relay) = node.protocol::<MempoolRelay>() else {
+            return;
+        };
+        let extra_nonce = self.work.map_or(0, |(work, _, _)| work + 1);
+        let template = build_template(
+            node.chain(),
+            relay.mempool(),
+            &self.payout,
+            (now / 1000) as u32,
+            extra_nonce,
+        );
+        let work = miner.set_work(template.block);
+        self.work = Some((work, tip, now));
+    }
+
+    /// A solved block: submitted like any other, announced if it is valid.
+    fn mined(&mut self, work: u64, block: bitcoin::Block) {
+        if self.work.map(|(current, _, _)| current) != Some(work) {
+            return;
+        }
+        let hash = block.block_hash();
+        let now = now_millis();
+        let (result, outputs) = self
+            .driver
+            .node_mut()
+            .with_protocol::<ChainSync, _>(now, |sync, ctx| sync.submit_block(ctx, block));
+        match result {
+            Some(Ok(())) => {
+                self.status.mined.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%hash, height = self.driver.node().chain().height(), "mined a block");
+            }
+            Some(Err(err)) => tracing::warn!(%hash, "a mined block was refused: {err}"),
+            None => {}
+        }
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
+        self.work = None;
+        self.refresh_work();
+        self.update_status();
     }
 
     fn act(&mut self, actions: Vec<Action>) {

@@ -48,3 +48,22 @@ fn a_node_joining_through_anothers_signaling_becomes_its_neighbour() {
         wait_for(node, "one neighbour", |health| health["neighbours"] == 1);
     }
 }
+
+/// A mining node's blocks reach a node that joined it, over their WebRTC link.
+#[test]
+fn mined_blocks_reach_the_joined_node() {
+    let dist = bundle();
+    let miner = RunningNode::start(dist.path(), &["--network", "test", "--mine", "1"]);
+    let url = format!("ws://{}/signal", miner.host());
+    let follower = RunningNode::start(dist.path(), &["--network", "test", "--join", &url]);
+    wait_for(&miner, "blocks mined", |health| {
+        health["mined"].as_u64().unwrap_or(0) >= 3 && health["hashes"].as_u64().unwrap_or(0) > 0
+    });
+    wait_for(&follower, "a neighbour", |health| health["neighbours"] == 1);
+    // The test network's minimal difficulty lets the miner run far ahead: the follower only
+    // has to be fed its blocks.
+    wait_for(&follower, "the miner's blocks", |health| {
+        health["height"].as_u64().unwrap_or(0) >= 20
+    });
+    assert_eq!(health(&follower)["mined"], 0);
+}

@@ -19,11 +19,17 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
+    /// Starts a node serving `dist` with `extra` arguments; it does not mine unless they say.
     pub fn start(dist: &Path, extra: &[&str]) -> RunningNode {
-        let mut child = node()
+        let mut command = node();
+        command
             .args(["--port", "0", "--dist"])
             .arg(dist)
-            .args(extra)
+            .args(extra);
+        if !extra.contains(&"--mine") {
+            command.args(["--mine", "0"]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
