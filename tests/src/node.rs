@@ -38,6 +38,8 @@ impl Default for NodeOptions {
 pub struct Node {
     child: Child,
     url: String,
+    /// Its data directory, removed when it is dropped.
+    _data: tempfile::TempDir,
 }
 
 impl Node {
@@ -60,6 +62,8 @@ impl Node {
         }
         // Mining would take the cores the browsers need; tests that mine say so.
         command.args(["--mine", &options.mine.to_string()]);
+        let data = tempfile::Builder::new().prefix("bitmesh-node-").tempdir()?;
+        command.arg("--data-dir").arg(data.path());
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -81,7 +85,11 @@ impl Node {
             .to_owned();
         // Keep draining stdout so the node never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Node { child, url })
+        Ok(Node {
+            child,
+            url,
+            _data: data,
+        })
     }
 
     /// The page's URL, e.g. `http://127.0.0.1:41234/`.

@@ -20,8 +20,10 @@ use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-use crate::peer::{self, Mining, PeerStatus, SignalSource};
+use crate::peer::{self, Mining, PeerHandle, PeerStatus, Restored, SignalSource};
 use crate::signaling::{self, Signaling};
+use axum::response::IntoResponse;
+use bitmesh_node::store::{Store, StoreError};
 
 /// What the HTTP server needs to start.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct Config {
     pub ice_servers: Vec<String>,
     /// How the node mines.
     pub mining: Mining,
+    /// Where the node keeps its chain and identity.
+    pub data_dir: PathBuf,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -50,6 +54,7 @@ enum ServeErrorKind {
     PortInUse(SocketAddr),
     Bind(SocketAddr, io::Error),
     Serve(io::Error),
+    Store(StoreError),
 }
 
 impl fmt::Display for ServeError {
@@ -68,6 +73,7 @@ impl fmt::Display for ServeError {
             ),
             ServeErrorKind::Bind(addr, err) => write!(f, "cannot listen on {addr}: {err}"),
             ServeErrorKind::Serve(err) => write!(f, "the HTTP server failed: {err}"),
+            ServeErrorKind::Store(err) => write!(f, "{err}"),
         }
     }
 }
@@ -76,6 +82,7 @@ impl std::error::Error for ServeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0 {
             ServeErrorKind::Bind(_, err) | ServeErrorKind::Serve(err) => Some(err),
+            ServeErrorKind::Store(err) => Some(err),
             ServeErrorKind::MissingBundle(_) | ServeErrorKind::PortInUse(_) => None,
         }
     }
@@ -100,6 +107,20 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|err| ServeError(ServeErrorKind::Bind(config.listen, err)))?;
+    // Opened once the port is ours: a refused start leaves the data directory untouched.
+    let store_error = |err| ServeError(ServeErrorKind::Store(err));
+    let store = Store::open(&config.data_dir, config.network).map_err(store_error)?;
+    let key = store.identity().map_err(store_error)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as u32);
+    let chain = store.load_chain(config.network, now).map_err(store_error)?;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        height = chain.height(),
+        "store opened"
+    );
+    let restored = Restored { key, chain, store };
 
     let signaling = Signaling::start(ServerConfig::new(config.network.name()));
     let status = Arc::new(PeerStatus::default());
@@ -117,14 +138,15 @@ pub async fn serve(
     if config.mining.threads > 0 {
         tracing::info!(threads = config.mining.threads, "mining");
     }
-    peer::start(
+    let peer = peer::start(
         config.network,
+        restored,
         sources,
         native,
         config.mining,
         status.clone(),
     );
-    let app = router(config.network, config.dist, signaling, status);
+    let app = router(config.network, config.dist, signaling, status, peer);
     tracing::info!(network = %config.network, %local, "serving");
     println!("listening on {}", page_url(local, config.network));
     let _ = io::stdout().flush();
@@ -148,7 +170,21 @@ fn router(
     dist: PathBuf,
     signaling: Signaling,
     status: Arc<PeerStatus>,
+    peer: PeerHandle,
 ) -> Router {
+    let utxo = move || {
+        let peer = peer.clone();
+        async move {
+            match peer.utxo_summary().await {
+                Some(summary) => Json(summary).into_response(),
+                None => (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "the node's peer is not running",
+                )
+                    .into_response(),
+            }
+        }
+    };
     let health = move || {
         let status = status.clone();
         async move {
@@ -167,6 +203,7 @@ fn router(
     };
     Router::new()
         .route("/healthz", get(health))
+        .route("/api/utxo-summary", get(utxo))
         .route("/signal", get(signaling::upgrade).with_state(signaling))
         .fallback_service(ServeDir::new(dist))
         .layer(TraceLayer::new_for_http())

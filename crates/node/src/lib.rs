@@ -1,4 +1,5 @@
-//! bitmesh-node's library half: what its benchmarks and tests reach directly (the miner's hash
-//! search). The binary (`main.rs`) is the node itself.
+//! bitmesh-node's library half: what its benchmarks and tests reach directly (the miner, the
+//! store). The binary (`main.rs`) is the node itself.
 
 pub mod miner;
+pub mod store;

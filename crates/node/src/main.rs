@@ -44,6 +44,10 @@ struct Cli {
     /// Mining threads (default: one per core; 0 does not mine).
     #[arg(long, value_name = "THREADS")]
     mine: Option<usize>,
+    /// Where the node keeps its chain and identity (default: $XDG_DATA_HOME/bitmesh/NETWORK,
+    /// else ~/.local/share/bitmesh/NETWORK).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// The address block rewards go to (default: a key of this run, logged at start, until the
     /// node has its wallet).
     #[arg(long, value_name = "ADDRESS")]
@@ -92,6 +96,13 @@ fn main() -> ExitCode {
         join: cli.join,
         ice_servers: cli.ice_servers,
         mining: peer::Mining { threads, payout },
+        data_dir: match cli.data_dir.or_else(|| default_data_dir(cli.network)) {
+            Some(dir) => dir,
+            None => {
+                eprintln!("error: no home directory to keep data in: pass --data-dir");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     match runtime.block_on(http::serve(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,6 +111,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `$XDG_DATA_HOME/bitmesh/<network>`, else `~/.local/share/bitmesh/<network>`.
+fn default_data_dir(network: Network) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
+    Some(base.join("bitmesh").join(network.name()))
 }
 
 /// The script block rewards pay: `address` (of this network's address format), or a key of

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+use bitcoin::secp256k1::Keypair;
 use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::signaling::Signaling;
 use bitmesh_node::miner::Miner;
+use bitmesh_node::store::Store;
 
 const TICK: Duration = Duration::from_millis(100);
 /// How often the registered peers are listed again.
@@ -56,6 +57,13 @@ pub struct PeerStatus {
     pub hashes: std::sync::atomic::AtomicU64,
 }
 
+/// What the store gave back: the identity key, the chain, and the store to keep them in.
+pub struct Restored {
+    pub key: Keypair,
+    pub chain: Chain,
+    pub store: Store,
+}
+
 /// How the node's peer mines.
 #[derive(Debug, Clone)]
 pub struct Mining {
@@ -78,38 +86,79 @@ enum Report {
     Ready(LinkId, NativeConnection),
     /// The miner solved a block of work number `.0`.
     Mined(u64, bitcoin::Block),
+    /// The HTTP side asks for a summary of the UTXO set.
+    Utxo(tokio::sync::oneshot::Sender<UtxoSummary>),
+}
+
+/// The UTXO set in brief: enough to compare two nodes' sets.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UtxoSummary {
+    pub tip: String,
+    pub height: u32,
+    pub coins: usize,
+    /// SHA-256 of every coin (outpoint, value, script, height, coinbase flag, assets) in
+    /// outpoint order.
+    pub digest: String,
+}
+
+/// What the HTTP side may ask of the running peer.
+#[derive(Clone)]
+pub struct PeerHandle {
+    reports: mpsc::UnboundedSender<Report>,
+}
+
+impl PeerHandle {
+    pub async fn utxo_summary(&self) -> Option<UtxoSummary> {
+        let (answer, summary) = tokio::sync::oneshot::channel();
+        self.reports.send(Report::Utxo(answer)).ok()?;
+        summary.await.ok()
+    }
+}
+
+fn utxo_summary(chain: &Chain) -> UtxoSummary {
+    use bitcoin::hashes::{sha256, Hash, HashEngine};
+    let mut coins: Vec<_> = chain.utxo().iter().collect();
+    coins.sort_by_key(|(outpoint, _)| **outpoint);
+    let mut engine = sha256::HashEngine::default();
+    for (outpoint, coin) in &coins {
+        engine.input(&bitcoin::consensus::serialize(*outpoint));
+        engine.input(&bitcoin::consensus::serialize(&coin.output));
+        engine.input(&coin.height.to_le_bytes());
+        engine.input(&[u8::from(coin.is_coinbase)]);
+        engine.input(format!("{:?}", coin.assets).as_bytes());
+    }
+    UtxoSummary {
+        tip: chain.tip().to_string(),
+        height: chain.height(),
+        coins: coins.len(),
+        digest: sha256::Hash::from_engine(engine).to_string(),
+    }
 }
 
 /// Starts the peer, registered with each signaling server of `sources`; it runs until the
 /// process ends.
 pub fn start(
     network: Network,
+    restored: Restored,
     sources: Vec<SignalSource>,
     config: NativeConfig,
     mining: Mining,
     status: Arc<PeerStatus>,
-) {
-    let mut secret = [0u8; 32];
-    let key = loop {
-        getrandom::getrandom(&mut secret).expect("the system's randomness");
-        if let Ok(secret) = SecretKey::from_slice(&secret) {
-            break Keypair::from_secret_key(&Secp256k1::new(), &secret);
-        }
-    };
+) -> PeerHandle {
+    let Restored { key, chain, store } = restored;
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).expect("the system's randomness");
     let now = now_millis();
-    let mut node = Node::new(
-        NodeConfig::new(network),
-        key,
-        Chain::new(network),
-        seed,
-        now,
-    );
+    let saved_tip = chain.tip();
+    let mut node = Node::new(NodeConfig::new(network), key, chain, seed, now);
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
     let _ = status.id.set(node.id());
+    // Shown from the first request on, before the peer's loop has run.
+    status
+        .height
+        .store(node.chain().height(), Ordering::Relaxed);
     tracing::info!(peer = %node.id(), "the node's peer starts");
     let session_seed = u64::from_le_bytes(seed[..8].try_into().expect("8 bytes"));
     let (reports, inbox) = mpsc::unbounded_channel();
@@ -124,6 +173,8 @@ pub fn start(
         })
     });
     let peer = Peer {
+        store,
+        saved_tip,
         miner,
         payout: mining.payout,
         work: None,
@@ -135,7 +186,11 @@ pub fn start(
         status,
         config,
     };
+    let handle = PeerHandle {
+        reports: peer.reports.clone(),
+    };
     tokio::spawn(peer.run(inbox));
+    handle
 }
 
 fn now_millis() -> u64 {
@@ -145,6 +200,9 @@ fn now_millis() -> u64 {
 }
 
 struct Peer {
+    store: Store,
+    /// The tip the store holds.
+    saved_tip: bitcoin::BlockHash,
     miner: Option<Miner>,
     payout: bitcoin::ScriptBuf,
     /// The current work: its number, the tip it extends, when it was built.
@@ -170,6 +228,10 @@ impl Peer {
                     Some(Report::SignalReady(server, sender)) => {
                         self.servers.insert(server, sender);
                         DriverInput::Server { server, registered: true }
+                    }
+                    Some(Report::Utxo(answer)) => {
+                        let _ = answer.send(utxo_summary(self.driver.node().chain()));
+                        continue;
                     }
                     Some(Report::Mined(work, block)) => {
                         self.mined(work, block);
@@ -197,8 +259,22 @@ impl Peer {
             }
             let actions = self.driver.handle(now_millis(), input);
             self.act(actions);
+            self.save();
             self.refresh_work();
             self.update_status();
+        }
+    }
+
+    /// Keeps the store's chain the active one; a failed write is logged and tried again at the
+    /// next change (the store keeps the last good state).
+    fn save(&mut self) {
+        let chain = self.driver.node().chain();
+        if chain.tip() == self.saved_tip {
+            return;
+        }
+        match self.store.save(chain) {
+            Ok(()) => self.saved_tip = chain.tip(),
+            Err(err) => tracing::error!("{err}"),
         }
     }
 
@@ -265,6 +341,7 @@ impl Peer {
         }
         let actions = self.driver.outputs(now, outputs);
         self.act(actions);
+        self.save();
         self.work = None;
         self.refresh_work();
         self.update_status();

@@ -1,36 +1,12 @@
 //! The node binary as a person starts it: serving, `/healthz`, and its refusals.
 
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
 
 use bitmesh_core::Network;
 
 mod common;
 
-use common::{bundle, node, RunningNode, WAIT};
-
-/// Runs the node to completion with a bound on time; it must exit by itself.
-fn run_to_exit(args: &[&str]) -> Output {
-    let child = node()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start bitmesh-node");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(WAIT) {
-        Ok(output) => output.expect("collect output"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("bitmesh-node did not exit within {WAIT:?}");
-        }
-    }
-}
+use common::{bundle, run_to_exit, RunningNode};
 
 #[test]
 fn serves_the_page_and_healthz_on_a_free_port() {

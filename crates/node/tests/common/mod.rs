@@ -16,6 +16,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub struct RunningNode {
     child: Child,
     pub url: String,
+    /// Its data directory, unless the test gave one.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl RunningNode {
@@ -28,6 +30,11 @@ impl RunningNode {
             .args(extra);
         if !extra.contains(&"--mine") {
             command.args(["--mine", "0"]);
+        }
+        let data =
+            (!extra.contains(&"--data-dir")).then(|| tempfile::tempdir().expect("a tempdir"));
+        if let Some(data) = &data {
+            command.arg("--data-dir").arg(data.path());
         }
         let mut child = command
             .stdout(Stdio::piped())
@@ -48,7 +55,11 @@ impl RunningNode {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .to_owned();
-        RunningNode { child, url }
+        RunningNode {
+            child,
+            url,
+            _data: data,
+        }
     }
 
     /// `GET path`, returning the status code and the body.
@@ -107,4 +118,26 @@ pub fn bundle() -> tempfile::TempDir {
     )
     .unwrap();
     dist
+}
+
+/// Runs the node to completion with a bound on time; it must exit by itself.
+pub fn run_to_exit(args: &[&str]) -> std::process::Output {
+    let child = node()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start bitmesh-node");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(output) => output.expect("collect output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("bitmesh-node did not exit within {WAIT:?}");
+        }
+    }
 }

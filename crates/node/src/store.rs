@@ -1,0 +1,344 @@
+//! The node's store: a redb database under `--data-dir` holding the blocks of the active chain
+//! by height, the node's identity key, and facts about the store (network, schema version).
+//!
+//! The chain and its UTXO set are rebuilt at start by connecting the stored blocks, so what is
+//! on disk is only ever whole blocks, each change of the active chain in one transaction: a
+//! kill at any moment leaves the chain as it was before or after that change, never between.
+//! Rebuilding costs a validation of every block at start; a UTXO snapshot can shorten it later.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+use bitcoin::Block;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::Network;
+use redb::{Database, ReadableTable, TableDefinition};
+
+/// Height → the active chain's block there (consensus encoding).
+const BLOCKS: TableDefinition<u32, &[u8]> = TableDefinition::new("blocks");
+/// Height → its block hash, to find where a new active chain leaves the stored one.
+const HASHES: TableDefinition<u32, &[u8]> = TableDefinition::new("hashes");
+/// Facts: "network", "schema", "identity".
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const SCHEMA: u32 = 1;
+const FILE: &str = "bitmesh.redb";
+
+/// Why the store cannot be used.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The directory cannot be made or the file opened.
+    Open(PathBuf, String),
+    /// Another bitmesh-node uses it.
+    InUse(PathBuf),
+    /// It belongs to another network.
+    WrongNetwork { path: PathBuf, stored: String },
+    /// It was made by a newer version.
+    NewerSchema { path: PathBuf, version: u32 },
+    /// Its contents are damaged (redb's check, or a stored block that is not valid).
+    Corrupt(PathBuf, String),
+    /// Writing failed (the disk is full, or gone).
+    Write(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Open(path, err) => {
+                write!(
+                    f,
+                    "cannot open the data directory {}: {err}",
+                    path.display()
+                )
+            }
+            StoreError::InUse(path) => write!(
+                f,
+                "{} is in use by another bitmesh-node; give this one its own --data-dir",
+                path.display()
+            ),
+            StoreError::WrongNetwork { path, stored } => write!(
+                f,
+                "{} holds the {stored} network's data; use another --data-dir for this network",
+                path.display()
+            ),
+            StoreError::NewerSchema { path, version } => write!(
+                f,
+                "{} was written by a newer bitmesh-node (schema {version}); upgrade this one",
+                path.display()
+            ),
+            StoreError::Corrupt(path, err) => write!(
+                f,
+                "the database {} is damaged ({err}); nothing was changed. Move it away to start \
+                 afresh: the chain comes back from peers",
+                path.display()
+            ),
+            StoreError::Write(err) => write!(f, "cannot write the database: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn write_error(err: impl fmt::Display) -> StoreError {
+    let text = err.to_string();
+    if text.contains("No space left") {
+        StoreError::Write(format!("the disk is full ({text})"))
+    } else {
+        StoreError::Write(text)
+    }
+}
+
+/// The open store.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` for `network`.
+    pub fn open(dir: &Path, network: Network) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| StoreError::Open(dir.into(), err.to_string()))?;
+        let path = dir.join(FILE);
+        let db = Database::create(&path).map_err(|err| match err {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.clone()),
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
+                StoreError::Corrupt(path.clone(), why)
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(err))
+                if err.kind() == std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Corrupt(path.clone(), err.to_string())
+            }
+            other => StoreError::Open(path.clone(), other.to_string()),
+        })?;
+        let store = Store { db, path };
+        store.check_or_stamp(network)?;
+        Ok(store)
+    }
+
+    /// The store's network and schema, written when it is new.
+    fn check_or_stamp(&self, network: Network) -> Result<(), StoreError> {
+        let corrupt =
+            |err: &dyn fmt::Display| StoreError::Corrupt(self.path.clone(), err.to_string());
+        let txn = self.db.begin_write().map_err(write_error)?;
+        {
+            let mut meta = txn.open_table(META).map_err(|err| corrupt(&err))?;
+            let stored = meta
+                .get("network")
+                .map_err(|err| corrupt(&err))?
+                .map(|value| String::from_utf8_lossy(value.value()).into_owned());
+            match stored {
+                Some(stored) if stored != network.name() => {
+                    return Err(StoreError::WrongNetwork {
+                        path: self.path.clone(),
+                        stored,
+                    })
+                }
+                Some(_) => {
+                    let version = meta
+                        .get("schema")
+                        .map_err(|err| corrupt(&err))?
+                        .and_then(|value| value.value().try_into().ok())
+                        .map(u32::from_le_bytes)
+                        .unwrap_or(0);
+                    if version > SCHEMA {
+                        return Err(StoreError::NewerSchema {
+                            path: self.path.clone(),
+                            version,
+                        });
+                    }
+                }
+                None => {
+                    meta.insert("network", network.name().as_bytes())
+                        .map_err(write_error)?;
+                    meta.insert("schema", &SCHEMA.to_le_bytes()[..])
+                        .map_err(write_error)?;
+                }
+            }
+            txn.open_table(BLOCKS).map_err(|err| corrupt(&err))?;
+            txn.open_table(HASHES).map_err(|err| corrupt(&err))?;
+        }
+        txn.commit().map_err(write_error)
+    }
+
+    /// The node's identity key: the stored one, or a new one (stored now).
+    pub fn identity(&self) -> Result<Keypair, StoreError> {
+        let secp = Secp256k1::new();
+        let txn = self.db.begin_write().map_err(write_error)?;
+        let key = {
+            let mut meta = txn.open_table(META).map_err(write_error)?;
+            let stored = meta
+                .get("identity")
+                .map_err(write_error)?
+                .map(|value| value.value().to_vec());
+            match stored {
+                Some(secret) => {
+                    let secret = SecretKey::from_slice(&secret)
+                        .map_err(|err| StoreError::Corrupt(self.path.clone(), err.to_string()))?;
+                    Keypair::from_secret_key(&secp, &secret)
+                }
+                None => {
+                    let mut secret = [0u8; 32];
+                    let secret = loop {
+                        getrandom::getrandom(&mut secret).map_err(write_error)?;
+                        if let Ok(secret) = SecretKey::from_slice(&secret) {
+                            break secret;
+                        }
+                    };
+                    meta.insert("identity", &secret.secret_bytes()[..])
+                        .map_err(write_error)?;
+                    Keypair::from_secret_key(&secp, &secret)
+                }
+            }
+        };
+        txn.commit().map_err(write_error)?;
+        Ok(key)
+    }
+
+    /// The chain of `network` rebuilt from the stored blocks, validated as they connect.
+    pub fn load_chain(&self, network: Network, now_secs: u32) -> Result<Chain, StoreError> {
+        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
+        let mut chain = Chain::new(network);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|err| corrupt(err.to_string()))?;
+        let blocks = txn
+            .open_table(BLOCKS)
+            .map_err(|err| corrupt(err.to_string()))?;
+        for entry in blocks.iter().map_err(|err| corrupt(err.to_string()))? {
+            let (height, bytes) = entry.map_err(|err| corrupt(err.to_string()))?;
+            let height = height.value();
+            let block: Block = deserialize(bytes.value())
+                .map_err(|err| corrupt(format!("block {height}: {err}")))?;
+            chain
+                .accept_block(block, now_secs)
+                .map_err(|err| corrupt(format!("block {height}: {err}")))?;
+            if chain.height() != height {
+                return Err(corrupt(format!("block {height} is not at height {height}")));
+            }
+        }
+        Ok(chain)
+    }
+
+    /// Writes the active chain's blocks the store lacks and drops those it left (a
+    /// reorganisation), in one transaction.
+    pub fn save(&self, chain: &Chain) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(write_error)?;
+        {
+            let mut blocks = txn.open_table(BLOCKS).map_err(write_error)?;
+            let mut hashes = txn.open_table(HASHES).map_err(write_error)?;
+            let stored_tip = hashes
+                .last()
+                .map_err(write_error)?
+                .map_or(0, |(height, _)| height.value());
+            // The highest height where the store and the chain agree.
+            let mut common = stored_tip.min(chain.height());
+            while common > 0 {
+                let stored = hashes.get(common).map_err(write_error)?;
+                let agrees = stored.is_some_and(|hash| {
+                    chain.hash_at(common).map(|h| h.to_byte_array().to_vec())
+                        == Some(hash.value().to_vec())
+                });
+                if agrees {
+                    break;
+                }
+                common -= 1;
+            }
+            for height in (common + 1)..=stored_tip {
+                blocks.remove(height).map_err(write_error)?;
+                hashes.remove(height).map_err(write_error)?;
+            }
+            for height in (common + 1)..=chain.height() {
+                let hash = chain.hash_at(height).expect("on the active chain");
+                let block = chain
+                    .block(&hash)
+                    .expect("the active chain's blocks are held");
+                blocks
+                    .insert(height, &serialize(block.as_ref())[..])
+                    .map_err(write_error)?;
+                hashes
+                    .insert(height, &hash.to_byte_array()[..])
+                    .map_err(write_error)?;
+            }
+        }
+        txn.commit().map_err(write_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bitmesh_core::testkit::{block_on, TestKey};
+
+    use super::*;
+
+    const NOW: u32 = 2_000_000_000;
+
+    fn grow(chain: &mut Chain, blocks: u64, tag: u64) {
+        let payout = TestKey::new(1).p2wpkh();
+        for n in 0..blocks {
+            let block = block_on(chain, chain.tip(), vec![], 0, &payout, tag + n);
+            chain.accept_block(block, NOW).expect("valid");
+        }
+    }
+
+    #[test]
+    fn the_chain_and_identity_survive_a_reopen_and_a_reorganisation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tip, key) = {
+            let store = Store::open(dir.path(), Network::Test).unwrap();
+            let key = store.identity().unwrap();
+            let mut chain = store.load_chain(Network::Test, NOW).unwrap();
+            grow(&mut chain, 5, 0);
+            store.save(&chain).unwrap();
+            // A heavier branch from height 3 replaces heights 4 and 5.
+            let fork = chain.hash_at(3).unwrap();
+            let payout = TestKey::new(2).p2wpkh();
+            let mut parent = fork;
+            for n in 0..3 {
+                let block = block_on(&chain, parent, vec![], 0, &payout, 100 + n);
+                parent = block.block_hash();
+                chain.accept_block(block, NOW).expect("valid");
+            }
+            assert_eq!(chain.height(), 6);
+            store.save(&chain).unwrap();
+            (chain.tip(), key)
+        };
+        let store = Store::open(dir.path(), Network::Test).unwrap();
+        assert_eq!(store.identity().unwrap().secret_bytes(), key.secret_bytes());
+        let chain = store.load_chain(Network::Test, NOW).unwrap();
+        assert_eq!((chain.tip(), chain.height()), (tip, 6));
+        assert_eq!(chain.utxo().len(), 6);
+    }
+
+    #[test]
+    fn another_network_or_a_damaged_file_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), Network::Test).unwrap());
+        let err = Store::open(dir.path(), Network::Local)
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StoreError::WrongNetwork { ref stored, .. } if stored == "test"),
+            "{err}"
+        );
+
+        let damaged = tempfile::tempdir().unwrap();
+        let file = damaged.path().join(FILE);
+        let garbage = vec![0x5a; 64 * 1024];
+        std::fs::write(&file, &garbage).unwrap();
+        let err = Store::open(damaged.path(), Network::Test)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("Move it away"), "{err}");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            garbage,
+            "nothing was changed"
+        );
+    }
+}
