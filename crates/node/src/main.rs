@@ -8,6 +8,7 @@
 mod http;
 mod peer;
 mod signaling;
+mod wallet_cli;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -56,10 +57,27 @@ struct Cli {
     /// logs warnings only, unless the filter names it (e.g. `info,rtc=debug`).
     #[arg(long, default_value = "info")]
     log: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// A wallet in a vault file: create, restore, address, descriptor.
+    Wallet(wallet_cli::WalletArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Wallet(args)) = cli.command {
+        return match wallet_cli::run(args, &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let filter = match EnvFilter::try_new(with_quiet_webrtc(&cli.log)) {
         Ok(filter) => filter,
         Err(err) => {

@@ -1,0 +1,245 @@
+//! `bitmesh-node wallet …`: a wallet in a vault file, the same format as the page's (ADR 0003:
+//! the mnemonic's entropy and passphrase under Argon2id + AES-256-GCM). The password comes from
+//! `BITMESH_WALLET_PASSWORD` when set (scripts), else from the first line of standard input.
+//! Addresses and descriptors follow BIP84 (and BIP86 with `--taproot`) for a bitmesh network or
+//! one of Bitcoin's, so a mnemonic can be checked against other wallets.
+
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
+use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
+use clap::{Args, Subcommand, ValueEnum};
+
+/// The networks addresses are derived for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WalletNetwork {
+    /// bitmesh's local network (regtest-style addresses, coin type 1).
+    Local,
+    /// bitmesh's test network.
+    Test,
+    Bitcoin,
+    Testnet,
+    Signet,
+    Regtest,
+}
+
+impl WalletNetwork {
+    fn bitcoin(self) -> bitcoin::Network {
+        match self {
+            WalletNetwork::Local | WalletNetwork::Test => {
+                bitmesh_core::Network::Local.address_network()
+            }
+            WalletNetwork::Bitcoin => bitcoin::Network::Bitcoin,
+            WalletNetwork::Testnet => bitcoin::Network::Testnet,
+            WalletNetwork::Signet => bitcoin::Network::Signet,
+            WalletNetwork::Regtest => bitcoin::Network::Regtest,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WalletArgs {
+    /// The vault file.
+    #[arg(long, id = "wallet_file", default_value = "wallet.vault", global = true)]
+    wallet: PathBuf,
+    /// The network of the addresses shown.
+    #[arg(
+        long,
+        id = "wallet_network",
+        value_enum,
+        default_value_t = WalletNetwork::Local,
+        global = true
+    )]
+    network: WalletNetwork,
+    #[command(subcommand)]
+    command: WalletCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum WalletCommand {
+    /// Makes a new wallet: shows its words once, then keeps them encrypted in the vault file.
+    Create {
+        /// 12 or 24 words.
+        #[arg(long, default_value_t = 12)]
+        words: usize,
+    },
+    /// Restores a wallet from its words (read from standard input, one line, before the
+    /// password) into the vault file.
+    Restore,
+    /// Shows a receive (or change) address.
+    Address {
+        #[arg(long, default_value_t = 0)]
+        index: u32,
+        #[arg(long)]
+        change: bool,
+        /// BIP86 (taproot) instead of BIP84.
+        #[arg(long)]
+        taproot: bool,
+    },
+    /// Shows the wallet's output descriptors (BIP84 and BIP86), with key origins and checksums.
+    Descriptor,
+}
+
+/// Why a wallet command failed.
+#[derive(Debug)]
+pub struct WalletError(String);
+
+impl fmt::Display for WalletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WalletError {}
+
+fn fail(message: impl Into<String>) -> WalletError {
+    WalletError(message.into())
+}
+
+/// Reads lines of standard input in order (the words, then the password).
+struct Input<R> {
+    lines: std::io::Lines<R>,
+}
+
+impl<R: BufRead> Input<R> {
+    fn line(&mut self, what: &str) -> Result<String, WalletError> {
+        eprint!("{what}: ");
+        let _ = std::io::stderr().flush();
+        match self.lines.next() {
+            Some(Ok(line)) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
+            Some(Err(err)) => Err(fail(format!("cannot read {what}: {err}"))),
+            None => Err(fail(format!("no {what} on standard input"))),
+        }
+    }
+
+    fn password(&mut self) -> Result<String, WalletError> {
+        match std::env::var("BITMESH_WALLET_PASSWORD") {
+            Ok(password) => Ok(password),
+            Err(_) => self.line("password"),
+        }
+    }
+}
+
+/// Runs a wallet command; what it shows goes to `out`.
+pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
+    let stdin = std::io::stdin();
+    let mut input = Input {
+        lines: stdin.lock().lines(),
+    };
+    let network = args.network.bitcoin();
+    let show = |out: &mut dyn Write, text: String| {
+        writeln!(out, "{text}").map_err(|err| fail(format!("cannot write: {err}")))
+    };
+    match args.command {
+        WalletCommand::Create { words } => {
+            if words != 12 && words != 24 {
+                return Err(fail(format!(
+                    "--words {words}: a wallet has 12 or 24 words"
+                )));
+            }
+            refuse_overwrite(&args.wallet)?;
+            let entropy = random::<32>()?;
+            let mnemonic = mnemonic::from_entropy(&entropy[..words / 12 * 16])
+                .map_err(|err| fail(err.to_string()))?;
+            let password = input.password()?;
+            seal(&args.wallet, &Secret::new(&mnemonic, ""), &password)?;
+            show(out, format!("{mnemonic}"))?;
+            eprintln!(
+                "Write these {words} words down and keep them safe: they are the only way to \
+                 restore the wallet. The vault {} keeps them encrypted.",
+                args.wallet.display()
+            );
+            Ok(())
+        }
+        WalletCommand::Restore => {
+            refuse_overwrite(&args.wallet)?;
+            let words = input.line("words")?;
+            let mnemonic = mnemonic::parse(&words).map_err(|err| fail(err.to_string()))?;
+            let password = input.password()?;
+            seal(&args.wallet, &Secret::new(&mnemonic, ""), &password)?;
+            eprintln!("restored into {}", args.wallet.display());
+            Ok(())
+        }
+        WalletCommand::Address {
+            index,
+            change,
+            taproot,
+        } => {
+            let secret = open(&args.wallet, &input.password()?)?;
+            let purpose = if taproot {
+                Purpose::Bip86
+            } else {
+                Purpose::Bip84
+            };
+            let account = Account::from_seed(&secret.seed()[..], purpose, network, 0)
+                .map_err(|err| fail(err.to_string()))?;
+            let keychain = if change {
+                Keychain::Internal
+            } else {
+                Keychain::External
+            };
+            show(out, account.address(keychain, index).to_string())
+        }
+        WalletCommand::Descriptor => {
+            let secret = open(&args.wallet, &input.password()?)?;
+            for purpose in [Purpose::Bip84, Purpose::Bip86] {
+                let account = Account::from_seed(&secret.seed()[..], purpose, network, 0)
+                    .map_err(|err| fail(err.to_string()))?;
+                show(out, account.descriptor())?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn random<const N: usize>() -> Result<[u8; N], WalletError> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|err| fail(format!("no randomness: {err}")))?;
+    Ok(bytes)
+}
+
+fn refuse_overwrite(path: &Path) -> Result<(), WalletError> {
+    if path.exists() {
+        return Err(fail(format!(
+            "{} exists already: a wallet is never overwritten; choose another --wallet",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn seal(path: &Path, secret: &Secret, password: &str) -> Result<(), WalletError> {
+    if password.is_empty() {
+        return Err(fail("an empty password protects nothing: choose one"));
+    }
+    let vault = Vault::seal(secret, password, KdfParams::default(), random()?, random()?)
+        .map_err(|err| fail(err.to_string()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|err| fail(format!("cannot create {}: {err}", path.display())))?;
+    file.write_all(vault.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|err| fail(format!("cannot write {}: {err}", path.display())))
+}
+
+fn open(path: &Path, password: &str) -> Result<Secret, WalletError> {
+    let bytes = std::fs::read(path).map_err(|err| {
+        fail(format!(
+            "cannot read the wallet {}: {err} (make one with `wallet create` or `wallet restore`)",
+            path.display()
+        ))
+    })?;
+    let vault = Vault::from_bytes(bytes)
+        .map_err(|err| fail(format!("{} is not a wallet vault: {err}", path.display())))?;
+    vault.open(password).map_err(|err| fail(err.to_string()))
+}

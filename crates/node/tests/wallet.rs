@@ -1,0 +1,182 @@
+//! The wallet CLI: a wallet restored from BIP84's test mnemonic shows BIP84's addresses on
+//! Bitcoin's network (as other wallets do), its descriptors carry key origins and checksums;
+//! creating shows words that restore to the same addresses; a wrong password, a damaged vault,
+//! an existing file and bad words are refused with words. Vectors: `crates/core/tests/data/`
+//! (bip84_test_vectors.json, from bitcoin/bips).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const ABOUT: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+/// Runs `bitmesh-node wallet <args>` with `stdin`; (success, stdout, stderr).
+fn wallet(args: &[&str], stdin: &str, password: Option<&str>) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bitmesh-node"));
+    command
+        .arg("wallet")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.env_remove("BITMESH_WALLET_PASSWORD");
+    if let Some(password) = password {
+        command.env("BITMESH_WALLET_PASSWORD", password);
+    }
+    let mut child = command.spawn().expect("run bitmesh-node");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("it exits");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_restored_test_mnemonic_shows_the_bip84_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("w.vault");
+    let vault = vault.to_str().unwrap();
+    // The words, then the password, on standard input.
+    let (ok, _, err) = wallet(
+        &["restore", "--wallet", vault],
+        &format!("{ABOUT}\nhunter22\n"),
+        None,
+    );
+    assert!(ok, "{err}");
+    let address = |extra: &[&str]| {
+        let mut args = vec!["address", "--wallet", vault, "--network", "bitcoin"];
+        args.extend(extra);
+        let (ok, out, err) = wallet(&args, "", Some("hunter22"));
+        assert!(ok, "{err}");
+        out
+    };
+    assert_eq!(address(&[]), "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu");
+    assert_eq!(
+        address(&["--index", "1"]),
+        "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"
+    );
+    assert_eq!(
+        address(&["--change"]),
+        "bc1q8c6fshw2dlwun7ekn9qwf37cu2rn755upcp6el"
+    );
+    // bitmesh's networks use regtest-style addresses.
+    let (ok, local, _) = wallet(&["address", "--wallet", vault], "", Some("hunter22"));
+    assert!(ok && local.starts_with("bcrt1q"), "{local}");
+
+    let (ok, descriptors, err) = wallet(
+        &["descriptor", "--wallet", vault, "--network", "bitcoin"],
+        "",
+        Some("hunter22"),
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = descriptors.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].starts_with("wpkh([73c5da0a/84'/0'/0']xpub"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("tr([73c5da0a/86'/0'/0']xpub"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines.iter().all(|line| line.contains("/<0;1>/*)#")));
+}
+
+#[test]
+fn created_words_restore_the_same_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = dir.path().join("created.vault");
+    let restored = dir.path().join("restored.vault");
+    let (created, restored) = (created.to_str().unwrap(), restored.to_str().unwrap());
+    let (ok, words, err) = wallet(
+        &["create", "--wallet", created, "--words", "24"],
+        "",
+        Some("pw-one"),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(words.split_whitespace().count(), 24);
+    assert!(err.contains("Write these 24 words down"), "{err}");
+    let (ok, _, err) = wallet(
+        &["restore", "--wallet", restored],
+        &format!("{words}\n"),
+        Some("pw-two"),
+    );
+    assert!(ok, "{err}");
+    let (_, a, _) = wallet(&["address", "--wallet", created], "", Some("pw-one"));
+    let (_, b, _) = wallet(&["address", "--wallet", restored], "", Some("pw-two"));
+    assert_eq!(a, b);
+    assert!(a.starts_with("bcrt1q"));
+}
+
+#[test]
+fn mistakes_are_refused_with_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("w.vault");
+    let vault = vault.to_str().unwrap();
+    let (ok, _, _) = wallet(
+        &["restore", "--wallet", vault],
+        &format!("{ABOUT}\n"),
+        Some("right"),
+    );
+    assert!(ok);
+    let refused = |args: &[&str], stdin: &str, password: Option<&str>, words: &str| {
+        let (ok, _, err) = wallet(args, stdin, password);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(err.contains(words), "{args:?}: {err}");
+    };
+    refused(
+        &["address", "--wallet", vault],
+        "",
+        Some("wrong"),
+        "password",
+    );
+    refused(
+        &["create", "--wallet", vault],
+        "",
+        Some("x"),
+        "never overwritten",
+    );
+    let other = dir.path().join("other.vault");
+    let other = other.to_str().unwrap();
+    refused(
+        &["restore", "--wallet", other],
+        "abandon abandon\n",
+        Some("x"),
+        "words",
+    );
+    refused(
+        &["restore", "--wallet", other],
+        &format!("{ABOUT}\n"),
+        Some(""),
+        "empty password",
+    );
+    refused(
+        &["create", "--wallet", other, "--words", "13"],
+        "",
+        Some("x"),
+        "12 or 24",
+    );
+    std::fs::write(other, b"not a vault").unwrap();
+    refused(
+        &["address", "--wallet", other],
+        "",
+        Some("x"),
+        "is not a wallet vault",
+    );
+    let missing = dir.path().join("missing.vault");
+    refused(
+        &["address", "--wallet", missing.to_str().unwrap()],
+        "",
+        Some("x"),
+        "wallet create",
+    );
+}
