@@ -172,6 +172,7 @@ fn router(
     status: Arc<PeerStatus>,
     peer: PeerHandle,
 ) -> Router {
+    let peer_for_api = peer.clone();
     let utxo = move || {
         let peer = peer.clone();
         async move {
@@ -204,6 +205,7 @@ fn router(
     Router::new()
         .route("/healthz", get(health))
         .route("/api/utxo-summary", get(utxo))
+        .merge(crate::esplora::router(peer_for_api, network))
         .route("/signal", get(signaling::upgrade).with_state(signaling))
         .fallback_service(ServeDir::new(dist))
         .layer(TraceLayer::new_for_http())

@@ -5,6 +5,7 @@
 //! server, and another node's with `--join`). Storage, mining, the faucet and the HTTP API join it
 //! as their issues land.
 
+mod esplora;
 mod http;
 mod peer;
 mod signaling;

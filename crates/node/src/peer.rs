@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use crate::signaling::Signaling;
 use bitmesh_node::miner::Miner;
 use bitmesh_node::store::Store;
+use bitmesh_node::txindex::TxIndex;
 
 const TICK: Duration = Duration::from_millis(100);
 /// How often the registered peers are listed again.
@@ -86,8 +87,48 @@ enum Report {
     Ready(LinkId, NativeConnection),
     /// The miner solved a block of work number `.0`.
     Mined(u64, bitcoin::Block),
-    /// The HTTP side asks for a summary of the UTXO set.
-    Utxo(tokio::sync::oneshot::Sender<UtxoSummary>),
+    /// The HTTP side asks something of the node (run on the peer's task).
+    Query(Box<dyn FnOnce(&mut View<'_>) + Send>),
+}
+
+/// What an HTTP request may read and do on the running peer.
+pub struct View<'a> {
+    peer: &'a mut Peer,
+}
+
+impl View<'_> {
+    pub fn chain(&self) -> &Chain {
+        self.peer.driver.node().chain()
+    }
+
+    pub fn index(&self) -> &TxIndex {
+        &self.peer.index
+    }
+
+    pub fn mempool(&self) -> &bitmesh_core::chain::mempool::Mempool {
+        self.peer
+            .driver
+            .node()
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool()
+    }
+
+    /// Validates `tx` into the mempool and announces it, as the page's wallet does.
+    pub fn submit(
+        &mut self,
+        tx: bitcoin::Transaction,
+    ) -> Result<bitcoin::Txid, bitmesh_core::chain::mempool::MempoolError> {
+        let now = now_millis();
+        let (result, outputs) = self
+            .peer
+            .driver
+            .node_mut()
+            .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
+        let actions = self.peer.driver.outputs(now, outputs);
+        self.peer.act(actions);
+        result.expect("registered")
+    }
 }
 
 /// The UTXO set in brief: enough to compare two nodes' sets.
@@ -108,10 +149,21 @@ pub struct PeerHandle {
 }
 
 impl PeerHandle {
+    /// Runs `f` on the peer's task; None when the peer is gone.
+    pub async fn query<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut View<'_>) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        let query = Box::new(move |view: &mut View<'_>| {
+            let _ = answer.send(f(view));
+        });
+        self.reports.send(Report::Query(query)).ok()?;
+        result.await.ok()
+    }
+
     pub async fn utxo_summary(&self) -> Option<UtxoSummary> {
-        let (answer, summary) = tokio::sync::oneshot::channel();
-        self.reports.send(Report::Utxo(answer)).ok()?;
-        summary.await.ok()
+        self.query(|view| utxo_summary(view.chain())).await
     }
 }
 
@@ -172,7 +224,10 @@ pub fn start(
             let _ = reports.send(Report::Mined(work, block));
         })
     });
+    let mut index = TxIndex::default();
+    index.update(node.chain());
     let peer = Peer {
+        index,
         store,
         saved_tip,
         miner,
@@ -200,6 +255,7 @@ fn now_millis() -> u64 {
 }
 
 struct Peer {
+    index: TxIndex,
     store: Store,
     /// The tip the store holds.
     saved_tip: bitcoin::BlockHash,
@@ -229,8 +285,10 @@ impl Peer {
                         self.servers.insert(server, sender);
                         DriverInput::Server { server, registered: true }
                     }
-                    Some(Report::Utxo(answer)) => {
-                        let _ = answer.send(utxo_summary(self.driver.node().chain()));
+                    Some(Report::Query(query)) => {
+                        query(&mut View { peer: &mut self });
+                        self.save();
+                        self.update_status();
                         continue;
                     }
                     Some(Report::Mined(work, block)) => {
@@ -272,6 +330,7 @@ impl Peer {
         if chain.tip() == self.saved_tip {
             return;
         }
+        self.index.update(chain);
         match self.store.save(chain) {
             Ok(()) => self.saved_tip = chain.tip(),
             Err(err) => tracing::error!("{err}"),

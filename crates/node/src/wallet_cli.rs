@@ -43,7 +43,12 @@ impl WalletNetwork {
 #[derive(Debug, Args)]
 pub struct WalletArgs {
     /// The vault file.
-    #[arg(long, id = "wallet_file", default_value = "wallet.vault", global = true)]
+    #[arg(
+        long,
+        id = "wallet_file",
+        default_value = "wallet.vault",
+        global = true
+    )]
     wallet: PathBuf,
     /// The network of the addresses shown.
     #[arg(

@@ -64,26 +64,35 @@ impl RunningNode {
 
     /// `GET path`, returning the status code and the body.
     pub fn get(&self, path: &str) -> (u16, String) {
+        let (status, body) = self.request("GET", path, b"");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `method path` with `body`: the status code and the body's bytes.
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         let host = self.host();
         let mut stream = TcpStream::connect(host).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
         )
         .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read response");
-        let status = response
+        stream.write_all(body).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("read response");
+        let split = response
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .expect("a header");
+        let head = String::from_utf8_lossy(&response[..split]);
+        let status = head
             .split(' ')
             .nth(1)
             .and_then(|code| code.parse().ok())
             .expect("status code");
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        (status, response[split + 4..].to_vec())
     }
 }
 
