@@ -33,17 +33,23 @@ pub fn router(peer: PeerHandle, network: Network) -> Router {
     Router::new()
         .route("/api/blocks/tip/height", get(tip_height))
         .route("/api/blocks/tip/hash", get(tip_hash))
+        .route("/api/blocks", get(recent_blocks))
+        .route("/api/blocks/{height}", get(blocks_from))
         .route("/api/block-height/{height}", get(block_at))
         .route("/api/block/{hash}", get(block))
         .route("/api/block/{hash}/header", get(block_header))
         .route("/api/block/{hash}/raw", get(block_raw))
         .route("/api/block/{hash}/status", get(block_status))
         .route("/api/block/{hash}/txids", get(block_txids))
+        .route("/api/block/{hash}/txid/{index}", get(block_txid))
+        .route("/api/block/{hash}/txs", get(block_txs))
+        .route("/api/block/{hash}/txs/{start}", get(block_txs_from))
         .route("/api/tx/{txid}", get(tx))
         .route("/api/tx/{txid}/hex", get(tx_hex))
         .route("/api/tx/{txid}/raw", get(tx_raw))
         .route("/api/tx/{txid}/status", get(tx_status))
         .route("/api/tx/{txid}/outspends", get(tx_outspends))
+        .route("/api/tx/{txid}/outspend/{index}", get(tx_outspend))
         .route("/api/tx", post(post_tx))
         .route("/api/scripthash/{hash}/txs", get(script_txs))
         .route(
@@ -161,7 +167,22 @@ fn block_json(view: &View<'_>, block: &bitcoin::Block) -> Value {
         "nonce": block.header.nonce,
         "bits": block.header.bits.to_consensus(),
         "difficulty": block.header.difficulty_float(),
+        "mediantime": median_time(view, &hash),
     })
+}
+
+/// The median time of the eleven blocks ending at `hash` (BIP113's median time past).
+fn median_time(view: &View<'_>, hash: &BlockHash) -> u32 {
+    let index = view.chain().index();
+    let mut times = Vec::with_capacity(11);
+    let mut next = Some(*hash);
+    while let (Some(hash), true) = (next, times.len() < 11) {
+        let Some(entry) = index.get(&hash) else { break };
+        times.push(entry.header.time);
+        next = (entry.height > 0).then_some(entry.header.prev_blockhash);
+    }
+    times.sort_unstable();
+    times.get(times.len() / 2).copied().unwrap_or(0)
 }
 
 async fn block(State(api): State<Api>, Path(hash): Path<String>) -> Response {
@@ -207,6 +228,95 @@ async fn block_status(State(api): State<Api>, Path(hash): Path<String>) -> Respo
     .await;
     match status {
         Ok(value) => Json(value).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Ten blocks of the active chain from `top` down, newest first (Esplora's `/blocks`).
+async fn blocks_down_from(api: &Api, top: Option<u32>) -> Response {
+    let answer = ask(api, move |view| {
+        let chain = view.chain();
+        let top = top.unwrap_or(chain.height()).min(chain.height());
+        (0..=top)
+            .rev()
+            .take(10)
+            .filter_map(|height| {
+                let block = chain.block(&chain.hash_at(height)?)?;
+                Some(block_json(view, block))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match answer {
+        Ok(blocks) => Json(blocks).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn recent_blocks(State(api): State<Api>) -> Response {
+    blocks_down_from(&api, None).await
+}
+
+async fn blocks_from(State(api): State<Api>, Path(height): Path<String>) -> Response {
+    match parse::<u32>(&height, "height") {
+        Ok(height) => blocks_down_from(&api, Some(height)).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn block_txid(
+    State(api): State<Api>,
+    Path((hash, index)): Path<(String, String)>,
+) -> Response {
+    let index: usize = match parse(&index, "index") {
+        Ok(index) => index,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match with_block(&api, &hash, move |_, block| {
+        block.txdata.get(index).map(|tx| tx.compute_txid())
+    })
+    .await
+    {
+        Ok(Some(txid)) => text(txid),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, "Transaction not found").into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// A block's transactions in Esplora's format, 25 from `start`.
+async fn block_txs_page(api: &Api, hash: &str, start: usize) -> Response {
+    let network = api.network;
+    let page = with_block(api, hash, move |view, block| {
+        let hash = block.block_hash();
+        let height = view.chain().index().get(&hash).map(|entry| entry.height);
+        block
+            .txdata
+            .iter()
+            .skip(start)
+            .take(PAGE)
+            .map(|tx| {
+                let place = height.map(|height| (height, hash, block.header.time));
+                tx_json(view, tx, place, network)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match page {
+        Ok(txs) => Json(txs).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn block_txs(State(api): State<Api>, Path(hash): Path<String>) -> Response {
+    block_txs_page(&api, &hash, 0).await
+}
+
+async fn block_txs_from(
+    State(api): State<Api>,
+    Path((hash, start)): Path<(String, String)>,
+) -> Response {
+    match parse::<usize>(&start, "start index") {
+        Ok(start) => block_txs_page(&api, &hash, start).await,
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -377,44 +487,69 @@ async fn tx_status(State(api): State<Api>, Path(txid): Path<String>) -> Response
 
 async fn tx_outspends(State(api): State<Api>, Path(txid): Path<String>) -> Response {
     let outspends = with_tx(&api, &txid, |view, tx, _| {
-        let txid = tx.compute_txid();
-        let chain = view.chain();
         (0..tx.output.len() as u32)
-            .map(|vout| {
-                let outpoint = bitcoin::OutPoint::new(txid, vout);
-                if chain.utxo().contains(&outpoint) {
-                    return json!({ "spent": false });
-                }
-                // Spent in the mempool, or in a block of the script's history.
-                let script = script_hash_of(&tx.output[vout as usize].script_pubkey);
-                let spender = view
-                    .index()
-                    .script_txs(&script)
-                    .iter()
-                    .find_map(|candidate| {
-                        let (spending, place) = find_tx(view, candidate)?;
-                        spending
-                            .input
-                            .iter()
-                            .position(|input| input.previous_output == outpoint)
-                            .map(|vin| (spending.compute_txid(), vin, place))
-                    });
-                match spender {
-                    Some((spender, vin, place)) => json!({
-                        "spent": true,
-                        "txid": spender.to_string(),
-                        "vin": vin,
-                        "status": status_json(place),
-                    }),
-                    None => json!({ "spent": false }),
-                }
-            })
+            .map(|vout| outspend(view, &tx, vout))
             .collect::<Vec<_>>()
     })
     .await;
     match outspends {
         Ok(value) => Json(value).into_response(),
         Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn tx_outspend(
+    State(api): State<Api>,
+    Path((txid, index)): Path<(String, String)>,
+) -> Response {
+    let vout: u32 = match parse(&index, "output index") {
+        Ok(vout) => vout,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let answer = with_tx(&api, &txid, move |view, tx, _| {
+        ((vout as usize) < tx.output.len()).then(|| outspend(view, &tx, vout))
+    })
+    .await;
+    match answer {
+        Ok(Some(value)) => Json(value).into_response(),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, "Output not found").into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Whether output `vout` of `tx` is spent, and by what.
+fn outspend(view: &View<'_>, tx: &Transaction, vout: u32) -> Value {
+    let outpoint = bitcoin::OutPoint::new(tx.compute_txid(), vout);
+    if view.chain().utxo().contains(&outpoint) {
+        return json!({ "spent": false });
+    }
+    // Spent in the mempool, or by a transaction of the script's confirmed history.
+    let spender = view.mempool().spender(&outpoint).or_else(|| {
+        let script = script_hash_of(&tx.output[vout as usize].script_pubkey);
+        view.index()
+            .script_txs(&script)
+            .iter()
+            .copied()
+            .find(|candidate| {
+                find_tx(view, candidate).is_some_and(|(spending, _)| {
+                    spending
+                        .input
+                        .iter()
+                        .any(|input| input.previous_output == outpoint)
+                })
+            })
+    });
+    let Some(spender) = spender else {
+        return json!({ "spent": false });
+    };
+    match find_tx(view, &spender) {
+        Some((spending, place)) => json!({
+            "spent": true,
+            "txid": spender.to_string(),
+            "vin": spending.input.iter().position(|input| input.previous_output == outpoint),
+            "status": status_json(place),
+        }),
+        None => json!({ "spent": false }),
     }
 }
 
