@@ -86,6 +86,91 @@ enum WalletCommand {
     },
     /// Shows the wallet's output descriptors (BIP84 and BIP86), with key origins and checksums.
     Descriptor,
+    /// Shows the wallet's balance (BIP84 coins) as a node's Esplora-compatible API reports it.
+    Balance {
+        /// The node (its page address; the API is under /api).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+    },
+}
+
+/// Unused addresses in a row after which a keychain is taken to end (BIP44's gap limit).
+const GAP_LIMIT: u32 = 20;
+
+impl WalletNetwork {
+    /// The genesis block hash of the chain the node must serve.
+    fn genesis(self) -> bitcoin::BlockHash {
+        match self {
+            WalletNetwork::Local => bitmesh_core::Network::Local.genesis_hash(),
+            WalletNetwork::Test => bitmesh_core::Network::Test.genesis_hash(),
+            other => bitcoin::constants::genesis_block(other.bitcoin()).block_hash(),
+        }
+    }
+
+    /// Blocks before a coinbase may be spent.
+    fn maturity(self) -> u32 {
+        match self {
+            WalletNetwork::Local => bitmesh_core::Network::Local.params().coinbase_maturity,
+            WalletNetwork::Test => bitmesh_core::Network::Test.params().coinbase_maturity,
+            _ => 100,
+        }
+    }
+}
+
+/// Confirmed, unconfirmed and immature satoshis of the wallet's BIP84 coins.
+fn balance(
+    account: &Account,
+    network: WalletNetwork,
+    node: &str,
+) -> Result<(u64, u64, u64), WalletError> {
+    let api = format!("{}/api", node.trim_end_matches('/'));
+    let client = esplora_client::Builder::new(&api).build_blocking();
+    let unreachable =
+        |err: esplora_client::Error| fail(format!("the node at {node} did not answer: {err}"));
+    let genesis = client.get_block_hash(0).map_err(unreachable)?;
+    if genesis != network.genesis() {
+        return Err(fail(format!(
+            "the node at {node} serves another chain (genesis {genesis}), not {network:?}'s"
+        )));
+    }
+    let tip = client.get_height().map_err(unreachable)?;
+    let (mut confirmed, mut unconfirmed, mut immature) = (0, 0, 0);
+    for keychain in [Keychain::External, Keychain::Internal] {
+        let (mut index, mut unused) = (0, 0);
+        while unused < GAP_LIMIT {
+            let address = account.address(keychain, index);
+            index += 1;
+            if client
+                .get_address_txs(&address, None)
+                .map_err(unreachable)?
+                .is_empty()
+            {
+                unused += 1;
+                continue;
+            }
+            unused = 0;
+            for utxo in client.get_address_utxos(&address).map_err(unreachable)? {
+                let sats = utxo.value.to_sat();
+                let Some(height) = utxo.status.block_height.filter(|_| utxo.status.confirmed)
+                else {
+                    unconfirmed += sats;
+                    continue;
+                };
+                let young = tip + 1 - height < network.maturity();
+                let coinbase = young
+                    && client
+                        .get_tx_info(&utxo.txid)
+                        .map_err(unreachable)?
+                        .is_some_and(|tx| tx.vin.iter().any(|input| input.is_coinbase));
+                if coinbase {
+                    immature += sats;
+                } else {
+                    confirmed += sats;
+                }
+            }
+        }
+    }
+    Ok((confirmed, unconfirmed, immature))
 }
 
 /// Why a wallet command failed.
@@ -187,6 +272,28 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
                 Keychain::External
             };
             show(out, account.address(keychain, index).to_string())
+        }
+        WalletCommand::Balance { node } => {
+            let secret = open(&args.wallet, &input.password()?)?;
+            let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
+                .map_err(|err| fail(err.to_string()))?;
+            let (confirmed, unconfirmed, immature) = balance(&account, args.network, &node)?;
+            let btc = |sats: u64| bitcoin::Amount::from_sat(sats).to_btc();
+            show(
+                out,
+                format!("confirmed {:.8} BTC ({confirmed} sat)", btc(confirmed)),
+            )?;
+            show(
+                out,
+                format!(
+                    "unconfirmed {:.8} BTC ({unconfirmed} sat)",
+                    btc(unconfirmed)
+                ),
+            )?;
+            show(
+                out,
+                format!("immature {:.8} BTC ({immature} sat)", btc(immature)),
+            )
         }
         WalletCommand::Descriptor => {
             let secret = open(&args.wallet, &input.password()?)?;

@@ -4,6 +4,8 @@
 //! an existing file and bad words are refused with words. Vectors: `crates/core/tests/data/`
 //! (bip84_test_vectors.json, from bitcoin/bips).
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -179,4 +181,110 @@ fn mistakes_are_refused_with_words() {
         Some("x"),
         "wallet create",
     );
+}
+
+/// The balance of a wallet a node mined to, read through the node's API: mined coins, less the
+/// youngest (immature) coinbase, as the node's own UTXO listing says; a node of another
+/// network is refused.
+#[test]
+fn the_balance_is_what_the_node_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("w.vault");
+    let vault = vault.to_str().unwrap();
+    assert!(
+        wallet(
+            &["restore", "--wallet", vault],
+            &format!("{ABOUT}\n"),
+            Some("pw")
+        )
+        .0
+    );
+    let (_, address, _) = wallet(
+        &["address", "--wallet", vault, "--network", "test"],
+        "",
+        Some("pw"),
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    let dist = common::bundle();
+    {
+        let miner = common::RunningNode::start(
+            dist.path(),
+            &[
+                "--network",
+                "test",
+                "--mine",
+                "1",
+                "--pay-to",
+                &address,
+                "--data-dir",
+                data,
+            ],
+        );
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while miner
+            .get("/api/blocks/tip/height")
+            .1
+            .parse::<u32>()
+            .unwrap_or(0)
+            < 5
+        {
+            assert!(std::time::Instant::now() < deadline, "five blocks");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    // The same chain, no longer growing.
+    let node = common::RunningNode::start(dist.path(), &["--network", "test", "--data-dir", data]);
+    let url = format!("http://{}", node.host());
+    let (ok, balance, err) = wallet(
+        &[
+            "balance",
+            "--wallet",
+            vault,
+            "--network",
+            "test",
+            "--node",
+            &url,
+        ],
+        "",
+        Some("pw"),
+    );
+    assert!(ok, "{err}");
+    let sats = |line: &str| -> u64 {
+        let line = balance.lines().find(|l| l.starts_with(line)).expect(line);
+        line.rsplit('(')
+            .next()
+            .unwrap()
+            .trim_end_matches(" sat)")
+            .parse()
+            .unwrap()
+    };
+    let (status, body) = node.get(&format!("/api/address/{address}/utxo"));
+    assert_eq!(status, 200);
+    let utxos: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let total: u64 = utxos
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["value"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sats("confirmed") + sats("immature"), total, "{balance}");
+    assert!(sats("confirmed") > 0 && sats("immature") > 0, "{balance}");
+    assert_eq!(sats("unconfirmed"), 0);
+
+    let (ok, _, err) = wallet(
+        &[
+            "balance",
+            "--wallet",
+            vault,
+            "--network",
+            "local",
+            "--node",
+            &url,
+        ],
+        "",
+        Some("pw"),
+    );
+    assert!(!ok && err.contains("serves another chain"), "{err}");
 }
