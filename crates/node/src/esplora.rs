@@ -641,16 +641,26 @@ async fn utxos(api: &Api, script: sha256::Hash) -> Response {
             };
             for (vout, output) in tx.output.iter().enumerate() {
                 let outpoint = bitcoin::OutPoint::new(*txid, vout as u32);
-                if script_hash_of(&output.script_pubkey) == script
-                    && chain.utxo().contains(&outpoint)
-                {
-                    coins.push(json!({
-                        "txid": txid.to_string(),
-                        "vout": vout,
-                        "status": status_json(place),
-                        "value": output.value.to_sat(),
-                    }));
+                if script_hash_of(&output.script_pubkey) != script {
+                    continue;
                 }
+                let Some(coin) = chain.utxo().get(&outpoint) else {
+                    continue;
+                };
+                // An extension to Esplora's format (clients ignore it): the asset units the
+                // coin carries, so a wallet never spends them in a plain payment.
+                let assets: Vec<Value> = coin
+                    .assets
+                    .iter()
+                    .map(|(asset, amount)| json!({ "asset": asset.to_string(), "amount": amount }))
+                    .collect();
+                coins.push(json!({
+                    "txid": txid.to_string(),
+                    "vout": vout,
+                    "status": status_json(place),
+                    "value": output.value.to_sat(),
+                    "assets": assets,
+                }));
             }
         }
         coins

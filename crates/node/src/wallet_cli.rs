@@ -8,8 +8,10 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use bitmesh_core::wallet::build::{build_payment, sign, PaymentRequest};
 use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
 use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::tracker::{OwnedOutput, TxStatus};
 use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -92,6 +94,21 @@ enum WalletCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         node: String,
     },
+    /// Pays an address from the wallet's BIP84 coins (never those carrying asset units),
+    /// through a node's API; prints the transaction id.
+    Send {
+        /// The address to pay.
+        #[arg(long)]
+        to: String,
+        /// The amount, in satoshis.
+        #[arg(long)]
+        amount: u64,
+        /// The fee rate, in satoshis per virtual byte.
+        #[arg(long, default_value_t = 1)]
+        fee_rate: u64,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+    },
 }
 
 /// Unused addresses in a row after which a keychain is taken to end (BIP44's gap limit).
@@ -117,60 +134,134 @@ impl WalletNetwork {
     }
 }
 
-/// Confirmed, unconfirmed and immature satoshis of the wallet's BIP84 coins.
-fn balance(
-    account: &Account,
-    network: WalletNetwork,
+/// What a node's API says of the wallet's BIP84 coins.
+struct Scan {
+    tip: u32,
+    coins: Vec<OwnedOutput>,
+    /// Coins left out because they carry asset units.
+    with_assets: usize,
+    /// The first change index no transaction used.
+    next_change: u32,
+}
+
+/// A node's API client, checked to serve `network`'s chain.
+fn connect(
     node: &str,
-) -> Result<(u64, u64, u64), WalletError> {
+    network: WalletNetwork,
+) -> Result<esplora_client::BlockingClient, WalletError> {
     let api = format!("{}/api", node.trim_end_matches('/'));
     let client = esplora_client::Builder::new(&api).build_blocking();
-    let unreachable =
-        |err: esplora_client::Error| fail(format!("the node at {node} did not answer: {err}"));
-    let genesis = client.get_block_hash(0).map_err(unreachable)?;
+    let genesis = client
+        .get_block_hash(0)
+        .map_err(|err| unreachable(node, err))?;
     if genesis != network.genesis() {
         return Err(fail(format!(
             "the node at {node} serves another chain (genesis {genesis}), not {network:?}'s"
         )));
     }
-    let tip = client.get_height().map_err(unreachable)?;
-    let (mut confirmed, mut unconfirmed, mut immature) = (0, 0, 0);
+    Ok(client)
+}
+
+fn unreachable(node: &str, err: impl fmt::Display) -> WalletError {
+    fail(format!("the node at {node} did not answer: {err}"))
+}
+
+/// The wallet's coins: each used address (receive and change, up to the gap limit) and its
+/// unspent outputs with their asset units.
+fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, WalletError> {
+    let client = connect(node, network)?;
+    let tip = client.get_height().map_err(|err| unreachable(node, err))?;
+    let mut scan = Scan {
+        tip,
+        coins: Vec::new(),
+        with_assets: 0,
+        next_change: 0,
+    };
     for keychain in [Keychain::External, Keychain::Internal] {
         let (mut index, mut unused) = (0, 0);
         while unused < GAP_LIMIT {
             let address = account.address(keychain, index);
             index += 1;
-            if client
+            let txs = client
                 .get_address_txs(&address, None)
-                .map_err(unreachable)?
-                .is_empty()
-            {
+                .map_err(|err| unreachable(node, err))?;
+            if txs.is_empty() {
+                if keychain == Keychain::Internal && unused == 0 {
+                    scan.next_change = index - 1;
+                }
                 unused += 1;
                 continue;
             }
             unused = 0;
-            for utxo in client.get_address_utxos(&address).map_err(unreachable)? {
-                let sats = utxo.value.to_sat();
-                let Some(height) = utxo.status.block_height.filter(|_| utxo.status.confirmed)
-                else {
-                    unconfirmed += sats;
+            let url = format!("{}/api/address/{address}/utxo", node.trim_end_matches('/'));
+            let response = minreq::get(&url)
+                .with_timeout(30)
+                .send()
+                .map_err(|err| unreachable(node, err))?;
+            let body = response.as_str().map_err(|err| unreachable(node, err))?;
+            let utxos: serde_json::Value =
+                serde_json::from_str(body).map_err(|err| unreachable(node, err))?;
+            for utxo in utxos.as_array().into_iter().flatten() {
+                if utxo["assets"]
+                    .as_array()
+                    .is_some_and(|assets| !assets.is_empty())
+                {
+                    scan.with_assets += 1;
                     continue;
-                };
-                let young = tip + 1 - height < network.maturity();
-                let coinbase = young
-                    && client
-                        .get_tx_info(&utxo.txid)
-                        .map_err(unreachable)?
-                        .is_some_and(|tx| tx.vin.iter().any(|input| input.is_coinbase));
-                if coinbase {
-                    immature += sats;
-                } else {
-                    confirmed += sats;
                 }
+                let (Some(txid), Some(vout), Some(value)) = (
+                    utxo["txid"].as_str().and_then(|txid| txid.parse().ok()),
+                    utxo["vout"].as_u64(),
+                    utxo["value"].as_u64(),
+                ) else {
+                    return Err(unreachable(node, "a malformed unspent output"));
+                };
+                let height = utxo["status"]["block_height"].as_u64().map(|h| h as u32);
+                let status = match height {
+                    Some(height) => TxStatus::Confirmed { height },
+                    None => TxStatus::Unconfirmed { seen: 0 },
+                };
+                let young = height.is_some_and(|height| tip + 1 - height < network.maturity());
+                let is_coinbase = young
+                    && client
+                        .get_tx_info(&txid)
+                        .map_err(|err| unreachable(node, err))?
+                        .is_some_and(|tx| tx.vin.iter().any(|input| input.is_coinbase));
+                scan.coins.push(OwnedOutput {
+                    outpoint: bitcoin::OutPoint::new(txid, vout as u32),
+                    value: bitcoin::Amount::from_sat(value),
+                    script_pubkey: address.script_pubkey(),
+                    assets: Default::default(),
+                    status,
+                    is_coinbase,
+                    key: (0, keychain, index - 1),
+                });
             }
         }
     }
-    Ok((confirmed, unconfirmed, immature))
+    Ok(scan)
+}
+
+/// Whether `coin` may be spent now: confirmed and mature, or this wallet's own change.
+fn spendable(coin: &OwnedOutput, tip: u32, maturity: u32) -> bool {
+    match coin.status {
+        TxStatus::Confirmed { height } => !coin.is_coinbase || tip + 1 - height >= maturity,
+        TxStatus::Unconfirmed { .. } => coin.key.1 == Keychain::Internal,
+    }
+}
+
+/// Confirmed, unconfirmed and immature satoshis of the wallet's BIP84 coins.
+fn balance(scan: &Scan, maturity: u32) -> (u64, u64, u64) {
+    let (mut confirmed, mut unconfirmed, mut immature) = (0, 0, 0);
+    for coin in &scan.coins {
+        let sats = coin.value.to_sat();
+        match coin.status {
+            TxStatus::Unconfirmed { .. } => unconfirmed += sats,
+            TxStatus::Confirmed { .. } if !spendable(coin, scan.tip, maturity) => immature += sats,
+            TxStatus::Confirmed { .. } => confirmed += sats,
+        }
+    }
+    (confirmed, unconfirmed, immature)
 }
 
 /// Why a wallet command failed.
@@ -277,7 +368,14 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             let secret = open(&args.wallet, &input.password()?)?;
             let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
                 .map_err(|err| fail(err.to_string()))?;
-            let (confirmed, unconfirmed, immature) = balance(&account, args.network, &node)?;
+            let scan = scan(&account, args.network, &node)?;
+            let (confirmed, unconfirmed, immature) = balance(&scan, args.network.maturity());
+            if scan.with_assets > 0 {
+                eprintln!(
+                    "{} coins carrying asset units are not counted in the BTC balance",
+                    scan.with_assets
+                );
+            }
             let btc = |sats: u64| bitcoin::Amount::from_sat(sats).to_btc();
             show(
                 out,
@@ -294,6 +392,46 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
                 out,
                 format!("immature {:.8} BTC ({immature} sat)", btc(immature)),
             )
+        }
+        WalletCommand::Send {
+            to,
+            amount,
+            fee_rate,
+            node,
+        } => {
+            let recipient: bitcoin::Address<bitcoin::address::NetworkUnchecked> = to
+                .parse()
+                .map_err(|err| fail(format!("--to {to}: not an address ({err})")))?;
+            let recipient = recipient
+                .require_network(network)
+                .map_err(|_| fail(format!("--to {to}: an address of another network")))?;
+            let fee_rate = bitcoin::FeeRate::from_sat_per_vb(fee_rate)
+                .ok_or_else(|| fail(format!("--fee-rate {fee_rate}: too high")))?;
+            let secret = open(&args.wallet, &input.password()?)?;
+            let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
+                .map_err(|err| fail(err.to_string()))?;
+            let scan = scan(&account, args.network, &node)?;
+            let maturity = args.network.maturity();
+            let coins: Vec<OwnedOutput> = scan
+                .coins
+                .iter()
+                .filter(|coin| spendable(coin, scan.tip, maturity))
+                .cloned()
+                .collect();
+            let request = PaymentRequest {
+                recipients: vec![(recipient.script_pubkey(), bitcoin::Amount::from_sat(amount))],
+                fee_rate,
+            };
+            let accounts = [account];
+            let built = build_payment(&coins, &request, &accounts, (0, scan.next_change))
+                .map_err(|err| fail(format!("cannot pay: {err}")))?;
+            let tx = sign(&built, &accounts, &random()?);
+            let client = connect(&node, args.network)?;
+            client
+                .broadcast(&tx)
+                .map_err(|err| fail(format!("the node refused the payment: {err}")))?;
+            eprintln!("paid {amount} sat to {to}, fee {} sat", built.fee.to_sat());
+            show(out, tx.compute_txid().to_string())
         }
         WalletCommand::Descriptor => {
             let secret = open(&args.wallet, &input.password()?)?;
