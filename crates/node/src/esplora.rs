@@ -15,6 +15,7 @@ use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::{Address, BlockHash, Transaction, Txid};
+use bitmesh_core::chain::assets::AssetAmounts;
 use bitmesh_core::Network;
 use serde_json::{json, Value};
 
@@ -631,36 +632,54 @@ async fn history(api: &Api, script: sha256::Hash, last: Option<Txid>) -> Respons
     }
 }
 
+/// The unspent outputs paying `script`, as Esplora lists them: confirmed ones not spent in the
+/// mempool, then the mempool's own.
 async fn utxos(api: &Api, script: sha256::Hash) -> Response {
     let answer = ask(api, move |view| {
         let chain = view.chain();
+        let mempool = view.mempool();
         let mut coins = Vec::new();
+        let mut push = |txid: Txid, vout: usize, value: u64, place, assets: &AssetAmounts| {
+            // An extension to Esplora's format (clients ignore it): the asset units the coin
+            // carries, so a wallet never spends them in a plain payment.
+            let assets: Vec<Value> = assets
+                .iter()
+                .map(|(asset, amount)| json!({ "asset": asset.to_string(), "amount": amount }))
+                .collect();
+            coins.push(json!({
+                "txid": txid.to_string(),
+                "vout": vout,
+                "status": status_json(place),
+                "value": value,
+                "assets": assets,
+            }));
+        };
         for txid in view.index().script_txs(&script) {
             let Some((tx, place)) = find_tx(view, txid) else {
                 continue;
             };
             for (vout, output) in tx.output.iter().enumerate() {
                 let outpoint = bitcoin::OutPoint::new(*txid, vout as u32);
-                if script_hash_of(&output.script_pubkey) != script {
+                if script_hash_of(&output.script_pubkey) != script
+                    || mempool.spender(&outpoint).is_some()
+                {
                     continue;
                 }
-                let Some(coin) = chain.utxo().get(&outpoint) else {
-                    continue;
-                };
-                // An extension to Esplora's format (clients ignore it): the asset units the
-                // coin carries, so a wallet never spends them in a plain payment.
-                let assets: Vec<Value> = coin
-                    .assets
-                    .iter()
-                    .map(|(asset, amount)| json!({ "asset": asset.to_string(), "amount": amount }))
-                    .collect();
-                coins.push(json!({
-                    "txid": txid.to_string(),
-                    "vout": vout,
-                    "status": status_json(place),
-                    "value": output.value.to_sat(),
-                    "assets": assets,
-                }));
+                if let Some(coin) = chain.utxo().get(&outpoint) {
+                    push(*txid, vout, output.value.to_sat(), place, &coin.assets);
+                }
+            }
+        }
+        for (txid, entry) in mempool.entries() {
+            for (vout, output) in entry.tx.output.iter().enumerate() {
+                let outpoint = bitcoin::OutPoint::new(*txid, vout as u32);
+                if script_hash_of(&output.script_pubkey) == script
+                    && mempool.spender(&outpoint).is_none()
+                {
+                    let none = AssetAmounts::none();
+                    let assets = entry.output_assets.get(vout).unwrap_or(&none);
+                    push(*txid, vout, output.value.to_sat(), None, assets);
+                }
             }
         }
         coins

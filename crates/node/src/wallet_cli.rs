@@ -8,7 +8,10 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use bitmesh_core::wallet::build::{build_payment, sign, PaymentRequest};
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::wallet::build::{
+    build_issuance, build_payment, sign, IssueRequest, PaymentRequest,
+};
 use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
 use bitmesh_core::wallet::mnemonic;
 use bitmesh_core::wallet::tracker::{OwnedOutput, TxStatus};
@@ -109,6 +112,23 @@ enum WalletCommand {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         node: String,
     },
+    /// Issues an asset with a fixed supply to the wallet's next receive address, through a
+    /// node's API; prints the asset id and the transaction id.
+    Issue {
+        /// 1 to 8 characters of A-Z and 0-9.
+        #[arg(long)]
+        ticker: String,
+        /// The fixed supply, in base units.
+        #[arg(long)]
+        supply: u64,
+        /// Decimal places of a base unit (display only).
+        #[arg(long, default_value_t = 0)]
+        decimals: u8,
+        #[arg(long, default_value_t = 1)]
+        fee_rate: u64,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+    },
 }
 
 /// Unused addresses in a row after which a keychain is taken to end (BIP44's gap limit).
@@ -140,8 +160,9 @@ struct Scan {
     coins: Vec<OwnedOutput>,
     /// Coins left out because they carry asset units.
     with_assets: usize,
-    /// The first change index no transaction used.
+    /// The first change and receive indexes no transaction used.
     next_change: u32,
+    next_receive: u32,
 }
 
 /// A node's API client, checked to serve `network`'s chain.
@@ -176,6 +197,7 @@ fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, W
         coins: Vec::new(),
         with_assets: 0,
         next_change: 0,
+        next_receive: 0,
     };
     for keychain in [Keychain::External, Keychain::Internal] {
         let (mut index, mut unused) = (0, 0);
@@ -186,8 +208,11 @@ fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, W
                 .get_address_txs(&address, None)
                 .map_err(|err| unreachable(node, err))?;
             if txs.is_empty() {
-                if keychain == Keychain::Internal && unused == 0 {
-                    scan.next_change = index - 1;
+                if unused == 0 {
+                    match keychain {
+                        Keychain::Internal => scan.next_change = index - 1,
+                        Keychain::External => scan.next_receive = index - 1,
+                    }
                 }
                 unused += 1;
                 continue;
@@ -240,6 +265,45 @@ fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, W
         }
     }
     Ok(scan)
+}
+
+fn parse_fee_rate(sat_per_vb: u64) -> Result<bitcoin::FeeRate, WalletError> {
+    bitcoin::FeeRate::from_sat_per_vb(sat_per_vb)
+        .ok_or_else(|| fail(format!("--fee-rate {sat_per_vb}: too high")))
+}
+
+/// The wallet's account, what the node says of its coins, and those it may spend now.
+fn spendable_coins<R: BufRead>(
+    (wallet, network): (&Path, WalletNetwork),
+    input: &mut Input<R>,
+    node: &str,
+) -> Result<(Account, Scan, Vec<OwnedOutput>), WalletError> {
+    let secret = open(wallet, &input.password()?)?;
+    let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network.bitcoin(), 0)
+        .map_err(|err| fail(err.to_string()))?;
+    let scan = scan(&account, network, node)?;
+    let maturity = network.maturity();
+    let coins = scan
+        .coins
+        .iter()
+        .filter(|coin| spendable(coin, scan.tip, maturity))
+        .cloned()
+        .collect();
+    Ok((account, scan, coins))
+}
+
+/// Signs `built` and hands it to the node.
+fn broadcast(
+    built: &bitmesh_core::wallet::build::BuiltTx,
+    accounts: &[Account],
+    node: &str,
+    network: WalletNetwork,
+) -> Result<bitcoin::Transaction, WalletError> {
+    let tx = sign(built, accounts, &random()?);
+    connect(node, network)?
+        .broadcast(&tx)
+        .map_err(|err| fail(format!("the node refused the transaction: {err}")))?;
+    Ok(tx)
 }
 
 /// Whether `coin` may be spent now: confirmed and mature, or this wallet's own change.
@@ -405,19 +469,9 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             let recipient = recipient
                 .require_network(network)
                 .map_err(|_| fail(format!("--to {to}: an address of another network")))?;
-            let fee_rate = bitcoin::FeeRate::from_sat_per_vb(fee_rate)
-                .ok_or_else(|| fail(format!("--fee-rate {fee_rate}: too high")))?;
-            let secret = open(&args.wallet, &input.password()?)?;
-            let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
-                .map_err(|err| fail(err.to_string()))?;
-            let scan = scan(&account, args.network, &node)?;
-            let maturity = args.network.maturity();
-            let coins: Vec<OwnedOutput> = scan
-                .coins
-                .iter()
-                .filter(|coin| spendable(coin, scan.tip, maturity))
-                .cloned()
-                .collect();
+            let fee_rate = parse_fee_rate(fee_rate)?;
+            let (account, scan, coins) =
+                spendable_coins((&args.wallet, args.network), &mut input, &node)?;
             let request = PaymentRequest {
                 recipients: vec![(recipient.script_pubkey(), bitcoin::Amount::from_sat(amount))],
                 fee_rate,
@@ -425,13 +479,47 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             let accounts = [account];
             let built = build_payment(&coins, &request, &accounts, (0, scan.next_change))
                 .map_err(|err| fail(format!("cannot pay: {err}")))?;
-            let tx = sign(&built, &accounts, &random()?);
-            let client = connect(&node, args.network)?;
-            client
-                .broadcast(&tx)
-                .map_err(|err| fail(format!("the node refused the payment: {err}")))?;
+            let tx = broadcast(&built, &accounts, &node, args.network)?;
             eprintln!("paid {amount} sat to {to}, fee {} sat", built.fee.to_sat());
             show(out, tx.compute_txid().to_string())
+        }
+        WalletCommand::Issue {
+            ticker,
+            supply,
+            decimals,
+            fee_rate,
+            node,
+        } => {
+            let fee_rate = parse_fee_rate(fee_rate)?;
+            let (account, scan, coins) =
+                spendable_coins((&args.wallet, args.network), &mut input, &node)?;
+            let request = IssueRequest {
+                ticker: ticker.clone(),
+                decimals,
+                supply,
+            };
+            let accounts = [account];
+            let built = build_issuance(
+                &coins,
+                &request,
+                fee_rate,
+                &accounts,
+                (0, scan.next_receive),
+                (0, scan.next_change),
+            )
+            .map_err(|err| fail(format!("cannot issue: {err}")))?;
+            let first = built.tx.input[0].previous_output;
+            let tx = broadcast(&built, &accounts, &node, args.network)?;
+            eprintln!(
+                "issued {supply} units of {ticker} to {}, fee {} sat",
+                accounts[0].address(Keychain::External, scan.next_receive),
+                built.fee.to_sat()
+            );
+            show(
+                out,
+                format!("asset {}", AssetId::from_issuing_outpoint(&first)),
+            )?;
+            show(out, format!("tx {}", tx.compute_txid()))
         }
         WalletCommand::Descriptor => {
             let secret = open(&args.wallet, &input.password()?)?;

@@ -287,4 +287,123 @@ fn the_balance_is_what_the_node_says() {
         Some("pw"),
     );
     assert!(!ok && err.contains("serves another chain"), "{err}");
+
+    // A payment through the node: in its mempool, paying exactly the amount.
+    let recipient = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let send = |amount: &str| {
+        wallet(
+            &[
+                "send",
+                "--wallet",
+                vault,
+                "--network",
+                "test",
+                "--node",
+                &url,
+                "--to",
+                recipient,
+                "--amount",
+                amount,
+            ],
+            "",
+            Some("pw"),
+        )
+    };
+    let (ok, txid, err) = send("123456");
+    assert!(ok, "{err}");
+    let (status, body) = node.get(&format!("/api/tx/{txid}"));
+    assert_eq!(status, 200, "{body}");
+    let tx: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(tx["status"]["confirmed"], false);
+    assert!(tx["vout"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|output| output["scriptpubkey_address"] == recipient && output["value"] == 123_456));
+    assert!(tx["fee"].as_u64().unwrap() > 0);
+    // More than the wallet holds: refused with words.
+    let (ok, _, err) = send("2100000000000000");
+    assert!(!ok && err.contains("cannot pay"), "{err}");
+
+    // An asset issued to the wallet's next receive address (index 1: mining used index 0).
+    let (ok, issued, err) = wallet(
+        &[
+            "issue",
+            "--wallet",
+            vault,
+            "--network",
+            "test",
+            "--node",
+            &url,
+            "--ticker",
+            "GOLD",
+            "--supply",
+            "21000",
+        ],
+        "",
+        Some("pw"),
+    );
+    assert!(ok, "{err}");
+    let asset = issued
+        .lines()
+        .find_map(|line| line.strip_prefix("asset "))
+        .expect("an asset id");
+    let issue_txid = issued
+        .lines()
+        .find_map(|line| line.strip_prefix("tx "))
+        .expect("a txid");
+    let (status, body) = node.get(&format!("/api/tx/{issue_txid}"));
+    assert_eq!(status, 200, "{body}");
+    let issue: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (_, next, _) = wallet(
+        &[
+            "address",
+            "--wallet",
+            vault,
+            "--network",
+            "test",
+            "--index",
+            "1",
+        ],
+        "",
+        Some("pw"),
+    );
+    assert!(
+        issue["vout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|output| output["scriptpubkey_address"] == next.as_str()),
+        "{issue}"
+    );
+    assert_eq!(asset.len(), 64);
+    // The node lists the new (unconfirmed) coin with its units, and the BTC balance leaves it
+    // out.
+    let (_, body) = node.get(&format!("/api/address/{next}/utxo"));
+    let coins: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let carrying = coins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|coin| coin["txid"] == issue_txid)
+        .unwrap_or_else(|| panic!("the issued coin: {coins}"));
+    assert_eq!(carrying["assets"][0]["asset"], asset);
+    assert_eq!(carrying["assets"][0]["amount"], 21_000);
+    let (ok, _, err) = wallet(
+        &[
+            "balance",
+            "--wallet",
+            vault,
+            "--network",
+            "test",
+            "--node",
+            &url,
+        ],
+        "",
+        Some("pw"),
+    );
+    assert!(
+        ok && err.contains("carrying asset units are not counted"),
+        "{err}"
+    );
 }
