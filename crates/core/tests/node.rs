@@ -5,16 +5,15 @@
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Amount, OutPoint, Txid};
-use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::market::order::{Order, Side, SignedOrder};
+
 use bitmesh_core::node::{
     Event, Footprint, Input, LinkId, Node, NodeConfig, Output, BAN_MILLIS,
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS,
 };
 use bitmesh_core::testkit::{
-    block_on, events, full_node, node_key, pay, sent_on, spend, RelayWorkload, ScriptedPeer,
-    TestKey, START_MILLIS,
+    block_on, events, full_node, node_key, pay, sent_on, spend, test_order, RelayWorkload,
+    ScriptedPeer, TestKey, START_MILLIS,
 };
 use bitmesh_core::wire::{
     Goodbye, GoodbyeReason, InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind,
@@ -309,27 +308,6 @@ fn unknown_message_types_are_skipped() {
     assert_eq!(sent_on(&outputs, peer.link), vec![Message::Pong(5)]);
 }
 
-fn order(maker: &TestKey, n: u64) -> SignedOrder {
-    SignedOrder::sign(
-        &Secp256k1::new(),
-        Order {
-            market: AssetId::from_byte_array([7; 32]),
-            side: Side::Ask,
-            price: 50_000,
-            amount: 100_000_000,
-            created_millis: NOW,
-            expiry_millis: NOW + 3_600_000,
-            nonce: n,
-            maker: maker.xonly(),
-            funding: vec![OutPoint::new(Txid::from_byte_array([n as u8; 32]), 0)],
-            receive: maker.p2tr(),
-            change: maker.p2wpkh(),
-        },
-        &maker.keypair(),
-        &[3; 32],
-    )
-}
-
 /// Announces `object` as `item` and delivers it when the node asks.
 fn deliver(node: &mut Node, peer: &ScriptedPeer, item: InvItem, object: &Message) -> Vec<Output> {
     let inv = Message::Inv {
@@ -499,7 +477,7 @@ fn each_offence_costs_its_score_up_to_the_ban() {
             2,
             "a bad signature on a order",
             Box::new(|node, peer, n| {
-                let mut forged = order(&TestKey::new(5), n);
+                let mut forged = test_order(&TestKey::new(5), NOW, n);
                 forged.order.nonce += 1_000;
                 let item = InvItem::new(InvKind::Order, forged.order.id().0);
                 deliver(node, peer, item, &Message::Order(forged))

@@ -4,14 +4,12 @@
 
 mod sim;
 
-use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{OutPoint, Txid};
-use bitmesh_core::chain::assets::AssetId;
+use bitcoin::OutPoint;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::market::order::{Order, OrderId, Side, SignedOrder};
+use bitmesh_core::market::order::OrderId;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay};
-use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::testkit::{block_on, test_order, TestKey};
 use bitmesh_core::Network;
 use sim::{NetConfig, Sim};
 
@@ -52,7 +50,7 @@ fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
     let block_messages = sim.sent_messages.iter().sum::<u64>() - messages_before;
 
     // An order, placed on node 50.
-    let order = order(&TestKey::new(2), sim.now, 1);
+    let order = test_order(&TestKey::new(2), sim.now, 1);
     let id: OrderId = order.order.id();
     let messages_before: u64 = sim.sent_messages.iter().sum();
     let start = sim.now;
@@ -211,8 +209,8 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
             relay.submit(ctx, tx)
         })
         .expect("a valid transaction");
-    let order_a = order(&TestKey::new(2), sim.now, 1);
-    let order_b = order(&TestKey::new(3), sim.now, 2);
+    let order_a = test_order(&TestKey::new(2), sim.now, 1);
+    let order_b = test_order(&TestKey::new(3), sim.now, 2);
     let ids = [order_a.order.id(), order_b.order.id()];
     sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, order_a))
         .expect("valid");
@@ -264,27 +262,6 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
         sim.now - healed_at,
         60
     );
-}
-
-fn order(maker: &TestKey, now: u64, nonce: u64) -> SignedOrder {
-    SignedOrder::sign(
-        &Secp256k1::new(),
-        Order {
-            market: AssetId::from_byte_array([7; 32]),
-            side: Side::Ask,
-            price: 50_000,
-            amount: 100_000_000,
-            created_millis: now,
-            expiry_millis: now + 3_600_000,
-            nonce,
-            maker: maker.xonly(),
-            funding: vec![OutPoint::new(Txid::from_byte_array([nonce as u8; 32]), 0)],
-            receive: maker.p2tr(),
-            change: maker.p2wpkh(),
-        },
-        &maker.keypair(),
-        &[3; 32],
-    )
 }
 
 /// 50 nodes, 10 of them attackers that send garbage, oversized messages, ping floods, invalid
@@ -422,7 +399,7 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     let hash = block.block_hash();
     sim.with::<ChainSync, _>(0, |sync, ctx| sync.submit_block(ctx, block))
         .expect("valid");
-    let order = order(&TestKey::new(2), sim.now, 1);
+    let order = test_order(&TestKey::new(2), sim.now, 1);
     let id = order.order.id();
     sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, order))
         .expect("valid");

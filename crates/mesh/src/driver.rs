@@ -142,17 +142,7 @@ impl MeshDriver {
                 signal,
             } => self.on_signal(now_millis, from, signal, Route::Server(server)),
             DriverInput::LocalSignal { link, signal } => self.send_signal(now_millis, link, signal),
-            DriverInput::Failed { link, reason } => {
-                let _ = reason;
-                let dialed = self.connector.dialed(link);
-                let opened = self.connector.is_open(link);
-                self.forget(link);
-                if opened {
-                    self.input(now_millis, Input::LinkDown { link });
-                } else if let Some(peer) = dialed {
-                    self.input(now_millis, Input::ConnectFailed { peer });
-                }
-            }
+            DriverInput::Failed { link, .. } => self.lost(now_millis, link),
             DriverInput::Transport { link, event } => match event {
                 TransportEvent::Open {
                     local_fingerprint,
@@ -173,16 +163,7 @@ impl MeshDriver {
                 TransportEvent::Message(bytes) => {
                     self.input(now_millis, Input::Received { link, bytes })
                 }
-                TransportEvent::Closed { .. } => {
-                    let dialed = self.connector.dialed(link);
-                    let opened = self.connector.is_open(link);
-                    self.forget(link);
-                    if opened {
-                        self.input(now_millis, Input::LinkDown { link });
-                    } else if let Some(peer) = dialed {
-                        self.input(now_millis, Input::ConnectFailed { peer });
-                    }
-                }
+                TransportEvent::Closed { .. } => self.lost(now_millis, link),
             },
         }
         core::mem::take(&mut self.actions)
@@ -211,6 +192,18 @@ impl MeshDriver {
                 }
             }
             Output::Event(event) => self.actions.push(Action::Event(event)),
+        }
+    }
+
+    /// `link` failed or closed: the node hears of a neighbour gone, or of a dial that failed.
+    fn lost(&mut self, now_millis: u64, link: LinkId) {
+        let dialed = self.connector.dialed(link);
+        let opened = self.connector.is_open(link);
+        self.forget(link);
+        if opened {
+            self.input(now_millis, Input::LinkDown { link });
+        } else if let Some(peer) = dialed {
+            self.input(now_millis, Input::ConnectFailed { peer });
         }
     }
 

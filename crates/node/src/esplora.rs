@@ -111,30 +111,22 @@ fn octets(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
-async fn tip_height(State(api): State<Api>) -> Response {
-    match ask(&api, |view| view.chain().height()).await {
-        Ok(height) => text(height),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn tip_height(State(api): State<Api>) -> Result<Response, Refusal> {
+    let height = ask(&api, |view| view.chain().height()).await?;
+    Ok(text(height))
 }
 
-async fn tip_hash(State(api): State<Api>) -> Response {
-    match ask(&api, |view| view.chain().tip()).await {
-        Ok(hash) => text(hash),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn tip_hash(State(api): State<Api>) -> Result<Response, Refusal> {
+    let hash = ask(&api, |view| view.chain().tip()).await?;
+    Ok(text(hash))
 }
 
-async fn block_at(State(api): State<Api>, Path(height): Path<String>) -> Response {
-    let height: u32 = match parse(&height, "height") {
-        Ok(height) => height,
-        Err(refusal) => return refusal.into_response(),
-    };
-    match ask(&api, move |view| view.chain().hash_at(height)).await {
-        Ok(Some(hash)) => text(hash),
-        Ok(None) => refuse(StatusCode::NOT_FOUND, "Block not found").into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn block_at(State(api): State<Api>, Path(height): Path<String>) -> Result<Response, Refusal> {
+    let height: u32 = parse(&height, "height")?;
+    let hash = ask(&api, move |view| view.chain().hash_at(height))
+        .await?
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "Block not found"))?;
+    Ok(text(hash))
 }
 
 /// Runs `f` on the block `hash` names, if the node has it.
@@ -186,33 +178,32 @@ fn median_time(view: &View<'_>, hash: &BlockHash) -> u32 {
     times.get(times.len() / 2).copied().unwrap_or(0)
 }
 
-async fn block(State(api): State<Api>, Path(hash): Path<String>) -> Response {
-    match with_block(&api, &hash, block_json).await {
-        Ok(value) => Json(value).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn block(State(api): State<Api>, Path(hash): Path<String>) -> Result<Response, Refusal> {
+    let value = with_block(&api, &hash, block_json).await?;
+    Ok(Json(value).into_response())
 }
 
-async fn block_header(State(api): State<Api>, Path(hash): Path<String>) -> Response {
-    match with_block(&api, &hash, |_, block| {
+async fn block_header(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<Response, Refusal> {
+    let hex = with_block(&api, &hash, |_, block| {
         serialize(&block.header).to_lower_hex_string()
     })
-    .await
-    {
-        Ok(hex) => text(hex),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(text(hex))
 }
 
-async fn block_raw(State(api): State<Api>, Path(hash): Path<String>) -> Response {
-    match with_block(&api, &hash, |_, block| serialize(block)).await {
-        Ok(bytes) => octets(bytes),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn block_raw(State(api): State<Api>, Path(hash): Path<String>) -> Result<Response, Refusal> {
+    let bytes = with_block(&api, &hash, |_, block| serialize(block)).await?;
+    Ok(octets(bytes))
 }
 
-async fn block_status(State(api): State<Api>, Path(hash): Path<String>) -> Response {
-    let status = with_block(&api, &hash, |view, block| {
+async fn block_status(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<Response, Refusal> {
+    let value = with_block(&api, &hash, |view, block| {
         let chain = view.chain();
         let hash = block.block_hash();
         let height = chain.index().get(&hash).map(|entry| entry.height);
@@ -226,16 +217,13 @@ async fn block_status(State(api): State<Api>, Path(hash): Path<String>) -> Respo
             "next_best": next.map(|hash| hash.to_string()),
         })
     })
-    .await;
-    match status {
-        Ok(value) => Json(value).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(value).into_response())
 }
 
 /// Ten blocks of the active chain from `top` down, newest first (Esplora's `/blocks`).
-async fn blocks_down_from(api: &Api, top: Option<u32>) -> Response {
-    let answer = ask(api, move |view| {
+async fn blocks_down_from(api: &Api, top: Option<u32>) -> Result<Response, Refusal> {
+    let blocks = ask(api, move |view| {
         let chain = view.chain();
         let top = top.unwrap_or(chain.height()).min(chain.height());
         (0..=top)
@@ -247,47 +235,39 @@ async fn blocks_down_from(api: &Api, top: Option<u32>) -> Response {
             })
             .collect::<Vec<_>>()
     })
-    .await;
-    match answer {
-        Ok(blocks) => Json(blocks).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(blocks).into_response())
 }
 
-async fn recent_blocks(State(api): State<Api>) -> Response {
+async fn recent_blocks(State(api): State<Api>) -> Result<Response, Refusal> {
     blocks_down_from(&api, None).await
 }
 
-async fn blocks_from(State(api): State<Api>, Path(height): Path<String>) -> Response {
-    match parse::<u32>(&height, "height") {
-        Ok(height) => blocks_down_from(&api, Some(height)).await,
-        Err(refusal) => refusal.into_response(),
-    }
+async fn blocks_from(
+    State(api): State<Api>,
+    Path(height): Path<String>,
+) -> Result<Response, Refusal> {
+    let height = parse::<u32>(&height, "height")?;
+    blocks_down_from(&api, Some(height)).await
 }
 
 async fn block_txid(
     State(api): State<Api>,
     Path((hash, index)): Path<(String, String)>,
-) -> Response {
-    let index: usize = match parse(&index, "index") {
-        Ok(index) => index,
-        Err(refusal) => return refusal.into_response(),
-    };
-    match with_block(&api, &hash, move |_, block| {
+) -> Result<Response, Refusal> {
+    let index: usize = parse(&index, "index")?;
+    let txid = with_block(&api, &hash, move |_, block| {
         block.txdata.get(index).map(|tx| tx.compute_txid())
     })
-    .await
-    {
-        Ok(Some(txid)) => text(txid),
-        Ok(None) => refuse(StatusCode::NOT_FOUND, "Transaction not found").into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?
+    .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "Transaction not found"))?;
+    Ok(text(txid))
 }
 
 /// A block's transactions in Esplora's format, 25 from `start`.
-async fn block_txs_page(api: &Api, hash: &str, start: usize) -> Response {
+async fn block_txs_page(api: &Api, hash: &str, start: usize) -> Result<Response, Refusal> {
     let network = api.network;
-    let page = with_block(api, hash, move |view, block| {
+    let txs = with_block(api, hash, move |view, block| {
         let hash = block.block_hash();
         let height = view.chain().index().get(&hash).map(|entry| entry.height);
         block
@@ -301,28 +281,26 @@ async fn block_txs_page(api: &Api, hash: &str, start: usize) -> Response {
             })
             .collect::<Vec<_>>()
     })
-    .await;
-    match page {
-        Ok(txs) => Json(txs).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(txs).into_response())
 }
 
-async fn block_txs(State(api): State<Api>, Path(hash): Path<String>) -> Response {
+async fn block_txs(State(api): State<Api>, Path(hash): Path<String>) -> Result<Response, Refusal> {
     block_txs_page(&api, &hash, 0).await
 }
 
 async fn block_txs_from(
     State(api): State<Api>,
     Path((hash, start)): Path<(String, String)>,
-) -> Response {
-    match parse::<usize>(&start, "start index") {
-        Ok(start) => block_txs_page(&api, &hash, start).await,
-        Err(refusal) => refusal.into_response(),
-    }
+) -> Result<Response, Refusal> {
+    let start = parse::<usize>(&start, "start index")?;
+    block_txs_page(&api, &hash, start).await
 }
 
-async fn block_txids(State(api): State<Api>, Path(hash): Path<String>) -> Response {
+async fn block_txids(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<Response, Refusal> {
     let txids = with_block(&api, &hash, |_, block| {
         block
             .txdata
@@ -330,11 +308,8 @@ async fn block_txids(State(api): State<Api>, Path(hash): Path<String>) -> Respon
             .map(|tx| tx.compute_txid().to_string())
             .collect::<Vec<_>>()
     })
-    .await;
-    match txids {
-        Ok(txids) => Json(txids).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(txids).into_response())
 }
 
 /// A transaction of the active chain or the mempool, with its place if confirmed.
@@ -444,78 +419,59 @@ async fn with_tx<R: Send + 'static>(
     .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "Transaction not found"))
 }
 
-async fn tx(State(api): State<Api>, Path(txid): Path<String>) -> Response {
+async fn tx(State(api): State<Api>, Path(txid): Path<String>) -> Result<Response, Refusal> {
     let network = api.network;
-    match with_tx(&api, &txid, move |view, tx, place| {
+    let value = with_tx(&api, &txid, move |view, tx, place| {
         tx_json(view, &tx, place, network)
     })
-    .await
-    {
-        Ok(value) => Json(value).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(value).into_response())
 }
 
-async fn tx_hex(State(api): State<Api>, Path(txid): Path<String>) -> Response {
-    match with_tx(&api, &txid, |_, tx, _| serialize(&tx).to_lower_hex_string()).await {
-        Ok(hex) => text(hex),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn tx_hex(State(api): State<Api>, Path(txid): Path<String>) -> Result<Response, Refusal> {
+    let hex = with_tx(&api, &txid, |_, tx, _| serialize(&tx).to_lower_hex_string()).await?;
+    Ok(text(hex))
 }
 
-async fn tx_raw(State(api): State<Api>, Path(txid): Path<String>) -> Response {
-    match with_tx(&api, &txid, |_, tx, _| serialize(&tx)).await {
-        Ok(bytes) => octets(bytes),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn tx_raw(State(api): State<Api>, Path(txid): Path<String>) -> Result<Response, Refusal> {
+    let bytes = with_tx(&api, &txid, |_, tx, _| serialize(&tx)).await?;
+    Ok(octets(bytes))
 }
 
-async fn tx_status(State(api): State<Api>, Path(txid): Path<String>) -> Response {
-    let parsed: Txid = match parse(&txid, "txid") {
-        Ok(txid) => txid,
-        Err(refusal) => return refusal.into_response(),
-    };
+async fn tx_status(State(api): State<Api>, Path(txid): Path<String>) -> Result<Response, Refusal> {
+    let txid: Txid = parse(&txid, "txid")?;
     // Esplora answers an unknown transaction's status as unconfirmed.
-    match ask(&api, move |view| {
-        find_tx(view, &parsed).and_then(|(_, place)| place)
+    let place = ask(&api, move |view| {
+        find_tx(view, &txid).and_then(|(_, place)| place)
     })
-    .await
-    {
-        Ok(place) => Json(status_json(place)).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(status_json(place)).into_response())
 }
 
-async fn tx_outspends(State(api): State<Api>, Path(txid): Path<String>) -> Response {
-    let outspends = with_tx(&api, &txid, |view, tx, _| {
+async fn tx_outspends(
+    State(api): State<Api>,
+    Path(txid): Path<String>,
+) -> Result<Response, Refusal> {
+    let value = with_tx(&api, &txid, |view, tx, _| {
         (0..tx.output.len() as u32)
             .map(|vout| outspend(view, &tx, vout))
             .collect::<Vec<_>>()
     })
-    .await;
-    match outspends {
-        Ok(value) => Json(value).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(value).into_response())
 }
 
 async fn tx_outspend(
     State(api): State<Api>,
     Path((txid, index)): Path<(String, String)>,
-) -> Response {
-    let vout: u32 = match parse(&index, "output index") {
-        Ok(vout) => vout,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let answer = with_tx(&api, &txid, move |view, tx, _| {
+) -> Result<Response, Refusal> {
+    let vout: u32 = parse(&index, "output index")?;
+    let value = with_tx(&api, &txid, move |view, tx, _| {
         ((vout as usize) < tx.output.len()).then(|| outspend(view, &tx, vout))
     })
-    .await;
-    match answer {
-        Ok(Some(value)) => Json(value).into_response(),
-        Ok(None) => refuse(StatusCode::NOT_FOUND, "Output not found").into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?
+    .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "Output not found"))?;
+    Ok(Json(value).into_response())
 }
 
 /// Whether output `vout` of `tx` is spent, and by what.
@@ -558,40 +514,29 @@ fn script_hash_of(script: &bitcoin::Script) -> sha256::Hash {
     bitmesh_node::txindex::script_hash(script)
 }
 
-async fn post_tx(State(api): State<Api>, body: Bytes) -> Response {
-    let decode_failed = |err: &dyn std::fmt::Display| {
+async fn post_tx(State(api): State<Api>, body: Bytes) -> Result<Response, Refusal> {
+    // Bitcoin Core's words, as Esplora passes them on.
+    let rpc_error = |code: i32, message: String| {
         refuse(
             StatusCode::BAD_REQUEST,
-            format!(
-                "sendrawtransaction RPC error: {{\"code\":-22,\"message\":\"TX decode failed: {err}\"}}"
-            ),
+            format!("sendrawtransaction RPC error: {{\"code\":{code},\"message\":\"{message}\"}}"),
         )
-        .into_response()
     };
+    let decode_failed =
+        |err: &dyn std::fmt::Display| rpc_error(-22, format!("TX decode failed: {err}"));
     let hex = String::from_utf8_lossy(&body).trim().to_owned();
-    let bytes = match Vec::<u8>::from_hex(&hex) {
-        Ok(bytes) => bytes,
-        Err(err) => return decode_failed(&err),
-    };
-    let tx: Transaction = match deserialize(&bytes) {
-        Ok(tx) => tx,
-        Err(err) => return decode_failed(&err),
-    };
-    match ask(&api, move |view| view.submit(tx)).await {
-        Ok(Ok(txid)) => text(txid),
-        Ok(Err(err)) => refuse(
-            StatusCode::BAD_REQUEST,
-            format!("sendrawtransaction RPC error: {{\"code\":-26,\"message\":\"{err}\"}}"),
-        )
-        .into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    let bytes = Vec::<u8>::from_hex(&hex).map_err(|err| decode_failed(&err))?;
+    let tx: Transaction = deserialize(&bytes).map_err(|err| decode_failed(&err))?;
+    let txid = ask(&api, move |view| view.submit(tx))
+        .await?
+        .map_err(|err| rpc_error(-26, err.to_string()))?;
+    Ok(text(txid))
 }
 
 /// The confirmed history of `script` (newest first, a page after `last`), then the mempool's.
-async fn history(api: &Api, script: sha256::Hash, last: Option<Txid>) -> Response {
+async fn history(api: &Api, script: sha256::Hash, last: Option<Txid>) -> Result<Response, Refusal> {
     let network = api.network;
-    let answer = ask(api, move |view| {
+    let txs = ask(api, move |view| {
         let confirmed = view.index().script_txs(&script);
         let mut newest_first: Vec<Txid> = confirmed.iter().rev().copied().collect();
         if let Some(last) = last {
@@ -625,17 +570,14 @@ async fn history(api: &Api, script: sha256::Hash, last: Option<Txid>) -> Respons
         }
         txs
     })
-    .await;
-    match answer {
-        Ok(txs) => Json(txs).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(txs).into_response())
 }
 
 /// The unspent outputs paying `script`, as Esplora lists them: confirmed ones not spent in the
 /// mempool, then the mempool's own.
-async fn utxos(api: &Api, script: sha256::Hash) -> Response {
-    let answer = ask(api, move |view| {
+async fn utxos(api: &Api, script: sha256::Hash) -> Result<Response, Refusal> {
+    let coins = ask(api, move |view| {
         let chain = view.chain();
         let mempool = view.mempool();
         let mut coins = Vec::new();
@@ -684,11 +626,8 @@ async fn utxos(api: &Api, script: sha256::Hash) -> Response {
         }
         coins
     })
-    .await;
-    match answer {
-        Ok(coins) => Json(coins).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    .await?;
+    Ok(Json(coins).into_response())
 }
 
 fn parse_script_hash(text: &str) -> Result<sha256::Hash, Refusal> {
@@ -716,70 +655,59 @@ fn parse_address(text: &str, network: Network) -> Result<sha256::Hash, Refusal> 
     Ok(script_hash_of(&address.script_pubkey()))
 }
 
-async fn script_txs(State(api): State<Api>, Path(hash): Path<String>) -> Response {
-    match parse_script_hash(&hash) {
-        Ok(script) => history(&api, script, None).await,
-        Err(refusal) => refusal.into_response(),
-    }
+async fn script_txs(State(api): State<Api>, Path(hash): Path<String>) -> Result<Response, Refusal> {
+    let script = parse_script_hash(&hash)?;
+    history(&api, script, None).await
 }
 
 async fn script_txs_after(
     State(api): State<Api>,
     Path((hash, last)): Path<(String, String)>,
-) -> Response {
-    match (parse_script_hash(&hash), parse::<Txid>(&last, "txid")) {
-        (Ok(script), Ok(last)) => history(&api, script, Some(last)).await,
-        (Err(refusal), _) | (_, Err(refusal)) => refusal.into_response(),
-    }
+) -> Result<Response, Refusal> {
+    let script = parse_script_hash(&hash)?;
+    history(&api, script, Some(parse(&last, "txid")?)).await
 }
 
-async fn script_utxo(State(api): State<Api>, Path(hash): Path<String>) -> Response {
-    match parse_script_hash(&hash) {
-        Ok(script) => utxos(&api, script).await,
-        Err(refusal) => refusal.into_response(),
-    }
+async fn script_utxo(
+    State(api): State<Api>,
+    Path(hash): Path<String>,
+) -> Result<Response, Refusal> {
+    let script = parse_script_hash(&hash)?;
+    utxos(&api, script).await
 }
 
-async fn address_txs(State(api): State<Api>, Path(address): Path<String>) -> Response {
-    match parse_address(&address, api.network) {
-        Ok(script) => history(&api, script, None).await,
-        Err(refusal) => refusal.into_response(),
-    }
+async fn address_txs(
+    State(api): State<Api>,
+    Path(address): Path<String>,
+) -> Result<Response, Refusal> {
+    let script = parse_address(&address, api.network)?;
+    history(&api, script, None).await
 }
 
 async fn address_txs_after(
     State(api): State<Api>,
     Path((address, last)): Path<(String, String)>,
-) -> Response {
-    match (
-        parse_address(&address, api.network),
-        parse::<Txid>(&last, "txid"),
-    ) {
-        (Ok(script), Ok(last)) => history(&api, script, Some(last)).await,
-        (Err(refusal), _) | (_, Err(refusal)) => refusal.into_response(),
-    }
+) -> Result<Response, Refusal> {
+    let script = parse_address(&address, api.network)?;
+    history(&api, script, Some(parse(&last, "txid")?)).await
 }
 
-async fn address_utxo(State(api): State<Api>, Path(address): Path<String>) -> Response {
-    match parse_address(&address, api.network) {
-        Ok(script) => utxos(&api, script).await,
-        Err(refusal) => refusal.into_response(),
-    }
+async fn address_utxo(
+    State(api): State<Api>,
+    Path(address): Path<String>,
+) -> Result<Response, Refusal> {
+    let script = parse_address(&address, api.network)?;
+    utxos(&api, script).await
 }
 
 /// Fee rates (sat/vB) for confirmation within 1 to 1008 blocks: the relay minimum while the
 /// mempool fits in a block, as it does on a network this young.
-async fn fee_estimates(State(api): State<Api>) -> Response {
+async fn fee_estimates() -> Response {
     let minimum = bitmesh_core::chain::mempool::MempoolConfig::default().min_fee_rate;
-    match ask(&api, |view| view.mempool().vbytes()).await {
-        Ok(_) => {
-            let per_vbyte = minimum.to_sat_per_kwu() as f64 * 4.0 / 1000.0;
-            let estimates: serde_json::Map<String, Value> = [1, 2, 3, 6, 10, 25, 144, 504, 1008]
-                .iter()
-                .map(|target| (target.to_string(), json!(per_vbyte.max(1.0))))
-                .collect();
-            Json(estimates).into_response()
-        }
-        Err(refusal) => refusal.into_response(),
-    }
+    let per_vbyte = minimum.to_sat_per_kwu() as f64 * 4.0 / 1000.0;
+    let estimates: serde_json::Map<String, Value> = [1, 2, 3, 6, 10, 25, 144, 504, 1008]
+        .iter()
+        .map(|target| (target.to_string(), json!(per_vbyte.max(1.0))))
+        .collect();
+    Json(estimates).into_response()
 }

@@ -45,6 +45,29 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
     node
 }
 
+/// A signed ask of 1 BTC at 50,000 on market `[7; 32]` by `maker`, made at `created_millis`,
+/// valid an hour, funded by a made-up outpoint that `nonce` tells apart.
+pub fn test_order(maker: &TestKey, created_millis: u64, nonce: u64) -> SignedOrder {
+    SignedOrder::sign(
+        &Secp256k1::new(),
+        Order {
+            market: AssetId::from_byte_array([7; 32]),
+            side: Side::Ask,
+            price: 50_000,
+            amount: 100_000_000,
+            created_millis,
+            expiry_millis: created_millis + 3_600_000,
+            nonce,
+            maker: maker.xonly(),
+            funding: vec![OutPoint::new(Txid::from_byte_array([nonce as u8; 32]), 0)],
+            receive: maker.p2tr(),
+            change: maker.p2wpkh(),
+        },
+        &maker.keypair(),
+        &[3; 32],
+    )
+}
+
 /// A remote peer a test plays: its key and its channel to the node under test.
 #[derive(Clone)]
 pub struct ScriptedPeer {
