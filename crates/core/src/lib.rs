@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod encode;
+pub mod faucet;
 pub mod market;
 pub mod node;
 pub mod store;

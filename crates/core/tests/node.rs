@@ -775,3 +775,44 @@ fn dials_up_to_the_target_and_backs_off_after_failures() {
         "a feeler"
     );
 }
+
+/// What a node knows of peers survives a restart through the driver's store: the records it
+/// gives back (neighbours as seen now, then others, newest first) are dialed by a new node that
+/// remembers them, and its own id is not remembered.
+#[test]
+fn known_peers_are_given_back_and_remembered() {
+    use bitmesh_core::wire::{Features, PeerRecord};
+    let mut node = node();
+    let neighbour = ScriptedPeer::new(1);
+    ready(&mut node, &neighbour);
+    let stranger = ScriptedPeer::new(2).id();
+    node.handle(NOW, Input::Discovered { peer: stranger });
+    let records = node.known_peers();
+    assert_eq!(
+        records.iter().map(|record| record.peer).collect::<Vec<_>>(),
+        vec![neighbour.id(), stranger]
+    );
+    assert_eq!(records[0].last_seen_secs, NOW / 1000);
+    assert_eq!(records[0].features, Features::ALL);
+
+    let mut restarted = full_node(0, Chain::new(Network::Test), NOW + 5_000);
+    let own = PeerRecord {
+        peer: restarted.id(),
+        features: Features::ALL,
+        last_seen_secs: 1,
+    };
+    restarted.remember(records.iter().copied().chain([own]));
+    assert_eq!(restarted.known_peers(), records);
+    let mut dialed: Vec<PeerId> = restarted
+        .handle(NOW + 5_000, Input::Tick)
+        .into_iter()
+        .filter_map(|output| match output {
+            Output::Connect { peer } => Some(peer),
+            _ => None,
+        })
+        .collect();
+    dialed.sort();
+    let mut expected = vec![neighbour.id(), stranger];
+    expected.sort();
+    assert_eq!(dialed, expected);
+}

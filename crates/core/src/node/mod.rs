@@ -299,6 +299,43 @@ impl Node {
         self.protocols.push(protocol);
     }
 
+    /// The peers this node knows of, for the driver to keep across restarts: neighbours as
+    /// seen now, then the others, most recently seen first.
+    pub fn known_peers(&self) -> Vec<PeerRecord> {
+        let now_secs = self.now_millis / 1000;
+        let mut records: Vec<PeerRecord> = self
+            .known_peers
+            .iter()
+            .map(|(peer, known)| PeerRecord {
+                peer: *peer,
+                features: known.features,
+                last_seen_secs: known.last_seen_secs,
+            })
+            .collect();
+        for (_, info) in self.peers() {
+            match records.iter_mut().find(|record| record.peer == info.peer) {
+                Some(record) => record.last_seen_secs = now_secs,
+                None => records.push(PeerRecord {
+                    peer: info.peer,
+                    features: info.features,
+                    last_seen_secs: now_secs,
+                }),
+            }
+        }
+        records.sort_by_key(|record| (core::cmp::Reverse(record.last_seen_secs), record.peer));
+        records.truncate(MAX_KNOWN_PEERS);
+        records
+    }
+
+    /// Peers known from an earlier run (the driver's store), dialed like any known peer.
+    pub fn remember(&mut self, records: impl IntoIterator<Item = PeerRecord>) {
+        for record in records {
+            if !self.is_banned(&record.peer) {
+                self.learn(record.peer, record.features, record.last_seen_secs);
+            }
+        }
+    }
+
     pub fn id(&self) -> PeerId {
         self.id
     }

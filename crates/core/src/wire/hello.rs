@@ -29,7 +29,9 @@ impl Features {
     pub const MARKET: Features = Features(1 << 1);
     /// Forwards routed messages for others.
     pub const ROUTING: Features = Features(1 << 2);
-    /// Everything this version knows.
+    /// Pays coins to whoever asks (local and test networks): an extra, not in [`Features::ALL`].
+    pub const FAUCET: Features = Features(1 << 3);
+    /// What every node of this version does.
     pub const ALL: Features = Features(0b111);
 
     pub fn contains(self, other: Features) -> bool {

@@ -22,6 +22,10 @@ pub enum RoutedKind {
     SwapResponse,
     /// Encrypted device-sync traffic of one wallet.
     DeviceSync,
+    /// A request for coins from a faucet node.
+    FaucetRequest,
+    /// The faucet's answer.
+    FaucetAnswer,
     /// A kind of a newer version: forwarded, not understood.
     Unknown(u8),
 }
@@ -33,6 +37,8 @@ impl RoutedKind {
             RoutedKind::SwapProposal => 2,
             RoutedKind::SwapResponse => 3,
             RoutedKind::DeviceSync => 4,
+            RoutedKind::FaucetRequest => 5,
+            RoutedKind::FaucetAnswer => 6,
             RoutedKind::Unknown(code) => code,
         }
     }
@@ -43,6 +49,8 @@ impl RoutedKind {
             2 => RoutedKind::SwapProposal,
             3 => RoutedKind::SwapResponse,
             4 => RoutedKind::DeviceSync,
+            5 => RoutedKind::FaucetRequest,
+            6 => RoutedKind::FaucetAnswer,
             other => RoutedKind::Unknown(other),
         }
     }
