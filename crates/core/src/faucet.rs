@@ -74,9 +74,7 @@ impl fmt::Display for FaucetMessageError {
             }
             FaucetMessageError::Truncated => f.write_str("the faucet message is truncated"),
             FaucetMessageError::Malformed(why) => write!(f, "malformed faucet message: {why}"),
-            FaucetMessageError::TrailingBytes => {
-                f.write_str("bytes follow the faucet message")
-            }
+            FaucetMessageError::TrailingBytes => f.write_str("bytes follow the faucet message"),
         }
     }
 }
@@ -149,10 +147,7 @@ impl FaucetRequest {
 impl FaucetAnswer {
     /// A refusal for `reason`, cut to [`MAX_REASON_LEN`] bytes.
     pub fn refusal(reason: &dyn fmt::Display) -> FaucetAnswer {
-        FaucetAnswer::Refused(crate::encode::truncated(
-            reason.to_string(),
-            MAX_REASON_LEN,
-        ))
+        FaucetAnswer::Refused(crate::encode::truncated(reason.to_string(), MAX_REASON_LEN))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -255,9 +250,7 @@ impl RateRefusal {
     /// How long the requester should wait before asking again.
     pub fn wait_secs(&self) -> u64 {
         match self {
-            RateRefusal::Address { wait_secs } | RateRefusal::Requester { wait_secs } => {
-                *wait_secs
-            }
+            RateRefusal::Address { wait_secs } | RateRefusal::Requester { wait_secs } => *wait_secs,
             RateRefusal::Busy => 60,
         }
     }

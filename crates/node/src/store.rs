@@ -1,5 +1,6 @@
 //! The node's store: a redb database under `--data-dir` holding the blocks of the active chain
-//! by height, the node's identity key, and facts about the store (network, schema version).
+//! by height, the node's identity key and wallet seed, the peers it knows, its mempool, and
+//! facts about the store (network, schema version, the faucet's asset).
 //!
 //! The chain and its UTXO set are rebuilt at start by connecting the stored blocks, so what is
 //! on disk is only ever whole blocks, each change of the active chain in one transaction: a
@@ -12,8 +13,10 @@ use std::path::{Path, PathBuf};
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
-use bitcoin::Block;
+use bitcoin::{Block, Transaction, Txid};
+use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
+use bitmesh_core::wire::{Features, PeerId, PeerRecord};
 use bitmesh_core::Network;
 use redb::{Database, ReadableTable, TableDefinition};
 
@@ -21,8 +24,12 @@ use redb::{Database, ReadableTable, TableDefinition};
 const BLOCKS: TableDefinition<u32, &[u8]> = TableDefinition::new("blocks");
 /// Height → its block hash, to find where a new active chain leaves the stored one.
 const HASHES: TableDefinition<u32, &[u8]> = TableDefinition::new("hashes");
-/// Facts: "network", "schema", "identity".
+/// Facts: "network", "schema", "identity", "wallet-seed", "faucet-asset".
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Peer id → features and when it was last seen (the peers the node knows, for the next run).
+const PEERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peers");
+/// Position → a mempool transaction, parents before children (for the next run).
+const MEMPOOL: TableDefinition<u32, &[u8]> = TableDefinition::new("mempool");
 
 const SCHEMA: u32 = 1;
 const FILE: &str = "bitmesh.redb";
@@ -161,26 +168,39 @@ impl Store {
             }
             txn.open_table(BLOCKS).map_err(|err| corrupt(&err))?;
             txn.open_table(HASHES).map_err(|err| corrupt(&err))?;
+            txn.open_table(PEERS).map_err(|err| corrupt(&err))?;
+            txn.open_table(MEMPOOL).map_err(|err| corrupt(&err))?;
         }
         txn.commit().map_err(write_error)
     }
 
     /// The node's identity key: the stored one, or a new one (stored now).
     pub fn identity(&self) -> Result<Keypair, StoreError> {
-        let secp = Secp256k1::new();
+        let secret = self.secret("identity")?;
+        Ok(Keypair::from_secret_key(&Secp256k1::new(), &secret))
+    }
+
+    /// The seed of the node's own wallet (mining rewards, the faucet): the stored one, or a new
+    /// one (stored now). Like the identity it is kept unencrypted, since the node runs
+    /// unattended: a hot wallet for a local or test network, not for savings.
+    pub fn wallet_seed(&self) -> Result<[u8; 32], StoreError> {
+        self.secret("wallet-seed")
+            .map(|secret| secret.secret_bytes())
+    }
+
+    /// The 32-byte secret stored at `name` in the facts, or a new random one stored now.
+    fn secret(&self, name: &str) -> Result<SecretKey, StoreError> {
         let txn = self.db.begin_write().map_err(write_error)?;
-        let key = {
+        let secret = {
             let mut meta = txn.open_table(META).map_err(write_error)?;
             let stored = meta
-                .get("identity")
+                .get(name)
                 .map_err(write_error)?
                 .map(|value| value.value().to_vec());
             match stored {
-                Some(secret) => {
-                    let secret = SecretKey::from_slice(&secret)
-                        .map_err(|err| StoreError::Corrupt(self.path.clone(), err.to_string()))?;
-                    Keypair::from_secret_key(&secp, &secret)
-                }
+                Some(secret) => SecretKey::from_slice(&secret).map_err(|err| {
+                    StoreError::Corrupt(self.path.clone(), format!("{name}: {err}"))
+                })?,
                 None => {
                     let mut secret = [0u8; 32];
                     let secret = loop {
@@ -189,14 +209,137 @@ impl Store {
                             break secret;
                         }
                     };
-                    meta.insert("identity", &secret.secret_bytes()[..])
+                    meta.insert(name, &secret.secret_bytes()[..])
                         .map_err(write_error)?;
-                    Keypair::from_secret_key(&secp, &secret)
+                    secret
                 }
             }
         };
         txn.commit().map_err(write_error)?;
-        Ok(key)
+        Ok(secret)
+    }
+
+    /// The faucet's demo asset and the transaction that issued it, once it did.
+    pub fn faucet_asset(&self) -> Result<Option<(AssetId, Txid)>, StoreError> {
+        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|err| corrupt(err.to_string()))?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|err| corrupt(err.to_string()))?;
+        let Some(value) = meta
+            .get("faucet-asset")
+            .map_err(|err| corrupt(err.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let bytes: [u8; 64] = value
+            .value()
+            .try_into()
+            .map_err(|_| corrupt("faucet-asset: not 64 bytes".into()))?;
+        let (asset, txid) = bytes.split_at(32);
+        Ok(Some((
+            AssetId::from_byte_array(asset.try_into().expect("32 bytes")),
+            Txid::from_byte_array(txid.try_into().expect("32 bytes")),
+        )))
+    }
+
+    pub fn set_faucet_asset(&self, asset: AssetId, txid: Txid) -> Result<(), StoreError> {
+        let mut value = asset.to_byte_array().to_vec();
+        value.extend_from_slice(txid.as_byte_array());
+        let txn = self.db.begin_write().map_err(write_error)?;
+        txn.open_table(META)
+            .map_err(write_error)?
+            .insert("faucet-asset", &value[..])
+            .map_err(write_error)?;
+        txn.commit().map_err(write_error)
+    }
+
+    /// The peers the node knew when it last saved them.
+    pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|err| corrupt(err.to_string()))?;
+        let table = txn
+            .open_table(PEERS)
+            .map_err(|err| corrupt(err.to_string()))?;
+        let mut records = Vec::new();
+        for entry in table.iter().map_err(|err| corrupt(err.to_string()))? {
+            let (peer, value) = entry.map_err(|err| corrupt(err.to_string()))?;
+            let (Ok(peer), Ok(value)) = (
+                <[u8; 32]>::try_from(peer.value()),
+                <[u8; 16]>::try_from(value.value()),
+            ) else {
+                return Err(corrupt("a peer record of the wrong size".into()));
+            };
+            let (features, seen) = value.split_at(8);
+            records.push(PeerRecord {
+                peer: PeerId(peer),
+                features: Features(u64::from_le_bytes(features.try_into().expect("8"))),
+                last_seen_secs: u64::from_le_bytes(seen.try_into().expect("8")),
+            });
+        }
+        Ok(records)
+    }
+
+    /// Replaces the stored peers with `records`.
+    pub fn save_peers(&self, records: &[PeerRecord]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(write_error)?;
+        {
+            let mut table = txn.open_table(PEERS).map_err(write_error)?;
+            table.retain(|_, _| false).map_err(write_error)?;
+            for record in records {
+                let mut value = record.features.0.to_le_bytes().to_vec();
+                value.extend_from_slice(&record.last_seen_secs.to_le_bytes());
+                table
+                    .insert(&record.peer.0[..], &value[..])
+                    .map_err(write_error)?;
+            }
+        }
+        txn.commit().map_err(write_error)
+    }
+
+    /// The mempool's transactions when it was last saved, parents first.
+    pub fn mempool(&self) -> Result<Vec<Transaction>, StoreError> {
+        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|err| corrupt(err.to_string()))?;
+        let table = txn
+            .open_table(MEMPOOL)
+            .map_err(|err| corrupt(err.to_string()))?;
+        let mut txs = Vec::new();
+        for entry in table.iter().map_err(|err| corrupt(err.to_string()))? {
+            let (position, bytes) = entry.map_err(|err| corrupt(err.to_string()))?;
+            let tx = deserialize(bytes.value()).map_err(|err| {
+                corrupt(format!("mempool transaction {}: {err}", position.value()))
+            })?;
+            txs.push(tx);
+        }
+        Ok(txs)
+    }
+
+    /// Replaces the stored mempool with `txs` (parents before children).
+    pub fn save_mempool<'a>(
+        &self,
+        txs: impl IntoIterator<Item = &'a Transaction>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(write_error)?;
+        {
+            let mut table = txn.open_table(MEMPOOL).map_err(write_error)?;
+            table.retain(|_, _| false).map_err(write_error)?;
+            for (position, tx) in txs.into_iter().enumerate() {
+                table
+                    .insert(position as u32, &serialize(tx)[..])
+                    .map_err(write_error)?;
+            }
+        }
+        txn.commit().map_err(write_error)
     }
 
     /// The chain of `network` rebuilt from the stored blocks, validated as they connect.
@@ -313,6 +456,54 @@ mod tests {
         let chain = store.load_chain(Network::Test, NOW).unwrap();
         assert_eq!((chain.tip(), chain.height()), (tip, 6));
         assert_eq!(chain.utxo().len(), 6);
+    }
+
+    #[test]
+    fn peers_mempool_wallet_seed_and_faucet_asset_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = vec![
+            PeerRecord {
+                peer: PeerId([1; 32]),
+                features: Features::ALL,
+                last_seen_secs: 1_700_000_000,
+            },
+            PeerRecord {
+                peer: PeerId([2; 32]),
+                features: Features(Features::ALL.0 | Features::FAUCET.0),
+                last_seen_secs: 1_700_000_100,
+            },
+        ];
+        let payout = TestKey::new(1).p2wpkh();
+        let mut chain = Chain::new(Network::Test);
+        let block = block_on(&chain, chain.tip(), vec![], 0, &payout, 0);
+        let tx = block.txdata[0].clone();
+        chain.accept_block(block, NOW).expect("valid");
+        let asset = AssetId::from_byte_array([9; 32]);
+        let seed = {
+            let store = Store::open(dir.path(), Network::Test).unwrap();
+            assert_eq!(store.peers().unwrap(), vec![]);
+            assert_eq!(store.faucet_asset().unwrap(), None);
+            store.save_peers(&records).unwrap();
+            store.save_mempool([&tx, &tx]).unwrap();
+            store.save_mempool([&tx]).unwrap();
+            store.set_faucet_asset(asset, tx.compute_txid()).unwrap();
+            let seed = store.wallet_seed().unwrap();
+            assert_eq!(store.wallet_seed().unwrap(), seed);
+            assert_ne!(seed, store.identity().unwrap().secret_bytes());
+            seed
+        };
+        let store = Store::open(dir.path(), Network::Test).unwrap();
+        let mut peers = store.peers().unwrap();
+        peers.sort_by_key(|record| record.peer);
+        assert_eq!(peers, records);
+        assert_eq!(store.mempool().unwrap(), vec![tx.clone()]);
+        assert_eq!(store.wallet_seed().unwrap(), seed);
+        assert_eq!(
+            store.faucet_asset().unwrap(),
+            Some((asset, tx.compute_txid()))
+        );
+        store.save_peers(&records[1..]).unwrap();
+        assert_eq!(store.peers().unwrap(), records[1..].to_vec());
     }
 
     #[test]
