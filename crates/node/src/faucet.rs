@@ -45,13 +45,21 @@ pub trait Ledger {
 pub struct NodeWallet {
     account: Account,
     network: Network,
+    /// Its receive and change scripts, derived once (coins are matched against them often).
+    scripts: [ScriptBuf; 2],
 }
 
 impl NodeWallet {
     pub fn new(seed: &[u8; 32], network: Network) -> NodeWallet {
         let account =
             Account::for_bitmesh(seed, Purpose::Bip84, network).expect("a 32-byte seed derives");
-        NodeWallet { account, network }
+        let scripts = [Keychain::External, Keychain::Internal]
+            .map(|keychain| account.script_pubkey(keychain, 0));
+        NodeWallet {
+            account,
+            network,
+            scripts,
+        }
     }
 
     /// Where block rewards and the faucet's asset go.
@@ -59,14 +67,14 @@ impl NodeWallet {
         self.account.address(Keychain::External, 0)
     }
 
-    fn script(&self, keychain: Keychain) -> ScriptBuf {
-        self.account.script_pubkey(keychain, 0)
-    }
-
     fn key_of(&self, script: &ScriptBuf) -> Option<Keychain> {
-        [Keychain::External, Keychain::Internal]
-            .into_iter()
-            .find(|keychain| self.script(*keychain) == *script)
+        if *script == self.scripts[0] {
+            Some(Keychain::External)
+        } else if *script == self.scripts[1] {
+            Some(Keychain::Internal)
+        } else {
+            None
+        }
     }
 
     /// The coins the wallet may spend now: confirmed ones (coinbase outputs once mature) that

@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::peer::{self, Mining, PeerHandle, PeerStatus, Restored, SignalSource};
 use crate::signaling::{self, Signaling};
-use axum::response::IntoResponse;
+use bitmesh_node::faucet::{Faucet, FaucetConfig, NodeWallet};
 use bitmesh_node::store::{Store, StoreError};
 
 /// What the HTTP server needs to start.
@@ -38,8 +38,12 @@ pub struct Config {
     pub join: Option<String>,
     /// STUN/TURN servers for the node's peer (none on a local network).
     pub ice_servers: Vec<String>,
-    /// How the node mines.
-    pub mining: Mining,
+    /// Mining threads (0: none).
+    pub mining_threads: usize,
+    /// Where block rewards go (default: the node's own wallet).
+    pub pay_to: Option<bitcoin::ScriptBuf>,
+    /// Whether the node runs the faucet.
+    pub faucet: bool,
     /// Where the node keeps its chain and identity.
     pub data_dir: PathBuf,
 }
@@ -115,12 +119,37 @@ pub async fn serve(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs() as u32);
     let chain = store.load_chain(config.network, now).map_err(store_error)?;
+    let peers = store.peers().map_err(store_error)?;
+    let mempool = store.mempool().map_err(store_error)?;
+    let wallet = NodeWallet::new(&store.wallet_seed().map_err(store_error)?, config.network);
     tracing::info!(
         data_dir = %config.data_dir.display(),
         height = chain.height(),
+        known_peers = peers.len(),
         "store opened"
     );
-    let restored = Restored { key, chain, store };
+    let payout = match config.pay_to {
+        Some(script) => script,
+        None => {
+            if config.mining_threads > 0 {
+                tracing::info!(address = %wallet.address(), "mining to the node's wallet");
+            }
+            wallet.address().script_pubkey()
+        }
+    };
+    let faucet = config.faucet.then(|| {
+        let asset = store.faucet_asset().map_err(store_error)?;
+        Ok(Faucet::new(wallet, FaucetConfig::default(), asset))
+    });
+    let faucet = faucet.transpose()?;
+    let restored = Restored {
+        key,
+        chain,
+        peers,
+        mempool,
+        faucet,
+        store,
+    };
 
     let signaling = Signaling::start(ServerConfig::new(config.network.name()));
     let status = Arc::new(PeerStatus::default());
@@ -135,26 +164,35 @@ pub async fn serve(
         },
         bind: config.listen.ip(),
     };
-    if config.mining.threads > 0 {
-        tracing::info!(threads = config.mining.threads, "mining");
+    if config.mining_threads > 0 {
+        tracing::info!(threads = config.mining_threads, "mining");
     }
+    let mining = Mining {
+        threads: config.mining_threads,
+        payout,
+    };
     let peer = peer::start(
         config.network,
         restored,
         sources,
         native,
-        config.mining,
+        mining,
         status.clone(),
     );
-    let app = router(config.network, config.dist, signaling, status, peer);
+    let app = router(config.network, config.dist, signaling, status, peer.clone());
     tracing::info!(network = %config.network, %local, "serving");
     println!("listening on {}", page_url(local, config.network));
     let _ = io::stdout().flush();
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|err| ServeError(ServeErrorKind::Serve(err)))
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    // The chain is saved as it changes; the known peers and the mempool now.
+    peer.persist().await;
+    served.map_err(|err| ServeError(ServeErrorKind::Serve(err)))
 }
 
 /// The address of the page for `network` served at `local`.
@@ -173,22 +211,12 @@ fn router(
     peer: PeerHandle,
 ) -> Router {
     let peer_for_api = peer.clone();
-    let utxo = move || {
-        let peer = peer.clone();
-        async move {
-            match peer.utxo_summary().await {
-                Some(summary) => Json(summary).into_response(),
-                None => (
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "the node's peer is not running",
-                )
-                    .into_response(),
-            }
-        }
-    };
+    let faucet_peer = peer_for_api.clone();
     let health = move || {
         let status = status.clone();
+        let peer = faucet_peer.clone();
         async move {
+            let faucet = peer.query(|view| view.faucet_status()).await.flatten();
             Json(Health {
                 status: "ok",
                 network: network.name(),
@@ -199,12 +227,16 @@ fn router(
                 height: status.height.load(Ordering::Relaxed),
                 mined: status.mined.load(Ordering::Relaxed),
                 hashes: status.hashes.load(Ordering::Relaxed),
+                faucet: faucet.map(|(address, asset)| FaucetHealth {
+                    address,
+                    asset: asset.map(|asset| asset.to_string()),
+                }),
             })
         }
     };
     Router::new()
         .route("/healthz", get(health))
-        .route("/api/utxo-summary", get(utxo))
+        .merge(crate::api::router(peer.clone()))
         .merge(crate::esplora::router(peer_for_api, network))
         .route("/signal", get(signaling::upgrade).with_state(signaling))
         .fallback_service(ServeDir::new(dist))
@@ -225,4 +257,12 @@ struct Health {
     height: u32,
     mined: u64,
     hashes: u64,
+    /// The faucet, when the node runs one: the address that funds it and its demo asset.
+    faucet: Option<FaucetHealth>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FaucetHealth {
+    address: String,
+    asset: Option<String>,
 }

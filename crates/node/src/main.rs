@@ -1,10 +1,12 @@
 //! bitmesh-node: the native binary built from the same core as the page.
 //!
-//! Today it serves the built page (`dist/`), `GET /healthz` and the signaling WebSocket
-//! (`/signal`) on 127.0.0.1, and runs its own WebRTC peer in the mesh (signaling through its own
-//! server, and another node's with `--join`). Storage, mining, the faucet and the HTTP API join it
-//! as their issues land.
+//! It serves the built page (`dist/`), `GET /healthz`, the signaling WebSocket (`/signal`) and
+//! the HTTP API (Esplora-compatible, plus the faucet) on 127.0.0.1; runs its own WebRTC peer in
+//! the mesh (signaling through its own server, and another node's with `--join`); keeps its
+//! chain, peers, mempool and wallet in a redb store; mines to its own wallet; and pays wallets
+//! that ask from a faucet. `bitmesh-node wallet ...` is a wallet CLI on the same core.
 
+mod api;
 mod esplora;
 mod http;
 mod peer;
@@ -50,10 +52,14 @@ struct Cli {
     /// else ~/.local/share/bitmesh/NETWORK).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The address block rewards go to (default: a key of this run, logged at start, until the
-    /// node has its wallet).
+    /// The address block rewards go to (default: the node's own wallet, which funds the faucet;
+    /// its address is in the log and in /healthz).
     #[arg(long, value_name = "ADDRESS")]
     pay_to: Option<String>,
+    /// Do not run the faucet (which otherwise pays wallets that ask, through the mesh or
+    /// `POST /api/faucet`, from the node's wallet).
+    #[arg(long)]
+    no_faucet: bool,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive. The WebRTC stack
     /// logs warnings only, unless the filter names it (e.g. `info,rtc=debug`).
     #[arg(long, default_value = "info")]
@@ -98,12 +104,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let payout = match payout(cli.pay_to.as_deref(), cli.network) {
-        Ok(payout) => payout,
-        Err(err) => {
+    let pay_to = match cli
+        .pay_to
+        .as_deref()
+        .map(|address| payout(address, cli.network))
+    {
+        Some(Err(err)) => {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;
         }
+        Some(Ok(script)) => Some(script),
+        None => None,
     };
     let threads = cli.mine.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -114,7 +125,9 @@ fn main() -> ExitCode {
         network: cli.network,
         join: cli.join,
         ice_servers: cli.ice_servers,
-        mining: peer::Mining { threads, payout },
+        mining_threads: threads,
+        pay_to,
+        faucet: !cli.no_faucet,
         data_dir: match cli.data_dir.or_else(|| default_data_dir(cli.network)) {
             Some(dir) => dir,
             None => {
@@ -142,38 +155,20 @@ fn default_data_dir(network: Network) -> Option<PathBuf> {
     Some(base.join("bitmesh").join(network.name()))
 }
 
-/// The script block rewards pay: `address` (of this network's address format), or a key of
-/// this run.
-fn payout(address: Option<&str>, network: Network) -> Result<bitcoin::ScriptBuf, String> {
-    if let Some(address) = address {
-        let parsed: bitcoin::Address<bitcoin::address::NetworkUnchecked> = address
-            .parse()
-            .map_err(|err| format!("--pay-to {address}: not an address ({err})"))?;
-        let checked = parsed
-            .require_network(network.address_network())
-            .map_err(|_| {
-                format!(
-                    "--pay-to {address}: not an address of the {network} network (its \
-                     addresses start with bcrt1)"
-                )
-            })?;
-        return Ok(checked.script_pubkey());
-    }
-    let mut secret = [0u8; 32];
-    let key = loop {
-        getrandom::getrandom(&mut secret).map_err(|err| format!("no randomness: {err}"))?;
-        if let Ok(key) = bitcoin::secp256k1::SecretKey::from_slice(&secret) {
-            break key;
-        }
-    };
-    let public =
-        bitcoin::CompressedPublicKey(key.public_key(&bitcoin::secp256k1::Secp256k1::new()));
-    let address = bitcoin::Address::p2wpkh(&public, network.address_network());
-    tracing::warn!(
-        %address,
-        "mining to a key of this run (lost when the node stops): pass --pay-to to keep rewards"
-    );
-    Ok(address.script_pubkey())
+/// The script block rewards pay to `address` (of this network's address format).
+fn payout(address: &str, network: Network) -> Result<bitcoin::ScriptBuf, String> {
+    let parsed: bitcoin::Address<bitcoin::address::NetworkUnchecked> = address
+        .parse()
+        .map_err(|err| format!("--pay-to {address}: not an address ({err})"))?;
+    let checked = parsed
+        .require_network(network.address_network())
+        .map_err(|_| {
+            format!(
+                "--pay-to {address}: not an address of the {network} network (its addresses \
+                 start with bcrt1)"
+            )
+        })?;
+    Ok(checked.script_pubkey())
 }
 
 /// `filter` with the WebRTC stack's crates at `warn` unless it names them: their `info` is a

@@ -13,13 +13,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::Keypair;
+use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::mempool::MempoolConfig;
+use bitmesh_core::chain::mempool::{Mempool, MempoolError};
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
+use bitmesh_core::chain::template::select_transactions;
+use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Requester};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
-use bitmesh_core::node::{LinkId, Node, NodeConfig};
-use bitmesh_core::wire::PeerId;
+use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
+use bitmesh_core::wire::{Features, PeerId, PeerRecord, RoutedKind};
 use bitmesh_core::Network;
 use bitmesh_mesh::connector::{ServerId, Step};
 use bitmesh_mesh::driver::{Action, DriverInput, MeshDriver};
@@ -29,6 +33,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::signaling::Signaling;
+use bitmesh_node::faucet::{Faucet, FaucetError, Ledger};
 use bitmesh_node::miner::Miner;
 use bitmesh_node::store::Store;
 use bitmesh_node::txindex::TxIndex;
@@ -58,10 +63,14 @@ pub struct PeerStatus {
     pub hashes: std::sync::atomic::AtomicU64,
 }
 
-/// What the store gave back: the identity key, the chain, and the store to keep them in.
+/// What the store gave back: the identity key, the chain, the peers and the mempool of the last
+/// run, the faucet (with the node's wallet), and the store to keep them in.
 pub struct Restored {
     pub key: Keypair,
     pub chain: Chain,
+    pub peers: Vec<PeerRecord>,
+    pub mempool: Vec<bitcoin::Transaction>,
+    pub faucet: Option<Faucet>,
     pub store: Store,
 }
 
@@ -73,6 +82,9 @@ pub struct Mining {
     /// Where block rewards go.
     pub payout: bitcoin::ScriptBuf,
 }
+
+/// How often the known peers and the mempool are saved (and when the node stops).
+const PERSIST_EVERY_MILLIS: u64 = 30_000;
 
 /// How long a template is worked on before it is rebuilt (new transactions, a later time).
 const TEMPLATE_MAX_AGE_MILLIS: u64 = 5_000;
@@ -119,15 +131,51 @@ impl View<'_> {
         &mut self,
         tx: bitcoin::Transaction,
     ) -> Result<bitcoin::Txid, bitmesh_core::chain::mempool::MempoolError> {
-        let now = now_millis();
-        let (result, outputs) = self
-            .peer
-            .driver
-            .node_mut()
-            .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
-        let actions = self.peer.driver.outputs(now, outputs);
-        self.peer.act(actions);
-        result.expect("registered")
+        self.peer.submit(tx)
+    }
+
+    /// The peers the node knows (neighbours first).
+    pub fn known_peers(&self) -> Vec<PeerRecord> {
+        self.peer.driver.node().known_peers()
+    }
+
+    /// The faucet's answer to `requester`'s request for `address`; None when the node runs no
+    /// faucet.
+    pub fn faucet(
+        &mut self,
+        address: &str,
+        requester: Requester,
+    ) -> Option<Result<FaucetAnswer, FaucetError>> {
+        self.peer.faucet(address, requester)
+    }
+
+    /// The node wallet's address and the faucet's asset, when it runs one.
+    pub fn faucet_status(&self) -> Option<(String, Option<AssetId>)> {
+        let faucet = self.peer.faucet.as_ref()?;
+        let asset = faucet.asset(self.chain(), self.mempool());
+        Some((faucet.wallet().address().to_string(), asset))
+    }
+
+    /// Saves the known peers and the mempool now (the node is stopping).
+    pub fn persist(&mut self) {
+        self.peer.persist(now_millis());
+    }
+}
+
+/// The node's chain and mempool as the faucet's wallet sees them.
+struct PeerLedger<'a>(&'a mut Peer);
+
+impl Ledger for PeerLedger<'_> {
+    fn chain(&self) -> &Chain {
+        self.0.driver.node().chain()
+    }
+
+    fn mempool(&self) -> &Mempool {
+        self.0.mempool()
+    }
+
+    fn submit(&mut self, tx: bitcoin::Transaction) -> Result<bitcoin::Txid, MempoolError> {
+        self.0.submit(tx)
     }
 }
 
@@ -165,6 +213,11 @@ impl PeerHandle {
     pub async fn utxo_summary(&self) -> Option<UtxoSummary> {
         self.query(|view| utxo_summary(view.chain())).await
     }
+
+    /// Saves what the store keeps besides the chain (the node is stopping).
+    pub async fn persist(&self) {
+        self.query(|view| view.persist()).await;
+    }
 }
 
 fn utxo_summary(chain: &Chain) -> UtxoSummary {
@@ -197,15 +250,27 @@ pub fn start(
     mining: Mining,
     status: Arc<PeerStatus>,
 ) -> PeerHandle {
-    let Restored { key, chain, store } = restored;
+    let Restored {
+        key,
+        chain,
+        peers,
+        mempool,
+        faucet,
+        store,
+    } = restored;
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).expect("the system's randomness");
     let now = now_millis();
     let saved_tip = chain.tip();
-    let mut node = Node::new(NodeConfig::new(network), key, chain, seed, now);
+    let mut node_config = NodeConfig::new(network);
+    if faucet.is_some() {
+        node_config.features = Features(node_config.features.0 | Features::FAUCET.0);
+    }
+    let mut node = Node::new(node_config, key, chain, seed, now);
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node.remember(peers.iter().copied());
     let _ = status.id.set(node.id());
     // Shown from the first request on, before the peer's loop has run.
     status
@@ -226,10 +291,14 @@ pub fn start(
     });
     let mut index = TxIndex::default();
     index.update(node.chain());
-    let peer = Peer {
+    let mut peer = Peer {
         index,
         store,
         saved_tip,
+        saved_peers: peers,
+        saved_mempool: Vec::new(),
+        persisted_millis: now,
+        faucet,
         miner,
         payout: mining.payout,
         work: None,
@@ -241,6 +310,16 @@ pub fn start(
         status,
         config,
     };
+    let restored = mempool.len();
+    let accepted = mempool
+        .into_iter()
+        .filter(|tx| peer.submit(tx.clone()).is_ok())
+        .count();
+    if restored > 0 {
+        tracing::info!("{accepted} of the {restored} saved mempool transactions are still valid");
+    }
+    peer.saved_mempool = peer.mempool_order();
+    peer.maintain_faucet();
     let handle = PeerHandle {
         reports: peer.reports.clone(),
     };
@@ -257,8 +336,13 @@ fn now_millis() -> u64 {
 struct Peer {
     index: TxIndex,
     store: Store,
-    /// The tip the store holds.
+    /// The tip the store holds, and the peers and mempool it holds.
     saved_tip: bitcoin::BlockHash,
+    saved_peers: Vec<PeerRecord>,
+    saved_mempool: Vec<bitcoin::Txid>,
+    persisted_millis: u64,
+    /// The faucet and the node's wallet (None with `--no-faucet`, or while it pays).
+    faucet: Option<Faucet>,
     miner: Option<Miner>,
     payout: bitcoin::ScriptBuf,
     /// The current work: its number, the tip it extends, when it was built.
@@ -315,12 +399,114 @@ impl Peer {
             {
                 self.servers.remove(&server);
             }
-            let actions = self.driver.handle(now_millis(), input);
+            let now = now_millis();
+            let actions = self.driver.handle(now, input);
             self.act(actions);
             self.save();
+            if now >= self.persisted_millis + PERSIST_EVERY_MILLIS {
+                self.persist(now);
+            }
             self.refresh_work();
             self.update_status();
         }
+    }
+
+    fn mempool(&self) -> &Mempool {
+        self.driver
+            .node()
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool()
+    }
+
+    /// Validates `tx` into the mempool and announces it.
+    fn submit(&mut self, tx: bitcoin::Transaction) -> Result<bitcoin::Txid, MempoolError> {
+        let now = now_millis();
+        let (result, outputs) = self
+            .driver
+            .node_mut()
+            .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
+        result.expect("registered")
+    }
+
+    /// The mempool's transactions, parents first.
+    fn mempool_order(&self) -> Vec<bitcoin::Txid> {
+        let (txs, _) = select_transactions(self.mempool(), bitcoin::Weight::MAX);
+        txs.iter().map(bitcoin::Transaction::compute_txid).collect()
+    }
+
+    /// Saves the known peers and the mempool when they changed.
+    fn persist(&mut self, now: u64) {
+        self.persisted_millis = now;
+        let peers = self.driver.node().known_peers();
+        if peers != self.saved_peers {
+            match self.store.save_peers(&peers) {
+                Ok(()) => self.saved_peers = peers,
+                Err(err) => tracing::error!("{err}"),
+            }
+        }
+        let order = self.mempool_order();
+        if order != self.saved_mempool {
+            let mempool = self.mempool();
+            let txs = order
+                .iter()
+                .filter_map(|txid| mempool.get(txid))
+                .map(|entry| entry.tx.as_ref());
+            match self.store.save_mempool(txs) {
+                Ok(()) => self.saved_mempool = order,
+                Err(err) => tracing::error!("{err}"),
+            }
+        }
+    }
+
+    /// Issues the faucet's demo asset once it can (and again if its issuance was lost).
+    fn maintain_faucet(&mut self) {
+        let Some(mut faucet) = self.faucet.take() else {
+            return;
+        };
+        if let Some((asset, txid)) = faucet.issue_if_needed(&mut PeerLedger(self)) {
+            if let Err(err) = self.store.set_faucet_asset(asset, txid) {
+                tracing::error!("{err}");
+            }
+        }
+        self.faucet = Some(faucet);
+    }
+
+    /// The faucet's answer to `requester` for `address` (None: no faucet here).
+    fn faucet(
+        &mut self,
+        address: &str,
+        requester: Requester,
+    ) -> Option<Result<FaucetAnswer, FaucetError>> {
+        let mut faucet = self.faucet.take()?;
+        let answer = faucet.pay(&mut PeerLedger(self), now_millis(), address, requester);
+        self.faucet = Some(faucet);
+        Some(answer)
+    }
+
+    /// Answers a faucet request that came through the mesh.
+    fn faucet_request(&mut self, from: PeerId, payload: &[u8]) {
+        let answer = match FaucetRequest::decode(payload) {
+            Ok(request) => match self.faucet(&request.address, Requester::Peer(from)) {
+                Some(Ok(answer)) => answer,
+                Some(Err(err)) => FaucetAnswer::refusal(&err),
+                None => FaucetAnswer::refusal(&"this node runs no faucet"),
+            },
+            Err(err) => FaucetAnswer::refusal(&err),
+        };
+        let now = now_millis();
+        let outputs = self.driver.node_mut().handle(
+            now,
+            Input::SendRouted {
+                to: from,
+                kind: RoutedKind::FaucetAnswer,
+                payload: answer.encode(),
+            },
+        );
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
     }
 
     /// Keeps the store's chain the active one; a failed write is logged and tried again at the
@@ -335,6 +521,7 @@ impl Peer {
             Ok(()) => self.saved_tip = chain.tip(),
             Err(err) => tracing::error!("{err}"),
         }
+        self.maintain_faucet();
     }
 
     fn update_status(&self) {
@@ -442,6 +629,11 @@ impl Peer {
                         let _ = server.try_send((to, signal));
                     }
                 }
+                Action::Event(Event::Routed {
+                    from,
+                    kind: RoutedKind::FaucetRequest,
+                    payload,
+                }) => self.faucet_request(from, &payload),
                 Action::Event(event) => tracing::debug!(?event, "node event"),
             }
         }

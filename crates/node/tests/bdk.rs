@@ -4,22 +4,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use bdk_esplora::esplora_client;
 use bdk_esplora::EsploraExt;
 use bdk_wallet::bitcoin::bip32::Xpriv;
 use bdk_wallet::bitcoin::{Amount, Network};
 use bdk_wallet::{KeychainKind, SignOptions, Wallet};
-use common::{bundle, RunningNode, WAIT};
-
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{bundle, wait_until, RunningNode};
 
 #[test]
 fn bdk_syncs_and_pays_through_the_node() {

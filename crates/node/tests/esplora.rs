@@ -4,35 +4,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hex::DisplayHex;
 use bitcoin::{Address, Block, OutPoint, Transaction};
 use bitmesh_core::testkit::{pay, sign_all, spend, TestKey};
-use common::{bundle, RunningNode, WAIT};
-use serde_json::Value;
-
-fn json(node: &RunningNode, path: &str) -> Value {
-    let (status, body) = node.get(path);
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path} is JSON: {body}"))
-}
-
-fn text(node: &RunningNode, path: &str) -> String {
-    let (status, body) = node.get(path);
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
-
-/// Polls until `ready` holds (no event crosses the process boundary to await).
-fn wait_until(what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{bundle, wait_until, RunningNode};
 
 #[test]
 fn a_wallet_can_follow_and_pay_through_the_api() {
@@ -45,31 +21,31 @@ fn a_wallet_can_follow_and_pay_through_the_api() {
         &["--network", "test", "--mine", "1", "--pay-to", &address],
     );
     wait_until("five blocks", || {
-        text(&node, "/api/blocks/tip/height")
+        node.text("/api/blocks/tip/height")
             .parse::<u32>()
             .unwrap_or(0)
             >= 5
     });
 
     // Blocks.
-    let hash = text(&node, "/api/block-height/1");
-    let block = json(&node, &format!("/api/block/{hash}"));
+    let hash = node.text("/api/block-height/1");
+    let block = node.json(&format!("/api/block/{hash}"));
     assert_eq!(block["id"], hash.as_str());
     assert_eq!(block["height"], 1);
-    assert_eq!(text(&node, &format!("/api/block/{hash}/header")).len(), 160);
+    assert_eq!(node.text(&format!("/api/block/{hash}/header")).len(), 160);
     let (status, raw) = node.request("GET", &format!("/api/block/{hash}/raw"), b"");
     assert_eq!(status, 200);
     let raw: Block = deserialize(&raw).expect("a block");
     assert_eq!(raw.block_hash().to_string(), hash);
     assert_eq!(
-        json(&node, &format!("/api/block/{hash}/status"))["in_best_chain"],
+        node.json(&format!("/api/block/{hash}/status"))["in_best_chain"],
         true
     );
-    let txids = json(&node, &format!("/api/block/{hash}/txids"));
+    let txids = node.json(&format!("/api/block/{hash}/txids"));
     let coinbase_id = txids[0].as_str().unwrap().to_owned();
 
     // The coinbase paid the miner's address.
-    let coinbase = json(&node, &format!("/api/tx/{coinbase_id}"));
+    let coinbase = node.json(&format!("/api/tx/{coinbase_id}"));
     assert_eq!(
         coinbase["vout"][0]["scriptpubkey_address"],
         address.as_str()
@@ -77,18 +53,18 @@ fn a_wallet_can_follow_and_pay_through_the_api() {
     assert_eq!(coinbase["status"]["confirmed"], true);
     assert_eq!(coinbase["status"]["block_height"], 1);
     assert_eq!(coinbase["vin"][0]["is_coinbase"], true);
-    let coinbase_hex = text(&node, &format!("/api/tx/{coinbase_id}/hex"));
+    let coinbase_hex = node.text(&format!("/api/tx/{coinbase_id}/hex"));
     let coinbase_bytes: Vec<u8> = bitcoin::hex::FromHex::from_hex(&coinbase_hex).unwrap();
     let coinbase_tx: Transaction = deserialize(&coinbase_bytes).unwrap();
-    let history = json(&node, &format!("/api/address/{address}/txs"));
+    let history = node.json(&format!("/api/address/{address}/txs"));
     assert_eq!(history.as_array().unwrap().len(), 25, "a page of 25");
-    let utxos = json(&node, &format!("/api/address/{address}/utxo"));
+    let utxos = node.json(&format!("/api/address/{address}/utxo"));
     assert!(utxos
         .as_array()
         .unwrap()
         .iter()
         .any(|coin| coin["txid"] == coinbase_id.as_str()));
-    let fees = json(&node, "/api/fee-estimates");
+    let fees = node.json("/api/fee-estimates");
     assert_eq!(fees["1"], 1.0);
 
     // A payment from the first coinbase, posted as hex, accepted, then mined.
@@ -106,11 +82,11 @@ fn a_wallet_can_follow_and_pay_through_the_api() {
     assert_eq!(status, 200, "{txid}");
     assert_eq!(txid, payment.compute_txid().to_string());
     wait_until("the payment mined", || {
-        json(&node, &format!("/api/tx/{txid}/status"))["confirmed"] == true
+        node.json(&format!("/api/tx/{txid}/status"))["confirmed"] == true
     });
-    let paid = json(&node, &format!("/api/tx/{txid}"));
+    let paid = node.json(&format!("/api/tx/{txid}"));
     assert_eq!(paid["fee"], 10_000);
-    let outspends = json(&node, &format!("/api/tx/{coinbase_id}/outspends"));
+    let outspends = node.json(&format!("/api/tx/{coinbase_id}/outspends"));
     assert_eq!(outspends[0]["spent"], true);
     assert_eq!(outspends[0]["txid"], txid.as_str());
 
@@ -169,7 +145,7 @@ fn bad_requests_are_answered_in_words() {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     // An unknown transaction's status is unconfirmed, as Esplora says.
     assert_eq!(
-        json(&node, &format!("/api/tx/{}/status", "ab".repeat(32)))["confirmed"],
+        node.json(&format!("/api/tx/{}/status", "ab".repeat(32)))["confirmed"],
         false
     );
 }

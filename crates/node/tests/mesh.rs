@@ -4,29 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{bundle, RunningNode, WAIT};
-
-/// The node's `/healthz`, parsed.
-fn health(node: &RunningNode) -> serde_json::Value {
-    let (status, body) = node.get("/healthz");
-    assert_eq!(status, 200);
-    serde_json::from_str(&body).expect("JSON")
-}
-
-/// Polls `/healthz` until `ready` holds (there is no event to await across processes).
-fn wait_for(node: &RunningNode, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let health = health(node);
-        if ready(&health) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {health}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use common::{bundle, RunningNode};
 
 #[test]
 fn a_node_joining_through_anothers_signaling_becomes_its_neighbour() {
@@ -34,18 +12,18 @@ fn a_node_joining_through_anothers_signaling_becomes_its_neighbour() {
     let first = RunningNode::start(dist.path(), &["--network", "test"]);
     let url = format!("ws://{}/signal", first.host());
     let second = RunningNode::start(dist.path(), &["--network", "test", "--join", &url]);
-    let first_id = health(&first)["peer"]
+    let first_id = first.json("/healthz")["peer"]
         .as_str()
         .expect("a peer id")
         .to_owned();
-    let second_id = health(&second)["peer"]
+    let second_id = second.json("/healthz")["peer"]
         .as_str()
         .expect("a peer id")
         .to_owned();
     assert_ne!(first_id, second_id);
     assert_eq!(first_id.len(), 64);
     for node in [&first, &second] {
-        wait_for(node, "one neighbour", |health| health["neighbours"] == 1);
+        node.wait_for("one neighbour", |health| health["neighbours"] == 1);
     }
 }
 
@@ -56,14 +34,14 @@ fn mined_blocks_reach_the_joined_node() {
     let miner = RunningNode::start(dist.path(), &["--network", "test", "--mine", "1"]);
     let url = format!("ws://{}/signal", miner.host());
     let follower = RunningNode::start(dist.path(), &["--network", "test", "--join", &url]);
-    wait_for(&miner, "blocks mined", |health| {
+    miner.wait_for("blocks mined", |health| {
         health["mined"].as_u64().unwrap_or(0) >= 3 && health["hashes"].as_u64().unwrap_or(0) > 0
     });
-    wait_for(&follower, "a neighbour", |health| health["neighbours"] == 1);
+    follower.wait_for("a neighbour", |health| health["neighbours"] == 1);
     // The test network's minimal difficulty lets the miner run far ahead: the follower only
     // has to be fed its blocks.
-    wait_for(&follower, "the miner's blocks", |health| {
+    follower.wait_for("the miner's blocks", |health| {
         health["height"].as_u64().unwrap_or(0) >= 20
     });
-    assert_eq!(health(&follower)["mined"], 0);
+    assert_eq!(follower.json("/healthz")["mined"], 0);
 }

@@ -1,35 +1,41 @@
-//! The node's store across restarts: the chain and the identity come back; a kill -9 at any
+//! The node's store across restarts: the chain, the identity and the known peers come back; a kill -9 at any
 //! moment of mining (block connection and writes included) leaves a database that opens and
 //! whose chain and UTXO set equal those of a clean rebuild (a fresh node syncing the same
 //! blocks); another network's data directory is refused.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{bundle, RunningNode, WAIT};
-
-fn json(node: &RunningNode, path: &str) -> serde_json::Value {
-    let (status, body) = node.get(path);
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).expect("JSON")
-}
-
-/// Polls until `ready` holds (no event crosses the process boundary to await).
-fn wait_for(node: &RunningNode, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let health = json(node, "/healthz");
-        if ready(&health) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: {health}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{bundle, RunningNode};
 
 fn height(node: &RunningNode) -> u64 {
-    json(node, "/healthz")["height"].as_u64().expect("a height")
+    node.json("/healthz")["height"].as_u64().expect("a height")
+}
+
+/// A node stopped and started again knows the peers it knew: it lists the node it had joined
+/// before dialing anyone.
+#[test]
+fn a_restart_remembers_the_known_peers() {
+    let dist = bundle();
+    let first = RunningNode::start(dist.path(), &["--network", "test"]);
+    let first_id = first.json("/healthz")["peer"].clone();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let url = format!("ws://{}/signal", first.host());
+    let second = RunningNode::start(
+        dist.path(),
+        &["--network", "test", "--data-dir", dir, "--join", &url],
+    );
+    second.wait_for("a neighbour", |health| health["neighbours"] == 1);
+    assert!(second.stop());
+    drop(first);
+    let second = RunningNode::start(dist.path(), &["--network", "test", "--data-dir", dir]);
+    let peers = second.json("/api/peers");
+    let peers = peers.as_array().expect("a list");
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(peers[0]["peer"], first_id);
+    assert!(peers[0]["last_seen"].as_u64() > Some(1_700_000_000));
 }
 
 #[test]
@@ -42,14 +48,12 @@ fn a_restart_restores_the_chain_and_the_identity() {
             dist.path(),
             &["--network", "test", "--mine", "1", "--data-dir", dir],
         );
-        wait_for(&node, "five blocks", |health| {
-            health["height"].as_u64() >= Some(5)
-        });
-        let id = json(&node, "/healthz")["peer"].clone();
-        (id, height(&node), json(&node, "/api/utxo-summary"))
+        node.wait_for("five blocks", |health| health["height"].as_u64() >= Some(5));
+        let id = node.json("/healthz")["peer"].clone();
+        (id, height(&node), node.json("/api/utxo-summary"))
     };
     let node = RunningNode::start(dist.path(), &["--network", "test", "--data-dir", dir]);
-    let health = json(&node, "/healthz");
+    let health = node.json("/healthz");
     assert_eq!(health["peer"], id, "the same identity");
     assert!(
         health["height"].as_u64().unwrap() >= reached,
@@ -75,7 +79,7 @@ fn kill_9_during_mining_leaves_a_consistent_database() {
             restored >= reached,
             "round {round}: restored {restored} < {reached}"
         );
-        wait_for(&node, "new blocks", |health| {
+        node.wait_for("new blocks", |health| {
             health["height"].as_u64().unwrap_or(0) > reached
         });
         // Somewhere in the middle of mining, connecting and writing blocks.
@@ -84,18 +88,18 @@ fn kill_9_during_mining_leaves_a_consistent_database() {
         drop(node); // SIGKILL
     }
     let restored = RunningNode::start(dist.path(), &["--network", "test", "--data-dir", dir]);
-    let summary = json(&restored, "/api/utxo-summary");
+    let summary = restored.json("/api/utxo-summary");
     assert!(summary["height"].as_u64().unwrap() >= reached);
 
     // A clean rebuild: a fresh node validates the same blocks from scratch.
     let url = format!("ws://{}/signal", restored.host());
     let fresh = RunningNode::start(dist.path(), &["--network", "test", "--join", &url]);
     let target = summary["height"].as_u64().unwrap();
-    wait_for(&fresh, "the restored chain", |health| {
+    fresh.wait_for(&format!("the restored chain {summary}"), |health| {
         health["height"].as_u64() == Some(target)
     });
     assert_eq!(
-        json(&fresh, "/api/utxo-summary").to_string(),
+        fresh.json("/api/utxo-summary").to_string(),
         summary.to_string()
     );
 }

@@ -68,8 +68,41 @@ impl RunningNode {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// `GET path` answered 200 with JSON: the JSON.
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path} is JSON: {body}"))
+    }
+
+    /// `GET path` answered 200: the text.
+    pub fn text(&self, path: &str) -> String {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// Polls `/healthz` until `ready` holds (no event crosses the process boundary to await).
+    pub fn wait_for(&self, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let health = self.json("/healthz");
+            if ready(&health) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {health}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `method path` with `body`: the status code and the body's bytes.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.exchange(method, path, body);
+        (status, body)
+    }
+
+    /// `method path` with `body`: the status code, the response's head and its body.
+    pub fn exchange(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
         let host = self.host();
         let mut stream = TcpStream::connect(host).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -92,11 +125,29 @@ impl RunningNode {
             .nth(1)
             .and_then(|code| code.parse().ok())
             .expect("status code");
-        (status, response[split + 4..].to_vec())
+        (status, head.into_owned(), response[split + 4..].to_vec())
     }
 }
 
 impl RunningNode {
+    /// Stops the node as a person would (SIGTERM) and waits for it to exit; true if it exited
+    /// successfully.
+    pub fn stop(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the node") {
+                return status.success();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the node did not stop within {WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `127.0.0.1:port`.
     pub fn host(&self) -> &str {
         self.url
@@ -127,6 +178,15 @@ pub fn bundle() -> tempfile::TempDir {
     )
     .unwrap();
     dist
+}
+
+/// Polls until `ready` holds, for at most [`WAIT`].
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Runs the node to completion with a bound on time; it must exit by itself.
