@@ -253,6 +253,11 @@ impl Faucet {
         &self.wallet
     }
 
+    /// The demo asset and its issuance, as last issued (mined, pending or lost).
+    pub fn issued(&self) -> Option<(AssetId, Txid)> {
+        self.asset
+    }
+
     /// The demo asset, once issued (its issuance mined or in the mempool).
     pub fn asset(&self, chain: &Chain, mempool: &Mempool) -> Option<AssetId> {
         let (asset, txid) = self.asset?;

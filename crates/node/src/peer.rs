@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use crate::signaling::Signaling;
 use bitmesh_node::faucet::{Faucet, FaucetError, Ledger};
 use bitmesh_node::miner::Miner;
-use bitmesh_node::store::Store;
+use bitmesh_node::store::{Store, StoreError};
 use bitmesh_node::txindex::TxIndex;
 
 const TICK: Duration = Duration::from_millis(100);
@@ -85,6 +85,8 @@ pub struct Mining {
 
 /// How often the known peers and the mempool are saved (and when the node stops).
 const PERSIST_EVERY_MILLIS: u64 = 30_000;
+/// How often writes are tried again after one failed (a full disk).
+const RETRY_WRITES_MILLIS: u64 = 5_000;
 
 /// How long a template is worked on before it is rebuilt (new transactions, a later time).
 const TEMPLATE_MAX_AGE_MILLIS: u64 = 5_000;
@@ -298,6 +300,8 @@ pub fn start(
         saved_peers: peers,
         saved_mempool: Vec::new(),
         persisted_millis: now,
+        saved_faucet_asset: faucet.as_ref().and_then(Faucet::issued),
+        write_failed_millis: None,
         faucet,
         miner,
         payout: mining.payout,
@@ -341,6 +345,9 @@ struct Peer {
     saved_peers: Vec<PeerRecord>,
     saved_mempool: Vec<bitcoin::Txid>,
     persisted_millis: u64,
+    saved_faucet_asset: Option<(AssetId, bitcoin::Txid)>,
+    /// When a write last failed, while writes fail.
+    write_failed_millis: Option<u64>,
     /// The faucet and the node's wallet (None with `--no-faucet`, or while it pays).
     faucet: Option<Faucet>,
     miner: Option<Miner>,
@@ -406,6 +413,7 @@ impl Peer {
             if now >= self.persisted_millis + PERSIST_EVERY_MILLIS {
                 self.persist(now);
             }
+            self.retry_writes(now);
             self.refresh_work();
             self.update_status();
         }
@@ -442,9 +450,9 @@ impl Peer {
         self.persisted_millis = now;
         let peers = self.driver.node().known_peers();
         if peers != self.saved_peers {
-            match self.store.save_peers(&peers) {
-                Ok(()) => self.saved_peers = peers,
-                Err(err) => tracing::error!("{err}"),
+            let result = self.store.save_peers(&peers);
+            if self.stored(result) {
+                self.saved_peers = peers;
             }
         }
         let order = self.mempool_order();
@@ -454,9 +462,22 @@ impl Peer {
                 .iter()
                 .filter_map(|txid| mempool.get(txid))
                 .map(|entry| entry.tx.as_ref());
-            match self.store.save_mempool(txs) {
-                Ok(()) => self.saved_mempool = order,
-                Err(err) => tracing::error!("{err}"),
+            let result = self.store.save_mempool(txs);
+            if self.stored(result) {
+                self.saved_mempool = order;
+            }
+        }
+        self.save_faucet_asset();
+    }
+
+    /// Keeps the faucet's asset in the store (a node that forgot it would issue another).
+    fn save_faucet_asset(&mut self) {
+        let issued = self.faucet.as_ref().and_then(Faucet::issued);
+        if issued.is_some() && issued != self.saved_faucet_asset {
+            let (asset, txid) = issued.expect("some");
+            let result = self.store.set_faucet_asset(asset, txid);
+            if self.stored(result) {
+                self.saved_faucet_asset = issued;
             }
         }
     }
@@ -466,12 +487,11 @@ impl Peer {
         let Some(mut faucet) = self.faucet.take() else {
             return;
         };
-        if let Some((asset, txid)) = faucet.issue_if_needed(&mut PeerLedger(self)) {
-            if let Err(err) = self.store.set_faucet_asset(asset, txid) {
-                tracing::error!("{err}");
-            }
-        }
+        let issued = faucet.issue_if_needed(&mut PeerLedger(self)).is_some();
         self.faucet = Some(faucet);
+        if issued {
+            self.save_faucet_asset();
+        }
     }
 
     /// The faucet's answer to `requester` for `address` (None: no faucet here).
@@ -513,15 +533,66 @@ impl Peer {
     /// next change (the store keeps the last good state).
     fn save(&mut self) {
         let chain = self.driver.node().chain();
-        if chain.tip() == self.saved_tip {
+        let tip = chain.tip();
+        if tip == self.saved_tip {
             return;
         }
         self.index.update(chain);
-        match self.store.save(chain) {
-            Ok(()) => self.saved_tip = chain.tip(),
-            Err(err) => tracing::error!("{err}"),
+        let result = self.store.save(chain);
+        if self.stored(result) {
+            self.saved_tip = tip;
         }
         self.maintain_faucet();
+    }
+
+    /// Whether a write succeeded. The first failure is logged with what the node does about
+    /// it: it keeps running on what it holds in memory (nothing is lost while it runs) and
+    /// tries again every few seconds, reopening the database (redb refuses writes after an I/O
+    /// error until then).
+    fn stored(&mut self, result: Result<(), StoreError>) -> bool {
+        match result {
+            Ok(()) => {
+                if self.write_failed_millis.take().is_some() {
+                    tracing::info!("the database is written again");
+                }
+                true
+            }
+            Err(err) => {
+                if self.write_failed_millis.is_none() {
+                    tracing::error!(
+                        "{err}. The node keeps running on what it holds in memory and tries \
+                         again every {} s",
+                        RETRY_WRITES_MILLIS / 1000
+                    );
+                    self.write_failed_millis = Some(now_millis());
+                }
+                false
+            }
+        }
+    }
+
+    /// After a failed write: reopens the database and writes what it lacks, now and then.
+    fn retry_writes(&mut self, now: u64) {
+        let Some(failed) = self.write_failed_millis else {
+            return;
+        };
+        if now < failed + RETRY_WRITES_MILLIS {
+            return;
+        }
+        self.write_failed_millis = Some(now);
+        if let Err(err) = self.store.reopen() {
+            tracing::debug!("the database cannot be reopened yet: {err}");
+            return;
+        }
+        let chain = self.driver.node().chain();
+        let tip = chain.tip();
+        if tip != self.saved_tip {
+            let result = self.store.save(chain);
+            if self.stored(result) {
+                self.saved_tip = tip;
+            }
+        }
+        self.persist(now);
     }
 
     fn update_status(&self) {

@@ -100,7 +100,8 @@ fn write_error(err: impl fmt::Display) -> StoreError {
 
 /// The open store.
 pub struct Store {
-    db: Database,
+    /// None only between a failed write and a successful [`Store::reopen`].
+    db: Option<Database>,
     path: PathBuf,
 }
 
@@ -110,7 +111,31 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|err| StoreError::Open(dir.into(), err.to_string()))?;
         let path = dir.join(FILE);
-        let db = Database::create(&path).map_err(|err| match err {
+        let db = open_file(&path)?;
+        let store = Store { db: Some(db), path };
+        store.check_or_stamp(network)?;
+        Ok(store)
+    }
+
+    /// Opens the file again after a failed write: redb refuses every write after an I/O error
+    /// until it is reopened (and reopening checks it).
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        self.db = None;
+        self.db = Some(open_file(&self.path)?);
+        Ok(())
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| StoreError::Write("the database is closed after a failed write".into()))
+    }
+}
+
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    Database::create(path).map_err(|err| {
+        let path = path.to_path_buf();
+        match err {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.clone()),
             redb::DatabaseError::Storage(redb::StorageError::Corrupted(why)) => {
                 StoreError::Corrupt(path.clone(), why)
@@ -121,17 +146,16 @@ impl Store {
                 StoreError::Corrupt(path.clone(), err.to_string())
             }
             other => StoreError::Open(path.clone(), other.to_string()),
-        })?;
-        let store = Store { db, path };
-        store.check_or_stamp(network)?;
-        Ok(store)
-    }
+        }
+    })
+}
 
+impl Store {
     /// The store's network and schema, written when it is new.
     fn check_or_stamp(&self, network: Network) -> Result<(), StoreError> {
         let corrupt =
             |err: &dyn fmt::Display| StoreError::Corrupt(self.path.clone(), err.to_string());
-        let txn = self.db.begin_write().map_err(write_error)?;
+        let txn = self.db()?.begin_write().map_err(write_error)?;
         {
             let mut meta = txn.open_table(META).map_err(|err| corrupt(&err))?;
             let stored = meta
@@ -190,7 +214,7 @@ impl Store {
 
     /// The 32-byte secret stored at `name` in the facts, or a new random one stored now.
     fn secret(&self, name: &str) -> Result<SecretKey, StoreError> {
-        let txn = self.db.begin_write().map_err(write_error)?;
+        let txn = self.db()?.begin_write().map_err(write_error)?;
         let secret = {
             let mut meta = txn.open_table(META).map_err(write_error)?;
             let stored = meta
@@ -223,7 +247,7 @@ impl Store {
     pub fn faucet_asset(&self) -> Result<Option<(AssetId, Txid)>, StoreError> {
         let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
         let txn = self
-            .db
+            .db()?
             .begin_read()
             .map_err(|err| corrupt(err.to_string()))?;
         let meta = txn
@@ -249,7 +273,7 @@ impl Store {
     pub fn set_faucet_asset(&self, asset: AssetId, txid: Txid) -> Result<(), StoreError> {
         let mut value = asset.to_byte_array().to_vec();
         value.extend_from_slice(txid.as_byte_array());
-        let txn = self.db.begin_write().map_err(write_error)?;
+        let txn = self.db()?.begin_write().map_err(write_error)?;
         txn.open_table(META)
             .map_err(write_error)?
             .insert("faucet-asset", &value[..])
@@ -261,7 +285,7 @@ impl Store {
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
         let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
         let txn = self
-            .db
+            .db()?
             .begin_read()
             .map_err(|err| corrupt(err.to_string()))?;
         let table = txn
@@ -288,7 +312,7 @@ impl Store {
 
     /// Replaces the stored peers with `records`.
     pub fn save_peers(&self, records: &[PeerRecord]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(write_error)?;
+        let txn = self.db()?.begin_write().map_err(write_error)?;
         {
             let mut table = txn.open_table(PEERS).map_err(write_error)?;
             table.retain(|_, _| false).map_err(write_error)?;
@@ -307,7 +331,7 @@ impl Store {
     pub fn mempool(&self) -> Result<Vec<Transaction>, StoreError> {
         let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
         let txn = self
-            .db
+            .db()?
             .begin_read()
             .map_err(|err| corrupt(err.to_string()))?;
         let table = txn
@@ -329,7 +353,7 @@ impl Store {
         &self,
         txs: impl IntoIterator<Item = &'a Transaction>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(write_error)?;
+        let txn = self.db()?.begin_write().map_err(write_error)?;
         {
             let mut table = txn.open_table(MEMPOOL).map_err(write_error)?;
             table.retain(|_, _| false).map_err(write_error)?;
@@ -347,7 +371,7 @@ impl Store {
         let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
         let mut chain = Chain::new(network);
         let txn = self
-            .db
+            .db()?
             .begin_read()
             .map_err(|err| corrupt(err.to_string()))?;
         let blocks = txn
@@ -371,7 +395,7 @@ impl Store {
     /// Writes the active chain's blocks the store lacks and drops those it left (a
     /// reorganisation), in one transaction.
     pub fn save(&self, chain: &Chain) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(write_error)?;
+        let txn = self.db()?.begin_write().map_err(write_error)?;
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(write_error)?;
             let mut hashes = txn.open_table(HASHES).map_err(write_error)?;

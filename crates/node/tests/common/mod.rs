@@ -103,29 +103,7 @@ impl RunningNode {
 
     /// `method path` with `body`: the status code, the response's head and its body.
     pub fn exchange(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-        let host = self.host();
-        let mut stream = TcpStream::connect(host).expect("connect");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        stream.write_all(body).unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).expect("read response");
-        let split = response
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .expect("a header");
-        let head = String::from_utf8_lossy(&response[..split]);
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .expect("status code");
-        (status, head.into_owned(), response[split + 4..].to_vec())
+        exchange(self.host(), method, path, body)
     }
 }
 
@@ -163,6 +141,33 @@ impl Drop for RunningNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `method path` with `body` to `host` (`127.0.0.1:port`): the status code, the response's
+/// head and its body.
+pub fn exchange(host: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(host).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a header");
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status code");
+    (status, head.into_owned(), response[split + 4..].to_vec())
 }
 
 pub fn node() -> Command {
