@@ -473,8 +473,10 @@ impl Peer {
     /// Keeps the faucet's asset in the store (a node that forgot it would issue another).
     fn save_faucet_asset(&mut self) {
         let issued = self.faucet.as_ref().and_then(Faucet::issued);
-        if issued.is_some() && issued != self.saved_faucet_asset {
-            let (asset, txid) = issued.expect("some");
+        if issued == self.saved_faucet_asset {
+            return;
+        }
+        if let Some((asset, txid)) = issued {
             let result = self.store.set_faucet_asset(asset, txid);
             if self.stored(result) {
                 self.saved_faucet_asset = issued;
