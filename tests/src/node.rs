@@ -20,6 +20,8 @@ pub struct NodeOptions {
     pub join: Option<String>,
     /// Mining threads (`--mine`); none by default.
     pub mine: usize,
+    /// The data directory (`--data-dir`); a new temporary one by default.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -29,6 +31,7 @@ impl Default for NodeOptions {
             dist: workspace_dir().join("dist"),
             join: None,
             mine: 0,
+            data_dir: None,
         }
     }
 }
@@ -38,8 +41,8 @@ impl Default for NodeOptions {
 pub struct Node {
     child: Child,
     url: String,
-    /// Its data directory, removed when it is dropped.
-    _data: tempfile::TempDir,
+    /// Its data directory when the harness made it, removed when it is dropped.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Node {
@@ -62,8 +65,17 @@ impl Node {
         }
         // Mining would take the cores the browsers need; tests that mine say so.
         command.args(["--mine", &options.mine.to_string()]);
-        let data = tempfile::Builder::new().prefix("bitmesh-node-").tempdir()?;
-        command.arg("--data-dir").arg(data.path());
+        let data = match &options.data_dir {
+            Some(dir) => {
+                command.arg("--data-dir").arg(dir);
+                None
+            }
+            None => {
+                let data = tempfile::Builder::new().prefix("bitmesh-node-").tempdir()?;
+                command.arg("--data-dir").arg(data.path());
+                Some(data)
+            }
+        };
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -97,15 +109,76 @@ impl Node {
         &self.url
     }
 
-    /// The node's signaling WebSocket, e.g. `ws://127.0.0.1:41234/signal`.
-    pub fn signal_url(&self) -> String {
-        let host = self
-            .url
+    /// `127.0.0.1:port`.
+    fn host(&self) -> &str {
+        self.url
             .trim_start_matches("http://")
             .split('/')
             .next()
-            .unwrap_or_default();
-        format!("ws://{host}/signal")
+            .unwrap_or_default()
+    }
+
+    /// The node's signaling WebSocket, e.g. `ws://127.0.0.1:41234/signal`.
+    pub fn signal_url(&self) -> String {
+        format!("ws://{}/signal", self.host())
+    }
+
+    /// `GET path` of the node's HTTP API: the status code and the body.
+    pub async fn get(&self, path: &str) -> Result<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let exchange = async {
+            let host = self.host();
+            let mut stream = tokio::net::TcpStream::connect(host).await?;
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await?;
+            Ok::<_, std::io::Error>(response)
+        };
+        let response = tokio::time::timeout(STEP_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("GET {path}: no answer in time"))??;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| format!("GET {path}: no HTTP response"))?;
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| format!("GET {path}: no status code"))?;
+        Ok((status, body.to_owned()))
+    }
+
+    /// `GET path` answered 200 with JSON.
+    pub async fn json(&self, path: &str) -> Result<serde_json::Value> {
+        let (status, body) = self.get(path).await?;
+        if status != 200 {
+            return Err(format!("GET {path}: {status} {body}").into());
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Polls `GET path` until `ready` holds of its JSON (no event crosses the process
+    /// boundary to await), for at most [`STEP_TIMEOUT`].
+    pub async fn wait_for_json(
+        &self,
+        path: &str,
+        what: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            let value = self.json(path).await?;
+            if ready(&value) {
+                return Ok(value);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("{what}: not within {STEP_TIMEOUT:?} ({value})").into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the node and waits for it to exit.

@@ -117,40 +117,56 @@ struct ChainCardProps {
     network: Network,
 }
 
-/// This tab's place in the mesh: its peer id, the signaling server, its neighbours.
+/// The tab's peer: started once per network; its status drives the mesh and faucet cards.
 #[cfg(target_arch = "wasm32")]
 #[function_component]
 fn MeshCard(props: &ChainCardProps) -> Html {
-    use crate::driver::MeshStatus;
+    use crate::driver::{MeshStatus, PageHandle};
     let status = use_state(MeshStatus::default);
+    let handle = use_state(|| None::<PageHandle>);
     {
-        let status = status.clone();
+        let (status, handle) = (status.clone(), handle.clone());
         use_effect_with(props.network, move |network| {
             let ice_servers = ice_servers_from_query(&page_query());
-            crate::driver::start(*network, ice_servers, move |update| status.set(update));
+            let started =
+                crate::driver::start(*network, ice_servers, move |update| status.set(update));
+            handle.set(Some(started));
         });
     }
     let short = status.peer.get(..16).unwrap_or_default().to_owned();
+    let ask = {
+        let handle = (*handle).clone();
+        Callback::from(move |address: String| {
+            if let Some(handle) = &handle {
+                handle.ask_faucet(address);
+            }
+        })
+    };
     html! {
-        <section class="card" aria-live="polite">
-            <h2>{ "Mesh" }</h2>
-            <dl class="facts">
-                <dt>{ "This peer" }</dt>
-                <dd><code class="hash" id="peer-id" title={status.peer.clone()}>{ short }</code></dd>
-                <dt>{ "Signaling" }</dt>
-                <dd id="signaling-state">{ if status.signaling { "connected" } else { "connecting…" } }</dd>
-                <dt>{ "Neighbours" }</dt>
-                <dd id="neighbour-count">{ status.neighbours.len() }</dd>
-            </dl>
-            <ul class="neighbours" id="neighbours">
-                { for status.neighbours.iter().map(|neighbour| html! {
-                    <li>
-                        <code>{ &neighbour.peer }</code>
-                        { neighbour.rtt_millis.map(|rtt| format!(" · {rtt} ms")).unwrap_or_default() }
-                    </li>
-                }) }
-            </ul>
-        </section>
+        <>
+            <section class="card" aria-live="polite">
+                <h2>{ "Mesh" }</h2>
+                <dl class="facts">
+                    <dt>{ "This peer" }</dt>
+                    <dd><code class="hash" id="peer-id" title={status.peer.clone()}>{ short }</code></dd>
+                    <dt>{ "Signaling" }</dt>
+                    <dd id="signaling-state">{ if status.signaling { "connected" } else { "connecting…" } }</dd>
+                    <dt>{ "Neighbours" }</dt>
+                    <dd id="neighbour-count">{ status.neighbours.len() }</dd>
+                    <dt>{ "Chain height" }</dt>
+                    <dd id="tip-height" title={status.tip.clone()}>{ status.height }</dd>
+                </dl>
+                <ul class="neighbours" id="neighbours">
+                    { for status.neighbours.iter().map(|neighbour| html! {
+                        <li>
+                            <code>{ &neighbour.peer }</code>
+                            { neighbour.rtt_millis.map(|rtt| format!(" · {rtt} ms")).unwrap_or_default() }
+                        </li>
+                    }) }
+                </ul>
+            </section>
+            <FaucetCard state={status.faucet.clone()} {ask} />
+        </>
     }
 }
 
@@ -159,6 +175,76 @@ fn MeshCard(props: &ChainCardProps) -> Html {
 #[function_component]
 fn MeshCard(_props: &ChainCardProps) -> Html {
     Html::default()
+}
+
+#[cfg(target_arch = "wasm32")]
+#[derive(Properties, PartialEq)]
+struct FaucetCardProps {
+    state: crate::driver::FaucetState,
+    ask: Callback<String>,
+}
+
+/// Asks a faucet among the tab's neighbours (a node of a local or test network) for coins.
+#[cfg(target_arch = "wasm32")]
+#[function_component]
+fn FaucetCard(props: &FaucetCardProps) -> Html {
+    use crate::driver::FaucetState;
+    let input = use_node_ref();
+    let onsubmit = {
+        let (input, ask) = (input.clone(), props.ask.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            if let Some(input) = input.cast::<web_sys::HtmlInputElement>() {
+                ask.emit(input.value());
+            }
+        })
+    };
+    let result = match &props.state {
+        FaucetState::Idle => Html::default(),
+        FaucetState::Asking => html! { <p id="faucet-result">{ "Asking the faucet…" }</p> },
+        FaucetState::Paid { sats, txid, asset } => {
+            let asset = asset.as_ref().map(|(units, known)| match known {
+                Some((ticker, decimals)) => {
+                    format!(" and {} {ticker}", format_units(*units, *decimals))
+                }
+                None => format!(" and {units} units of its asset"),
+            });
+            html! {
+                <p id="faucet-result" class="ok">
+                    { format!("Paid {} BTC{}", format_units(*sats, 8), asset.unwrap_or_default()) }
+                    <br />
+                    <code class="hash">{ txid.clone() }</code>
+                </p>
+            }
+        }
+        FaucetState::Refused(reason) => html! {
+            <p id="faucet-result" class="refused" role="alert">{ reason.clone() }</p>
+        },
+    };
+    html! {
+        <section class="card" aria-live="polite">
+            <h2>{ "Faucet" }</h2>
+            <form class="row" {onsubmit}>
+                <label for="faucet-address">{ "Address" }</label>
+                <input id="faucet-address" ref={input} type="text" autocomplete="off"
+                    spellcheck="false" placeholder="bcrt1…" />
+                <button id="faucet-ask" type="submit"
+                    disabled={props.state == FaucetState::Asking}>{ "Ask for coins" }</button>
+            </form>
+            { result }
+        </section>
+    }
+}
+
+/// `units` base units of something with `decimals` decimal places, as a person reads it:
+/// `format_units(10_000_000, 8)` is `0.10000000`.
+pub fn format_units(units: u64, decimals: u8) -> String {
+    if decimals == 0 {
+        return units.to_string();
+    }
+    let scale = 10u128.pow(u32::from(decimals));
+    let (whole, fraction) = (u128::from(units) / scale, u128::from(units) % scale);
+    format!("{whole}.{fraction:0width$}", width = usize::from(decimals))
 }
 
 /// The chain this page validates, starting from the genesis block computed right here.
@@ -194,6 +280,14 @@ mod tests {
         assert_eq!(network_from_query("?network=test"), Ok(Network::Test));
         assert_eq!(network_from_query("?x=1&network=local"), Ok(Network::Local));
         assert!(network_from_query("?network=mainnet").is_err());
+    }
+
+    #[test]
+    fn units_read_as_a_person_reads_them() {
+        assert_eq!(format_units(10_000_000, 8), "0.10000000");
+        assert_eq!(format_units(100_000, 2), "1000.00");
+        assert_eq!(format_units(7, 0), "7");
+        assert_eq!(format_units(u64::MAX, 18), "18.446744073709551615");
     }
 
     #[test]

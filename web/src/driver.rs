@@ -9,9 +9,11 @@ use std::collections::HashMap;
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
+use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
-use bitmesh_core::node::{LinkId, Node, NodeConfig};
+use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
+use bitmesh_core::wire::{Features, PeerId, RoutedKind};
 use bitmesh_core::Network;
 use bitmesh_mesh::browser::BrowserConnection;
 use bitmesh_mesh::connector::Step;
@@ -38,6 +40,44 @@ pub struct MeshStatus {
     /// Registered with the node's signaling server.
     pub signaling: bool,
     pub neighbours: Vec<Neighbour>,
+    /// The tab's active chain: height and tip.
+    pub height: u32,
+    pub tip: String,
+    /// The last request to a faucet.
+    pub faucet: FaucetState,
+}
+
+/// Where the tab's last request to a faucet is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FaucetState {
+    #[default]
+    Idle,
+    Asking,
+    /// Paid: BTC in `txid`, and the asset's units (with its ticker and decimals, when the
+    /// tab's chain knows the asset) in another transaction.
+    Paid {
+        sats: u64,
+        txid: String,
+        asset: Option<(u64, Option<(String, u8)>)>,
+    },
+    Refused(String),
+}
+
+/// What the page's views may ask of its peer.
+#[derive(Clone)]
+pub struct PageHandle(mpsc::UnboundedSender<Report>);
+
+impl PageHandle {
+    /// Asks a faucet among the tab's neighbours to pay `address`.
+    pub fn ask_faucet(&self, address: String) {
+        let _ = self.0.unbounded_send(Report::AskFaucet(address));
+    }
+}
+
+impl PartialEq for PageHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_receiver(&other.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +89,7 @@ pub struct Neighbour {
 
 enum Report {
     Tick,
+    AskFaucet(String),
     ServerText(String),
     ServerClosed,
     Reconnect,
@@ -72,6 +113,9 @@ struct Page {
     on_status: Box<dyn Fn(MeshStatus)>,
     /// STUN/TURN servers from the page's `ice` parameter (none by default).
     ice_servers: Vec<String>,
+    /// The faucet the tab asked last, whose answer it awaits, and where that request is.
+    faucet: Option<PeerId>,
+    faucet_state: FaucetState,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -96,7 +140,11 @@ fn signaling_url() -> Option<String> {
 
 /// Starts the page's peer on `network` with STUN/TURN servers `ice_servers` (none on a local
 /// network: Chromium's host and mDNS candidates suffice); `on_status` hears every change.
-pub fn start(network: Network, ice_servers: Vec<String>, on_status: impl Fn(MeshStatus) + 'static) {
+pub fn start(
+    network: Network,
+    ice_servers: Vec<String>,
+    on_status: impl Fn(MeshStatus) + 'static,
+) -> PageHandle {
     let key = loop {
         if let Ok(secret) = SecretKey::from_slice(&random_bytes::<32>()) {
             break Keypair::from_secret_key(&Secp256k1::new(), &secret);
@@ -132,7 +180,10 @@ pub fn start(network: Network, ice_servers: Vec<String>, on_status: impl Fn(Mesh
         },
         on_status: Box::new(on_status),
         ice_servers,
+        faucet: None,
+        faucet_state: FaucetState::Idle,
     };
+    let handle = PageHandle(reports.clone());
     (page.on_status)(page.status.clone());
     page.open_socket();
     let tick = Closure::<dyn FnMut()>::new(move || {
@@ -151,6 +202,7 @@ pub fn start(network: Network, ice_servers: Vec<String>, on_status: impl Fn(Mesh
             page.report(report);
         }
     });
+    handle
 }
 
 impl Page {
@@ -194,6 +246,10 @@ impl Page {
                 self.open_socket();
                 return;
             }
+            Report::AskFaucet(address) => {
+                self.ask_faucet(&address);
+                return self.update_status();
+            }
             Report::Driver(input) => input,
             Report::Ready(link, connection) => {
                 if self.steps.contains_key(&link) {
@@ -209,19 +265,75 @@ impl Page {
         self.update_status();
     }
 
+    /// Sends a faucet request for `address` to a neighbour that runs a faucet.
+    fn ask_faucet(&mut self, address: &str) {
+        let faucet = self
+            .driver
+            .node()
+            .peers()
+            .find(|(_, info)| info.features.contains(Features::FAUCET))
+            .map(|(_, info)| info.peer);
+        let (Some(faucet), Some(request)) = (faucet, FaucetRequest::new(address.trim())) else {
+            self.faucet_state = FaucetState::Refused(if faucet.is_none() {
+                "No faucet among this tab's neighbours yet: wait until the node's peer is \
+                 connected"
+                    .into()
+            } else {
+                "That is too long to be an address".into()
+            });
+            return;
+        };
+        self.faucet = Some(faucet);
+        self.faucet_state = FaucetState::Asking;
+        let now = now();
+        let outputs = self.driver.node_mut().handle(
+            now,
+            Input::SendRouted {
+                to: faucet,
+                kind: RoutedKind::FaucetRequest,
+                payload: request.encode(),
+            },
+        );
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
+    }
+
+    /// A faucet's answer, if it is from the faucet the tab asked.
+    fn faucet_answer(&mut self, from: PeerId, payload: &[u8]) {
+        if self.faucet != Some(from) {
+            return;
+        }
+        self.faucet = None;
+        self.faucet_state = match FaucetAnswer::decode(payload) {
+            Ok(FaucetAnswer::Paid { sats, txid, asset }) => FaucetState::Paid {
+                sats,
+                txid: txid.to_string(),
+                asset: asset.map(|grant| {
+                    let known = self.driver.node().chain().asset(&grant.asset);
+                    let known = known.map(|issue| (issue.ticker.clone(), issue.decimals));
+                    (grant.units, known)
+                }),
+            },
+            Ok(FaucetAnswer::Refused(reason)) => FaucetState::Refused(reason),
+            Err(err) => FaucetState::Refused(format!("The faucet's answer is unreadable: {err}")),
+        };
+    }
+
     fn update_status(&mut self) {
+        let node = self.driver.node();
         let status = MeshStatus {
             peer: self.status.peer.clone(),
             signaling: self.client.is_registered(),
-            neighbours: self
-                .driver
-                .node()
+            neighbours: node
                 .peers()
                 .map(|(_, info)| Neighbour {
                     peer: bitcoin::hex::DisplayHex::to_lower_hex_string(&info.peer.0[..8]),
                     rtt_millis: info.rtt_millis,
                 })
                 .collect(),
+            height: node.chain().height(),
+            tip: node.chain().tip().to_string(),
+            faucet: self.faucet_state.clone(),
         };
         if status != self.status {
             self.status = status;
@@ -325,6 +437,11 @@ impl Page {
                     }
                 }
                 Action::Signal { to, signal, .. } => self.send_text(self.client.signal(to, signal)),
+                Action::Event(Event::Routed {
+                    from,
+                    kind: RoutedKind::FaucetAnswer,
+                    payload,
+                }) => self.faucet_answer(from, &payload),
                 Action::Event(_) => {}
             }
         }

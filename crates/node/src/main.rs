@@ -70,7 +70,7 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// A wallet in a vault file: create, restore, address, descriptor.
+    /// A wallet in a vault file: create, restore, address, descriptor, balance, send, issue.
     Wallet(wallet_cli::WalletArgs),
 }
 

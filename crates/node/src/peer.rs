@@ -513,7 +513,10 @@ impl Peer {
         let answer = match FaucetRequest::decode(payload) {
             Ok(request) => match self.faucet(&request.address, Requester::Peer(from)) {
                 Some(Ok(answer)) => answer,
-                Some(Err(err)) => FaucetAnswer::refusal(&err),
+                Some(Err(err)) => {
+                    tracing::info!(peer = %from, "the faucet refused: {err}");
+                    FaucetAnswer::refusal(&err)
+                }
                 None => FaucetAnswer::refusal(&"this node runs no faucet"),
             },
             Err(err) => FaucetAnswer::refusal(&err),
