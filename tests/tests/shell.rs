@@ -63,3 +63,38 @@ async fn the_test_network_page_shows_its_own_genesis() {
     })
     .await;
 }
+
+/// The tab's identity is kept in the profile's IndexedDB: a reload comes back as the same peer.
+#[tokio::test]
+async fn a_reload_keeps_the_tabs_identity() {
+    within(TEST_TIMEOUT, async {
+        let node = Node::start(NodeOptions {
+            network: Network::Test,
+            ..NodeOptions::default()
+        })
+        .await?;
+        let browser = Browser::open().await?;
+        browser.goto(node.url()).await?;
+        browser
+            .wait_for_text("#signaling-state", "connected")
+            .await?;
+        let before = browser.text("#peer-id").await?;
+        assert_eq!(before.len(), 16, "{before}");
+        browser.goto(node.url()).await?;
+        browser
+            .wait_for_text("#signaling-state", "connected")
+            .await?;
+        assert_eq!(browser.text("#peer-id").await?, before);
+        let note = browser
+            .eval("return document.querySelector('#storage-note') === null")
+            .await?;
+        assert_eq!(
+            note.as_bool(),
+            Some(true),
+            "the identity is kept without a warning"
+        );
+        browser.close().await?;
+        node.stop().await
+    })
+    .await;
+}

@@ -156,6 +156,9 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                     <dt>{ "Chain height" }</dt>
                     <dd id="tip-height" title={status.tip.clone()}>{ status.height }</dd>
                 </dl>
+                { for status.storage.iter().map(|why| html! {
+                    <p class="note refused" id="storage-note" role="status">{ why.clone() }</p>
+                }) }
                 <ul class="neighbours" id="neighbours">
                     { for status.neighbours.iter().map(|neighbour| html! {
                         <li>

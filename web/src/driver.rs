@@ -13,6 +13,7 @@ use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
+use bitmesh_core::store::{Table, WriteBatch};
 use bitmesh_core::wire::{Features, PeerId, RoutedKind};
 use bitmesh_core::Network;
 use bitmesh_mesh::browser::BrowserConnection;
@@ -25,6 +26,8 @@ use futures_util::StreamExt;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, WebSocket};
+
+use crate::store::{IdbStore, StoreError};
 
 /// How often the node ticks, and the server's peers are listed again.
 const TICK_MILLIS: i32 = 100;
@@ -45,6 +48,8 @@ pub struct MeshStatus {
     pub tip: String,
     /// The last request to a faucet.
     pub faucet: FaucetState,
+    /// Why the tab keeps nothing across reloads, when it cannot.
+    pub storage: Option<String>,
 }
 
 /// Where the tab's last request to a faucet is.
@@ -145,11 +150,128 @@ pub fn start(
     ice_servers: Vec<String>,
     on_status: impl Fn(MeshStatus) + 'static,
 ) -> PageHandle {
-    let key = loop {
+    let (reports, inbox) = mpsc::unbounded();
+    let handle = PageHandle(reports.clone());
+    wasm_bindgen_futures::spawn_local(async move {
+        let (key, storage) = identity(network).await;
+        run(
+            network,
+            key,
+            storage,
+            ice_servers,
+            Box::new(on_status),
+            reports,
+            inbox,
+        )
+        .await;
+    });
+    handle
+}
+
+/// A key of this page's life only.
+fn fresh_key() -> Keypair {
+    loop {
         if let Ok(secret) = SecretKey::from_slice(&random_bytes::<32>()) {
-            break Keypair::from_secret_key(&Secp256k1::new(), &secret);
+            return Keypair::from_secret_key(&Secp256k1::new(), &secret);
+        }
+    }
+}
+
+/// The tab's identity key on `network`: the one this browser profile keeps, else a new one kept
+/// now; and, when it cannot be kept, why (in words for the person). Only the tab holding the
+/// profile's lock for the network uses the kept one: two tabs with one identity would fight
+/// over the same peer id.
+async fn identity(network: Network) -> (Keypair, Option<String>) {
+    let name = format!("bitmesh-{}", network.name());
+    if !hold_lock(&name).await {
+        return (
+            fresh_key(),
+            Some(
+                "Another tab of this browser already runs bitmesh on this network: this tab \
+                 runs with a temporary identity"
+                    .into(),
+            ),
+        );
+    }
+    match kept_identity(&name).await {
+        Ok(key) => (key, None),
+        Err(err) => (
+            fresh_key(),
+            Some(format!(
+                "This tab's identity is not kept across reloads: {err}"
+            )),
+        ),
+    }
+}
+
+async fn kept_identity(name: &str) -> Result<Keypair, StoreError> {
+    let store = IdbStore::open(name).await?;
+    let kept = store.get(Table::META, IDENTITY).await?;
+    let secret = kept.and_then(|bytes| SecretKey::from_slice(&bytes).ok());
+    let key = match secret {
+        Some(secret) => Keypair::from_secret_key(&Secp256k1::new(), &secret),
+        None => {
+            let key = fresh_key();
+            let mut batch = WriteBatch::new();
+            batch.put(Table::META, IDENTITY.to_vec(), key.secret_bytes().to_vec());
+            store.apply(&batch).await?;
+            key
         }
     };
+    store.close();
+    Ok(key)
+}
+
+/// Where the identity key is kept in the store's facts.
+const IDENTITY: &[u8] = b"identity";
+
+/// Asks the browser's Web Locks for `name` without waiting; when granted, the lock is held
+/// for the page's life. Browsers without Web Locks have nothing to coordinate with: granted.
+pub async fn hold_lock(name: &str) -> bool {
+    use js_sys::{Function, Object, Promise, Reflect};
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let navigator = Reflect::get(&window, &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+    let locks = Reflect::get(&navigator, &"locks".into()).unwrap_or(JsValue::UNDEFINED);
+    let Some(request) = Reflect::get(&locks, &"request".into())
+        .ok()
+        .and_then(|request| request.dyn_into::<Function>().ok())
+    else {
+        return true;
+    };
+    let (granted, answer) = futures_channel::oneshot::channel::<bool>();
+    let callback = Closure::once_into_js(move |lock: JsValue| -> Promise {
+        let held = !lock.is_null();
+        let _ = granted.send(held);
+        if held {
+            // Never settles: the lock is released when the page goes.
+            Promise::new(&mut |_, _| {})
+        } else {
+            Promise::resolve(&JsValue::UNDEFINED)
+        }
+    });
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+    if request
+        .call3(&locks, &name.into(), &options, &callback)
+        .is_err()
+    {
+        return false;
+    }
+    answer.await.unwrap_or(false)
+}
+
+/// Runs the page's peer with identity `key` until the page goes.
+async fn run(
+    network: Network,
+    key: Keypair,
+    storage: Option<String>,
+    ice_servers: Vec<String>,
+    on_status: Box<dyn Fn(MeshStatus)>,
+    reports: mpsc::UnboundedSender<Report>,
+    mut inbox: mpsc::UnboundedReceiver<Report>,
+) {
     let seed = random_bytes::<32>();
     let mut node = Node::new(
         NodeConfig::new(network),
@@ -162,7 +284,6 @@ pub fn start(
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
     let peer = bitcoin::hex::DisplayHex::to_lower_hex_string(&node.id().0[..]);
-    let (reports, mut inbox) = mpsc::unbounded();
     let session_seed = u64::from_le_bytes(random_bytes::<8>());
     let mut page = Page {
         driver: MeshDriver::new(node, session_seed),
@@ -176,14 +297,14 @@ pub fn start(
         last_list: 0.0,
         status: MeshStatus {
             peer,
+            storage,
             ..MeshStatus::default()
         },
-        on_status: Box::new(on_status),
+        on_status,
         ice_servers,
         faucet: None,
         faucet_state: FaucetState::Idle,
     };
-    let handle = PageHandle(reports.clone());
     (page.on_status)(page.status.clone());
     page.open_socket();
     let tick = Closure::<dyn FnMut()>::new(move || {
@@ -197,12 +318,9 @@ pub fn start(
     }
     // The timer lives as long as the page.
     tick.forget();
-    wasm_bindgen_futures::spawn_local(async move {
-        while let Some(report) = inbox.next().await {
-            page.report(report);
-        }
-    });
-    handle
+    while let Some(report) = inbox.next().await {
+        page.report(report);
+    }
 }
 
 impl Page {
@@ -334,6 +452,7 @@ impl Page {
             height: node.chain().height(),
             tip: node.chain().tip().to_string(),
             faucet: self.faucet_state.clone(),
+            storage: self.status.storage.clone(),
         };
         if status != self.status {
             self.status = status;

@@ -2,6 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use bitmesh_core::store::{Table, WriteBatch};
+use bitmesh_web::driver::hold_lock;
 use bitmesh_web::store::IdbStore;
 use wasm_bindgen_test::*;
 
@@ -56,4 +57,14 @@ fn genesis_hash_in_wasm_matches_the_native_constant() {
         bitmesh_core::Network::Local.genesis_hash().to_string(),
         "0000d87272e733092b928dfe2abfc980e7b60852a3e6e77e9e7518c9a174c7b8"
     );
+}
+
+/// Only one holder of a profile's lock for a network at a time: the tab that has it keeps it
+/// for its life, another asking without waiting is told no; another name is its own lock.
+#[wasm_bindgen_test]
+async fn the_web_lock_is_held_by_one_at_a_time() {
+    let name = fresh_name("lock");
+    assert!(hold_lock(&name).await, "the first asker holds it");
+    assert!(!hold_lock(&name).await, "a second asker does not");
+    assert!(hold_lock(&format!("{name}-other")).await);
 }
