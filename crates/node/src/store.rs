@@ -18,7 +18,7 @@ use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::wire::{Features, PeerId, PeerRecord};
 use bitmesh_core::Network;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, Key, ReadOnlyTable, ReadableTable, TableDefinition, Value};
 
 /// Height → the active chain's block there (consensus encoding).
 const BLOCKS: TableDefinition<u32, &[u8]> = TableDefinition::new("blocks");
@@ -125,6 +125,34 @@ impl Store {
         Ok(())
     }
 
+    /// `table` as it is now, in a read transaction of its own.
+    fn read<K: Key + 'static, V: Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+    ) -> Result<ReadOnlyTable<K, V>, StoreError> {
+        let txn = self.db()?.begin_read().map_err(|err| self.corrupt(err))?;
+        txn.open_table(table).map_err(|err| self.corrupt(err))
+    }
+
+    /// Replaces everything in `table` with what `fill` inserts, in one transaction.
+    fn replace<K: Key + 'static, V: Value + 'static>(
+        &self,
+        table: TableDefinition<K, V>,
+        fill: impl FnOnce(&mut redb::Table<K, V>) -> Result<(), redb::StorageError>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write().map_err(write_error)?;
+        {
+            let mut table = txn.open_table(table).map_err(write_error)?;
+            table.retain(|_, _| false).map_err(write_error)?;
+            fill(&mut table).map_err(write_error)?;
+        }
+        txn.commit().map_err(write_error)
+    }
+
+    fn corrupt(&self, why: impl fmt::Display) -> StoreError {
+        StoreError::Corrupt(self.path.clone(), why.to_string())
+    }
+
     fn db(&self) -> Result<&Database, StoreError> {
         self.db
             .as_ref()
@@ -153,14 +181,12 @@ fn open_file(path: &Path) -> Result<Database, StoreError> {
 impl Store {
     /// The store's network and schema, written when it is new.
     fn check_or_stamp(&self, network: Network) -> Result<(), StoreError> {
-        let corrupt =
-            |err: &dyn fmt::Display| StoreError::Corrupt(self.path.clone(), err.to_string());
         let txn = self.db()?.begin_write().map_err(write_error)?;
         {
-            let mut meta = txn.open_table(META).map_err(|err| corrupt(&err))?;
+            let mut meta = txn.open_table(META).map_err(|err| self.corrupt(err))?;
             let stored = meta
                 .get("network")
-                .map_err(|err| corrupt(&err))?
+                .map_err(|err| self.corrupt(err))?
                 .map(|value| String::from_utf8_lossy(value.value()).into_owned());
             match stored {
                 Some(stored) if stored != network.name() => {
@@ -172,7 +198,7 @@ impl Store {
                 Some(_) => {
                     let version = meta
                         .get("schema")
-                        .map_err(|err| corrupt(&err))?
+                        .map_err(|err| self.corrupt(err))?
                         .and_then(|value| value.value().try_into().ok())
                         .map(u32::from_le_bytes)
                         .unwrap_or(0);
@@ -190,10 +216,10 @@ impl Store {
                         .map_err(write_error)?;
                 }
             }
-            txn.open_table(BLOCKS).map_err(|err| corrupt(&err))?;
-            txn.open_table(HASHES).map_err(|err| corrupt(&err))?;
-            txn.open_table(PEERS).map_err(|err| corrupt(&err))?;
-            txn.open_table(MEMPOOL).map_err(|err| corrupt(&err))?;
+            txn.open_table(BLOCKS).map_err(|err| self.corrupt(err))?;
+            txn.open_table(HASHES).map_err(|err| self.corrupt(err))?;
+            txn.open_table(PEERS).map_err(|err| self.corrupt(err))?;
+            txn.open_table(MEMPOOL).map_err(|err| self.corrupt(err))?;
         }
         txn.commit().map_err(write_error)
     }
@@ -245,24 +271,14 @@ impl Store {
 
     /// The faucet's demo asset and the transaction that issued it, once it did.
     pub fn faucet_asset(&self) -> Result<Option<(AssetId, Txid)>, StoreError> {
-        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
-        let txn = self
-            .db()?
-            .begin_read()
-            .map_err(|err| corrupt(err.to_string()))?;
-        let meta = txn
-            .open_table(META)
-            .map_err(|err| corrupt(err.to_string()))?;
-        let Some(value) = meta
-            .get("faucet-asset")
-            .map_err(|err| corrupt(err.to_string()))?
-        else {
+        let meta = self.read(META)?;
+        let Some(value) = meta.get("faucet-asset").map_err(|err| self.corrupt(err))? else {
             return Ok(None);
         };
         let bytes: [u8; 64] = value
             .value()
             .try_into()
-            .map_err(|_| corrupt("faucet-asset: not 64 bytes".into()))?;
+            .map_err(|_| self.corrupt("faucet-asset: not 64 bytes"))?;
         let (asset, txid) = bytes.split_at(32);
         Ok(Some((
             AssetId::from_byte_array(asset.try_into().expect("32 bytes")),
@@ -283,22 +299,15 @@ impl Store {
 
     /// The peers the node knew when it last saved them.
     pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
-        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
-        let txn = self
-            .db()?
-            .begin_read()
-            .map_err(|err| corrupt(err.to_string()))?;
-        let table = txn
-            .open_table(PEERS)
-            .map_err(|err| corrupt(err.to_string()))?;
+        let table = self.read(PEERS)?;
         let mut records = Vec::new();
-        for entry in table.iter().map_err(|err| corrupt(err.to_string()))? {
-            let (peer, value) = entry.map_err(|err| corrupt(err.to_string()))?;
+        for entry in table.iter().map_err(|err| self.corrupt(err))? {
+            let (peer, value) = entry.map_err(|err| self.corrupt(err))?;
             let (Ok(peer), Ok(value)) = (
                 <[u8; 32]>::try_from(peer.value()),
                 <[u8; 16]>::try_from(value.value()),
             ) else {
-                return Err(corrupt("a peer record of the wrong size".into()));
+                return Err(self.corrupt("a peer record of the wrong size"));
             };
             let (features, seen) = value.split_at(8);
             records.push(PeerRecord {
@@ -312,36 +321,24 @@ impl Store {
 
     /// Replaces the stored peers with `records`.
     pub fn save_peers(&self, records: &[PeerRecord]) -> Result<(), StoreError> {
-        let txn = self.db()?.begin_write().map_err(write_error)?;
-        {
-            let mut table = txn.open_table(PEERS).map_err(write_error)?;
-            table.retain(|_, _| false).map_err(write_error)?;
+        self.replace(PEERS, |table| {
             for record in records {
                 let mut value = record.features.0.to_le_bytes().to_vec();
                 value.extend_from_slice(&record.last_seen_secs.to_le_bytes());
-                table
-                    .insert(&record.peer.0[..], &value[..])
-                    .map_err(write_error)?;
+                table.insert(&record.peer.0[..], &value[..])?;
             }
-        }
-        txn.commit().map_err(write_error)
+            Ok(())
+        })
     }
 
     /// The mempool's transactions when it was last saved, parents first.
     pub fn mempool(&self) -> Result<Vec<Transaction>, StoreError> {
-        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
-        let txn = self
-            .db()?
-            .begin_read()
-            .map_err(|err| corrupt(err.to_string()))?;
-        let table = txn
-            .open_table(MEMPOOL)
-            .map_err(|err| corrupt(err.to_string()))?;
+        let table = self.read(MEMPOOL)?;
         let mut txs = Vec::new();
-        for entry in table.iter().map_err(|err| corrupt(err.to_string()))? {
-            let (position, bytes) = entry.map_err(|err| corrupt(err.to_string()))?;
+        for entry in table.iter().map_err(|err| self.corrupt(err))? {
+            let (position, bytes) = entry.map_err(|err| self.corrupt(err))?;
             let tx = deserialize(bytes.value()).map_err(|err| {
-                corrupt(format!("mempool transaction {}: {err}", position.value()))
+                self.corrupt(format!("mempool transaction {}: {err}", position.value()))
             })?;
             txs.push(tx);
         }
@@ -353,40 +350,28 @@ impl Store {
         &self,
         txs: impl IntoIterator<Item = &'a Transaction>,
     ) -> Result<(), StoreError> {
-        let txn = self.db()?.begin_write().map_err(write_error)?;
-        {
-            let mut table = txn.open_table(MEMPOOL).map_err(write_error)?;
-            table.retain(|_, _| false).map_err(write_error)?;
+        self.replace(MEMPOOL, |table| {
             for (position, tx) in txs.into_iter().enumerate() {
-                table
-                    .insert(position as u32, &serialize(tx)[..])
-                    .map_err(write_error)?;
+                table.insert(position as u32, &serialize(tx)[..])?;
             }
-        }
-        txn.commit().map_err(write_error)
+            Ok(())
+        })
     }
 
     /// The chain of `network` rebuilt from the stored blocks, validated as they connect.
     pub fn load_chain(&self, network: Network, now_secs: u32) -> Result<Chain, StoreError> {
-        let corrupt = |why: String| StoreError::Corrupt(self.path.clone(), why);
         let mut chain = Chain::new(network);
-        let txn = self
-            .db()?
-            .begin_read()
-            .map_err(|err| corrupt(err.to_string()))?;
-        let blocks = txn
-            .open_table(BLOCKS)
-            .map_err(|err| corrupt(err.to_string()))?;
-        for entry in blocks.iter().map_err(|err| corrupt(err.to_string()))? {
-            let (height, bytes) = entry.map_err(|err| corrupt(err.to_string()))?;
+        let blocks = self.read(BLOCKS)?;
+        for entry in blocks.iter().map_err(|err| self.corrupt(err))? {
+            let (height, bytes) = entry.map_err(|err| self.corrupt(err))?;
             let height = height.value();
             let block: Block = deserialize(bytes.value())
-                .map_err(|err| corrupt(format!("block {height}: {err}")))?;
+                .map_err(|err| self.corrupt(format!("block {height}: {err}")))?;
             chain
                 .accept_block(block, now_secs)
-                .map_err(|err| corrupt(format!("block {height}: {err}")))?;
+                .map_err(|err| self.corrupt(format!("block {height}: {err}")))?;
             if chain.height() != height {
-                return Err(corrupt(format!("block {height} is not at height {height}")));
+                return Err(self.corrupt(format!("block {height} is not at height {height}")));
             }
         }
         Ok(chain)
