@@ -17,7 +17,7 @@ use bitmesh_core::chain::assets::{AssetAmounts, AssetId};
 use bitmesh_core::chain::mempool::{Mempool, MempoolError};
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::faucet::{
-    AssetGrant, FaucetAnswer, FaucetLimits, RateLimiter, RateRefusal, Requester,
+    AssetGrant, FaucetLimits, Payment, RateLimiter, RateRefusal, Requester,
 };
 use bitmesh_core::wallet::build::{
     build_issuance, build_payment, build_transfer, sign, BuildError, BuiltTx, IssueRequest,
@@ -26,6 +26,8 @@ use bitmesh_core::wallet::build::{
 use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
 use bitmesh_core::wallet::tracker::{OwnedOutput, TxStatus};
 use bitmesh_core::Network;
+
+use crate::txindex::{script_hash, TxIndex};
 
 /// The demo asset a faucet issues: 1,000,000,000.00 DEMO.
 pub const DEMO_TICKER: &str = "DEMO";
@@ -37,6 +39,8 @@ pub const DEMO_SUPPLY: u64 = 100_000_000_000;
 pub trait Ledger {
     fn chain(&self) -> &Chain;
     fn mempool(&self) -> &Mempool;
+    /// Kept in step with the chain's active chain.
+    fn index(&self) -> &TxIndex;
     fn submit(&mut self, tx: Transaction) -> Result<Txid, MempoolError>;
 }
 
@@ -80,29 +84,53 @@ impl NodeWallet {
     /// The coins the wallet may spend now: confirmed ones (coinbase outputs once mature) that
     /// no mempool transaction spends, and the outputs of mempool transactions that spend only
     /// the wallet's own coins (nobody else can double-spend those).
-    pub fn coins(&self, chain: &Chain, mempool: &Mempool) -> Vec<OwnedOutput> {
+    ///
+    /// The confirmed ones are found through the transaction index's history of the wallet's two
+    /// scripts, not by scanning the UTXO set: this runs at every new tip until the faucet's
+    /// asset is issued, and a node syncing a long chain would otherwise scan it per block.
+    pub fn coins(&self, ledger: &dyn Ledger) -> Vec<OwnedOutput> {
+        let (chain, mempool, index) = (ledger.chain(), ledger.mempool(), ledger.index());
         let maturity = chain.params().coinbase_maturity;
         let next = chain.height() + 1;
-        let mut coins: Vec<OwnedOutput> = chain
-            .utxo()
-            .iter()
-            .filter(|(outpoint, _)| mempool.spender(outpoint).is_none())
-            .filter(|(_, coin)| !coin.is_coinbase || next - coin.height >= maturity)
-            .filter_map(|(outpoint, coin)| {
-                let keychain = self.key_of(&coin.output.script_pubkey)?;
-                Some(OwnedOutput {
-                    outpoint: *outpoint,
-                    value: coin.output.value,
-                    script_pubkey: coin.output.script_pubkey.clone(),
-                    assets: coin.assets.clone(),
-                    status: TxStatus::Confirmed {
-                        height: coin.height,
-                    },
-                    is_coinbase: coin.is_coinbase,
-                    key: (0, keychain, 0),
-                })
-            })
-            .collect();
+        let mut coins = Vec::new();
+        for (keychain, script) in [Keychain::External, Keychain::Internal]
+            .into_iter()
+            .zip(&self.scripts)
+        {
+            for txid in index.script_txs(&script_hash(script)) {
+                let Some(tx) = index.place(txid).and_then(|place| {
+                    chain
+                        .block(&place.block)?
+                        .txdata
+                        .get(place.position as usize)
+                }) else {
+                    continue;
+                };
+                for (vout, output) in tx.output.iter().enumerate() {
+                    let outpoint = bitcoin::OutPoint::new(*txid, vout as u32);
+                    if output.script_pubkey != *script || mempool.spender(&outpoint).is_some() {
+                        continue;
+                    }
+                    let Some(coin) = chain.utxo().get(&outpoint) else {
+                        continue;
+                    };
+                    if coin.is_coinbase && next - coin.height < maturity {
+                        continue;
+                    }
+                    coins.push(OwnedOutput {
+                        outpoint,
+                        value: coin.output.value,
+                        script_pubkey: coin.output.script_pubkey.clone(),
+                        assets: coin.assets.clone(),
+                        status: TxStatus::Confirmed {
+                            height: coin.height,
+                        },
+                        is_coinbase: coin.is_coinbase,
+                        key: (0, keychain, 0),
+                    });
+                }
+            }
+        }
         for (txid, entry) in mempool.entries() {
             let only_ours = entry.tx.input.iter().all(|input| {
                 let spent = &input.previous_output;
@@ -271,7 +299,7 @@ impl Faucet {
         if self.asset(ledger.chain(), ledger.mempool()).is_some() {
             return None;
         }
-        let coins = self.wallet.coins(ledger.chain(), ledger.mempool());
+        let coins = self.wallet.coins(ledger);
         let request = IssueRequest {
             ticker: DEMO_TICKER.into(),
             decimals: DEMO_DECIMALS,
@@ -309,13 +337,13 @@ impl Faucet {
         now_millis: u64,
         address: &str,
         requester: Requester,
-    ) -> Result<FaucetAnswer, FaucetError> {
+    ) -> Result<Payment, FaucetError> {
         let script = self.script_of(address)?;
         self.limiter
             .check(now_millis, address, requester)
             .map_err(FaucetError::Limited)?;
         let accounts = std::slice::from_ref(&self.wallet.account);
-        let coins = self.wallet.coins(ledger.chain(), ledger.mempool());
+        let coins = self.wallet.coins(ledger);
         if coins.iter().all(|coin| !coin.assets.is_empty()) {
             return Err(FaucetError::Empty {
                 height: ledger.chain().height(),
@@ -337,7 +365,7 @@ impl Faucet {
         let asset = self
             .asset(ledger.chain(), ledger.mempool())
             .and_then(|asset| {
-                let coins = self.wallet.coins(ledger.chain(), ledger.mempool());
+                let coins = self.wallet.coins(ledger);
                 let built = build_transfer(
                     &coins,
                     asset,
@@ -366,7 +394,7 @@ impl Faucet {
                 }
             });
         tracing::info!(%txid, address, "the faucet paid");
-        Ok(FaucetAnswer::Paid {
+        Ok(Payment {
             sats: self.config.sats,
             txid,
             asset,
@@ -404,6 +432,7 @@ mod tests {
     struct TestLedger {
         chain: Chain,
         mempool: Mempool,
+        index: TxIndex,
     }
 
     impl Ledger for TestLedger {
@@ -412,6 +441,9 @@ mod tests {
         }
         fn mempool(&self) -> &Mempool {
             &self.mempool
+        }
+        fn index(&self) -> &TxIndex {
+            &self.index
         }
         fn submit(&mut self, tx: Transaction) -> Result<Txid, MempoolError> {
             let txid = tx.compute_txid();
@@ -426,6 +458,7 @@ mod tests {
             TestLedger {
                 chain: Chain::new(Network::Test),
                 mempool: Mempool::new(MempoolConfig::default()),
+                index: TxIndex::default(),
             }
         }
 
@@ -438,6 +471,7 @@ mod tests {
                 let block = block_on(&self.chain, tip, txs, fees.to_sat(), payout, tag);
                 self.mempool.remove_for_block(&block);
                 self.chain.accept_block(block, NOW_SECS).expect("valid");
+                self.index.update(&self.chain);
             }
         }
     }
@@ -516,7 +550,7 @@ mod tests {
         let answer = faucet
             .pay(&mut ledger, NOW_MILLIS, &address, peer(1))
             .expect("paid");
-        let FaucetAnswer::Paid {
+        let Payment {
             sats,
             txid,
             asset: Some(grant),
@@ -558,7 +592,7 @@ mod tests {
             .to_string();
             let answer = faucet.pay(&mut ledger, NOW_MILLIS + 2_000, &other, peer(1));
             assert!(
-                matches!(answer, Ok(FaucetAnswer::Paid { asset: Some(_), .. })),
+                matches!(answer, Ok(Payment { asset: Some(_), .. })),
                 "{answer:?}"
             );
         }

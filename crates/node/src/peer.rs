@@ -19,7 +19,7 @@ use bitmesh_core::chain::mempool::{Mempool, MempoolError};
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
 use bitmesh_core::chain::template::select_transactions;
-use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Requester};
+use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment, Requester};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
@@ -119,13 +119,8 @@ impl View<'_> {
         &self.peer.index
     }
 
-    pub fn mempool(&self) -> &bitmesh_core::chain::mempool::Mempool {
-        self.peer
-            .driver
-            .node()
-            .protocol::<MempoolRelay>()
-            .expect("registered")
-            .mempool()
+    pub fn mempool(&self) -> &Mempool {
+        self.peer.mempool()
     }
 
     /// Validates `tx` into the mempool and announces it, as the page's wallet does.
@@ -147,7 +142,7 @@ impl View<'_> {
         &mut self,
         address: &str,
         requester: Requester,
-    ) -> Option<Result<FaucetAnswer, FaucetError>> {
+    ) -> Option<Result<Payment, FaucetError>> {
         self.peer.faucet(address, requester)
     }
 
@@ -174,6 +169,10 @@ impl Ledger for PeerLedger<'_> {
 
     fn mempool(&self) -> &Mempool {
         self.0.mempool()
+    }
+
+    fn index(&self) -> &TxIndex {
+        &self.0.index
     }
 
     fn submit(&mut self, tx: bitcoin::Transaction) -> Result<bitcoin::Txid, MempoolError> {
@@ -501,7 +500,7 @@ impl Peer {
         &mut self,
         address: &str,
         requester: Requester,
-    ) -> Option<Result<FaucetAnswer, FaucetError>> {
+    ) -> Option<Result<Payment, FaucetError>> {
         let mut faucet = self.faucet.take()?;
         let answer = faucet.pay(&mut PeerLedger(self), now_millis(), address, requester);
         self.faucet = Some(faucet);
@@ -512,7 +511,7 @@ impl Peer {
     fn faucet_request(&mut self, from: PeerId, payload: &[u8]) {
         let answer = match FaucetRequest::decode(payload) {
             Ok(request) => match self.faucet(&request.address, Requester::Peer(from)) {
-                Some(Ok(answer)) => answer,
+                Some(Ok(payment)) => FaucetAnswer::Paid(payment),
                 Some(Err(err)) => {
                     tracing::info!(peer = %from, "the faucet refused: {err}");
                     FaucetAnswer::refusal(&err)
@@ -522,7 +521,7 @@ impl Peer {
             Err(err) => FaucetAnswer::refusal(&err),
         };
         let now = now_millis();
-        let outputs = self.driver.node_mut().handle(
+        let actions = self.driver.node_input(
             now,
             Input::SendRouted {
                 to: from,
@@ -530,7 +529,6 @@ impl Peer {
                 payload: answer.encode(),
             },
         );
-        let actions = self.driver.outputs(now, outputs);
         self.act(actions);
     }
 
