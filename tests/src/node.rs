@@ -36,6 +36,16 @@ impl Default for NodeOptions {
     }
 }
 
+impl NodeOptions {
+    /// A node of bitmesh's test network (minimal difficulty), otherwise the defaults.
+    pub fn test_network() -> Self {
+        Self {
+            network: Network::Test,
+            ..Self::default()
+        }
+    }
+}
+
 /// A running `bitmesh-node`, killed when dropped.
 #[derive(Debug)]
 pub struct Node {

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use bitmesh_core::Network;
 use bitmesh_e2e::{within, Browser, Node, NodeOptions};
 use fantoccini::Locator;
 
@@ -37,9 +36,8 @@ async fn a_tab_gets_coins_from_the_nodes_faucet_through_the_mesh() {
         // serves without mining, so the tab's chain stays small.
         let data = tempfile::tempdir()?;
         let options = NodeOptions {
-            network: Network::Test,
             data_dir: Some(data.path().to_path_buf()),
-            ..NodeOptions::default()
+            ..NodeOptions::test_network()
         };
         let miner = Node::start(NodeOptions {
             mine: 1,

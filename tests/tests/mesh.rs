@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use bitmesh_core::Network;
 use bitmesh_e2e::{within, Browser, Node, NodeOptions};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -13,11 +12,7 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 #[tokio::test]
 async fn two_browsers_and_the_node_connect_through_its_signaling() {
     within(TEST_TIMEOUT, async {
-        let node = Node::start(NodeOptions {
-            network: Network::Test,
-            ..NodeOptions::default()
-        })
-        .await?;
+        let node = Node::start(NodeOptions::test_network()).await?;
         let first = Browser::open().await?;
         let second = Browser::open().await?;
         first.goto(node.url()).await?;
@@ -54,10 +49,7 @@ async fn two_browsers_and_the_node_connect_through_its_signaling() {
 #[tokio::test]
 async fn a_third_tab_joins_through_the_mesh_after_the_signaling_server_stops() {
     within(TEST_TIMEOUT, async {
-        let test = NodeOptions {
-            network: Network::Test,
-            ..NodeOptions::default()
-        };
+        let test = NodeOptions::test_network();
         let first_node = Node::start(test.clone()).await?;
         let a = Browser::open().await?;
         let b = Browser::open().await?;

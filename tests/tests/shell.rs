@@ -38,11 +38,7 @@ async fn the_page_shows_the_genesis_hash_computed_in_wasm() {
 #[tokio::test]
 async fn the_test_network_page_shows_its_own_genesis() {
     within(TEST_TIMEOUT, async {
-        let node = Node::start(NodeOptions {
-            network: Network::Test,
-            ..NodeOptions::default()
-        })
-        .await?;
+        let node = Node::start(NodeOptions::test_network()).await?;
         let browser = Browser::open().await?;
         // The node's URL names its network; the page reads it from there.
         assert!(node.url().ends_with("?network=test"), "{}", node.url());
@@ -68,11 +64,7 @@ async fn the_test_network_page_shows_its_own_genesis() {
 #[tokio::test]
 async fn a_reload_keeps_the_tabs_identity() {
     within(TEST_TIMEOUT, async {
-        let node = Node::start(NodeOptions {
-            network: Network::Test,
-            ..NodeOptions::default()
-        })
-        .await?;
+        let node = Node::start(NodeOptions::test_network()).await?;
         let browser = Browser::open().await?;
         browser.goto(node.url()).await?;
         browser

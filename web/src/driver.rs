@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest};
+use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
@@ -404,7 +404,7 @@ impl Page {
         self.faucet = Some(faucet);
         self.faucet_state = FaucetState::Asking;
         let now = now();
-        let outputs = self.driver.node_mut().handle(
+        let actions = self.driver.node_input(
             now,
             Input::SendRouted {
                 to: faucet,
@@ -412,7 +412,6 @@ impl Page {
                 payload: request.encode(),
             },
         );
-        let actions = self.driver.outputs(now, outputs);
         self.act(actions);
     }
 
@@ -423,7 +422,7 @@ impl Page {
         }
         self.faucet = None;
         self.faucet_state = match FaucetAnswer::decode(payload) {
-            Ok(FaucetAnswer::Paid { sats, txid, asset }) => FaucetState::Paid {
+            Ok(FaucetAnswer::Paid(Payment { sats, txid, asset })) => FaucetState::Paid {
                 sats,
                 txid: txid.to_string(),
                 asset: asset.map(|grant| {

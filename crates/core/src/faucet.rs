@@ -39,15 +39,19 @@ pub struct AssetGrant {
     pub txid: Txid,
 }
 
+/// What a faucet paid: `sats` in transaction `txid`, and the demo asset's units when it has
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub sats: u64,
+    pub txid: Txid,
+    pub asset: Option<AssetGrant>,
+}
+
 /// The faucet's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaucetAnswer {
-    /// Paid: `sats` in transaction `txid`, and the demo asset's units when the faucet has them.
-    Paid {
-        sats: u64,
-        txid: Txid,
-        asset: Option<AssetGrant>,
-    },
+    Paid(Payment),
     /// Not paid, and why (in words for the user).
     Refused(String),
 }
@@ -153,7 +157,7 @@ impl FaucetAnswer {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![VERSION];
         match self {
-            FaucetAnswer::Paid { sats, txid, asset } => {
+            FaucetAnswer::Paid(Payment { sats, txid, asset }) => {
                 out.push(0);
                 out.extend_from_slice(&sats.to_le_bytes());
                 out.extend_from_slice(txid.as_byte_array());
@@ -190,7 +194,7 @@ impl FaucetAnswer {
                     }),
                     _ => return Err(FaucetMessageError::Malformed("unknown asset flag")),
                 };
-                FaucetAnswer::Paid { sats, txid, asset }
+                FaucetAnswer::Paid(Payment { sats, txid, asset })
             }
             1 => FaucetAnswer::Refused(read_text(
                 &mut reader,
@@ -380,7 +384,7 @@ mod tests {
         let request = FaucetRequest::new("bcrt1qexample").expect("short");
         assert_eq!(FaucetRequest::decode(&request.encode()), Ok(request));
         assert!(FaucetRequest::new(&"a".repeat(MAX_ADDRESS_LEN + 1)).is_none());
-        let paid = FaucetAnswer::Paid {
+        let paid = FaucetAnswer::Paid(Payment {
             sats: 10_000_000,
             txid: Txid::from_byte_array([7; 32]),
             asset: Some(AssetGrant {
@@ -388,7 +392,7 @@ mod tests {
                 units: 100_000,
                 txid: Txid::from_byte_array([9; 32]),
             }),
-        };
+        });
         assert_eq!(FaucetAnswer::decode(&paid.encode()), Ok(paid.clone()));
         let refused = FaucetAnswer::refusal(&"x".repeat(500));
         let FaucetAnswer::Refused(reason) = &refused else {

@@ -102,6 +102,13 @@ impl MeshDriver {
         &mut self.node
     }
 
+    /// Gives the node an input of the driver's own (a routed message to send) and carries out
+    /// its outputs.
+    pub fn node_input(&mut self, now_millis: u64, input: Input) -> Vec<Action> {
+        let outputs = self.node.handle(now_millis, input);
+        self.outputs(now_millis, outputs)
+    }
+
     /// Carries out outputs of the node obtained through [`MeshDriver::node_mut`].
     pub fn outputs(&mut self, now_millis: u64, outputs: Vec<Output>) -> Vec<Action> {
         for output in outputs {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bitcoin::hex::DisplayHex;
-use bitmesh_core::faucet::{FaucetAnswer, Requester};
+use bitmesh_core::faucet::{Payment, Requester};
 use bitmesh_node::faucet::FaucetError;
 use serde_json::json;
 
@@ -74,7 +74,7 @@ async fn faucet(
     match answer {
         None => gone(),
         Some(None) => (StatusCode::NOT_FOUND, "this node runs no faucet").into_response(),
-        Some(Some(Ok(FaucetAnswer::Paid { sats, txid, asset }))) => Json(json!({
+        Some(Some(Ok(Payment { sats, txid, asset }))) => Json(json!({
             "txid": txid.to_string(),
             "sats": sats,
             "asset": asset.map(|grant| json!({
@@ -84,9 +84,6 @@ async fn faucet(
             })),
         }))
         .into_response(),
-        Some(Some(Ok(FaucetAnswer::Refused(reason)))) => {
-            (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
-        }
         Some(Some(Err(err))) => refusal(&err),
     }
 }
