@@ -8,5 +8,6 @@ pub mod keys;
 pub mod metadata;
 pub mod mnemonic;
 pub mod psbt;
+pub mod session;
 pub mod tracker;
 pub mod vault;

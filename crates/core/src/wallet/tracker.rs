@@ -210,6 +210,27 @@ impl Tracker {
         }
     }
 
+    /// The wallet's unconfirmed transactions.
+    pub fn unconfirmed(&self) -> Vec<Txid> {
+        self.txs
+            .iter()
+            .filter(|(_, (_, status))| matches!(status, TxStatus::Unconfirmed { .. }))
+            .map(|(txid, _)| *txid)
+            .collect()
+    }
+
+    /// One past the highest index of `account`'s `keychain` that a followed transaction pays,
+    /// if any pays it.
+    pub fn next_unused(&self, account: usize, keychain: Keychain) -> Option<u32> {
+        self.txs
+            .values()
+            .flat_map(|(tx, _)| &tx.output)
+            .filter_map(|txout| self.scripts.get(&txout.script_pubkey))
+            .filter(|(owner, chain, _)| *owner == account && *chain == keychain)
+            .map(|(_, _, index)| index + 1)
+            .max()
+    }
+
     /// Unconfirmed transactions that spend an output a confirmed transaction already spent,
     /// and their descendants.
     fn conflicted(&self) -> HashSet<Txid> {

@@ -1,0 +1,517 @@
+//! An unlocked wallet following one chain: what a driver (the page, the wallet CLI) holds
+//! between the keys, the tracker, the metadata and the transaction builders.
+//!
+//! The wallet follows the chain in bounded steps ([`Wallet::follow`]), so a driver can spread a
+//! long catch-up over many short tasks, and reorganisations are followed by disconnecting back
+//! to the fork. Payments are prepared from what a person typed, and every refusal says in words
+//! what is wrong; preparing changes nothing, so a refused payment loses nothing.
+
+use core::fmt;
+use std::collections::BTreeMap;
+
+use bitcoin::address::NetworkUnchecked;
+use bitcoin::{Address, Amount, BlockHash, FeeRate, ScriptBuf, Transaction};
+
+use super::build::{
+    build_issuance, build_payment, build_sweep, build_transfer, sign, spendable, BuildError,
+    BuiltTx, IssueRequest, PaymentRequest,
+};
+use super::keys::{Account, DeriveError, Keychain, Purpose};
+use super::metadata::Metadata;
+use super::psbt;
+use super::tracker::{Balance, HistoryEntry, OwnedOutput, Tracker, Unit};
+use crate::chain::assets::AssetId;
+use crate::chain::mempool::Mempool;
+use crate::chain::state::Chain;
+use crate::Network;
+
+/// The purpose of the wallet's one account (native segwit, as BIP84).
+const PURPOSE: Purpose = Purpose::Bip84;
+
+/// An unlocked wallet: one BIP84 account following one chain.
+#[derive(Debug, Clone)]
+pub struct Wallet {
+    network: Network,
+    tracker: Tracker,
+    metadata: Metadata,
+    /// The blocks the tracker has connected, by height (genesis first).
+    followed: Vec<BlockHash>,
+}
+
+/// How far [`Wallet::follow`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Following {
+    /// Whether anything the wallet shows may have changed.
+    pub changed: bool,
+    /// Blocks of the chain still to follow.
+    pub behind: u32,
+}
+
+/// What to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAmount {
+    /// Exactly this many base units of the unit sent.
+    Exact(u64),
+    /// Everything spendable of it (for BTC: less the fee).
+    Max,
+}
+
+/// Why a payment, an issuance or an amount is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PayError {
+    /// The text is not an address.
+    NotAnAddress(String),
+    /// The address belongs to another network.
+    WrongNetwork(String),
+    /// Nothing to send.
+    ZeroAmount,
+    /// The fee rate is below the network's minimum relay rate.
+    FeeRateTooLow { sat_per_vb: u64, minimum: u64 },
+    /// The fee rate is far beyond any sensible one: surely a typo.
+    FeeRateTooHigh { sat_per_vb: u64, maximum: u64 },
+    /// The wallet holds none of this asset.
+    UnknownAsset(AssetId),
+    /// The builder refused.
+    Build(BuildError),
+}
+
+impl fmt::Display for PayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PayError::NotAnAddress(text) => write!(f, "\"{text}\" is not an address"),
+            PayError::WrongNetwork(text) => {
+                write!(f, "{text} is an address of another network")
+            }
+            PayError::ZeroAmount => f.write_str("the amount is zero"),
+            PayError::FeeRateTooLow {
+                sat_per_vb,
+                minimum,
+            } => write!(
+                f,
+                "a fee rate of {sat_per_vb} sat/vB is below the network's minimum of {minimum} sat/vB"
+            ),
+            PayError::FeeRateTooHigh {
+                sat_per_vb,
+                maximum,
+            } => write!(
+                f,
+                "a fee rate of {sat_per_vb} sat/vB is above {maximum} sat/vB: surely a typo"
+            ),
+            PayError::UnknownAsset(asset) => write!(f, "this wallet holds no units of {asset}"),
+            PayError::Build(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for PayError {}
+
+impl From<BuildError> for PayError {
+    fn from(err: BuildError) -> Self {
+        PayError::Build(err)
+    }
+}
+
+/// Fee rates accepted, in sat/vB: the mempool's minimum relay rate (1 sat/vB) up to a rate no
+/// one means to pay.
+pub const MIN_FEE_RATE: u64 = 1;
+pub const MAX_FEE_RATE: u64 = 10_000;
+
+impl Wallet {
+    /// The wallet of BIP39 `seed` on `network`, with the `metadata` it kept. It has followed
+    /// nothing yet but the genesis block.
+    pub fn new(seed: &[u8], network: Network, metadata: Metadata) -> Result<Wallet, DeriveError> {
+        let account = Account::for_bitmesh(seed, PURPOSE, network)?;
+        Ok(Wallet {
+            network,
+            tracker: Tracker::new(vec![account], network.params().coinbase_maturity),
+            metadata,
+            followed: vec![network.genesis_hash()],
+        })
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The account.
+    pub fn account(&self) -> &Account {
+        &self.tracker.accounts()[0]
+    }
+
+    /// The metadata, to keep it.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The tracker: unspent outputs, confirmations.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// The height of the last block followed.
+    pub fn height(&self) -> u32 {
+        (self.followed.len() - 1) as u32
+    }
+
+    /// Follows `chain`'s active chain by at most `max_blocks` blocks connected: first back to
+    /// where the two agree (disconnecting what a reorganisation left), then forward.
+    /// `now_secs` stamps transactions a disconnection makes unconfirmed.
+    pub fn follow(&mut self, chain: &Chain, max_blocks: u32, now_secs: u64) -> Following {
+        let mut changed = false;
+        while self.followed.len() > 1 {
+            let height = self.height();
+            let hash = self.followed[height as usize];
+            if chain.hash_at(height) == Some(hash) {
+                break;
+            }
+            let block = chain
+                .block(&hash)
+                .expect("a chain keeps every block it connected");
+            self.tracker.disconnect_block(block, height, now_secs);
+            self.followed.pop();
+            changed = true;
+        }
+        let mut connected = 0;
+        while connected < max_blocks && self.height() < chain.height() {
+            let height = self.height() + 1;
+            let hash = chain.hash_at(height).expect("below the tip");
+            let block = chain
+                .block(&hash)
+                .expect("the active chain's blocks are held");
+            self.tracker.connect_block(block, height);
+            self.followed.push(hash);
+            connected += 1;
+            changed = true;
+        }
+        if changed {
+            self.mark_used();
+        }
+        Following {
+            changed,
+            behind: chain.height() - self.height(),
+        }
+    }
+
+    /// Follows the mempool: takes its transactions that pay or spend the wallet, drops the
+    /// wallet's unconfirmed transactions it no longer holds. Whether anything changed.
+    pub fn follow_mempool(&mut self, mempool: &Mempool) -> bool {
+        let gone: Vec<_> = self
+            .tracker
+            .unconfirmed()
+            .into_iter()
+            .filter(|txid| !mempool.contains(txid))
+            .collect();
+        for txid in &gone {
+            self.tracker.mempool_removed(txid);
+        }
+        let before = self.tracker.unconfirmed().len();
+        for (_, entry) in mempool.entries() {
+            self.tracker.mempool_added(&entry.tx, entry.entered);
+        }
+        let changed = !gone.is_empty() || self.tracker.unconfirmed().len() != before;
+        if changed {
+            self.mark_used();
+        }
+        changed
+    }
+
+    /// Records as used every address the chain or the mempool shows paid, so the receive
+    /// address moves on after a payment.
+    fn mark_used(&mut self) {
+        for keychain in [Keychain::External, Keychain::Internal] {
+            if let Some(next) = self.tracker.next_unused(0, keychain) {
+                self.metadata.mark_used(PURPOSE, keychain, next);
+            }
+        }
+    }
+
+    /// The address to show for receiving: the first one no one was given and nothing paid.
+    pub fn receive_address(&self) -> Address {
+        let index = self.metadata.next_index(PURPOSE, Keychain::External);
+        self.account().address(Keychain::External, index)
+    }
+
+    /// Hands out the shown receive address and moves on to a fresh one ("new address").
+    pub fn new_receive_address(&mut self) -> Address {
+        self.metadata.allocate_index(PURPOSE, Keychain::External);
+        self.receive_address()
+    }
+
+    /// Balances per unit (BTC always present).
+    pub fn balances(&self) -> BTreeMap<Unit, Balance> {
+        self.tracker.balances()
+    }
+
+    /// The wallet's transactions, newest first.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        self.tracker.history()
+    }
+
+    /// The account's public descriptor (both chains), for watch-only wallets elsewhere.
+    pub fn descriptor(&self) -> String {
+        self.account().descriptor()
+    }
+
+    /// The coins a spend may use at `now_millis`, with those carrying assets.
+    fn coins(&self, now_millis: u64) -> Vec<OwnedOutput> {
+        spendable(
+            &self.tracker,
+            &self.metadata,
+            now_millis,
+            self.network.params().coinbase_maturity,
+        )
+    }
+
+    fn change_key(&self) -> (usize, u32) {
+        (0, self.metadata.next_index(PURPOSE, Keychain::Internal))
+    }
+
+    /// Reads `text` as an address of this wallet's network.
+    pub fn parse_address(&self, text: &str) -> Result<Address, PayError> {
+        let text = text.trim();
+        let unchecked: Address<NetworkUnchecked> = text
+            .parse()
+            .map_err(|_| PayError::NotAnAddress(text.to_owned()))?;
+        unchecked
+            .require_network(self.network.address_network())
+            .map_err(|_| PayError::WrongNetwork(text.to_owned()))
+    }
+
+    /// Prepares (builds, does not sign) a payment of `amount` of `unit` to the address `to`.
+    pub fn prepare_send(
+        &self,
+        to: &str,
+        unit: Unit,
+        amount: SendAmount,
+        sat_per_vb: u64,
+        now_millis: u64,
+    ) -> Result<BuiltTx, PayError> {
+        let to = self.parse_address(to)?.script_pubkey();
+        let fee_rate = fee_rate(sat_per_vb)?;
+        let coins = self.coins(now_millis);
+        match (unit, amount) {
+            (_, SendAmount::Exact(0)) => Err(PayError::ZeroAmount),
+            (Unit::Btc, SendAmount::Max) => Ok(build_sweep(&coins, to, fee_rate)?),
+            (Unit::Btc, SendAmount::Exact(sats)) => {
+                let request = PaymentRequest {
+                    recipients: vec![(to, Amount::from_sat(sats))],
+                    fee_rate,
+                };
+                Ok(build_payment(
+                    &coins,
+                    &request,
+                    self.tracker.accounts(),
+                    self.change_key(),
+                )?)
+            }
+            (Unit::Asset(asset), amount) => {
+                let units = match amount {
+                    SendAmount::Exact(units) => units,
+                    SendAmount::Max => self
+                        .balances()
+                        .get(&Unit::Asset(asset))
+                        .map(|balance| balance.confirmed)
+                        .filter(|units| *units > 0)
+                        .ok_or(PayError::UnknownAsset(asset))?,
+                };
+                Ok(build_transfer(
+                    &coins,
+                    asset,
+                    units,
+                    to,
+                    fee_rate,
+                    self.tracker.accounts(),
+                    (0, self.metadata.next_index(PURPOSE, Keychain::External)),
+                    self.change_key(),
+                )?)
+            }
+        }
+    }
+
+    /// Prepares (builds, does not sign) the issuance of a new asset, all of it paid to the
+    /// wallet's receive address.
+    pub fn prepare_issue(
+        &self,
+        request: &IssueRequest,
+        sat_per_vb: u64,
+        now_millis: u64,
+    ) -> Result<BuiltTx, PayError> {
+        Ok(build_issuance(
+            &self.coins(now_millis),
+            request,
+            fee_rate(sat_per_vb)?,
+            self.tracker.accounts(),
+            (0, self.metadata.next_index(PURPOSE, Keychain::External)),
+            self.change_key(),
+        )?)
+    }
+
+    /// Signs a prepared transaction (`aux_rand`: fresh random bytes) and records the addresses
+    /// it uses, so no later transaction pays to the same change or receive address.
+    pub fn sign(&mut self, built: &BuiltTx, aux_rand: &[u8; 32]) -> Transaction {
+        let tx = sign(built, self.tracker.accounts(), aux_rand);
+        for txout in &tx.output {
+            self.mark_script_used(&txout.script_pubkey);
+        }
+        tx
+    }
+
+    fn mark_script_used(&mut self, script: &ScriptBuf) {
+        for keychain in [Keychain::External, Keychain::Internal] {
+            let next = self.metadata.next_index(PURPOSE, keychain);
+            // Builders pay only the next index of a chain.
+            if self.account().script_pubkey(keychain, next) == *script {
+                self.metadata.mark_used(PURPOSE, keychain, next + 1);
+            }
+        }
+    }
+
+    /// A prepared transaction as an unsigned PSBT (base64), for signing elsewhere.
+    pub fn psbt(&self, built: &BuiltTx) -> String {
+        psbt::to_base64(&psbt::export(built, self.tracker.accounts()))
+    }
+}
+
+/// The fee rate of `sat_per_vb`, if within what the wallet accepts.
+fn fee_rate(sat_per_vb: u64) -> Result<FeeRate, PayError> {
+    if sat_per_vb < MIN_FEE_RATE {
+        return Err(PayError::FeeRateTooLow {
+            sat_per_vb,
+            minimum: MIN_FEE_RATE,
+        });
+    }
+    if sat_per_vb > MAX_FEE_RATE {
+        return Err(PayError::FeeRateTooHigh {
+            sat_per_vb,
+            maximum: MAX_FEE_RATE,
+        });
+    }
+    Ok(FeeRate::from_sat_per_vb(sat_per_vb).expect("bounded above"))
+}
+
+/// Why a typed amount is not one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AmountError {
+    /// Nothing typed.
+    Empty,
+    /// Not digits with at most one decimal point.
+    NotANumber(String),
+    /// More decimal places than the unit has.
+    TooPrecise { decimals: u8 },
+    /// More than 2^64 - 1 base units.
+    TooLarge,
+}
+
+impl fmt::Display for AmountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AmountError::Empty => f.write_str("no amount given"),
+            AmountError::NotANumber(text) => write!(f, "\"{text}\" is not an amount"),
+            AmountError::TooPrecise { decimals: 0 } => {
+                f.write_str("this unit has no decimal places")
+            }
+            AmountError::TooPrecise { decimals } => {
+                write!(f, "this unit has at most {decimals} decimal places")
+            }
+            AmountError::TooLarge => f.write_str("the amount is too large"),
+        }
+    }
+}
+
+impl std::error::Error for AmountError {}
+
+/// Reads an amount a person typed (`"0.1"`, `"1000"`, `"12.50"`) as base units of a unit with
+/// `decimals` decimal places, exactly (no floating point).
+pub fn parse_units(text: &str, decimals: u8) -> Result<u64, AmountError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    let not_a_number = || AmountError::NotANumber(text.to_owned());
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return Err(not_a_number());
+    }
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > usize::from(decimals) {
+        return Err(AmountError::TooPrecise { decimals });
+    }
+    let scale = 10u128
+        .checked_pow(u32::from(decimals))
+        .ok_or(AmountError::TooLarge)?;
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| AmountError::TooLarge)?
+    };
+    let padded = format!("{fraction:0<width$}", width = usize::from(decimals));
+    let fraction: u128 = if padded.is_empty() {
+        0
+    } else {
+        padded.parse().map_err(|_| not_a_number())?
+    };
+    whole
+        .checked_mul(scale)
+        .and_then(|units| units.checked_add(fraction))
+        .and_then(|units| u64::try_from(units).ok())
+        .ok_or(AmountError::TooLarge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_exactly() {
+        assert_eq!(parse_units("0.1", 8), Ok(10_000_000));
+        assert_eq!(parse_units(" 1000 ", 2), Ok(100_000));
+        assert_eq!(parse_units("12.50", 2), Ok(1_250));
+        assert_eq!(parse_units(".5", 1), Ok(5));
+        assert_eq!(parse_units("5.", 0), Ok(5));
+        assert_eq!(parse_units("0.000000010", 8), Ok(1));
+        assert_eq!(parse_units("18446744073709551615", 0), Ok(u64::MAX));
+        assert_eq!(parse_units("", 8), Err(AmountError::Empty));
+        assert_eq!(
+            parse_units("1e5", 8),
+            Err(AmountError::NotANumber("1e5".into()))
+        );
+        assert_eq!(
+            parse_units("-1", 8),
+            Err(AmountError::NotANumber("-1".into()))
+        );
+        assert_eq!(
+            parse_units(".", 8),
+            Err(AmountError::NotANumber(".".into()))
+        );
+        assert_eq!(
+            parse_units("1.2.3", 8),
+            Err(AmountError::NotANumber("1.2.3".into()))
+        );
+        assert_eq!(
+            parse_units("0.123456789", 8),
+            Err(AmountError::TooPrecise { decimals: 8 })
+        );
+        assert_eq!(
+            parse_units("18446744073709551616", 0),
+            Err(AmountError::TooLarge)
+        );
+        assert_eq!(
+            parse_units("99999999999999999999999999999999999999999", 8),
+            Err(AmountError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn fee_rates_are_bounded() {
+        assert!(matches!(fee_rate(0), Err(PayError::FeeRateTooLow { .. })));
+        assert!(matches!(
+            fee_rate(10_001),
+            Err(PayError::FeeRateTooHigh { .. })
+        ));
+        assert_eq!(fee_rate(2).unwrap(), FeeRate::from_sat_per_vb(2).unwrap());
+    }
+}

@@ -1,0 +1,282 @@
+//! The unlocked wallet a driver holds: it follows a chain in bounded steps and through a
+//! reorganisation, moves its receive address on when paid, refuses bad payments in words without
+//! changing anything, and pays, sweeps and issues through the real mempool and chain.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use bitcoin::Transaction;
+use bitmesh_core::chain::mempool::{Mempool, MempoolConfig};
+use bitmesh_core::chain::pow::search_nonce;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::chain::template::build_template;
+use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::wallet::build::{BuildError, IssueRequest};
+use bitmesh_core::wallet::coin_select::SelectionError;
+use bitmesh_core::wallet::keys::Keychain;
+use bitmesh_core::wallet::metadata::Metadata;
+use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::session::{PayError, SendAmount, Wallet};
+use bitmesh_core::wallet::tracker::{TxStatus, Unit};
+use bitmesh_core::Network;
+
+const NOW: u32 = 2_000_000_000;
+const REWARD: u64 = 5_000_000_000;
+const AUX: [u8; 32] = [7; 32];
+
+struct World {
+    chain: Chain,
+    mempool: Mempool,
+    wallet: Wallet,
+}
+
+impl World {
+    /// A wallet whose first address received `coinbases` rewards, matured, followed in steps of
+    /// ten blocks.
+    fn funded(coinbases: u32) -> World {
+        let seed = mnemonic::from_entropy(&[9; 16])
+            .unwrap()
+            .to_seed_normalized("");
+        let mut world = World {
+            chain: Chain::new(Network::Test),
+            mempool: Mempool::new(MempoolConfig::default()),
+            wallet: Wallet::new(&seed, Network::Test, Metadata::new()).unwrap(),
+        };
+        let first = world.wallet.receive_address().script_pubkey();
+        let maturity = Network::Test.params().coinbase_maturity;
+        for n in 0..coinbases + maturity {
+            let payout = if n < coinbases {
+                first.clone()
+            } else {
+                TestKey::new(1).p2wpkh()
+            };
+            let block = block_on(
+                &world.chain,
+                world.chain.tip(),
+                vec![],
+                0,
+                &payout,
+                n.into(),
+            );
+            world.chain.accept_block(block, NOW).unwrap();
+        }
+        let mut steps = 0;
+        loop {
+            let following = world.wallet.follow(&world.chain, 10, 0);
+            steps += 1;
+            if following.behind == 0 {
+                break;
+            }
+            assert!(following.changed);
+        }
+        assert_eq!(steps, (coinbases + maturity).div_ceil(10));
+        assert_eq!(world.wallet.height(), world.chain.height());
+        world
+    }
+
+    fn submit(&mut self, tx: Transaction) {
+        self.mempool
+            .accept(tx, &mut self.chain, u64::from(NOW))
+            .expect("the mempool accepts the wallet's transaction");
+        assert!(self.wallet.follow_mempool(&self.mempool));
+    }
+
+    fn mine(&mut self) {
+        let payout = TestKey::new(1).p2wpkh();
+        let mut block = build_template(&self.chain, &self.mempool, &payout, NOW, 0).block;
+        block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).unwrap();
+        let accepted = self.chain.accept_block(block, NOW).unwrap();
+        self.mempool
+            .apply_tip_change(&accepted.change, &mut self.chain, u64::from(NOW));
+        assert!(self.wallet.follow(&self.chain, 100, 0).changed);
+        self.wallet.follow_mempool(&self.mempool);
+    }
+}
+
+fn stranger() -> String {
+    bitcoin::Address::from_script(&TestKey::new(5).p2wpkh(), Network::Test.address_network())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_receive_address_moves_on_once_paid() {
+    let world = World::funded(2);
+    let account = world.wallet.account();
+    assert_eq!(
+        world.wallet.receive_address(),
+        account.address(Keychain::External, 1)
+    );
+    assert_eq!(
+        world.wallet.balances()[&Unit::Btc].confirmed,
+        2 * REWARD,
+        "both rewards matured"
+    );
+    let mut wallet = world.wallet.clone();
+    assert_eq!(
+        wallet.new_receive_address(),
+        account.address(Keychain::External, 2)
+    );
+}
+
+#[test]
+fn bad_payments_are_refused_in_words_and_change_nothing() {
+    let world = World::funded(1);
+    let wallet = &world.wallet;
+    let before = wallet.metadata().clone();
+    let btc = Unit::Btc;
+    let refused = |to: &str, amount, fee| {
+        wallet
+            .prepare_send(to, btc, amount, fee, 0)
+            .expect_err("refused")
+    };
+    assert_eq!(
+        refused("bcrt1qnot", SendAmount::Exact(1_000), 1),
+        PayError::NotAnAddress("bcrt1qnot".into())
+    );
+    let mainnet = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+    assert_eq!(
+        refused(mainnet, SendAmount::Exact(1_000), 1).to_string(),
+        format!("{mainnet} is an address of another network")
+    );
+    assert_eq!(
+        refused(&stranger(), SendAmount::Exact(0), 1),
+        PayError::ZeroAmount
+    );
+    assert!(matches!(
+        refused(&stranger(), SendAmount::Exact(REWARD + 1), 1),
+        PayError::Build(BuildError::Selection(
+            SelectionError::InsufficientFunds { .. }
+        ))
+    ));
+    assert!(refused(&stranger(), SendAmount::Exact(REWARD + 1), 1)
+        .to_string()
+        .starts_with("insufficient funds"));
+    assert!(matches!(
+        refused(&stranger(), SendAmount::Exact(1_000), 0),
+        PayError::FeeRateTooLow { .. }
+    ));
+    assert!(matches!(
+        refused(&stranger(), SendAmount::Exact(100), 1),
+        PayError::Build(BuildError::Dust { .. })
+    ));
+    assert_eq!(wallet.metadata(), &before, "a refusal changes nothing");
+}
+
+#[test]
+fn a_payment_confirms_and_a_reorganisation_unconfirms_it() {
+    let mut world = World::funded(1);
+    let fork = world.chain.tip();
+    let built = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(REWARD / 2), 2, 0)
+        .unwrap();
+    let change = built.change.expect("change").1;
+    assert_eq!(change, (0, Keychain::Internal, 0));
+    let tx = world.wallet.sign(&built, &AUX);
+    let txid = tx.compute_txid();
+    world.submit(tx);
+    let btc = world.wallet.balances()[&Unit::Btc];
+    assert_eq!(btc.confirmed, 0);
+    assert_eq!(btc.unconfirmed, REWARD / 2 - built.fee.to_sat());
+    // The next payment's change goes to a fresh address.
+    let next = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Max, 1, 0)
+        .unwrap();
+    assert!(next.change.is_none(), "a sweep has no change");
+
+    world.mine();
+    let entry = world.wallet.history()[0].clone();
+    assert_eq!(entry.txid, txid);
+    assert_eq!(
+        entry.status,
+        TxStatus::Confirmed {
+            height: world.chain.height()
+        }
+    );
+    assert_eq!(entry.fee, Some(built.fee));
+
+    // A longer branch from before the payment: the wallet follows it back to the fork.
+    let mut parent = fork;
+    for tag in 0..2 {
+        let block = block_on(
+            &world.chain,
+            parent,
+            vec![],
+            0,
+            &TestKey::new(2).p2wpkh(),
+            1_000 + tag,
+        );
+        parent = block.block_hash();
+        world.chain.accept_block(block, NOW).unwrap();
+    }
+    assert_eq!(world.chain.tip(), parent);
+    let following = world.wallet.follow(&world.chain, 100, 42);
+    assert!(following.changed);
+    assert_eq!(following.behind, 0);
+    assert_eq!(world.wallet.height(), world.chain.height());
+    let entry = world
+        .wallet
+        .history()
+        .into_iter()
+        .find(|entry| entry.txid == txid)
+        .expect("still the wallet's");
+    assert_eq!(entry.status, TxStatus::Unconfirmed { seen: 42 });
+}
+
+#[test]
+fn max_sends_everything_and_an_issued_asset_is_held() {
+    let mut world = World::funded(2);
+    let request = IssueRequest {
+        ticker: "GOLD".into(),
+        decimals: 2,
+        supply: 1_000_000,
+    };
+    let bad = IssueRequest {
+        ticker: "gold!".into(),
+        ..request.clone()
+    };
+    assert!(matches!(
+        world.wallet.prepare_issue(&bad, 1, 0),
+        Err(PayError::Build(BuildError::Asset(_)))
+    ));
+    let built = world.wallet.prepare_issue(&request, 1, 0).unwrap();
+    let tx = world.wallet.sign(&built, &AUX);
+    world.submit(tx);
+    world.mine();
+    let assets: Vec<_> = world
+        .wallet
+        .balances()
+        .into_iter()
+        .filter(|(unit, _)| matches!(unit, Unit::Asset(_)))
+        .collect();
+    assert_eq!(assets.len(), 1);
+    let (unit, balance) = assets[0];
+    assert_eq!(balance.confirmed, 1_000_000);
+
+    // Half the asset to a stranger, then every BTC coin.
+    let built = world
+        .wallet
+        .prepare_send(&stranger(), unit, SendAmount::Exact(500_000), 1, 0)
+        .unwrap();
+    let tx = world.wallet.sign(&built, &AUX);
+    world.submit(tx);
+    world.mine();
+    assert_eq!(world.wallet.balances()[&unit].confirmed, 500_000);
+    let sweep = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Max, 1, 0)
+        .unwrap();
+    let tx = world.wallet.sign(&sweep, &AUX);
+    world.submit(tx);
+    world.mine();
+    let btc = world.wallet.balances()[&Unit::Btc];
+    // Only the dust output that carries the remaining asset units is left.
+    assert_eq!(btc.unconfirmed, 0);
+    assert!(btc.confirmed < 1_000, "{btc:?}");
+    assert_eq!(world.wallet.balances()[&unit].confirmed, 500_000);
+    assert!(!world.wallet.psbt(&sweep).is_empty());
+}
