@@ -11,9 +11,13 @@
 //! "Last writer" is decided by a [`Stamp`] (time, then device id) and, were two writes to carry
 //! the same stamp, by their values: the outcome never depends on arrival order. Time is an input.
 
+use core::fmt;
 use std::collections::BTreeMap;
 
+use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Txid};
+
+use crate::encode::{truncated, EndOfInput, Reader};
 
 use super::keys::{Keychain, Purpose};
 
@@ -111,6 +115,11 @@ impl Metadata {
 
     /// Sets (or with `None` removes) the label of `target`.
     pub fn set_label(&mut self, target: LabelTarget, label: Option<String>, stamp: Stamp) {
+        let target = match target {
+            LabelTarget::Address(address) => LabelTarget::Address(truncated(address, MAX_TEXT_LEN)),
+            other => other,
+        };
+        let label = label.map(|label| truncated(label, MAX_TEXT_LEN));
         lww_insert(&mut self.labels, target, (stamp, label));
     }
 
@@ -145,7 +154,7 @@ impl Metadata {
     /// Names `device`.
     pub fn set_device_name(&mut self, device: DeviceId, name: String, stamp: Stamp) {
         let info = self.devices.entry(device).or_default();
-        let candidate = (stamp, name);
+        let candidate = (stamp, truncated(name, MAX_TEXT_LEN));
         if info
             .name
             .as_ref()
@@ -187,6 +196,230 @@ impl Metadata {
     }
 }
 
+/// The version of [`Metadata::encode`]'s format.
+const ENCODING_VERSION: u8 = 1;
+/// The longest label, address text or device name kept, in bytes.
+pub const MAX_TEXT_LEN: usize = 1_000;
+
+/// Why bytes are not encoded metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataDecodeError {
+    /// The bytes end inside a field.
+    Truncated,
+    /// A format version this code does not read.
+    UnsupportedVersion(u8),
+    /// A field holds a value no encoder writes.
+    Invalid(&'static str),
+    /// Bytes follow the last field.
+    TrailingBytes,
+}
+
+impl fmt::Display for MetadataDecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataDecodeError::Truncated => f.write_str("wallet metadata: truncated"),
+            MetadataDecodeError::UnsupportedVersion(version) => {
+                write!(f, "wallet metadata: unknown format version {version}")
+            }
+            MetadataDecodeError::Invalid(what) => write!(f, "wallet metadata: invalid {what}"),
+            MetadataDecodeError::TrailingBytes => {
+                f.write_str("wallet metadata: bytes after the end")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MetadataDecodeError {}
+
+impl From<EndOfInput> for MetadataDecodeError {
+    fn from(_: EndOfInput) -> Self {
+        MetadataDecodeError::Truncated
+    }
+}
+
+impl Metadata {
+    /// The canonical bytes of the metadata (equal values, equal bytes), to keep or to send.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![ENCODING_VERSION];
+        put_len(&mut out, self.next_index.len());
+        for ((purpose, keychain), next) in &self.next_index {
+            out.push(purpose_code(*purpose));
+            out.push(keychain_code(*keychain));
+            out.extend_from_slice(&next.to_le_bytes());
+        }
+        put_len(&mut out, self.labels.len());
+        for (target, (stamp, label)) in &self.labels {
+            match target {
+                LabelTarget::Transaction(txid) => {
+                    out.push(0);
+                    out.extend_from_slice(txid.as_byte_array());
+                }
+                LabelTarget::Address(address) => {
+                    out.push(1);
+                    put_text(&mut out, address);
+                }
+                LabelTarget::Output(outpoint) => {
+                    out.push(2);
+                    put_outpoint(&mut out, outpoint);
+                }
+            }
+            put_stamp(&mut out, stamp);
+            put_optional_text(&mut out, label.as_deref());
+        }
+        put_len(&mut out, self.reservations.len());
+        for (coin, (stamp, reservation)) in &self.reservations {
+            put_outpoint(&mut out, coin);
+            put_stamp(&mut out, stamp);
+            out.extend_from_slice(&reservation.device.0);
+            out.extend_from_slice(&reservation.until_millis.to_le_bytes());
+        }
+        put_len(&mut out, self.devices.len());
+        for (device, info) in &self.devices {
+            out.extend_from_slice(&device.0);
+            match &info.name {
+                Some((stamp, name)) => {
+                    out.push(1);
+                    put_stamp(&mut out, stamp);
+                    put_text(&mut out, name);
+                }
+                None => out.push(0),
+            }
+            out.extend_from_slice(&info.last_seen_millis.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads bytes [`Metadata::encode`] wrote, refusing anything else with the reason.
+    pub fn decode(bytes: &[u8]) -> Result<Metadata, MetadataDecodeError> {
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != ENCODING_VERSION {
+            return Err(MetadataDecodeError::UnsupportedVersion(version));
+        }
+        let mut metadata = Metadata::new();
+        for _ in 0..reader.u32()? {
+            let purpose = match reader.u8()? {
+                84 => Purpose::Bip84,
+                86 => Purpose::Bip86,
+                _ => return Err(MetadataDecodeError::Invalid("purpose")),
+            };
+            let keychain = match reader.u8()? {
+                0 => Keychain::External,
+                1 => Keychain::Internal,
+                _ => return Err(MetadataDecodeError::Invalid("keychain")),
+            };
+            metadata.mark_used(purpose, keychain, reader.u32()?);
+        }
+        for _ in 0..reader.u32()? {
+            let target = match reader.u8()? {
+                0 => LabelTarget::Transaction(Txid::from_byte_array(reader.array()?)),
+                1 => LabelTarget::Address(read_text(&mut reader)?),
+                2 => LabelTarget::Output(read_outpoint(&mut reader)?),
+                _ => return Err(MetadataDecodeError::Invalid("label target")),
+            };
+            let stamp = read_stamp(&mut reader)?;
+            let label = match reader.u8()? {
+                0 => None,
+                1 => Some(read_text(&mut reader)?),
+                _ => return Err(MetadataDecodeError::Invalid("label")),
+            };
+            metadata.set_label(target, label, stamp);
+        }
+        for _ in 0..reader.u32()? {
+            let coin = read_outpoint(&mut reader)?;
+            let stamp = read_stamp(&mut reader)?;
+            let device = DeviceId(reader.array()?);
+            let until_millis = reader.u64()?;
+            metadata.reserve(coin, device, until_millis, stamp);
+        }
+        for _ in 0..reader.u32()? {
+            let device = DeviceId(reader.array()?);
+            match reader.u8()? {
+                0 => {}
+                1 => {
+                    let stamp = read_stamp(&mut reader)?;
+                    let name = read_text(&mut reader)?;
+                    metadata.set_device_name(device, name, stamp);
+                }
+                _ => return Err(MetadataDecodeError::Invalid("device name")),
+            }
+            metadata.seen(device, reader.u64()?);
+        }
+        if !reader.rest().is_empty() {
+            return Err(MetadataDecodeError::TrailingBytes);
+        }
+        Ok(metadata)
+    }
+}
+
+fn purpose_code(purpose: Purpose) -> u8 {
+    match purpose {
+        Purpose::Bip84 => 84,
+        Purpose::Bip86 => 86,
+    }
+}
+
+fn keychain_code(keychain: Keychain) -> u8 {
+    match keychain {
+        Keychain::External => 0,
+        Keychain::Internal => 1,
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+}
+
+/// Texts are cut to [`MAX_TEXT_LEN`] when set, so this writes them whole.
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_optional_text(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => {
+            out.push(1);
+            put_text(out, text);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_outpoint(out: &mut Vec<u8>, outpoint: &OutPoint) {
+    out.extend_from_slice(outpoint.txid.as_byte_array());
+    out.extend_from_slice(&outpoint.vout.to_le_bytes());
+}
+
+fn put_stamp(out: &mut Vec<u8>, stamp: &Stamp) {
+    out.extend_from_slice(&stamp.millis.to_le_bytes());
+    out.extend_from_slice(&stamp.device.0);
+}
+
+fn read_text(reader: &mut Reader<'_>) -> Result<String, MetadataDecodeError> {
+    let len = usize::from(reader.u16()?);
+    if len > MAX_TEXT_LEN {
+        return Err(MetadataDecodeError::Invalid("text length"));
+    }
+    String::from_utf8(reader.take(len)?.to_vec())
+        .map_err(|_| MetadataDecodeError::Invalid("text (not UTF-8)"))
+}
+
+fn read_outpoint(reader: &mut Reader<'_>) -> Result<OutPoint, MetadataDecodeError> {
+    Ok(OutPoint::new(
+        Txid::from_byte_array(reader.array()?),
+        reader.u32()?,
+    ))
+}
+
+fn read_stamp(reader: &mut Reader<'_>) -> Result<Stamp, MetadataDecodeError> {
+    Ok(Stamp {
+        millis: reader.u64()?,
+        device: DeviceId(reader.array()?),
+    })
+}
+
 /// Keeps the greater of the present value and `value` (stamp first, then the value itself).
 fn lww_insert<K: Ord, V: Ord>(map: &mut BTreeMap<K, V>, key: K, value: V) {
     match map.get_mut(&key) {
@@ -201,7 +434,6 @@ fn lww_insert<K: Ord, V: Ord>(map: &mut BTreeMap<K, V>, key: K, value: V) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bitcoin::hashes::Hash;
 
     const A: DeviceId = DeviceId([1; 16]);
     const B: DeviceId = DeviceId([2; 16]);
@@ -254,6 +486,64 @@ mod tests {
         state.reserve(coin(2), A, 5_000, at(100, A));
         state.release(coin(2), at(200, A));
         assert_eq!(state.reservation(&coin(2), 300), None);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_refuses_what_no_encoder_writes() {
+        let mut state = Metadata::new();
+        assert_eq!(Metadata::decode(&state.encode()), Ok(state.clone()));
+        state.mark_used(Purpose::Bip84, Keychain::External, 7);
+        state.mark_used(Purpose::Bip86, Keychain::Internal, 2);
+        let txid = Txid::from_byte_array([3; 32]);
+        state.set_label(
+            LabelTarget::Transaction(txid),
+            Some("rent".into()),
+            at(1, A),
+        );
+        state.set_label(LabelTarget::Address("bcrt1q…".into()), None, at(2, B));
+        state.set_label(
+            LabelTarget::Output(coin(4)),
+            Some("é".repeat(600)),
+            at(3, A),
+        );
+        state.reserve(coin(1), A, 1_000, at(100, A));
+        state.set_device_name(B, "phone".into(), at(5, B));
+        state.seen(A, 50);
+        let bytes = state.encode();
+        let decoded = Metadata::decode(&bytes).unwrap();
+        assert_eq!(decoded, state);
+        assert_eq!(decoded.encode(), bytes, "canonical");
+        assert_eq!(
+            decoded.label(&LabelTarget::Output(coin(4))).map(str::len),
+            Some(MAX_TEXT_LEN),
+            "long labels are cut at a character boundary"
+        );
+
+        for end in 0..bytes.len() {
+            assert_eq!(
+                Metadata::decode(&bytes[..end]),
+                Err(MetadataDecodeError::Truncated),
+                "cut at {end}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(
+            Metadata::decode(&longer),
+            Err(MetadataDecodeError::TrailingBytes)
+        );
+        let mut newer = bytes.clone();
+        newer[0] = 2;
+        assert_eq!(
+            Metadata::decode(&newer),
+            Err(MetadataDecodeError::UnsupportedVersion(2))
+        );
+        let mut bad_purpose = bytes;
+        bad_purpose[5] = 44;
+        assert_eq!(
+            Metadata::decode(&bad_purpose),
+            Err(MetadataDecodeError::Invalid("purpose"))
+        );
     }
 
     #[test]
