@@ -9,6 +9,7 @@ pub mod app;
 pub mod driver;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
+pub mod wallet;
 
 /// The version of this build: the crate version and, when known, the git commit.
 pub const BUILD: &str = env!("BITMESH_BUILD");
