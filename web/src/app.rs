@@ -117,12 +117,15 @@ struct ChainCardProps {
     network: Network,
 }
 
-/// The tab's peer: started once per network; its status drives the mesh and faucet cards.
+/// The tab's peer: started once per network; its status drives the wallet, faucet and network
+/// cards.
 #[cfg(target_arch = "wasm32")]
 #[function_component]
 fn MeshCard(props: &ChainCardProps) -> Html {
-    use crate::driver::{MeshStatus, PageHandle};
-    let status = use_state(MeshStatus::default);
+    use crate::driver::{PageHandle, PageStatus};
+    use crate::wallet::{WalletCommand, WalletView};
+    use crate::wallet_card::WalletCard;
+    let status = use_state(PageStatus::default);
     let handle = use_state(|| None::<PageHandle>);
     {
         let (status, handle) = (status.clone(), handle.clone());
@@ -142,10 +145,43 @@ fn MeshCard(props: &ChainCardProps) -> Html {
             }
         })
     };
+    let command = {
+        let handle = (*handle).clone();
+        Callback::from(move |command: WalletCommand| {
+            if let Some(handle) = &handle {
+                handle.wallet(command);
+            }
+        })
+    };
+    let mine = match &status.wallet {
+        WalletView::Unlocked(summary) => Some(summary.receive.clone()),
+        _ => None,
+    };
+    let (headers, blocks) = status.sync;
+    let sync = if headers > status.height {
+        format!(
+            "{} of {headers} blocks ({}%)",
+            status.height,
+            u64::from(status.height) * 100 / u64::from(headers.max(1))
+        )
+    } else {
+        "up to date with its neighbours".to_owned()
+    };
+    let _ = blocks;
+    let persisted = match status.persisted {
+        None => "asking the browser…",
+        Some(true) => "persistent (the browser will not evict it)",
+        Some(false) => "best effort (the browser may evict it under storage pressure)",
+    };
     html! {
         <>
+            { for status.restoring.map(|(done, total)| html! {
+                <p class="note" id="restoring" role="status">{ format!("Restoring the kept chain: {done} of {total} blocks") }</p>
+            }) }
+            <WalletCard view={status.wallet.clone()} notice={status.notice.clone()} {command} />
+            <FaucetCard state={status.faucet.clone()} {ask} {mine} />
             <section class="card" aria-live="polite">
-                <h2>{ "Mesh" }</h2>
+                <h2>{ "Network" }</h2>
                 <dl class="facts">
                     <dt>{ "This peer" }</dt>
                     <dd><code class="hash" id="peer-id" title={status.peer.clone()}>{ short }</code></dd>
@@ -155,6 +191,12 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                     <dd id="neighbour-count">{ status.neighbours.len() }</dd>
                     <dt>{ "Chain height" }</dt>
                     <dd id="tip-height" title={status.tip.clone()}>{ status.height }</dd>
+                    <dt>{ "Sync" }</dt>
+                    <dd id="sync-state">{ sync }</dd>
+                    <dt>{ "Mempool" }</dt>
+                    <dd id="mempool-size">{ format!("{} transactions", status.mempool) }</dd>
+                    <dt>{ "Storage" }</dt>
+                    <dd id="storage-persisted">{ persisted }</dd>
                 </dl>
                 { for status.storage.iter().map(|why| html! {
                     <p class="note refused" id="storage-note" role="status">{ why.clone() }</p>
@@ -168,7 +210,6 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                     }) }
                 </ul>
             </section>
-            <FaucetCard state={status.faucet.clone()} {ask} />
         </>
     }
 }
@@ -185,6 +226,8 @@ fn MeshCard(_props: &ChainCardProps) -> Html {
 struct FaucetCardProps {
     state: crate::driver::FaucetState,
     ask: Callback<String>,
+    /// The unlocked wallet's receive address.
+    mine: Option<String>,
 }
 
 /// Asks a faucet among the tab's neighbours (a node of a local or test network) for coins.
@@ -234,6 +277,15 @@ fn FaucetCard(props: &FaucetCardProps) -> Html {
                 <button id="faucet-ask" type="submit"
                     disabled={props.state == FaucetState::Asking}>{ "Ask for coins" }</button>
             </form>
+            { for props.mine.clone().map(|address| {
+                let ask = props.ask.clone();
+                html! {
+                    <button id="faucet-mine" class="secondary" disabled={props.state == FaucetState::Asking}
+                        onclick={Callback::from(move |_| ask.emit(address.clone()))}>
+                        { "Ask for coins to my wallet" }
+                    </button>
+                }
+            }) }
             { result }
         </section>
     }

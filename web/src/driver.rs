@@ -27,7 +27,11 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, WebSocket};
 
+use bitmesh_core::store::{load_block, ChainSaver, LoadError, METADATA_KEY, VAULT_KEY};
+use bitmesh_core::wallet::metadata::Metadata;
+
 use crate::store::{IdbStore, StoreError};
+use crate::wallet::{Notice, PageWallet, Randomness, WalletCommand, WalletView};
 
 /// How often the node ticks, and the server's peers are listed again.
 const TICK_MILLIS: i32 = 100;
@@ -37,7 +41,7 @@ const SERVER: bitmesh_mesh::connector::ServerId = 0;
 
 /// What the page shows of its place in the mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MeshStatus {
+pub struct PageStatus {
     /// This tab's peer id (hex).
     pub peer: String,
     /// Registered with the node's signaling server.
@@ -48,8 +52,19 @@ pub struct MeshStatus {
     pub tip: String,
     /// The last request to a faucet.
     pub faucet: FaucetState,
-    /// Why the tab keeps nothing across reloads, when it cannot.
+    /// Why the tab keeps nothing across reloads, when it cannot, or what went wrong keeping it.
     pub storage: Option<String>,
+    /// Whether the browser granted persistent storage (not evicted under pressure), once known.
+    pub persisted: Option<bool>,
+    /// Restoring the kept chain: blocks done and kept.
+    pub restoring: Option<(u32, u32)>,
+    /// Header-first sync: the best header known and the blocks validated.
+    pub sync: (u32, u32),
+    /// Transactions in the tab's mempool.
+    pub mempool: usize,
+    pub wallet: WalletView,
+    /// The outcome of the last wallet command.
+    pub notice: Option<Notice>,
 }
 
 /// Where the tab's last request to a faucet is.
@@ -77,6 +92,11 @@ impl PageHandle {
     pub fn ask_faucet(&self, address: String) {
         let _ = self.0.unbounded_send(Report::AskFaucet(address));
     }
+
+    /// Gives the wallet a command; the outcome comes back as the status's notice.
+    pub fn wallet(&self, command: WalletCommand) {
+        let _ = self.0.unbounded_send(Report::Wallet(command));
+    }
 }
 
 impl PartialEq for PageHandle {
@@ -95,6 +115,10 @@ pub struct Neighbour {
 enum Report {
     Tick,
     AskFaucet(String),
+    Wallet(WalletCommand),
+    /// A write batch failed: why.
+    StoreFailed(String),
+    Persisted(bool),
     ServerText(String),
     ServerClosed,
     Reconnect,
@@ -105,6 +129,7 @@ enum Report {
 type Handler = Closure<dyn FnMut(JsValue)>;
 
 struct Page {
+    network: Network,
     driver: MeshDriver,
     connections: HashMap<LinkId, BrowserConnection>,
     steps: HashMap<LinkId, mpsc::UnboundedSender<Step>>,
@@ -114,13 +139,25 @@ struct Page {
     socket: Option<(WebSocket, Vec<Handler>)>,
     backoff: Backoff,
     last_list: f64,
-    status: MeshStatus,
-    on_status: Box<dyn Fn(MeshStatus)>,
+    status: PageStatus,
+    on_status: Box<dyn Fn(PageStatus)>,
     /// STUN/TURN servers from the page's `ice` parameter (none by default).
     ice_servers: Vec<String>,
     /// The faucet the tab asked last, whose answer it awaits, and where that request is.
     faucet: Option<PeerId>,
     faucet_state: FaucetState,
+    /// The profile's store, when this tab drives it: what it holds of the chain, and the
+    /// writer task's inbox (batches are applied one after another, in order).
+    saver: Option<ChainSaver>,
+    writer: Option<mpsc::UnboundedSender<WriteBatch>>,
+    wallet: PageWallet,
+    /// The wallet's metadata as last written.
+    kept_metadata: Vec<u8>,
+    /// The wallet's view, recomputed only when something it shows may have changed.
+    wallet_view: WalletView,
+    notice: Option<Notice>,
+    persisted: Option<bool>,
+    sync: (u32, u32),
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -148,18 +185,29 @@ fn signaling_url() -> Option<String> {
 pub fn start(
     network: Network,
     ice_servers: Vec<String>,
-    on_status: impl Fn(MeshStatus) + 'static,
+    on_status: impl Fn(PageStatus) + 'static,
 ) -> PageHandle {
     let (reports, inbox) = mpsc::unbounded();
     let handle = PageHandle(reports.clone());
     wasm_bindgen_futures::spawn_local(async move {
-        let (key, storage) = identity(network).await;
+        let on_status: Box<dyn Fn(PageStatus)> = Box::new(on_status);
+        let profile = open_profile(network).await;
+        let mut chain = Chain::new(network);
+        let mut storage = profile.storage;
+        if let Some(kept) = &profile.kept {
+            if let Err(err) = restore_chain(&mut chain, &kept.blocks, &*on_status).await {
+                storage = Some(format!("{err}: the chain is fetched again from peers"));
+            }
+        }
+        request_persistence(reports.clone());
         run(
             network,
-            key,
+            profile.key,
+            chain,
+            profile.kept,
             storage,
             ice_servers,
-            Box::new(on_status),
+            on_status,
             reports,
             inbox,
         )
@@ -168,43 +216,54 @@ pub fn start(
     handle
 }
 
-/// A key of this page's life only.
-fn fresh_key() -> Keypair {
-    loop {
-        if let Ok(secret) = SecretKey::from_slice(&random_bytes::<32>()) {
-            return Keypair::from_secret_key(&Secp256k1::new(), &secret);
-        }
-    }
+/// What the profile's store held at start, and the open store.
+struct Kept {
+    store: IdbStore,
+    blocks: Vec<Vec<u8>>,
+    vault: Option<Vec<u8>>,
+    metadata: Option<Vec<u8>>,
 }
 
-/// The tab's identity key on `network`: the one this browser profile keeps, else a new one kept
-/// now; and, when it cannot be kept, why (in words for the person). Only the tab holding the
-/// profile's lock for the network uses the kept one: two tabs with one identity would fight
-/// over the same peer id.
-async fn identity(network: Network) -> (Keypair, Option<String>) {
+/// The page's identity, and the profile's store when this tab drives it.
+struct Profile {
+    key: Keypair,
+    kept: Option<Kept>,
+    /// Why nothing is kept, in words, when it is not.
+    storage: Option<String>,
+}
+
+/// Opens this profile's store for `network` if this tab holds its lock; reads the identity key
+/// (making one the first time), the chain's blocks and the wallet. Only the tab holding the
+/// profile's lock uses the store: two tabs with one identity would fight over the same peer id,
+/// and two writers over the same chain.
+async fn open_profile(network: Network) -> Profile {
     let name = format!("bitmesh-{}", network.name());
     if !hold_lock(&name).await {
-        return (
-            fresh_key(),
-            Some(
+        return Profile {
+            key: fresh_key(),
+            kept: None,
+            storage: Some(
                 "Another tab of this browser already runs bitmesh on this network: this tab \
-                 runs with a temporary identity"
+                 runs with a temporary identity and keeps nothing"
                     .into(),
             ),
-        );
+        };
     }
-    match kept_identity(&name).await {
-        Ok(key) => (key, None),
-        Err(err) => (
-            fresh_key(),
-            Some(format!(
-                "This tab's identity is not kept across reloads: {err}"
-            )),
-        ),
+    match read_profile(&name).await {
+        Ok((key, kept)) => Profile {
+            key,
+            kept: Some(kept),
+            storage: None,
+        },
+        Err(err) => Profile {
+            key: fresh_key(),
+            kept: None,
+            storage: Some(format!("This tab keeps nothing across reloads: {err}")),
+        },
     }
 }
 
-async fn kept_identity(name: &str) -> Result<Keypair, StoreError> {
+async fn read_profile(name: &str) -> Result<(Keypair, Kept), StoreError> {
     let store = IdbStore::open(name).await?;
     let kept = store.get(Table::META, IDENTITY).await?;
     let secret = kept.and_then(|bytes| SecretKey::from_slice(&bytes).ok());
@@ -218,8 +277,101 @@ async fn kept_identity(name: &str) -> Result<Keypair, StoreError> {
             key
         }
     };
-    store.close();
-    Ok(key)
+    let blocks = store.values(Table::BLOCKS).await?;
+    let vault = store.get(Table::WALLET, VAULT_KEY).await?;
+    let metadata = store.get(Table::WALLET, METADATA_KEY).await?;
+    Ok((
+        key,
+        Kept {
+            store,
+            blocks,
+            vault,
+            metadata,
+        },
+    ))
+}
+
+/// How long the page validates kept blocks before letting the browser run other tasks.
+const SLICE_MILLIS: f64 = 20.0;
+
+/// Rebuilds the kept chain into `chain`, validating each block, in slices of about 20 ms so the
+/// page stays responsive. Stops at the first block that does not load.
+async fn restore_chain(
+    chain: &mut Chain,
+    blocks: &[Vec<u8>],
+    on_status: &dyn Fn(PageStatus),
+) -> Result<(), LoadError> {
+    let total = blocks.len() as u32;
+    let mut slice_start = js_sys::Date::now();
+    for (done, bytes) in blocks.iter().enumerate() {
+        load_block(chain, bytes, (now() / 1000) as u32)?;
+        if js_sys::Date::now() - slice_start > SLICE_MILLIS {
+            on_status(PageStatus {
+                restoring: Some((done as u32 + 1, total)),
+                ..PageStatus::default()
+            });
+            yield_to_browser().await;
+            slice_start = js_sys::Date::now();
+        }
+    }
+    Ok(())
+}
+
+/// Lets the browser run its other tasks (input, rendering) before going on.
+pub async fn yield_to_browser() {
+    let (done, wait) = futures_channel::oneshot::channel::<()>();
+    let resume = Closure::once_into_js(move || {
+        let _ = done.send(());
+    });
+    if let Some(window) = web_sys::window() {
+        let _ =
+            window.set_timeout_with_callback_and_timeout_and_arguments_0(resume.unchecked_ref(), 0);
+    }
+    let _ = wait.await;
+}
+
+/// Asks the browser to keep this origin's storage under pressure; the answer comes back as a
+/// report.
+fn request_persistence(reports: mpsc::UnboundedSender<Report>) {
+    let Some(promise) =
+        web_sys::window().and_then(|window| window.navigator().storage().persist().ok())
+    else {
+        return;
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let granted = wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|granted| granted.as_bool())
+            .unwrap_or(false);
+        let _ = reports.unbounded_send(Report::Persisted(granted));
+    });
+}
+
+/// Applies batches to `store` one after another; a failure is reported in words (a full quota
+/// included) and the next batch is still tried.
+fn spawn_writer(
+    store: IdbStore,
+    reports: mpsc::UnboundedSender<Report>,
+) -> mpsc::UnboundedSender<WriteBatch> {
+    let (batches, mut inbox) = mpsc::unbounded::<WriteBatch>();
+    wasm_bindgen_futures::spawn_local(async move {
+        while let Some(batch) = inbox.next().await {
+            if let Err(err) = store.apply(&batch).await {
+                let _ = reports.unbounded_send(Report::StoreFailed(err.to_string()));
+            }
+        }
+    });
+    batches
+}
+
+/// A key of this page's life only.
+fn fresh_key() -> Keypair {
+    loop {
+        if let Ok(secret) = SecretKey::from_slice(&random_bytes::<32>()) {
+            return Keypair::from_secret_key(&Secp256k1::new(), &secret);
+        }
+    }
 }
 
 /// Where the identity key is kept in the store's facts.
@@ -263,29 +415,44 @@ pub async fn hold_lock(name: &str) -> bool {
 }
 
 /// Runs the page's peer with identity `key` until the page goes.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     network: Network,
     key: Keypair,
+    chain: Chain,
+    kept: Option<Kept>,
     storage: Option<String>,
     ice_servers: Vec<String>,
-    on_status: Box<dyn Fn(MeshStatus)>,
+    on_status: Box<dyn Fn(PageStatus)>,
     reports: mpsc::UnboundedSender<Report>,
     mut inbox: mpsc::UnboundedReceiver<Report>,
 ) {
     let seed = random_bytes::<32>();
-    let mut node = Node::new(
-        NodeConfig::new(network),
-        key,
-        Chain::new(network),
-        seed,
-        now(),
-    );
+    let saver = kept.as_ref().map(|_| ChainSaver::holding(&chain));
+    let (wallet, kept_metadata, writer, storage) = match kept {
+        Some(kept) => {
+            let writer = spawn_writer(kept.store, reports.clone());
+            match PageWallet::from_store(kept.vault) {
+                Ok(wallet) => (
+                    wallet,
+                    kept.metadata.unwrap_or_default(),
+                    Some(writer),
+                    storage,
+                ),
+                Err(err) => (PageWallet::Absent, Vec::new(), Some(writer), Some(err)),
+            }
+        }
+        // Nothing is kept: a wallet made here lives as long as the tab.
+        None => (PageWallet::Absent, Vec::new(), None, storage),
+    };
+    let mut node = Node::new(NodeConfig::new(network), key, chain, seed, now());
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
     let peer = bitcoin::hex::DisplayHex::to_lower_hex_string(&node.id().0[..]);
     let session_seed = u64::from_le_bytes(random_bytes::<8>());
     let mut page = Page {
+        network,
         driver: MeshDriver::new(node, session_seed),
         connections: HashMap::new(),
         steps: HashMap::new(),
@@ -295,16 +462,25 @@ async fn run(
         socket: None,
         backoff: Backoff::default(),
         last_list: 0.0,
-        status: MeshStatus {
+        status: PageStatus {
             peer,
             storage,
-            ..MeshStatus::default()
+            ..PageStatus::default()
         },
         on_status,
         ice_servers,
         faucet: None,
         faucet_state: FaucetState::Idle,
+        saver,
+        writer,
+        wallet,
+        kept_metadata,
+        wallet_view: WalletView::Loading,
+        notice: None,
+        persisted: None,
+        sync: (0, 0),
     };
+    page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
     page.open_socket();
     let tick = Closure::<dyn FnMut()>::new(move || {
@@ -325,6 +501,7 @@ async fn run(
 
 impl Page {
     fn report(&mut self, report: Report) {
+        let is_tick = matches!(report, Report::Tick);
         let input = match report {
             Report::Tick => {
                 if self.client.is_registered()
@@ -368,6 +545,21 @@ impl Page {
                 self.ask_faucet(&address);
                 return self.update_status();
             }
+            Report::Wallet(command) => {
+                self.wallet_command(command);
+                return self.update_status();
+            }
+            Report::StoreFailed(reason) => {
+                self.status.storage = Some(format!(
+                    "This tab could not keep its latest state, and keeps running on what it \
+                     holds in memory: {reason}"
+                ));
+                return self.update_status();
+            }
+            Report::Persisted(granted) => {
+                self.persisted = Some(granted);
+                return self.update_status();
+            }
             Report::Driver(input) => input,
             Report::Ready(link, connection) => {
                 if self.steps.contains_key(&link) {
@@ -378,9 +570,100 @@ impl Page {
                 return;
             }
         };
+        let tip = self.driver.node().chain().tip();
         let actions = self.driver.handle(now(), input);
+        let tip_changed = self.driver.node().chain().tip() != tip;
+        let wallet_events = actions
+            .iter()
+            .any(|action| matches!(action, Action::Event(Event::TxAccepted(_))));
         self.act(actions);
+        if tip_changed {
+            self.keep_chain();
+        }
+        self.refresh_wallet(tip_changed || wallet_events || is_tick);
         self.update_status();
+    }
+
+    /// Writes what the chain's tip change changed.
+    fn keep_chain(&mut self) {
+        if let (Some(saver), Some(writer)) = (&mut self.saver, &self.writer) {
+            let batch = saver.batch(self.driver.node().chain());
+            if !batch.is_empty() {
+                let _ = writer.unbounded_send(batch);
+            }
+        }
+    }
+
+    /// Lets an unlocked wallet follow the chain (a bounded step, so a long catch-up is spread
+    /// over ticks) and the mempool, keeps its metadata when it changed, and recomputes what
+    /// the views show when `changed` or the wallet moved.
+    fn refresh_wallet(&mut self, mut changed: bool) {
+        const BLOCKS_PER_STEP: u32 = 200;
+        let node = self.driver.node();
+        let chain = node.chain();
+        if let Some(wallet) = self.wallet.unlocked() {
+            let following = wallet.follow(chain, BLOCKS_PER_STEP, now() / 1000);
+            let mempool = node
+                .protocol::<MempoolRelay>()
+                .expect("registered")
+                .mempool();
+            changed |= following.changed | wallet.follow_mempool(mempool);
+            let metadata = wallet.metadata().encode();
+            if metadata != self.kept_metadata {
+                let mut batch = WriteBatch::new();
+                batch.put(Table::WALLET, METADATA_KEY.to_vec(), metadata.clone());
+                self.kept_metadata = metadata;
+                if let Some(writer) = &self.writer {
+                    let _ = writer.unbounded_send(batch);
+                }
+            }
+        }
+        if changed {
+            self.wallet_view = self.wallet.view(chain);
+        }
+    }
+
+    /// Carries out a wallet command: keeps what it wrote, submits what it signed.
+    fn wallet_command(&mut self, command: WalletCommand) {
+        let random = Randomness {
+            salt: random_bytes(),
+            nonce: random_bytes(),
+            aux: random_bytes(),
+        };
+        // What a locked wallet kept; unreadable metadata (only used indexes and labels) starts
+        // afresh rather than locking the person out.
+        let metadata = Metadata::decode(&self.kept_metadata).ok();
+        let network = self.network;
+        let (mut notice, effects) = self.wallet.command(
+            command,
+            network,
+            self.driver.node().chain(),
+            metadata,
+            now(),
+            random,
+        );
+        if let Some(tx) = effects.submit {
+            let now = now();
+            let (result, outputs) = self
+                .driver
+                .node_mut()
+                .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
+            let actions = self.driver.outputs(now, outputs);
+            self.act(actions);
+            if let Some(Err(err)) = result {
+                notice = Notice::Refused(format!("The transaction was refused: {err}"));
+            }
+        }
+        if !effects.writes.is_empty() {
+            if let Some(writer) = &self.writer {
+                let _ = writer.unbounded_send(effects.writes);
+            }
+        }
+        if let Some(wallet) = self.wallet.unlocked() {
+            self.kept_metadata = wallet.metadata().encode();
+        }
+        self.notice = Some(notice);
+        self.refresh_wallet(true);
     }
 
     /// Sends a faucet request for `address` to a neighbour that runs a faucet.
@@ -438,7 +721,7 @@ impl Page {
 
     fn update_status(&mut self) {
         let node = self.driver.node();
-        let status = MeshStatus {
+        let status = PageStatus {
             peer: self.status.peer.clone(),
             signaling: self.client.is_registered(),
             neighbours: node
@@ -452,6 +735,14 @@ impl Page {
             tip: node.chain().tip().to_string(),
             faucet: self.faucet_state.clone(),
             storage: self.status.storage.clone(),
+            persisted: self.persisted,
+            restoring: None,
+            sync: self.sync,
+            mempool: node
+                .protocol::<MempoolRelay>()
+                .map_or(0, |relay| relay.mempool().len()),
+            wallet: self.wallet_view.clone(),
+            notice: self.notice.clone(),
         };
         if status != self.status {
             self.status = status;
@@ -560,6 +851,9 @@ impl Page {
                     kind: RoutedKind::FaucetAnswer,
                     payload,
                 }) => self.faucet_answer(from, &payload),
+                Action::Event(Event::SyncProgress { headers, blocks }) => {
+                    self.sync = (headers, blocks);
+                }
                 Action::Event(_) => {}
             }
         }

@@ -10,6 +10,8 @@ pub mod driver;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
 pub mod wallet;
+#[cfg(target_arch = "wasm32")]
+pub mod wallet_card;
 
 /// The version of this build: the crate version and, when known, the git commit.
 pub const BUILD: &str = env!("BITMESH_BUILD");

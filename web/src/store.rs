@@ -137,6 +137,37 @@ impl IdbStore {
         }
     }
 
+    /// Every value of `table`, in key order.
+    pub async fn values(&self, table: Table) -> Result<Vec<Vec<u8>>, StoreError> {
+        const VALUES: &str = "read a table";
+        let tx = self
+            .db
+            .transaction(&[table.name()], TransactionMode::ReadOnly)
+            .map_err(|err| StoreError::new(VALUES, err))?;
+        let store = tx
+            .object_store(table.name())
+            .map_err(|err| StoreError::new(VALUES, err))?;
+        let values = store
+            .get_all(None, None)
+            .map_err(|err| StoreError::new(VALUES, err))?
+            .await
+            .map_err(|err| StoreError::new(VALUES, err))?;
+        values
+            .into_iter()
+            .map(|value| {
+                value
+                    .dyn_into::<Uint8Array>()
+                    .map(|bytes| bytes.to_vec())
+                    .map_err(|_| {
+                        StoreError::new(
+                            VALUES,
+                            format!("a value in `{}` is not bytes", table.name()),
+                        )
+                    })
+            })
+            .collect()
+    }
+
     /// Closes the connection once its transactions finish.
     pub fn close(self) {
         self.db.close();
