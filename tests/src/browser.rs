@@ -147,17 +147,60 @@ impl Browser {
                 observer.observe(document, { subtree: true, childList: true, characterData: true });
             }
         "#;
-        let found = self
+        let found = match self
             .client
             .execute_async(SCRIPT, vec![json!(selector), json!(needle)])
             .await
-            .map_err(|err| {
-                format!("`{selector}` never showed `{needle}` within {STEP_TIMEOUT:?}: {err}")
-            })?;
+        {
+            Ok(found) => found,
+            Err(err) => {
+                let shown = self
+                    .client
+                    .execute(
+                        "const e = document.querySelector(arguments[0]); return e && e.textContent;",
+                        vec![json!(selector)],
+                    )
+                    .await
+                    .unwrap_or(Value::Null);
+                return Err(format!(
+                    "`{selector}` never showed `{needle}` within {STEP_TIMEOUT:?} (it shows {shown}): {err}"
+                )
+                .into());
+            }
+        };
         match found {
             Value::String(text) => Ok(text),
             other => Err(format!("unexpected result from the page: {other}").into()),
         }
+    }
+
+    /// Replaces the value of the input matching `selector` with `text`, as typed.
+    pub async fn fill(&self, selector: &str, text: &str) -> Result<()> {
+        let input = self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::Css(selector))
+            .await
+            .map_err(|err| format!("no input `{selector}` within {STEP_TIMEOUT:?}: {err}"))?;
+        input.clear().await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Clicks the element matching `selector`.
+    pub async fn click(&self, selector: &str) -> Result<()> {
+        self.client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::Css(selector))
+            .await
+            .map_err(|err| {
+                format!("nothing to click at `{selector}` within {STEP_TIMEOUT:?}: {err}")
+            })?
+            .click()
+            .await?;
+        Ok(())
     }
 
     /// Runs `script` in the page and returns its result.

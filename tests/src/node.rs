@@ -20,6 +20,8 @@ pub struct NodeOptions {
     pub join: Option<String>,
     /// Mining threads (`--mine`); none by default.
     pub mine: usize,
+    /// The least milliseconds between two mined blocks (`--block-interval`); 0 by default.
+    pub block_interval: u64,
     /// The data directory (`--data-dir`); a new temporary one by default.
     pub data_dir: Option<PathBuf>,
 }
@@ -31,6 +33,7 @@ impl Default for NodeOptions {
             dist: workspace_dir().join("dist"),
             join: None,
             mine: 0,
+            block_interval: 0,
             data_dir: None,
         }
     }
@@ -75,6 +78,7 @@ impl Node {
         }
         // Mining would take the cores the browsers need; tests that mine say so.
         command.args(["--mine", &options.mine.to_string()]);
+        command.args(["--block-interval", &options.block_interval.to_string()]);
         let data = match &options.data_dir {
             Some(dir) => {
                 command.arg("--data-dir").arg(dir);

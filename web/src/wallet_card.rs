@@ -427,24 +427,29 @@ fn Send(props: &SendProps) -> Html {
         .iter()
         .map(|row| (row.unit, row.name.clone()))
         .collect();
-    let submit = |psbt_only: bool| {
-        let (to, unit, amount, max, fee) = (
-            to.clone(),
-            unit.clone(),
-            amount.clone(),
-            max.clone(),
-            fee.clone(),
-        );
-        let (units, command) = (units.clone(), props.command.clone());
-        move || {
+    // The unit chosen, held here: the list grows as assets arrive, and the browser's own
+    // selection would follow an option element, not the unit.
+    let chosen = use_state(|| Unit::Btc);
+    let onchange = {
+        let (unit, chosen, units) = (unit.clone(), chosen.clone(), units.clone());
+        Callback::from(move |_| {
             let picked = unit
                 .cast::<web_sys::HtmlSelectElement>()
                 .map(|select| select.selected_index())
                 .unwrap_or(0);
-            let unit = usize::try_from(picked)
+            let picked = usize::try_from(picked)
                 .ok()
-                .and_then(|index| units.get(index))
-                .map_or(Unit::Btc, |(unit, _)| *unit);
+                .and_then(|index| units.get(index));
+            if let Some((picked, _)) = picked {
+                chosen.set(*picked);
+            }
+        })
+    };
+    let submit = |psbt_only: bool| {
+        let (to, amount, max, fee) = (to.clone(), amount.clone(), max.clone(), fee.clone());
+        let (chosen, command) = (chosen.clone(), props.command.clone());
+        move || {
+            let unit = *chosen;
             command.emit(WalletCommand::Send {
                 to: value(&to),
                 unit,
@@ -474,8 +479,10 @@ fn Send(props: &SendProps) -> Html {
             <div class="row">
                 <label for="send-amount">{ "Amount" }</label>
                 <input id="send-amount" ref={amount} type="text" inputmode="decimal" autocomplete="off" />
-                <select id="send-unit" ref={unit}>
-                    { for units.iter().map(|(_, name)| html! { <option>{ name.clone() }</option> }) }
+                <select id="send-unit" ref={unit} {onchange}>
+                    { for units.iter().map(|(unit, name)| html! {
+                        <option key={format!("{unit:?}")} selected={*unit == *chosen}>{ name.clone() }</option>
+                    }) }
                 </select>
                 <label><input id="send-max" ref={max} type="checkbox" />{ " Max" }</label>
             </div>

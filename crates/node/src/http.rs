@@ -40,6 +40,8 @@ pub struct Config {
     pub ice_servers: Vec<String>,
     /// Mining threads (0: none).
     pub mining_threads: usize,
+    /// The least time between two mined blocks, in milliseconds.
+    pub min_block_interval_millis: u64,
     /// Where block rewards go (default: the node's own wallet).
     pub pay_to: Option<bitcoin::ScriptBuf>,
     /// Whether the node runs the faucet.
@@ -170,6 +172,7 @@ pub async fn serve(
     let mining = Mining {
         threads: config.mining_threads,
         payout,
+        min_interval_millis: config.min_block_interval_millis,
     };
     let peer = peer::start(
         config.network,

@@ -48,6 +48,10 @@ struct Cli {
     /// Mining threads (default: one per core; 0 does not mine).
     #[arg(long, value_name = "THREADS")]
     mine: Option<usize>,
+    /// The least time between two blocks this node mines, in milliseconds (default 0: as fast
+    /// as it can; a test network's miner then runs ahead to the 2-hour future-time limit).
+    #[arg(long, value_name = "MILLIS", default_value_t = 0)]
+    block_interval: u64,
     /// Where the node keeps its chain and identity (default: $XDG_DATA_HOME/bitmesh/NETWORK,
     /// else ~/.local/share/bitmesh/NETWORK).
     #[arg(long, value_name = "DIR")]
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         join: cli.join,
         ice_servers: cli.ice_servers,
         mining_threads: threads,
+        min_block_interval_millis: cli.block_interval,
         pay_to,
         faucet: !cli.no_faucet,
         data_dir: match cli.data_dir.or_else(|| default_data_dir(cli.network)) {

@@ -81,6 +81,9 @@ pub struct Mining {
     pub threads: usize,
     /// Where block rewards go.
     pub payout: bitcoin::ScriptBuf,
+    /// The least time between two blocks this node mines (0: as fast as it can), so a test or
+    /// demo network grows at a steady pace instead of racing to the future-time limit.
+    pub min_interval_millis: u64,
 }
 
 /// How often the known peers and the mempool are saved (and when the node stops).
@@ -304,6 +307,8 @@ pub fn start(
         faucet,
         miner,
         payout: mining.payout,
+        min_interval_millis: mining.min_interval_millis,
+        last_mined_millis: 0,
         work: None,
         driver: MeshDriver::new(node, session_seed),
         connections: HashMap::new(),
@@ -353,6 +358,9 @@ struct Peer {
     payout: bitcoin::ScriptBuf,
     /// The current work: its number, the tip it extends, when it was built.
     work: Option<(u64, bitcoin::BlockHash, u64)>,
+    min_interval_millis: u64,
+    /// When this node last mined a block.
+    last_mined_millis: u64,
     driver: MeshDriver,
     connections: HashMap<LinkId, NativeConnection>,
     /// Each link's answer and candidates, applied in order by the link's task (an answer must
@@ -617,6 +625,10 @@ impl Peer {
             return;
         };
         let now = now_millis();
+        if now < self.last_mined_millis + self.min_interval_millis {
+            // The workers idle: the last work was solved and no new work is given yet.
+            return;
+        }
         let node = self.driver.node();
         let tip = node.chain().tip();
         let fresh = self
@@ -653,6 +665,7 @@ impl Peer {
             .with_protocol::<ChainSync, _>(now, |sync, ctx| sync.submit_block(ctx, block));
         match result {
             Some(Ok(())) => {
+                self.last_mined_millis = now;
                 self.status.mined.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%hash, height = self.driver.node().chain().height(), "mined a block");
             }

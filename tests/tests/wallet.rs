@@ -1,0 +1,232 @@
+//! A person's wallet in the page, end to end: create a wallet (the words shown, three of them
+//! confirmed, a password), get coins from the node's faucet through the mesh, see them
+//! unconfirmed then confirmed in the node's next block, have bad sends refused with words,
+//! send to another address (the node's API lists the payment), reload to a locked screen, be
+//! refused a wrong password, unlock and find the same wallet.
+
+use std::time::Duration;
+
+use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
+use serde_json::Value;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(300);
+const PASSWORD: &str = "correct horse battery";
+/// Someone else's address (BIP84's test mnemonic, first receive address).
+const STRANGER: &str = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk";
+
+/// The text of the balance cell `column` (confirmed, unconfirmed, immature) of `unit`.
+fn balance(unit: &str, column: &str) -> String {
+    format!("#balances tr[data-unit=\"{unit}\"] .{column}")
+}
+
+/// Creates a wallet in `tab` the way a person does; returns its words.
+async fn create_wallet(tab: &Browser) -> Result<Vec<String>> {
+    tab.click("#create-wallet").await?;
+    tab.text("#mnemonic-words li").await?;
+    let words = tab
+        .eval(
+            "return [...document.querySelectorAll('#mnemonic-words li')].map(li => li.textContent)",
+        )
+        .await?;
+    let words: Vec<String> = words
+        .as_array()
+        .map(|words| {
+            words
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(words.len(), 12, "{words:?}");
+    tab.click("#words-written").await?;
+    tab.text("input[id^=\"confirm-\"]").await?;
+    let asked = tab
+        .eval("return [...document.querySelectorAll('input[id^=\"confirm-\"]')].map(input => input.id)")
+        .await?;
+    let asked: Vec<String> = asked
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(asked.len(), 3, "{asked:?}");
+
+    // A wrong word is caught before anything is kept.
+    for id in &asked {
+        tab.fill(&format!("#{id}"), "zoo").await?;
+    }
+    tab.fill("#new-password", PASSWORD).await?;
+    tab.fill("#new-password-again", PASSWORD).await?;
+    tab.click("#create-confirm").await?;
+    tab.wait_for_text("#wallet-problem", "is not the one shown")
+        .await?;
+
+    for id in &asked {
+        let position: usize = id.trim_start_matches("confirm-").parse()?;
+        tab.fill(&format!("#{id}"), &words[position - 1]).await?;
+    }
+    tab.fill("#new-password", PASSWORD).await?;
+    tab.fill("#new-password-again", "something else").await?;
+    tab.click("#create-confirm").await?;
+    tab.wait_for_text("#wallet-problem", "The two passwords differ")
+        .await?;
+    tab.fill("#new-password", PASSWORD).await?;
+    tab.fill("#new-password-again", PASSWORD).await?;
+    tab.click("#create-confirm").await?;
+    tab.wait_for_text("#wallet-notice", "kept in this browser, encrypted")
+        .await?;
+    Ok(words)
+}
+
+async fn send(tab: &Browser, to: &str, amount: &str) -> Result<()> {
+    tab.fill("#send-to", to).await?;
+    tab.fill("#send-amount", amount).await?;
+    tab.click("#send").await
+}
+
+#[tokio::test]
+async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload() {
+    within(TEST_TIMEOUT, async {
+        // A fast mining run funds the node's faucet; the node then mines a block every two
+        // seconds, so the tab's chain grows at a steady pace.
+        let data = tempfile::tempdir()?;
+        let options = NodeOptions {
+            data_dir: Some(data.path().to_path_buf()),
+            ..NodeOptions::test_network()
+        };
+        let miner = Node::start(NodeOptions {
+            mine: 1,
+            ..options.clone()
+        })
+        .await?;
+        let health = miner
+            .wait_for_json("/healthz", "the faucet's asset", |health| {
+                health["faucet"]["asset"].is_string()
+            })
+            .await?;
+        let funding = health["faucet"]["address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        miner
+            .wait_for_json(
+                &format!("/api/address/{funding}/utxo"),
+                "the asset's issuance mined",
+                |coins| {
+                    coins.as_array().is_some_and(|coins| {
+                        coins.iter().any(|coin| {
+                            coin["status"]["confirmed"] == true && coin["assets"][0].is_object()
+                        })
+                    })
+                },
+            )
+            .await?;
+        miner.stop().await?;
+        let node = Node::start(NodeOptions {
+            mine: 1,
+            block_interval: 2_000,
+            ..options
+        })
+        .await?;
+        let tab = Browser::open().await?;
+        tab.goto(node.url()).await?;
+        tab.wait_for_text("#neighbour-count", "1").await?;
+        tab.wait_for_text("#wallet", "keeps no wallet").await?;
+
+        create_wallet(&tab).await?;
+        let receive = tab.text("#receive-address").await?;
+        assert!(receive.starts_with("bcrt1q"), "{receive}");
+        let qr = tab
+            .eval("return document.querySelector('#receive-qr svg') !== null")
+            .await?;
+        assert_eq!(qr, Value::Bool(true), "a QR code is drawn");
+        tab.wait_for_text("#history-empty", "No transactions yet")
+            .await?;
+        tab.screenshot("wallet-created.png").await?;
+
+        tab.click("#faucet-mine").await?;
+        tab.wait_for_text("#faucet-result", "Paid 0.10000000 BTC")
+            .await?;
+        // 0.1 BTC, and the 294 sats of the output that carries the DEMO units.
+        tab.wait_for_text(&balance("BTC", "unconfirmed"), "0.10000294")
+            .await?;
+        tab.wait_for_text(&balance("DEMO", "unconfirmed"), "1000.00")
+            .await?;
+        // The address was paid: the page shows a fresh one.
+        let next = tab.text("#receive-address").await?;
+        assert_ne!(next, receive, "the receive address moves on once paid");
+
+        // Bad sends are refused in words and change nothing.
+        send(&tab, "nope", "0.01").await?;
+        tab.wait_for_text("#wallet-notice", "\"nope\" is not an address")
+            .await?;
+        send(&tab, STRANGER, "0.01").await?;
+        tab.wait_for_text("#wallet-notice", "insufficient funds")
+            .await?;
+        send(&tab, STRANGER, "1.000000001").await?;
+        tab.wait_for_text("#wallet-notice", "at most 8 decimal places")
+            .await?;
+        assert_eq!(
+            tab.text(&balance("BTC", "unconfirmed")).await?,
+            "0.10000294"
+        );
+        tab.screenshot("wallet-refused.png").await?;
+
+        // The node's next block confirms the faucet's payment.
+        tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
+            .await?;
+        tab.wait_for_text("#history", "confirmations").await?;
+
+        // A payment to someone else: the node learns it through the mesh.
+        send(&tab, STRANGER, "0.01").await?;
+        let sent = tab
+            .wait_for_text("#wallet-notice", "Sent 0.01000000 BTC")
+            .await?;
+        let txid = sent.rsplit(' ').next().unwrap_or_default().to_owned();
+        node.wait_for_json(
+            &format!("/api/address/{STRANGER}/utxo"),
+            "the tab's payment in the node's mempool",
+            |coins| {
+                coins.as_array().is_some_and(|coins| {
+                    coins
+                        .iter()
+                        .any(|coin| coin["txid"] == txid.as_str() && coin["value"] == 1_000_000)
+                })
+            },
+        )
+        .await?;
+        tab.wait_for_text("#history", "-0.0100").await?;
+        let confirmed = tab.text(&balance("BTC", "confirmed")).await?;
+        tab.screenshot("wallet-sent.png").await?;
+
+        // A reload: locked; a wrong password is refused; the right one opens the same wallet,
+        // its chain restored from IndexedDB.
+        tab.goto(node.url()).await?;
+        tab.text("#unlock-password").await?;
+        tab.fill("#unlock-password", "not my password").await?;
+        tab.click("#unlock").await?;
+        tab.wait_for_text("#wallet-notice", "Wrong password: the wallet stays locked")
+            .await?;
+        tab.screenshot("wallet-wrong-password.png").await?;
+        tab.fill("#unlock-password", PASSWORD).await?;
+        tab.click("#unlock").await?;
+        tab.wait_for_text("#wallet-notice", "Unlocked").await?;
+        assert_eq!(tab.text("#receive-address").await?, next);
+        tab.wait_for_text(&balance("DEMO", "confirmed"), "1000.00")
+            .await?;
+        let after = tab.text(&balance("BTC", "confirmed")).await?;
+        assert_eq!(
+            after, confirmed,
+            "the same confirmed balance after the reload"
+        );
+        tab.screenshot("wallet-unlocked-after-reload.png").await?;
+
+        tab.close().await?;
+        node.stop().await
+    })
+    .await;
+}
