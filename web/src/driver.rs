@@ -501,7 +501,6 @@ async fn run(
 
 impl Page {
     fn report(&mut self, report: Report) {
-        let is_tick = matches!(report, Report::Tick);
         let input = match report {
             Report::Tick => {
                 if self.client.is_registered()
@@ -580,7 +579,7 @@ impl Page {
         if tip_changed {
             self.keep_chain();
         }
-        self.refresh_wallet(tip_changed || wallet_events || is_tick);
+        self.refresh_wallet(tip_changed || wallet_events);
         self.update_status();
     }
 
