@@ -195,6 +195,43 @@ impl Node {
         }
     }
 
+    /// Mines with one thread on `options`' data directory until the node's faucet has issued
+    /// its asset and the issuance is confirmed, then stops the node: the directory then holds
+    /// a funded faucet for the node a test starts next.
+    pub async fn fund_faucet(options: &NodeOptions) -> Result<()> {
+        if options.data_dir.is_none() {
+            return Err("funding a faucet needs a data directory to keep it in".into());
+        }
+        let miner = Node::start(NodeOptions {
+            mine: 1,
+            ..options.clone()
+        })
+        .await?;
+        let health = miner
+            .wait_for_json("/healthz", "the faucet's asset", |health| {
+                health["faucet"]["asset"].is_string()
+            })
+            .await?;
+        let funding = health["faucet"]["address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        miner
+            .wait_for_json(
+                &format!("/api/address/{funding}/utxo"),
+                "the asset's issuance mined",
+                |coins| {
+                    coins.as_array().is_some_and(|coins| {
+                        coins.iter().any(|coin| {
+                            coin["status"]["confirmed"] == true && coin["assets"][0].is_object()
+                        })
+                    })
+                },
+            )
+            .await?;
+        miner.stop().await
+    }
+
     /// Stops the node and waits for it to exit.
     pub async fn stop(mut self) -> Result<()> {
         self.child.kill().await?;

@@ -98,34 +98,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
             data_dir: Some(data.path().to_path_buf()),
             ..NodeOptions::test_network()
         };
-        let miner = Node::start(NodeOptions {
-            mine: 1,
-            ..options.clone()
-        })
-        .await?;
-        let health = miner
-            .wait_for_json("/healthz", "the faucet's asset", |health| {
-                health["faucet"]["asset"].is_string()
-            })
-            .await?;
-        let funding = health["faucet"]["address"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        miner
-            .wait_for_json(
-                &format!("/api/address/{funding}/utxo"),
-                "the asset's issuance mined",
-                |coins| {
-                    coins.as_array().is_some_and(|coins| {
-                        coins.iter().any(|coin| {
-                            coin["status"]["confirmed"] == true && coin["assets"][0].is_object()
-                        })
-                    })
-                },
-            )
-            .await?;
-        miner.stop().await?;
+        Node::fund_faucet(&options).await?;
         let node = Node::start(NodeOptions {
             mine: 1,
             block_interval: 2_000,

@@ -157,7 +157,7 @@ fn MeshCard(props: &ChainCardProps) -> Html {
         WalletView::Unlocked(summary) => Some(summary.receive.clone()),
         _ => None,
     };
-    let (headers, blocks) = status.sync;
+    let headers = status.best_header;
     let sync = if headers > status.height {
         format!(
             "{} of {headers} blocks ({}%)",
@@ -167,7 +167,6 @@ fn MeshCard(props: &ChainCardProps) -> Html {
     } else {
         "up to date with its neighbours".to_owned()
     };
-    let _ = blocks;
     let persisted = match status.persisted {
         None => "asking the browser…",
         Some(true) => "persistent (the browser will not evict it)",

@@ -31,7 +31,7 @@ use bitmesh_core::store::{load_block, ChainSaver, LoadError, METADATA_KEY, VAULT
 use bitmesh_core::wallet::metadata::Metadata;
 
 use crate::store::{IdbStore, StoreError};
-use crate::wallet::{Notice, PageWallet, Randomness, WalletCommand, WalletView};
+use crate::wallet::{keep_metadata, Notice, PageWallet, Randomness, WalletCommand, WalletView};
 
 /// How often the node ticks, and the server's peers are listed again.
 const TICK_MILLIS: i32 = 100;
@@ -58,8 +58,8 @@ pub struct PageStatus {
     pub persisted: Option<bool>,
     /// Restoring the kept chain: blocks done and kept.
     pub restoring: Option<(u32, u32)>,
-    /// Header-first sync: the best header known and the blocks validated.
-    pub sync: (u32, u32),
+    /// Header-first sync: the height of the best header known.
+    pub best_header: u32,
     /// Transactions in the tab's mempool.
     pub mempool: usize,
     pub wallet: WalletView,
@@ -153,11 +153,13 @@ struct Page {
     wallet: PageWallet,
     /// The wallet's metadata as last written.
     kept_metadata: Vec<u8>,
+    /// The mempool's size when the wallet last followed it.
+    mempool_seen: usize,
     /// The wallet's view, recomputed only when something it shows may have changed.
     wallet_view: WalletView,
     notice: Option<Notice>,
     persisted: Option<bool>,
-    sync: (u32, u32),
+    best_header: u32,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -318,7 +320,7 @@ async fn restore_chain(
 }
 
 /// Lets the browser run its other tasks (input, rendering) before going on.
-pub async fn yield_to_browser() {
+async fn yield_to_browser() {
     let (done, wait) = futures_channel::oneshot::channel::<()>();
     let resume = Closure::once_into_js(move || {
         let _ = done.send(());
@@ -475,10 +477,11 @@ async fn run(
         writer,
         wallet,
         kept_metadata,
+        mempool_seen: 0,
         wallet_view: WalletView::Loading,
         notice: None,
         persisted: None,
-        sync: (0, 0),
+        best_header: 0,
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -594,30 +597,39 @@ impl Page {
     }
 
     /// Lets an unlocked wallet follow the chain (a bounded step, so a long catch-up is spread
-    /// over ticks) and the mempool, keeps its metadata when it changed, and recomputes what
-    /// the views show when `changed` or the wallet moved.
-    fn refresh_wallet(&mut self, mut changed: bool) {
+    /// over ticks) and, when it may have changed, the mempool; keeps the metadata when that
+    /// moved it, and recomputes what the views show when `changed` or the wallet moved. Runs
+    /// after every report, so a caught-up wallet costs one hash comparison here.
+    fn refresh_wallet(&mut self, changed: bool) {
         const BLOCKS_PER_STEP: u32 = 200;
         let node = self.driver.node();
         let chain = node.chain();
+        let mempool = node
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool();
+        // New transactions come with events (`changed`); expired ones only shrink the mempool.
+        let mempool_moved = changed || mempool.len() != self.mempool_seen;
+        self.mempool_seen = mempool.len();
+        let mut moved = false;
         if let Some(wallet) = self.wallet.unlocked() {
-            let following = wallet.follow(chain, BLOCKS_PER_STEP, now() / 1000);
-            let mempool = node
-                .protocol::<MempoolRelay>()
-                .expect("registered")
-                .mempool();
-            changed |= following.changed | wallet.follow_mempool(mempool);
-            let metadata = wallet.metadata().encode();
-            if metadata != self.kept_metadata {
-                let mut batch = WriteBatch::new();
-                batch.put(Table::WALLET, METADATA_KEY.to_vec(), metadata.clone());
-                self.kept_metadata = metadata;
-                if let Some(writer) = &self.writer {
-                    let _ = writer.unbounded_send(batch);
+            moved = wallet.follow(chain, BLOCKS_PER_STEP, now() / 1000).changed;
+            if mempool_moved {
+                moved |= wallet.follow_mempool(mempool);
+            }
+            if moved {
+                let metadata = wallet.metadata().encode();
+                if metadata != self.kept_metadata {
+                    let mut batch = WriteBatch::new();
+                    keep_metadata(&mut batch, wallet);
+                    self.kept_metadata = metadata;
+                    if let Some(writer) = &self.writer {
+                        let _ = writer.unbounded_send(batch);
+                    }
                 }
             }
         }
-        if changed {
+        if changed || moved {
             self.wallet_view = self.wallet.view(chain);
         }
     }
@@ -736,7 +748,7 @@ impl Page {
             storage: self.status.storage.clone(),
             persisted: self.persisted,
             restoring: None,
-            sync: self.sync,
+            best_header: self.best_header,
             mempool: node
                 .protocol::<MempoolRelay>()
                 .map_or(0, |relay| relay.mempool().len()),
@@ -850,8 +862,8 @@ impl Page {
                     kind: RoutedKind::FaucetAnswer,
                     payload,
                 }) => self.faucet_answer(from, &payload),
-                Action::Event(Event::SyncProgress { headers, blocks }) => {
-                    self.sync = (headers, blocks);
+                Action::Event(Event::SyncProgress { headers, .. }) => {
+                    self.best_header = headers;
                 }
                 Action::Event(_) => {}
             }

@@ -79,11 +79,8 @@ pub struct Effects {
 }
 
 /// Where the page's wallet is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub enum PageWallet {
-    /// The store is not read yet.
-    #[default]
-    Loading,
     /// No wallet in this profile yet.
     Absent,
     Locked(Vault),
@@ -171,15 +168,8 @@ impl PageWallet {
         now_millis: u64,
         random: Randomness,
     ) -> (Notice, Effects) {
-        let mut effects = Effects::default();
-        let notice = match self.run(command, network, chain, metadata, now_millis, random) {
-            Ok((notice, more)) => {
-                effects = more;
-                notice
-            }
-            Err(reason) => Notice::Refused(reason),
-        };
-        (notice, effects)
+        self.run(command, network, chain, metadata, now_millis, random)
+            .unwrap_or_else(|reason| (Notice::Refused(reason), Effects::default()))
     }
 
     fn run(
@@ -219,11 +209,7 @@ impl PageWallet {
                 effects
                     .writes
                     .put(Table::WALLET, VAULT_KEY.to_vec(), vault.as_bytes().to_vec());
-                effects.writes.put(
-                    Table::WALLET,
-                    METADATA_KEY.to_vec(),
-                    wallet.metadata().encode(),
-                );
+                keep_metadata(&mut effects.writes, &wallet);
                 *self = PageWallet::Unlocked {
                     vault,
                     wallet: Box::new(wallet),
@@ -260,11 +246,7 @@ impl PageWallet {
             WalletCommand::NewAddress => {
                 let wallet = self.require_unlocked()?;
                 let address = wallet.new_receive_address();
-                effects.writes.put(
-                    Table::WALLET,
-                    METADATA_KEY.to_vec(),
-                    wallet.metadata().encode(),
-                );
+                keep_metadata(&mut effects.writes, wallet);
                 Notice::Done(format!("A fresh receive address: {address}"))
             }
             WalletCommand::Send {
@@ -293,11 +275,7 @@ impl PageWallet {
                 } else {
                     let sent = sent_amount(&built, unit, amount, wallet);
                     let tx = wallet.sign(&built, &random.aux);
-                    effects.writes.put(
-                        Table::WALLET,
-                        METADATA_KEY.to_vec(),
-                        wallet.metadata().encode(),
-                    );
+                    keep_metadata(&mut effects.writes, wallet);
                     let notice = Notice::Done(format!(
                         "Sent {} {name}, fee {} BTC: {}",
                         format_units(sent, decimals),
@@ -333,11 +311,7 @@ impl PageWallet {
                     .prepare_issue(&request, fee_rate, now_millis)
                     .map_err(|err| format!("Cannot issue: {err}"))?;
                 let tx = wallet.sign(&built, &random.aux);
-                effects.writes.put(
-                    Table::WALLET,
-                    METADATA_KEY.to_vec(),
-                    wallet.metadata().encode(),
-                );
+                keep_metadata(&mut effects.writes, wallet);
                 let notice = Notice::Done(format!(
                     "Issued {} {}: {}",
                     format_units(supply, decimals),
@@ -359,12 +333,20 @@ impl PageWallet {
     /// What the views show.
     pub fn view(&self, chain: &Chain) -> WalletView {
         match self {
-            PageWallet::Loading => WalletView::Loading,
             PageWallet::Absent => WalletView::Absent,
             PageWallet::Locked(_) => WalletView::Locked,
             PageWallet::Unlocked { wallet, .. } => WalletView::Unlocked(summary(wallet, chain)),
         }
     }
+}
+
+/// Adds the write that keeps `wallet`'s metadata.
+pub fn keep_metadata(batch: &mut WriteBatch, wallet: &Wallet) {
+    batch.put(
+        Table::WALLET,
+        METADATA_KEY.to_vec(),
+        wallet.metadata().encode(),
+    );
 }
 
 fn parse_fee_rate(text: &str) -> Result<u64, String> {

@@ -197,20 +197,19 @@ impl Wallet {
     /// Follows the mempool: takes its transactions that pay or spend the wallet, drops the
     /// wallet's unconfirmed transactions it no longer holds. Whether anything changed.
     pub fn follow_mempool(&mut self, mempool: &Mempool) -> bool {
-        let gone: Vec<_> = self
-            .tracker
-            .unconfirmed()
-            .into_iter()
+        let unconfirmed = self.tracker.unconfirmed();
+        let gone: Vec<_> = unconfirmed
+            .iter()
             .filter(|txid| !mempool.contains(txid))
             .collect();
         for txid in &gone {
             self.tracker.mempool_removed(txid);
         }
-        let before = self.tracker.unconfirmed().len();
+        let kept = unconfirmed.len() - gone.len();
         for (_, entry) in mempool.entries() {
             self.tracker.mempool_added(&entry.tx, entry.entered);
         }
-        let changed = !gone.is_empty() || self.tracker.unconfirmed().len() != before;
+        let changed = !gone.is_empty() || self.tracker.unconfirmed().len() != kept;
         if changed {
             self.mark_used();
         }
