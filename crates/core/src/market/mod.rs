@@ -3,6 +3,7 @@
 //! transaction. See `docs/market.md`.
 
 pub mod book;
+pub mod desk;
 pub mod ladder;
 pub mod order;
 pub mod swap;

@@ -136,6 +136,9 @@ pub enum Event {
         blocks: u32,
     },
     TxAccepted(Txid),
+    /// Transactions left the mempool and the chain for good (a reorganisation, a conflict):
+    /// a maker reopens the fills they settled.
+    TransactionsDropped(Vec<Txid>),
     OrderAccepted(OrderId),
     OrderUpdated(OrderId),
     /// A routed message for this node.

@@ -10,19 +10,20 @@ use core::fmt;
 use std::collections::BTreeMap;
 
 use bitcoin::address::NetworkUnchecked;
-use bitcoin::{Address, Amount, BlockHash, FeeRate, ScriptBuf, Transaction};
+use bitcoin::{Address, Amount, BlockHash, FeeRate, OutPoint, ScriptBuf, Transaction, TxOut};
 
 use super::build::{
-    build_issuance, build_payment, build_sweep, build_transfer, sign, spendable, BuildError,
-    BuiltTx, IssueRequest, PaymentRequest,
+    build_issuance, build_payment, build_swap, build_sweep, build_transfer, sign, sign_inputs,
+    spendable, BuildError, BuiltTx, IssueRequest, PaymentRequest, SwapTerms,
 };
 use super::keys::{Account, DeriveError, Keychain, Purpose};
-use super::metadata::Metadata;
+use super::metadata::{Metadata, Stamp};
 use super::psbt;
 use super::tracker::{Balance, HistoryEntry, OwnedOutput, Tracker, Unit};
 use crate::chain::assets::AssetId;
 use crate::chain::mempool::Mempool;
 use crate::chain::state::Chain;
+use crate::market::order::{Side, MAX_FUNDING};
 use crate::Network;
 
 /// The purpose of the wallet's one account (native segwit, as BIP84).
@@ -74,6 +75,13 @@ pub enum PayError {
     UnknownAsset(AssetId),
     /// The builder refused.
     Build(BuildError),
+    /// An order needs `needed` base units of `unit` (in at most eight coins, none reserved) and
+    /// the wallet can put up only `available`.
+    OrderUnfunded {
+        unit: Unit,
+        needed: u64,
+        available: u64,
+    },
 }
 
 impl fmt::Display for PayError {
@@ -100,6 +108,15 @@ impl fmt::Display for PayError {
             ),
             PayError::UnknownAsset(asset) => write!(f, "this wallet holds no units of {asset}"),
             PayError::Build(err) => write!(f, "{err}"),
+            PayError::OrderUnfunded {
+                unit,
+                needed,
+                available,
+            } => write!(
+                f,
+                "insufficient funds for the order: it needs {needed} base units of {unit}, \
+                 {available} can fund it"
+            ),
         }
     }
 }
@@ -360,10 +377,135 @@ impl Wallet {
     fn mark_script_used(&mut self, script: &ScriptBuf) {
         for keychain in [Keychain::External, Keychain::Internal] {
             let next = self.metadata.next_index(PURPOSE, keychain);
-            // Builders pay only the next index of a chain.
-            if self.account().script_pubkey(keychain, next) == *script {
-                self.metadata.mark_used(PURPOSE, keychain, next + 1);
+            // Builders pay the next two indexes of a chain at most (a swap's receive and its
+            // asset remainder).
+            for index in next..next + 2 {
+                if self.account().script_pubkey(keychain, index) == *script {
+                    self.metadata.mark_used(PURPOSE, keychain, index + 1);
+                }
             }
+        }
+    }
+
+    /// The coins that fund an order: for an ask, coins carrying `units` of `market` (largest
+    /// first); for a bid, coins without assets worth `sats` (largest first). At most
+    /// [`MAX_FUNDING`] coins, none reserved.
+    pub fn order_funding(
+        &self,
+        side: Side,
+        market: AssetId,
+        units: u64,
+        sats: u64,
+        now_millis: u64,
+    ) -> Result<Vec<OutPoint>, PayError> {
+        let coins = self.coins(now_millis);
+        let (mut candidates, needed): (Vec<(u64, OutPoint)>, u64) = match side {
+            Side::Ask => (
+                coins
+                    .iter()
+                    .filter(|coin| coin.assets.amount(&market) > 0)
+                    .map(|coin| (coin.assets.amount(&market), coin.outpoint))
+                    .collect(),
+                units,
+            ),
+            Side::Bid => (
+                coins
+                    .iter()
+                    .filter(|coin| coin.assets.is_empty())
+                    .map(|coin| (coin.value.to_sat(), coin.outpoint))
+                    .collect(),
+                sats,
+            ),
+        };
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        let available: u64 = candidates.iter().map(|(value, _)| value).sum();
+        let mut funding = Vec::new();
+        let mut gathered = 0u64;
+        for (value, outpoint) in candidates.into_iter().take(MAX_FUNDING) {
+            if gathered >= needed {
+                break;
+            }
+            gathered += value;
+            funding.push(outpoint);
+        }
+        if gathered < needed {
+            let unit = match side {
+                Side::Ask => Unit::Asset(market),
+                Side::Bid => Unit::Btc,
+            };
+            return Err(PayError::OrderUnfunded {
+                unit,
+                needed,
+                available: available.min(gathered),
+            });
+        }
+        Ok(funding)
+    }
+
+    /// Fresh scripts for an order: where it is paid (external) and where its change returns
+    /// (internal, so a fill's change can fund the next fill before it confirms). Hands both out.
+    pub fn order_scripts(&mut self) -> (ScriptBuf, ScriptBuf) {
+        let receive = self.metadata.allocate_index(PURPOSE, Keychain::External);
+        let change = self.metadata.allocate_index(PURPOSE, Keychain::Internal);
+        (
+            self.account().script_pubkey(Keychain::External, receive),
+            self.account().script_pubkey(Keychain::Internal, change),
+        )
+    }
+
+    /// Where this wallet receives what it takes in a swap (not handed out yet).
+    pub fn swap_receive_script(&self) -> ScriptBuf {
+        let index = self.metadata.next_index(PURPOSE, Keychain::External);
+        self.account().script_pubkey(Keychain::External, index)
+    }
+
+    /// Prepares (builds, does not sign) this wallet's side of a swap: `terms` must pay it at
+    /// [`Wallet::swap_receive_script`]; its asset remainder goes to the external address after
+    /// that one.
+    pub fn prepare_swap(
+        &self,
+        terms: &SwapTerms,
+        sat_per_vb: u64,
+        now_millis: u64,
+    ) -> Result<BuiltTx, PayError> {
+        let receive = self.metadata.next_index(PURPOSE, Keychain::External);
+        Ok(build_swap(
+            &self.coins(now_millis),
+            terms,
+            fee_rate(sat_per_vb)?,
+            self.tracker.accounts(),
+            (0, receive + 1),
+            self.change_key(),
+        )?)
+    }
+
+    /// Signs the inputs of a counterparty's `tx` that spend this wallet's coins `ours` (input
+    /// index, outpoint); `prevouts` are the outputs every input spends.
+    pub fn sign_inputs(
+        &self,
+        tx: &Transaction,
+        prevouts: &[TxOut],
+        ours: &[(usize, OutPoint)],
+        aux_rand: &[u8; 32],
+    ) -> Option<Transaction> {
+        let keys = ours
+            .iter()
+            .map(|(input, outpoint)| Some((*input, self.tracker.key_of(outpoint)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(sign_inputs(
+            tx,
+            prevouts,
+            &keys,
+            self.tracker.accounts(),
+            aux_rand,
+        ))
+    }
+
+    /// Holds `coins` back from spends until `until_millis` (0 releases them).
+    pub fn reserve(&mut self, coins: &[OutPoint], until_millis: u64, stamp: Stamp) {
+        for coin in coins {
+            self.metadata
+                .reserve(*coin, stamp.device, until_millis, stamp);
         }
     }
 

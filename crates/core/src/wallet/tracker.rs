@@ -86,6 +86,15 @@ pub enum Unit {
     Asset(AssetId),
 }
 
+impl core::fmt::Display for Unit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Unit::Btc => f.write_str("BTC (satoshis)"),
+            Unit::Asset(asset) => write!(f, "asset {asset}"),
+        }
+    }
+}
+
 /// The wallet's view of the chain.
 #[derive(Debug, Clone)]
 pub struct Tracker {

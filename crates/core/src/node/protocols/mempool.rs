@@ -172,6 +172,7 @@ impl Protocol for MempoolRelay {
                 .mempool
                 .apply_tip_change(change, ctx.chain, ctx.now_secs());
             if !dropped.is_empty() {
+                ctx.event(Event::TransactionsDropped(dropped.clone()));
                 ctx.notify(Notice::TransactionsDropped(dropped));
             }
         }

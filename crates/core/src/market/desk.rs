@@ -1,0 +1,629 @@
+//! A trader's desk: what a driver holding an unlocked wallet and a node does on the market. It
+//! places orders (funded by coins it reserves, signed by the node's key, which is the maker's
+//! identity and peer id), takes the orders an incoming one crosses (one swap proposal per fill,
+//! routed to the maker), answers proposals made to its own orders, cancels them, and remembers
+//! the trades that settled. Sans-I/O like the rest of the core: the driver submits the orders,
+//! updates and transactions it returns, and routes the messages.
+
+use core::fmt;
+use std::collections::{HashMap, VecDeque};
+
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use bitcoin::{OutPoint, Transaction, TxOut, Txid, XOnlyPublicKey};
+
+use super::book::{Book, OrderView};
+use super::order::{
+    value_sats, Change, Order, OrderError, OrderId, OrderUpdate, Rounding, Side, SignedOrder,
+    SignedUpdate,
+};
+use super::swap::{
+    fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
+    SWAP_TIMEOUT_MILLIS,
+};
+use crate::chain::assets::AssetId;
+use crate::chain::utxo::Coin;
+use crate::wallet::build::ForeignCoin;
+use crate::wallet::metadata::{DeviceId, Stamp};
+use crate::wallet::session::{PayError, Wallet};
+use crate::wire::{PeerId, RoutedKind};
+
+/// Trades remembered for the history (the oldest are forgotten first).
+pub const MAX_TRADES: usize = 1_000;
+/// Fills one incoming order may take at once.
+pub const MAX_TAKES: usize = 8;
+
+/// What a person asks to trade: a limit order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub market: AssetId,
+    pub side: Side,
+    /// Satoshis per 10^8 base units.
+    pub price: u64,
+    /// Base units of the asset.
+    pub amount: u64,
+    /// How long the rest may wait in the book.
+    pub lifetime_millis: u64,
+    /// The fee rate of the swaps this order takes (a maker pays no fee).
+    pub sat_per_vb: u64,
+}
+
+/// A message for another peer, to route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: PeerId,
+    pub kind: RoutedKind,
+    pub payload: Vec<u8>,
+}
+
+/// What placing an order did.
+#[derive(Debug, Clone, Default)]
+pub struct Placed {
+    /// Swap proposals to the makers of the orders it crosses.
+    pub proposals: Vec<Outgoing>,
+    /// Base units those proposals take.
+    pub taking: u64,
+    /// The order for the rest, to submit to the book.
+    pub resting: Option<SignedOrder>,
+    /// Why the rest does not rest, when some was taken but the rest could not be placed.
+    pub unplaced: Option<PlaceError>,
+}
+
+/// Why an order cannot be placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlaceError {
+    /// The order breaks a rule (zero, over-precise, too small, too long-lived...).
+    Order(OrderError),
+    /// The wallet cannot fund it.
+    Funding(PayError),
+    /// Taking a crossing order failed before anything was proposed.
+    Take(SwapError),
+}
+
+impl fmt::Display for PlaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlaceError::Order(err) => write!(f, "{err}"),
+            PlaceError::Funding(err) => write!(f, "{err}"),
+            PlaceError::Take(err) => write!(f, "a crossing order cannot be taken: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for PlaceError {}
+
+/// Why an order cannot be cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelError {
+    UnknownOrder,
+    /// Only its maker can cancel an order.
+    NotMine,
+    /// It is filled, cancelled or expired already.
+    Closed,
+    /// A swap of it is being settled; try again in a moment.
+    Busy,
+}
+
+impl fmt::Display for CancelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CancelError::UnknownOrder => "no such order in the book",
+            CancelError::NotMine => "only its maker can cancel an order",
+            CancelError::Closed => "the order is filled, cancelled or expired already",
+            CancelError::Busy => "a trade of this order is settling; try again in a moment",
+        })
+    }
+}
+
+impl std::error::Error for CancelError {}
+
+/// A fill that settled (its transaction is in the mempool or the chain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trade {
+    pub txid: Txid,
+    pub order: OrderId,
+    pub market: AssetId,
+    /// Whether this wallet bought the asset (else it sold).
+    pub bought: bool,
+    /// Base units traded.
+    pub quantity: u64,
+    /// Satoshis paid for them.
+    pub sats: u64,
+    /// The maker's price.
+    pub price: u64,
+    /// Whether this wallet was the maker.
+    pub as_maker: bool,
+    pub millis: u64,
+}
+
+/// How a swap this desk proposed ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeOutcome {
+    /// The maker signed: the transaction to submit (harmless if the mempool has it).
+    Settled { trade: Trade, tx: Transaction },
+    /// The maker refused; the coins are free again.
+    Refused { order: OrderId, reason: String },
+}
+
+/// What the maker side makes of a proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The proposal keeps the order's promise: submit the signed transaction to the mempool,
+    /// then report with [`Desk::answered`].
+    Submit(Transaction),
+    /// Send this refusal back.
+    Refuse(Outgoing),
+    /// Unreadable: nothing to answer.
+    Ignore,
+}
+
+/// A swap this desk proposed, waiting for the maker.
+#[derive(Debug, Clone)]
+struct Take {
+    swap: TakerSwap,
+    trade: Trade,
+    maker: XOnlyPublicKey,
+}
+
+/// A proposal to one of this desk's orders, signed and being submitted.
+#[derive(Debug, Clone)]
+struct Answering {
+    from: PeerId,
+    tx: Transaction,
+    trade: Trade,
+    expiry_millis: u64,
+}
+
+/// The trader's side of the market for one wallet and one node key.
+#[derive(Debug)]
+pub struct Desk {
+    secp: Secp256k1<bitcoin::secp256k1::All>,
+    key: Keypair,
+    maker_key: XOnlyPublicKey,
+    device: DeviceId,
+    maker: Maker,
+    takes: Vec<Take>,
+    answering: HashMap<Txid, Answering>,
+    trades: VecDeque<Trade>,
+    nonce: u64,
+    last_stamp_millis: u64,
+}
+
+impl Desk {
+    /// The desk of the node whose identity is `key` (it signs orders and updates), for the
+    /// wallet device `device` (its coin reservations are stamped with it).
+    pub fn new(key: Keypair, device: DeviceId) -> Desk {
+        Desk {
+            secp: Secp256k1::new(),
+            maker_key: key.x_only_public_key().0,
+            key,
+            device,
+            maker: Maker::new(),
+            takes: Vec::new(),
+            answering: HashMap::new(),
+            trades: VecDeque::new(),
+            nonce: 0,
+            last_stamp_millis: 0,
+        }
+    }
+
+    /// The key orders of this desk are made by.
+    pub fn maker_key(&self) -> XOnlyPublicKey {
+        self.maker_key
+    }
+
+    /// Trades that settled, oldest first.
+    pub fn trades(&self) -> impl DoubleEndedIterator<Item = &Trade> + '_ {
+        self.trades.iter()
+    }
+
+    /// Swaps proposed and not answered yet.
+    pub fn pending_takes(&self) -> usize {
+        self.takes.len()
+    }
+
+    /// The open orders of this desk in `book`.
+    pub fn my_orders<'b>(&self, book: &'b Book) -> Vec<OrderView<'b>> {
+        book.orders()
+            .filter(|view| view.order.order().maker == self.maker_key && view.remaining() > 0)
+            .collect()
+    }
+
+    /// Places the limit order `request`: takes what it crosses in `book` (each fill proposed
+    /// to its maker, the wallet's coins for it reserved until the swap's timeout) and rests the
+    /// rest, funded by reserved coins. `coin` looks an outpoint up in the chain and mempool.
+    /// Nothing is changed when it is refused.
+    pub fn place(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        coin: impl Fn(&OutPoint) -> Option<Coin>,
+        request: OrderRequest,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Result<Placed, PlaceError> {
+        let receive = wallet.swap_receive_script();
+        let incoming = Order {
+            market: request.market,
+            side: request.side,
+            price: request.price,
+            amount: request.amount,
+            created_millis: now_millis,
+            expiry_millis: now_millis.saturating_add(request.lifetime_millis),
+            nonce: self.nonce,
+            maker: self.maker_key,
+            funding: vec![OutPoint::null()],
+            receive: receive.clone(),
+            change: receive,
+        };
+        incoming.check().map_err(PlaceError::Order)?;
+        let mut placed = Placed::default();
+        let matched = book.match_order(&incoming, now_millis);
+        for fill in matched.fills.iter().take(MAX_TAKES) {
+            match self.take(wallet, book, &coin, fill, &request, now_millis, aux_rand) {
+                Ok(proposal) => {
+                    placed.taking += fill.quantity;
+                    placed.proposals.push(proposal);
+                }
+                // Nothing taken yet: the person hears why.
+                Err(err) if placed.proposals.is_empty() => return Err(err),
+                // Some taken: the rest waits in the book.
+                Err(_) => break,
+            }
+        }
+        let rest = request.amount - placed.taking;
+        if rest > 0 {
+            match self.rest(wallet, &request, rest, now_millis, aux_rand) {
+                Ok(order) => placed.resting = Some(order),
+                Err(err) if placed.proposals.is_empty() => return Err(err),
+                Err(err) => placed.unplaced = Some(err),
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Proposes the fill `fill` of `book`'s order to its maker.
+    #[allow(clippy::too_many_arguments)]
+    fn take(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        coin: &impl Fn(&OutPoint) -> Option<Coin>,
+        fill: &super::book::Fill,
+        request: &OrderRequest,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Result<Outgoing, PlaceError> {
+        let view = book
+            .get(&fill.order)
+            .ok_or(PlaceError::Take(SwapError::OrderClosed))?;
+        let maker_coins = view
+            .funding
+            .iter()
+            .map(|outpoint| {
+                let coin = coin(outpoint).ok_or(SwapError::UnknownInput(*outpoint))?;
+                Ok(ForeignCoin {
+                    outpoint: *outpoint,
+                    txout: coin.output,
+                    assets: coin.assets,
+                })
+            })
+            .collect::<Result<Vec<_>, SwapError>>()
+            .map_err(PlaceError::Take)?;
+        let terms = fill_terms(
+            &view,
+            &maker_coins,
+            fill.quantity,
+            wallet.swap_receive_script(),
+        )
+        .map_err(PlaceError::Take)?;
+        let built = wallet
+            .prepare_swap(&terms, request.sat_per_vb, now_millis)
+            .map_err(PlaceError::Funding)?;
+        let tx = wallet.sign(&built, aux_rand);
+        let mine: Vec<OutPoint> = built.inputs.iter().map(|coin| coin.outpoint).collect();
+        wallet.reserve(
+            &mine,
+            now_millis + SWAP_TIMEOUT_MILLIS,
+            self.stamp(now_millis),
+        );
+        let proposal = SwapProposal {
+            order: fill.order,
+            sequence: fill.sequence,
+            quantity: fill.quantity,
+            tx,
+        };
+        let outgoing = Outgoing {
+            to: PeerId::of(&fill.maker),
+            kind: RoutedKind::SwapProposal,
+            payload: proposal.encode(),
+        };
+        let swap = TakerSwap::new(proposal, mine, now_millis);
+        self.takes.push(Take {
+            trade: Trade {
+                txid: swap.txid(),
+                order: fill.order,
+                market: request.market,
+                bought: request.side == Side::Bid,
+                quantity: fill.quantity,
+                sats: fill.sats,
+                price: fill.price,
+                as_maker: false,
+                millis: now_millis,
+            },
+            swap,
+            maker: fill.maker,
+        });
+        Ok(outgoing)
+    }
+
+    /// Signs the order for `rest` of `request`, funded by reserved coins.
+    fn rest(
+        &mut self,
+        wallet: &mut Wallet,
+        request: &OrderRequest,
+        rest: u64,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Result<SignedOrder, PlaceError> {
+        let sats = value_sats(rest, request.price, Rounding::Up)
+            .ok_or(PlaceError::Order(OrderError::TooLarge))?;
+        let funding = wallet
+            .order_funding(request.side, request.market, rest, sats, now_millis)
+            .map_err(PlaceError::Funding)?;
+        let expiry_millis = now_millis.saturating_add(request.lifetime_millis);
+        let mut order = Order {
+            market: request.market,
+            side: request.side,
+            price: request.price,
+            amount: rest,
+            created_millis: now_millis,
+            expiry_millis,
+            nonce: self.nonce,
+            maker: self.maker_key,
+            funding: funding.clone(),
+            receive: wallet.swap_receive_script(),
+            change: wallet.swap_receive_script(),
+        };
+        order.check().map_err(PlaceError::Order)?;
+        (order.receive, order.change) = wallet.order_scripts();
+        self.nonce += 1;
+        wallet.reserve(&funding, expiry_millis, self.stamp(now_millis));
+        Ok(SignedOrder::sign(&self.secp, order, &self.key, aux_rand))
+    }
+
+    /// Cancels this desk's order `id`; its coins are free again.
+    pub fn cancel(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        id: &OrderId,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Result<SignedUpdate, CancelError> {
+        let view = book.get(id).ok_or(CancelError::UnknownOrder)?;
+        if view.order.order().maker != self.maker_key {
+            return Err(CancelError::NotMine);
+        }
+        if view.remaining() == 0 || view.order.order().expiry_millis <= now_millis {
+            return Err(CancelError::Closed);
+        }
+        if self.maker.is_busy(id) {
+            return Err(CancelError::Busy);
+        }
+        wallet.reserve(view.funding, 0, self.stamp(now_millis));
+        let update = OrderUpdate {
+            order: *id,
+            maker: self.maker_key,
+            sequence: view.sequence + 1,
+            change: Change::Cancel,
+        };
+        Ok(SignedUpdate::sign(&self.secp, update, &self.key, aux_rand))
+    }
+
+    /// A routed swap proposal from `from`: checked against this desk's order and, when it
+    /// keeps the order's promise, signed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer(
+        &mut self,
+        wallet: &Wallet,
+        book: &Book,
+        coin: impl Fn(&OutPoint) -> Option<Coin>,
+        from: PeerId,
+        payload: &[u8],
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Answer {
+        let Ok(proposal) = SwapProposal::decode(payload) else {
+            return Answer::Ignore;
+        };
+        let txid = proposal.tx.compute_txid();
+        let refuse = |err: &dyn fmt::Display| {
+            Answer::Refuse(Outgoing {
+                to: from,
+                kind: RoutedKind::SwapResponse,
+                payload: SwapResponse::refusal(txid, err).encode(),
+            })
+        };
+        let Some(view) = book.get(&proposal.order) else {
+            return refuse(&SwapError::OrderClosed);
+        };
+        let order = view.order.order();
+        if order.maker != self.maker_key {
+            return refuse(&SwapError::WrongOrder);
+        }
+        let tracker = wallet.tracker();
+        let checked = match self.maker.on_proposal(
+            &view,
+            &proposal,
+            &coin,
+            |outpoint| tracker.key_of(outpoint).is_some(),
+            now_millis,
+        ) {
+            Ok(checked) => checked,
+            Err(err) => return refuse(&err),
+        };
+        let prevouts: Option<Vec<TxOut>> = proposal
+            .tx
+            .input
+            .iter()
+            .map(|txin| coin(&txin.previous_output).map(|coin| coin.output))
+            .collect();
+        let signed = prevouts.and_then(|prevouts| {
+            wallet.sign_inputs(&proposal.tx, &prevouts, &checked.maker_inputs, aux_rand)
+        });
+        let Some(signed) = signed else {
+            self.maker.fail(&txid);
+            return refuse(&SwapError::WrongFunding);
+        };
+        let sats = order.fill_value(checked.quantity).unwrap_or(0);
+        self.answering.insert(
+            txid,
+            Answering {
+                from,
+                tx: signed.clone(),
+                trade: Trade {
+                    txid,
+                    order: proposal.order,
+                    market: order.market,
+                    bought: order.side == Side::Bid,
+                    quantity: checked.quantity,
+                    sats,
+                    price: order.price,
+                    as_maker: true,
+                    millis: now_millis,
+                },
+                expiry_millis: order.expiry_millis,
+            },
+        );
+        Answer::Submit(signed)
+    }
+
+    /// The mempool's verdict on the transaction of an [`Answer::Submit`]: the answer to route
+    /// back, and on acceptance the fill update to submit to the book and the trade.
+    pub fn answered(
+        &mut self,
+        wallet: &mut Wallet,
+        txid: &Txid,
+        accepted: Result<(), String>,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Option<(Outgoing, Option<(SignedUpdate, Trade)>)> {
+        let answering = self.answering.remove(txid)?;
+        let respond = |response: SwapResponse| Outgoing {
+            to: answering.from,
+            kind: RoutedKind::SwapResponse,
+            payload: response.encode(),
+        };
+        if let Err(reason) = accepted {
+            self.maker.fail(txid);
+            return Some((respond(SwapResponse::refusal(*txid, &reason)), None));
+        }
+        let update = self.maker.settle(txid)?;
+        if let Change::Fill { funding, .. } = &update.change {
+            // The change that funds the rest is held back like the coins before it.
+            wallet.reserve(funding, answering.expiry_millis, self.stamp(now_millis));
+        }
+        let signed = SignedUpdate::sign(&self.secp, update, &self.key, aux_rand);
+        self.remember(answering.trade.clone());
+        Some((
+            respond(SwapResponse::Accepted(answering.tx)),
+            Some((signed, answering.trade)),
+        ))
+    }
+
+    /// A routed swap answer from `from` to a proposal of this desk.
+    pub fn on_response(
+        &mut self,
+        wallet: &mut Wallet,
+        from: PeerId,
+        payload: &[u8],
+        now_millis: u64,
+    ) -> Option<TakeOutcome> {
+        let response = SwapResponse::decode(payload).ok()?;
+        let txid = match &response {
+            SwapResponse::Accepted(tx) => tx.compute_txid(),
+            SwapResponse::Refused { txid, .. } => *txid,
+        };
+        let at = self
+            .takes
+            .iter()
+            .position(|take| take.swap.txid() == txid && PeerId::of(&take.maker) == from)?;
+        // An answer that is not the proposed transaction signed is ignored; the swap times out.
+        let state = self.takes[at].swap.on_response(response).ok()?.clone();
+        let take = self.takes.remove(at);
+        match state {
+            TakerState::Settled(tx) => {
+                self.remember(take.trade.clone());
+                Some(TakeOutcome::Settled {
+                    trade: take.trade,
+                    tx,
+                })
+            }
+            TakerState::Refused(reason) => {
+                wallet.reserve(take.swap.reserved(), 0, self.stamp(now_millis));
+                Some(TakeOutcome::Refused {
+                    order: take.trade.order,
+                    reason,
+                })
+            }
+            TakerState::Proposed | TakerState::TimedOut => None,
+        }
+    }
+
+    /// Time passes: swaps unanswered past their deadline are given up and their coins freed.
+    /// Returns the makers that did not answer, to mark unreachable.
+    pub fn on_tick(&mut self, wallet: &mut Wallet, now_millis: u64) -> Vec<XOnlyPublicKey> {
+        let mut silent = Vec::new();
+        let stamp = self.stamp(now_millis);
+        self.takes.retain_mut(|take| {
+            if take.swap.on_tick(now_millis) {
+                wallet.reserve(take.swap.reserved(), 0, stamp);
+                silent.push(take.maker);
+                return false;
+            }
+            true
+        });
+        silent
+    }
+
+    /// Transactions left the chain and the mempool for good: the updates that reopen the fills
+    /// of this desk's orders they settled.
+    pub fn on_dropped(
+        &mut self,
+        book: &Book,
+        dropped: &[Txid],
+        aux_rand: &[u8; 32],
+    ) -> Vec<SignedUpdate> {
+        let mut updates = Vec::new();
+        for txid in dropped {
+            for trade in self.trades.iter().filter(|trade| trade.txid == *txid) {
+                let Some(view) = book.get(&trade.order) else {
+                    continue;
+                };
+                if let Some(update) = self.maker.on_dropped(txid, &view) {
+                    updates.push(SignedUpdate::sign(&self.secp, update, &self.key, aux_rand));
+                }
+            }
+        }
+        updates
+    }
+
+    fn remember(&mut self, trade: Trade) {
+        if self.trades.len() == MAX_TRADES {
+            self.trades.pop_front();
+        }
+        self.trades.push_back(trade);
+    }
+
+    /// A stamp later than every one this desk made before, so a release in the same
+    /// millisecond as the reservation it undoes still wins.
+    fn stamp(&mut self, now_millis: u64) -> Stamp {
+        self.last_stamp_millis = now_millis.max(self.last_stamp_millis + 1);
+        Stamp {
+            millis: self.last_stamp_millis,
+            device: self.device,
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Two traders' desks over real wallets, one chain and one mempool: an ask placed (its coin
+//! reserved), a crossing bid that takes part of it through a swap the maker checks, signs and
+//! relays, the fill published and mined with both wallets' balances right; a cancel that frees
+//! the coins; orders beyond the balance, over-precise or too small refused with nothing changed;
+//! an unanswered swap given up with its coins freed and its maker named.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{OutPoint, Transaction};
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::chain::mempool::{Mempool, MempoolConfig};
+use bitmesh_core::chain::pow::search_nonce;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::chain::template::build_template;
+use bitmesh_core::market::book::{Book, BookLimits};
+use bitmesh_core::market::desk::{
+    Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, TakeOutcome,
+};
+use bitmesh_core::market::order::{OrderError, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::swap::SWAP_TIMEOUT_MILLIS;
+use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::wallet::build::IssueRequest;
+use bitmesh_core::wallet::metadata::{DeviceId, Metadata};
+use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::session::{PayError, SendAmount, Wallet};
+use bitmesh_core::wallet::tracker::Unit;
+use bitmesh_core::wire::{PeerId, RoutedKind};
+use bitmesh_core::Network;
+
+const NOW: u32 = 2_000_000_000;
+const NOW_MS: u64 = NOW as u64 * 1000;
+const AUX: [u8; 32] = [3; 32];
+const SUPPLY: u64 = 1_000_000_000;
+const HOUR: u64 = 3_600_000;
+
+struct Trader {
+    wallet: Wallet,
+    desk: Desk,
+    peer: PeerId,
+}
+
+struct World {
+    chain: Chain,
+    mempool: Mempool,
+    book: Book,
+    alice: Trader,
+    bob: Trader,
+    gold: AssetId,
+}
+
+fn trader(seed: u8) -> Trader {
+    let words = mnemonic::from_entropy(&[seed; 16]).unwrap();
+    let key = TestKey::new(u64::from(seed) + 40).keypair();
+    Trader {
+        wallet: Wallet::new(
+            &words.to_seed_normalized(""),
+            Network::Test,
+            Metadata::new(),
+        )
+        .unwrap(),
+        desk: Desk::new(key, DeviceId([seed; 16])),
+        peer: PeerId::of(&key.x_only_public_key().0),
+    }
+}
+
+impl World {
+    /// Alice and Bob with a matured reward each; Alice issued GOLD (its supply confirmed).
+    fn new() -> World {
+        let mut world = World {
+            chain: Chain::new(Network::Test),
+            mempool: Mempool::new(MempoolConfig::default()),
+            book: Book::new(BookLimits::default()),
+            alice: trader(1),
+            bob: trader(2),
+            gold: AssetId::from_issuing_outpoint(&OutPoint::null()),
+        };
+        let payouts = [
+            world.alice.wallet.receive_address().script_pubkey(),
+            world.bob.wallet.receive_address().script_pubkey(),
+        ];
+        let maturity = Network::Test.params().coinbase_maturity;
+        for n in 0..2 + maturity {
+            let payout = payouts
+                .get(n as usize)
+                .cloned()
+                .unwrap_or_else(|| TestKey::new(1).p2wpkh());
+            let block = block_on(
+                &world.chain,
+                world.chain.tip(),
+                vec![],
+                0,
+                &payout,
+                n.into(),
+            );
+            world.chain.accept_block(block, NOW).unwrap();
+        }
+        world.follow();
+        let request = IssueRequest {
+            ticker: "GOLD".into(),
+            decimals: 8,
+            supply: SUPPLY,
+        };
+        let built = world
+            .alice
+            .wallet
+            .prepare_issue(&request, 1, NOW_MS)
+            .unwrap();
+        let tx = world.alice.wallet.sign(&built, &AUX);
+        world.gold = AssetId::from_issuing_outpoint(&tx.input[0].previous_output);
+        world.submit(tx);
+        world.mine();
+        world
+    }
+
+    fn follow(&mut self) {
+        for trader in [&mut self.alice, &mut self.bob] {
+            trader.wallet.follow(&self.chain, 1_000, 0);
+            trader.wallet.follow_mempool(&self.mempool);
+        }
+    }
+
+    fn submit(&mut self, tx: Transaction) {
+        self.mempool
+            .accept(tx, &mut self.chain, u64::from(NOW))
+            .expect("the mempool accepts it");
+        self.follow();
+    }
+
+    fn mine(&mut self) {
+        let payout = TestKey::new(1).p2wpkh();
+        let mut block = build_template(&self.chain, &self.mempool, &payout, NOW, 0).block;
+        block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).unwrap();
+        let accepted = self.chain.accept_block(block, NOW).unwrap();
+        self.mempool
+            .apply_tip_change(&accepted.change, &mut self.chain, u64::from(NOW));
+        self.follow();
+    }
+
+    fn request(&self, side: Side, price: u64, amount: u64) -> OrderRequest {
+        OrderRequest {
+            market: self.gold,
+            side,
+            price,
+            amount,
+            lifetime_millis: HOUR,
+            sat_per_vb: 2,
+        }
+    }
+
+    fn place(&mut self, alice: bool, request: OrderRequest) -> Result<Placed, PlaceError> {
+        let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
+        let trader = if alice {
+            &mut self.alice
+        } else {
+            &mut self.bob
+        };
+        trader
+            .desk
+            .place(&mut trader.wallet, &self.book, coin, request, NOW_MS, &AUX)
+    }
+
+    fn publish(&mut self, order: SignedOrder) {
+        let verified = order.verify(&Secp256k1::verification_only()).unwrap();
+        self.book.insert_order(verified).unwrap();
+    }
+
+    fn apply(&mut self, update: SignedUpdate) {
+        let verified = update.verify(&Secp256k1::verification_only()).unwrap();
+        self.book.apply_update(verified).unwrap();
+    }
+
+    fn units(&self, trader: &Trader) -> u64 {
+        trader
+            .wallet
+            .balances()
+            .get(&Unit::Asset(self.gold))
+            .map_or(0, |balance| balance.confirmed + balance.unconfirmed)
+    }
+}
+
+fn btc(trader: &Trader) -> u64 {
+    let balance = trader.wallet.balances()[&Unit::Btc];
+    balance.confirmed + balance.unconfirmed
+}
+
+#[test]
+fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
+    let mut w = World::new();
+    assert_eq!(w.units(&w.alice), SUPPLY);
+    let (alice_btc, bob_btc) = (btc(&w.alice), btc(&w.bob));
+
+    // Alice sells 600,000,000 units at 50,000 sat per 10^8: nothing to take, all of it rests.
+    let placed = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap();
+    assert!(placed.proposals.is_empty());
+    let ask = placed.resting.expect("the order rests");
+    let ask_id = ask.order.id();
+    let funding = ask.order.funding.clone();
+    w.publish(ask);
+    // Its coin is held back: a send of GOLD cannot take it.
+    assert!(w
+        .alice
+        .wallet
+        .prepare_send(
+            &w.alice.wallet.receive_address().to_string(),
+            Unit::Asset(w.gold),
+            SendAmount::Exact(1),
+            1,
+            NOW_MS
+        )
+        .is_err());
+    assert_eq!(w.alice.desk.my_orders(&w.book).len(), 1);
+    assert!(w.bob.desk.my_orders(&w.book).is_empty());
+
+    // Bob bids 60,000 for 200,000,000: it crosses and takes at Alice's price; nothing rests.
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+        .unwrap();
+    assert_eq!(placed.taking, 200_000_000);
+    assert!(placed.resting.is_none() && placed.unplaced.is_none());
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    assert_eq!(proposal.to, w.alice.peer);
+    assert_eq!(proposal.kind, RoutedKind::SwapProposal);
+    assert_eq!(w.bob.desk.pending_takes(), 1);
+
+    // Alice checks and signs it; her mempool takes it; she publishes the fill and answers.
+    let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
+    let answer = w.alice.desk.answer(
+        &w.alice.wallet,
+        &w.book,
+        coin,
+        w.bob.peer,
+        &proposal.payload,
+        NOW_MS,
+        &AUX,
+    );
+    let Answer::Submit(tx) = answer else {
+        panic!("Alice signs: {answer:?}");
+    };
+    let txid = tx.compute_txid();
+    w.submit(tx);
+    let (response, settled) = w
+        .alice
+        .desk
+        .answered(&mut w.alice.wallet, &txid, Ok(()), NOW_MS, &AUX)
+        .unwrap();
+    assert_eq!(response.to, w.bob.peer);
+    let (update, trade) = settled.expect("the fill is published");
+    assert!(trade.as_maker && !trade.bought);
+    assert_eq!((trade.quantity, trade.sats), (200_000_000, 100_000));
+    w.apply(update);
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
+
+    let outcome = w
+        .bob
+        .desk
+        .on_response(&mut w.bob.wallet, w.alice.peer, &response.payload, NOW_MS)
+        .unwrap();
+    let TakeOutcome::Settled { trade, tx } = outcome else {
+        panic!("settled: {outcome:?}");
+    };
+    assert_eq!(tx.compute_txid(), txid);
+    assert!(trade.bought && !trade.as_maker);
+    assert_eq!(w.bob.desk.pending_takes(), 0);
+    assert_eq!(w.bob.desk.trades().count(), 1);
+
+    w.mine();
+    assert_eq!(w.units(&w.alice), SUPPLY - 200_000_000);
+    assert_eq!(w.units(&w.bob), 200_000_000);
+    assert_eq!(btc(&w.alice), alice_btc + 100_000);
+    assert!(
+        btc(&w.bob) < bob_btc - 100_000,
+        "Bob paid the price and the fee"
+    );
+
+    // Only Alice can cancel; her cancel frees the coin that funds the rest.
+    assert_eq!(
+        w.bob
+            .desk
+            .cancel(&mut w.bob.wallet, &w.book, &ask_id, NOW_MS, &AUX)
+            .unwrap_err(),
+        CancelError::NotMine
+    );
+    let cancel = w
+        .alice
+        .desk
+        .cancel(&mut w.alice.wallet, &w.book, &ask_id, NOW_MS, &AUX)
+        .unwrap();
+    w.apply(cancel);
+    assert!(w.alice.desk.my_orders(&w.book).is_empty());
+    assert_eq!(
+        w.alice
+            .desk
+            .cancel(&mut w.alice.wallet, &w.book, &ask_id, NOW_MS, &AUX)
+            .unwrap_err(),
+        CancelError::Closed
+    );
+    assert_ne!(funding, w.book.get(&ask_id).unwrap().funding);
+    let send = w.alice.wallet.prepare_send(
+        &w.alice.wallet.receive_address().to_string(),
+        Unit::Asset(w.gold),
+        SendAmount::Max,
+        1,
+        NOW_MS,
+    );
+    assert!(send.is_ok(), "{send:?}");
+}
+
+#[test]
+fn bad_orders_are_refused_and_change_nothing() {
+    let mut w = World::new();
+    let before = w.bob.wallet.metadata().clone();
+    // Bob bids for more than his BTC can pay (nothing rests to take).
+    let err = w
+        .place(false, w.request(Side::Bid, 10_000_000_000, 1_000_000_000))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PlaceError::Funding(PayError::OrderUnfunded {
+                unit: Unit::Btc,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("insufficient funds"), "{err}");
+    // Bob sells GOLD he does not hold.
+    let err = w
+        .place(false, w.request(Side::Ask, 50_000, 1_000))
+        .unwrap_err();
+    assert!(
+        matches!(err, PlaceError::Funding(_) | PlaceError::Order(_)),
+        "{err:?}"
+    );
+    // Over-precise: 1 unit at 1 sat per 10^8 is a fraction of a satoshi.
+    let err = w.place(false, w.request(Side::Bid, 1, 1)).unwrap_err();
+    assert!(
+        matches!(err, PlaceError::Order(OrderError::OverPrecise { .. })),
+        "{err:?}"
+    );
+    assert_eq!(
+        w.bob.wallet.metadata(),
+        &before,
+        "nothing reserved or handed out"
+    );
+    assert!(w.book.is_empty());
+}
+
+#[test]
+fn an_unanswered_swap_is_given_up_and_its_coins_freed() {
+    let mut w = World::new();
+    let placed = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap();
+    w.publish(placed.resting.unwrap());
+    let placed = w
+        .place(false, w.request(Side::Bid, 50_000, 200_000_000))
+        .unwrap();
+    assert_eq!(placed.proposals.len(), 1);
+    let spend_all = |wallet: &Wallet, now| {
+        wallet.prepare_send(
+            &wallet.receive_address().to_string(),
+            Unit::Btc,
+            SendAmount::Max,
+            1,
+            now,
+        )
+    };
+    assert!(
+        spend_all(&w.bob.wallet, NOW_MS).is_err(),
+        "Bob's coins are held for the swap"
+    );
+    assert!(w.bob.desk.on_tick(&mut w.bob.wallet, NOW_MS + 1).is_empty());
+    let silent = w
+        .bob
+        .desk
+        .on_tick(&mut w.bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    assert_eq!(silent, vec![w.alice.desk.maker_key()]);
+    assert_eq!(w.bob.desk.pending_takes(), 0);
+    assert!(
+        spend_all(&w.bob.wallet, NOW_MS + 1).is_ok(),
+        "freed at once"
+    );
+}
