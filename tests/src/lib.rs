@@ -8,6 +8,7 @@
 
 mod browser;
 mod node;
+pub mod wallet;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bitmesh_e2e::wallet::{balance, balance_row as row};
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 use serde_json::Value;
 
@@ -14,50 +15,11 @@ const PASSWORD: &str = "correct horse battery";
 /// Someone else's address (BIP84's test mnemonic, first receive address).
 const STRANGER: &str = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk";
 
-/// The text of the balance cell `column` (confirmed, unconfirmed, immature) of `unit`.
-fn balance(unit: &str, column: &str) -> String {
-    format!("{} .{column}", row(unit))
-}
-
-/// The balance row of `unit`.
-fn row(unit: &str) -> String {
-    format!("#balances tr[data-unit=\"{unit}\"]")
-}
-
-/// Creates a wallet in `tab` the way a person does; returns its words.
+/// Creates a wallet in `tab` the way a person does, a wrong word and differing passwords
+/// refused first; returns its words.
 async fn create_wallet(tab: &Browser) -> Result<Vec<String>> {
-    tab.click("#create-wallet").await?;
-    tab.text("#mnemonic-words li").await?;
-    let words = tab
-        .eval(
-            "return [...document.querySelectorAll('#mnemonic-words li')].map(li => li.textContent)",
-        )
-        .await?;
-    let words: Vec<String> = words
-        .as_array()
-        .map(|words| {
-            words
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    assert_eq!(words.len(), 12, "{words:?}");
-    tab.click("#words-written").await?;
-    tab.text("input[id^=\"confirm-\"]").await?;
-    let asked = tab
-        .eval("return [...document.querySelectorAll('input[id^=\"confirm-\"]')].map(input => input.id)")
-        .await?;
-    let asked: Vec<String> = asked
-        .as_array()
-        .map(|ids| {
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let words = tab.start_new_wallet().await?;
+    let asked = tab.asked_words().await?;
     assert_eq!(asked.len(), 3, "{asked:?}");
 
     // A wrong word is caught before anything is kept.
@@ -79,11 +41,7 @@ async fn create_wallet(tab: &Browser) -> Result<Vec<String>> {
     tab.click("#create-confirm").await?;
     tab.wait_for_text("#wallet-problem", "The two passwords differ")
         .await?;
-    tab.fill("#new-password", PASSWORD).await?;
-    tab.fill("#new-password-again", PASSWORD).await?;
-    tab.click("#create-confirm").await?;
-    tab.wait_for_text("#wallet-notice", "kept in this browser, encrypted")
-        .await?;
+    tab.confirm_new_wallet(&words, PASSWORD).await?;
     Ok(words)
 }
 
@@ -126,9 +84,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
             .await?;
         tab.screenshot("wallet-created.png").await?;
 
-        tab.click("#faucet-mine").await?;
-        tab.wait_for_text("#faucet-result", "Paid 0.10000000 BTC")
-            .await?;
+        tab.ask_faucet_for_my_wallet().await?;
         // 0.1 BTC, and the 294 sats of the output that carries the DEMO units: unconfirmed
         // until the node's next block, which may come at any moment, so the row is awaited and
         // then either column may hold them.

@@ -123,6 +123,8 @@ struct ChainCardProps {
 #[function_component]
 fn MeshCard(props: &ChainCardProps) -> Html {
     use crate::driver::{PageHandle, PageStatus};
+    use crate::market::MarketCommand;
+    use crate::market_card::MarketCard;
     use crate::wallet::{WalletCommand, WalletView};
     use crate::wallet_card::WalletCard;
     let status = use_state(PageStatus::default);
@@ -153,6 +155,15 @@ fn MeshCard(props: &ChainCardProps) -> Html {
             }
         })
     };
+    let trade = {
+        let handle = (*handle).clone();
+        Callback::from(move |command: MarketCommand| {
+            if let Some(handle) = &handle {
+                handle.market(command);
+            }
+        })
+    };
+    let unlocked = matches!(status.wallet, WalletView::Unlocked(_));
     let mine = match &status.wallet {
         WalletView::Unlocked(summary) => Some(summary.receive.clone()),
         _ => None,
@@ -178,6 +189,8 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                 <p class="note" id="restoring" role="status">{ format!("Restoring the kept chain: {done} of {total} blocks") }</p>
             }) }
             <WalletCard view={status.wallet.clone()} notice={status.notice.clone()} {command} />
+            <MarketCard view={status.market.clone()} notice={status.market_notice.clone()}
+                last_fill={status.last_fill.clone()} {unlocked} command={trade} />
             <FaucetCard state={status.faucet.clone()} {ask} {mine} />
             <section class="card" aria-live="polite">
                 <h2>{ "Network" }</h2>

@@ -30,6 +30,12 @@ use web_sys::{MessageEvent, WebSocket};
 use bitmesh_core::store::{load_block, ChainSaver, LoadError, METADATA_KEY, VAULT_KEY};
 use bitmesh_core::wallet::metadata::Metadata;
 
+use bitcoin::{Transaction, Txid};
+use bitmesh_core::market::desk::{Answer, Desk, Outgoing, TakeOutcome};
+use bitmesh_core::market::order::{SignedOrder, SignedUpdate};
+use bitmesh_core::wallet::metadata::DeviceId;
+
+use crate::market::{self as page_market, MarketCommand, MarketView};
 use crate::store::{IdbStore, StoreError};
 use crate::wallet::{keep_metadata, Notice, PageWallet, Randomness, WalletCommand, WalletView};
 
@@ -65,6 +71,11 @@ pub struct PageStatus {
     pub wallet: WalletView,
     /// The outcome of the last wallet command.
     pub notice: Option<Notice>,
+    pub market: MarketView,
+    /// The outcome of the last market command, or what became of a swap.
+    pub market_notice: Option<Notice>,
+    /// The last fill of this wallet's orders or takes, as it happened.
+    pub last_fill: Option<String>,
 }
 
 /// Where the tab's last request to a faucet is.
@@ -97,6 +108,11 @@ impl PageHandle {
     pub fn wallet(&self, command: WalletCommand) {
         let _ = self.0.unbounded_send(Report::Wallet(command));
     }
+
+    /// Gives the market a command; the outcome comes back as the status's market notice.
+    pub fn market(&self, command: MarketCommand) {
+        let _ = self.0.unbounded_send(Report::Market(command));
+    }
 }
 
 impl PartialEq for PageHandle {
@@ -116,6 +132,7 @@ enum Report {
     Tick,
     AskFaucet(String),
     Wallet(WalletCommand),
+    Market(MarketCommand),
     /// A write batch failed: why.
     StoreFailed(String),
     Persisted(bool),
@@ -160,6 +177,15 @@ struct Page {
     notice: Option<Notice>,
     persisted: Option<bool>,
     best_header: u32,
+    /// The node's identity: it signs this tab's orders.
+    key: Keypair,
+    /// The unlocked wallet's market desk.
+    desk: Option<Desk>,
+    market_view: MarketView,
+    market_notice: Option<Notice>,
+    last_fill: Option<String>,
+    /// Whether the book or the desk changed since the market view was computed.
+    market_moved: bool,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -376,6 +402,11 @@ fn fresh_key() -> Keypair {
     }
 }
 
+/// The book of the node's market protocol.
+fn market_book(node: &Node) -> &bitmesh_core::market::book::Book {
+    node.protocol::<MarketRelay>().expect("registered").book()
+}
+
 /// Where the identity key is kept in the store's facts.
 const IDENTITY: &[u8] = b"identity";
 
@@ -482,6 +513,12 @@ async fn run(
         notice: None,
         persisted: None,
         best_header: 0,
+        key,
+        desk: None,
+        market_view: MarketView::default(),
+        market_notice: None,
+        last_fill: None,
+        market_moved: true,
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -512,6 +549,7 @@ impl Page {
                     self.last_list = js_sys::Date::now();
                     self.send_text(self.client.list());
                 }
+                self.tick_desk();
                 DriverInput::Tick
             }
             Report::ServerText(text) => match self.server_text(&text) {
@@ -549,6 +587,10 @@ impl Page {
             }
             Report::Wallet(command) => {
                 self.wallet_command(command);
+                return self.update_status();
+            }
+            Report::Market(command) => {
+                self.market_command(command);
                 return self.update_status();
             }
             Report::StoreFailed(reason) => {
@@ -617,20 +659,23 @@ impl Page {
             if mempool_moved {
                 moved |= wallet.follow_mempool(mempool);
             }
-            if moved {
-                let metadata = wallet.metadata().encode();
-                if metadata != self.kept_metadata {
-                    let mut batch = WriteBatch::new();
-                    keep_metadata(&mut batch, wallet);
-                    self.kept_metadata = metadata;
-                    if let Some(writer) = &self.writer {
-                        let _ = writer.unbounded_send(batch);
-                    }
-                }
-            }
+        }
+        if moved {
+            self.keep_wallet_metadata();
         }
         if changed || moved {
-            self.wallet_view = self.wallet.view(chain);
+            self.wallet_view = self.wallet.view(self.driver.node().chain());
+            self.market_moved = true;
+        }
+        if self.market_moved {
+            self.market_moved = false;
+            let node = self.driver.node();
+            self.market_view = match (&self.desk, &self.wallet) {
+                (Some(desk), PageWallet::Unlocked { wallet, .. }) => {
+                    page_market::view(market_book(node), desk, wallet, node.chain())
+                }
+                _ => MarketView::default(),
+            };
         }
     }
 
@@ -654,14 +699,7 @@ impl Page {
             random,
         );
         if let Some(tx) = effects.submit {
-            let now = now();
-            let (result, outputs) = self
-                .driver
-                .node_mut()
-                .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
-            let actions = self.driver.outputs(now, outputs);
-            self.act(actions);
-            if let Some(Err(err)) = result {
+            if let Err(err) = self.submit_tx(tx) {
                 notice = Notice::Refused(format!("The transaction was refused: {err}"));
             }
         }
@@ -673,8 +711,233 @@ impl Page {
         if let Some(wallet) = self.wallet.unlocked() {
             self.kept_metadata = wallet.metadata().encode();
         }
+        // The desk lives as long as the wallet is unlocked.
+        match (self.wallet.unlocked().is_some(), self.desk.is_some()) {
+            (true, false) => {
+                let mut device = [0u8; 16];
+                device.copy_from_slice(&self.driver.node().id().0[..16]);
+                self.desk = Some(Desk::new(self.key, DeviceId(device)));
+            }
+            (false, true) => self.desk = None,
+            _ => {}
+        }
+        self.market_moved = true;
         self.notice = Some(notice);
         self.refresh_wallet(true);
+    }
+
+    /// Submits a transaction to the tab's mempool, which relays it.
+    fn submit_tx(&mut self, tx: Transaction) -> Result<Txid, String> {
+        let now = now();
+        let (result, outputs) = self
+            .driver
+            .node_mut()
+            .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
+        match result {
+            Some(Ok(txid)) => Ok(txid),
+            Some(Err(err)) => Err(err.to_string()),
+            None => Err("the tab runs no mempool".into()),
+        }
+    }
+
+    /// Submits one of this tab's orders or updates to its book, which announces it.
+    fn submit_to_book(
+        &mut self,
+        order: Option<SignedOrder>,
+        update: Option<SignedUpdate>,
+    ) -> Result<(), String> {
+        let now = now();
+        let (result, outputs) =
+            self.driver
+                .node_mut()
+                .with_protocol::<MarketRelay, _>(now, |relay, ctx| {
+                    if let Some(order) = order {
+                        relay
+                            .submit_order(ctx, order)
+                            .map_err(|err| err.to_string())?;
+                    }
+                    if let Some(update) = update {
+                        relay
+                            .submit_update(ctx, update)
+                            .map_err(|err| err.to_string())?;
+                    }
+                    Ok(())
+                });
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
+        self.market_moved = true;
+        result.unwrap_or_else(|| Err("the tab runs no market".into()))
+    }
+
+    /// Sends a message through the mesh to another peer.
+    fn route(&mut self, outgoing: Outgoing) {
+        let actions = self.driver.node_input(
+            now(),
+            Input::SendRouted {
+                to: outgoing.to,
+                kind: outgoing.kind,
+                payload: outgoing.payload,
+            },
+        );
+        self.act(actions);
+    }
+
+    /// Carries out a market command with the unlocked wallet's desk.
+    fn market_command(&mut self, command: MarketCommand) {
+        let aux = random_bytes();
+        let node = self.driver.node();
+        let (chain, book) = (node.chain(), market_book(node));
+        let mempool = node
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool();
+        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+            self.market_notice = Some(Notice::Refused(
+                "Unlock the wallet first: orders are paid from it".into(),
+            ));
+            return;
+        };
+        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
+        let (mut notice, effects) =
+            page_market::run(command, desk, wallet, book, chain, coin, now(), &aux);
+        for proposal in effects.proposals {
+            self.route(proposal);
+        }
+        if effects.order.is_some() || effects.update.is_some() {
+            if let Err(err) = self.submit_to_book(effects.order, effects.update) {
+                notice = Notice::Refused(format!("The book refused it: {err}"));
+            }
+        }
+        self.keep_wallet_metadata();
+        self.market_moved = true;
+        self.market_notice = Some(notice);
+    }
+
+    /// A swap proposal to one of this tab's orders: checked, signed, submitted, answered; on
+    /// success the fill is published.
+    fn swap_proposal(&mut self, from: PeerId, payload: &[u8]) {
+        let aux = random_bytes();
+        let node = self.driver.node();
+        let (chain, book) = (node.chain(), market_book(node));
+        let mempool = node
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool();
+        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+            // A locked wallet cannot sign: the taker's swap times out and its coins are freed.
+            return;
+        };
+        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
+        let tx = match desk.answer(wallet, book, coin, from, payload, now(), &aux) {
+            Answer::Submit(tx) => tx,
+            Answer::Refuse(refusal) => return self.route(refusal),
+            Answer::Ignore => return,
+        };
+        let txid = tx.compute_txid();
+        let accepted = self.submit_tx(tx).map(|_| ());
+        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+            return;
+        };
+        let Some((response, settled)) = desk.answered(wallet, &txid, accepted, now(), &aux) else {
+            return;
+        };
+        let trade = settled.and_then(|(update, trade)| {
+            self.submit_to_book(None, Some(update)).ok().map(|()| trade)
+        });
+        self.route(response);
+        if let Some(trade) = trade {
+            let row = page_market::trade_row(&trade, self.driver.node().chain());
+            self.last_fill = Some(format!("Your order was filled: {}", row.text));
+        }
+        self.keep_wallet_metadata();
+        self.market_moved = true;
+        self.refresh_wallet(true);
+    }
+
+    /// A maker's answer to a swap this tab proposed.
+    fn swap_response(&mut self, from: PeerId, payload: &[u8]) {
+        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+            return;
+        };
+        let Some(outcome) = desk.on_response(wallet, from, payload, now()) else {
+            return;
+        };
+        match outcome {
+            TakeOutcome::Settled { trade, tx } => {
+                // The maker relayed it; submitting it too makes sure this tab holds it.
+                let _ = self.submit_tx(tx);
+                let row = page_market::trade_row(&trade, self.driver.node().chain());
+                self.last_fill = Some(format!("Trade settled: {}", row.text));
+                self.market_notice = Some(Notice::Done(format!("Trade settled: {}", row.text)));
+            }
+            TakeOutcome::Refused { reason, .. } => {
+                self.market_notice = Some(Notice::Refused(format!(
+                    "The maker refused the trade: {reason}; your coins are free again"
+                )));
+            }
+        }
+        self.keep_wallet_metadata();
+        self.market_moved = true;
+        self.refresh_wallet(true);
+    }
+
+    /// Gives up swaps whose makers did not answer in time; their orders are marked offline.
+    fn tick_desk(&mut self) {
+        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+            return;
+        };
+        let silent = desk.on_tick(wallet, now());
+        if silent.is_empty() {
+            return;
+        }
+        let now = now();
+        let (_, outputs) =
+            self.driver
+                .node_mut()
+                .with_protocol::<MarketRelay, _>(now, |relay, _| {
+                    for maker in &silent {
+                        relay.set_reachable(*maker, false);
+                    }
+                });
+        let actions = self.driver.outputs(now, outputs);
+        self.act(actions);
+        self.market_notice = Some(Notice::Refused(
+            "A maker did not answer in time: its orders are marked offline and your coins are \
+             free again"
+                .into(),
+        ));
+        self.keep_wallet_metadata();
+        self.market_moved = true;
+    }
+
+    /// Swaps this tab settled as a maker that left the chain for good: their fills reopen.
+    fn transactions_dropped(&mut self, dropped: &[Txid]) {
+        let aux = random_bytes();
+        let book = market_book(self.driver.node());
+        let Some(desk) = self.desk.as_mut() else {
+            return;
+        };
+        for update in desk.on_dropped(book, dropped, &aux) {
+            let _ = self.submit_to_book(None, Some(update));
+        }
+    }
+
+    /// Keeps the unlocked wallet's metadata (reservations, used addresses) when it changed.
+    fn keep_wallet_metadata(&mut self) {
+        let Some(wallet) = self.wallet.unlocked() else {
+            return;
+        };
+        let metadata = wallet.metadata().encode();
+        if metadata != self.kept_metadata {
+            let mut batch = WriteBatch::new();
+            keep_metadata(&mut batch, wallet);
+            self.kept_metadata = metadata;
+            if let Some(writer) = &self.writer {
+                let _ = writer.unbounded_send(batch);
+            }
+        }
     }
 
     /// Sends a faucet request for `address` to a neighbour that runs a faucet.
@@ -754,6 +1017,9 @@ impl Page {
                 .map_or(0, |relay| relay.mempool().len()),
             wallet: self.wallet_view.clone(),
             notice: self.notice.clone(),
+            market: self.market_view.clone(),
+            market_notice: self.market_notice.clone(),
+            last_fill: self.last_fill.clone(),
         };
         if status != self.status {
             self.status = status;
@@ -864,6 +1130,22 @@ impl Page {
                 }) => self.faucet_answer(from, &payload),
                 Action::Event(Event::SyncProgress { headers, .. }) => {
                     self.best_header = headers;
+                }
+                Action::Event(Event::Routed {
+                    from,
+                    kind: RoutedKind::SwapProposal,
+                    payload,
+                }) => self.swap_proposal(from, &payload),
+                Action::Event(Event::Routed {
+                    from,
+                    kind: RoutedKind::SwapResponse,
+                    payload,
+                }) => self.swap_response(from, &payload),
+                Action::Event(Event::TransactionsDropped(dropped)) => {
+                    self.transactions_dropped(&dropped)
+                }
+                Action::Event(Event::OrderAccepted(_) | Event::OrderUpdated(_)) => {
+                    self.market_moved = true;
                 }
                 Action::Event(_) => {}
             }

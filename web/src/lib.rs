@@ -7,6 +7,9 @@
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod driver;
+pub mod market;
+#[cfg(target_arch = "wasm32")]
+pub mod market_card;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
 pub mod wallet;

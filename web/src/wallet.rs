@@ -359,7 +359,7 @@ fn parse_fee_rate(text: &str) -> Result<u64, String> {
 }
 
 /// The name and decimals of `unit` on `chain`.
-fn unit_name(chain: &Chain, unit: Unit) -> (String, u8) {
+pub(crate) fn unit_name(chain: &Chain, unit: Unit) -> (String, u8) {
     match unit {
         Unit::Btc => ("BTC".into(), 8),
         Unit::Asset(asset) => match chain.asset(&asset) {

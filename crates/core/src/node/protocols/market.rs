@@ -63,6 +63,11 @@ impl MarketRelay {
         &self.book
     }
 
+    /// Marks `maker` reachable or not: matching skips the orders of makers that did not answer.
+    pub fn set_reachable(&mut self, maker: bitcoin::XOnlyPublicKey, reachable: bool) {
+        self.book.set_reachable(maker, reachable);
+    }
+
     /// An order of this node's wallet.
     pub fn submit_order(
         &mut self,

@@ -1,0 +1,106 @@
+//! A person's steps with the page's wallet, shared by the end-to-end tests.
+
+use serde_json::Value;
+
+use crate::{Browser, Result};
+
+/// The balance row of `unit` ("BTC" or a ticker).
+pub fn balance_row(unit: &str) -> String {
+    format!("#balances tr[data-unit=\"{unit}\"]")
+}
+
+/// The balance cell `column` (confirmed, unconfirmed, immature) of `unit`.
+pub fn balance(unit: &str, column: &str) -> String {
+    format!("{} .{column}", balance_row(unit))
+}
+
+impl Browser {
+    /// The texts of every element matching `selector`.
+    pub async fn texts(&self, selector: &str) -> Result<Vec<String>> {
+        let script = format!(
+            "return [...document.querySelectorAll({})].map(e => e.textContent)",
+            Value::String(selector.to_owned())
+        );
+        let values = self.eval(&script).await?;
+        Ok(values
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// On a first visit: asks for a new wallet and returns the words it shows.
+    pub async fn start_new_wallet(&self) -> Result<Vec<String>> {
+        self.click("#create-wallet").await?;
+        self.text("#mnemonic-words li").await?;
+        let words = self.texts("#mnemonic-words li").await?;
+        if words.len() != 12 {
+            return Err(format!("12 words expected, the page shows {words:?}").into());
+        }
+        self.click("#words-written").await?;
+        Ok(words)
+    }
+
+    /// The ids of the inputs asking back words (`confirm-N`, N counted from 1).
+    pub async fn asked_words(&self) -> Result<Vec<String>> {
+        self.text("input[id^=\"confirm-\"]").await?;
+        let asked = self
+            .eval("return [...document.querySelectorAll('input[id^=\"confirm-\"]')].map(input => input.id)")
+            .await?;
+        Ok(asked
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Types the words asked back, right, and `password` twice, and confirms.
+    pub async fn confirm_new_wallet(&self, words: &[String], password: &str) -> Result<()> {
+        for id in self.asked_words().await? {
+            let position: usize = id.trim_start_matches("confirm-").parse()?;
+            self.fill(&format!("#{id}"), &words[position - 1]).await?;
+        }
+        self.fill("#new-password", password).await?;
+        self.fill("#new-password-again", password).await?;
+        self.click("#create-confirm").await?;
+        self.wait_for_text("#wallet-notice", "kept in this browser, encrypted")
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a wallet under `password` the way a person does; returns its words.
+    pub async fn create_wallet(&self, password: &str) -> Result<Vec<String>> {
+        let words = self.start_new_wallet().await?;
+        self.confirm_new_wallet(&words, password).await?;
+        Ok(words)
+    }
+
+    /// Restores the wallet of `words` under `password`.
+    pub async fn restore_wallet(&self, words: &[String], password: &str) -> Result<()> {
+        self.click("#restore-wallet").await?;
+        self.fill("#restore-phrase", &words.join(" ")).await?;
+        self.fill("#new-password", password).await?;
+        self.fill("#new-password-again", password).await?;
+        self.click("#restore-confirm").await?;
+        self.wait_for_text("#wallet-notice", "kept in this browser, encrypted")
+            .await?;
+        Ok(())
+    }
+
+    /// Asks the node's faucet for coins to this wallet and waits for them to be paid.
+    pub async fn ask_faucet_for_my_wallet(&self) -> Result<()> {
+        self.click("#faucet-mine").await?;
+        self.wait_for_text("#faucet-result", "Paid 0.10000000 BTC")
+            .await?;
+        Ok(())
+    }
+}

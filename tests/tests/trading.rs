@@ -1,0 +1,134 @@
+//! Trading between two browsers, end to end: the node mines and runs the faucet; profiles A
+//! and B create wallets and get coins and DEMO units through the mesh; A places a sell order; B
+//! sees it in its book and buys part of it; the swap settles in one transaction the node mines;
+//! both see the fill, the new balances, and the remainder in the book; an order beyond B's
+//! balance is refused in words; A cancels the rest. Screenshots of both at each step under
+//! `target/e2e/trading-*.png`.
+
+use std::time::{Duration, Instant};
+
+use bitmesh_e2e::wallet::balance;
+use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(420);
+const PASSWORD: &str = "correct horse battery";
+
+async fn screenshots(a: &Browser, b: &Browser, step: &str) -> Result<()> {
+    a.screenshot(&format!("trading-{step}-a.png")).await?;
+    b.screenshot(&format!("trading-{step}-b.png")).await?;
+    Ok(())
+}
+
+async fn place(tab: &Browser, side: &str, price: &str, amount: &str) -> Result<()> {
+    let script = format!(
+        "const select = document.querySelector('#order-side'); select.value = '{side}'; \
+         return select.value"
+    );
+    tab.eval(&script).await?;
+    tab.fill("#order-price", price).await?;
+    tab.fill("#order-amount", amount).await?;
+    tab.click("#place-order").await
+}
+
+/// A person with a wallet and the faucet's coins, confirmed.
+async fn funded_tab(node: &Node) -> Result<Browser> {
+    let tab = Browser::open().await?;
+    tab.goto(node.url()).await?;
+    tab.wait_for_text("#neighbour-count", "1").await?;
+    tab.create_wallet(PASSWORD).await?;
+    tab.ask_faucet_for_my_wallet().await?;
+    tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
+        .await?;
+    tab.wait_for_text(&balance("DEMO", "confirmed"), "1000.00")
+        .await?;
+    Ok(tab)
+}
+
+#[tokio::test]
+async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
+    within(TEST_TIMEOUT, async {
+        let data = tempfile::tempdir()?;
+        let options = NodeOptions {
+            data_dir: Some(data.path().to_path_buf()),
+            ..NodeOptions::test_network()
+        };
+        Node::fund_faucet(&options).await?;
+        let node = Node::start(NodeOptions {
+            mine: 1,
+            block_interval: 2_000,
+            ..options
+        })
+        .await?;
+        let a = funded_tab(&node).await?;
+        let b = funded_tab(&node).await?;
+        a.wait_for_text("#neighbour-count", "2").await?;
+        a.wait_for_text("#market-select", "DEMO / BTC").await?;
+        screenshots(&a, &b, "1-funded").await?;
+
+        // A sells 100.00 DEMO at 0.00001 BTC each; B's book shows it.
+        place(&a, "sell", "0.00001", "100").await?;
+        a.wait_for_text("#market-notice", "Order placed: sell 100.00 DEMO")
+            .await?;
+        let placed = Instant::now();
+        a.wait_for_text("#my-orders .remaining", "100.00 DEMO")
+            .await?;
+        b.wait_for_text("#asks .amount", "100.00").await?;
+        let seen = placed.elapsed();
+        println!(
+            "A's order was in B's book {} ms after A saw it placed",
+            seen.as_millis()
+        );
+        assert_eq!(b.text("#asks .price").await?, "0.00001000");
+        screenshots(&a, &b, "2-order-placed").await?;
+
+        // An order beyond B's balance is refused and changes nothing.
+        place(&b, "sell", "0.00001", "5000").await?;
+        b.wait_for_text(
+            "#market-notice",
+            "Insufficient funds: the order needs 5000.00 DEMO",
+        )
+        .await?;
+        b.wait_for_text("#my-orders-empty", "None").await?;
+
+        // B buys 40.00 of them: one swap, settled by A, relayed to the node.
+        place(&b, "buy", "0.00001", "40").await?;
+        b.wait_for_text(
+            "#fill-alert",
+            "Trade settled: Bought 40.00 DEMO for 0.00040000 BTC",
+        )
+        .await?;
+        a.wait_for_text(
+            "#fill-alert",
+            "Your order was filled: Sold 40.00 DEMO for 0.00040000 BTC",
+        )
+        .await?;
+        a.wait_for_text("#my-orders .remaining", "60.00 DEMO")
+            .await?;
+        b.wait_for_text("#asks .amount", "60.00").await?;
+        a.wait_for_text("#trades", "as maker").await?;
+        b.wait_for_text("#trades", "as taker").await?;
+        screenshots(&a, &b, "3-filled").await?;
+
+        // The node mines the swap: both wallets' balances follow.
+        b.wait_for_text(&balance("DEMO", "confirmed"), "1040.00")
+            .await?;
+        a.wait_for_text(&balance("DEMO", "confirmed"), "960.00")
+            .await?;
+        a.wait_for_text(&balance("BTC", "confirmed"), "0.10040294")
+            .await?;
+        b.wait_for_text("#history", "trade").await?;
+        screenshots(&a, &b, "4-mined").await?;
+
+        // A cancels the rest: gone from both books.
+        a.click("#my-orders .cancel").await?;
+        a.wait_for_text("#market-notice", "Order cancelled").await?;
+        a.wait_for_text("#my-orders-empty", "None").await?;
+        b.wait_for_text("#asks-empty", "None").await?;
+        screenshots(&a, &b, "5-cancelled").await?;
+
+        a.close().await?;
+        b.close().await?;
+        node.stop().await
+    })
+    .await;
+}

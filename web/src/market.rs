@@ -1,0 +1,372 @@
+//! The page's market: what each thing a person asks of it does (place a limit order, cancel
+//! one), and what the views show (each market's book by price level, the depth, this wallet's
+//! open orders and trades). Runs, and is tested, natively too.
+//!
+//! Prices are typed and shown in BTC per whole unit of the asset; the core counts them in
+//! satoshis per 10^8 base units (`market::order::PRICE_SCALE`). Converting is exact or refused.
+
+use std::collections::BTreeSet;
+
+use bitcoin::OutPoint;
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::chain::utxo::Coin;
+use bitmesh_core::market::book::{Book, OrderView};
+use bitmesh_core::market::desk::{Desk, OrderRequest, Outgoing, PlaceError, Trade};
+use bitmesh_core::market::order::{OrderId, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::wallet::session::{parse_units, PayError, Wallet};
+use bitmesh_core::wallet::tracker::Unit;
+
+use crate::app::format_units;
+use crate::wallet::{unit_name, Notice};
+
+/// How long an order rests in the book unless filled or cancelled.
+pub const ORDER_LIFETIME_MILLIS: u64 = 24 * 3_600_000;
+/// The fee rate of the swaps an order takes.
+pub const TAKER_SAT_PER_VB: u64 = 2;
+/// Price levels shown per side.
+pub const LEVELS_SHOWN: usize = 20;
+/// Trades shown, newest first.
+pub const TRADES_SHOWN: usize = 50;
+
+/// What a person asks of the market.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarketCommand {
+    /// A limit order: `price` in BTC per whole unit, `amount` in whole units (decimals allowed).
+    Place {
+        market: AssetId,
+        side: Side,
+        price: String,
+        amount: String,
+    },
+    Cancel(OrderId),
+}
+
+/// What a command asks the driver to do besides showing its notice.
+#[derive(Debug, Default)]
+pub struct MarketEffects {
+    /// An order to submit to the book and announce.
+    pub order: Option<SignedOrder>,
+    /// An update (a cancel) to submit to the book and announce.
+    pub update: Option<SignedUpdate>,
+    /// Swap proposals to route to makers.
+    pub proposals: Vec<Outgoing>,
+}
+
+/// What the market views show.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MarketView {
+    pub markets: Vec<MarketBook>,
+    pub my_orders: Vec<MyOrder>,
+    pub trades: Vec<TradeRow>,
+    /// Swaps this tab proposed that wait for their makers.
+    pub pending: usize,
+}
+
+/// One market (an asset against BTC) and its book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketBook {
+    pub asset: AssetId,
+    pub name: String,
+    pub decimals: u8,
+    /// Best first.
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+}
+
+/// The open orders at one price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// Satoshis per 10^8 base units.
+    pub price: u64,
+    pub price_text: String,
+    /// Base units open at this price.
+    pub amount: u64,
+    pub amount_text: String,
+    pub orders: usize,
+    /// Orders whose makers did not answer a swap (skipped when matching).
+    pub offline: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MyOrder {
+    pub id: OrderId,
+    pub market: String,
+    pub side: Side,
+    pub price_text: String,
+    pub amount_text: String,
+    pub remaining_text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeRow {
+    pub txid: String,
+    /// "Bought 100.00 DEMO for 0.00100000 BTC".
+    pub text: String,
+    pub as_maker: bool,
+}
+
+/// Carries out `command` with the unlocked `wallet`'s desk on `book`; `coin` looks outpoints up
+/// in the tab's chain and mempool. Refusals are notices, and change nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    command: MarketCommand,
+    desk: &mut Desk,
+    wallet: &mut Wallet,
+    book: &Book,
+    chain: &Chain,
+    coin: impl Fn(&OutPoint) -> Option<Coin>,
+    now_millis: u64,
+    aux_rand: &[u8; 32],
+) -> (Notice, MarketEffects) {
+    let mut effects = MarketEffects::default();
+    let notice = match command {
+        MarketCommand::Place {
+            market,
+            side,
+            price,
+            amount,
+        } => {
+            let (name, decimals) = unit_name(chain, Unit::Asset(market));
+            let request = parse_price(&price, decimals).and_then(|price| {
+                let amount =
+                    parse_units(&amount, decimals).map_err(|err| format!("Amount: {err}"))?;
+                Ok(OrderRequest {
+                    market,
+                    side,
+                    price,
+                    amount,
+                    lifetime_millis: ORDER_LIFETIME_MILLIS,
+                    sat_per_vb: TAKER_SAT_PER_VB,
+                })
+            });
+            match request.and_then(|request| {
+                desk.place(wallet, book, coin, request, now_millis, aux_rand)
+                    .map_err(|err| place_refusal(&err, chain))
+                    .map(|placed| (request, placed))
+            }) {
+                Err(reason) => Notice::Refused(reason),
+                Ok((request, placed)) => {
+                    let units = |units| format!("{} {name}", format_units(units, decimals));
+                    let mut parts = Vec::new();
+                    if placed.taking > 0 {
+                        parts.push(format!(
+                            "Taking {} from the book: waiting for the makers",
+                            units(placed.taking)
+                        ));
+                    }
+                    if let Some(order) = &placed.resting {
+                        parts.push(format!(
+                            "Order placed: {} {} at {} BTC",
+                            if side == Side::Bid { "buy" } else { "sell" },
+                            units(order.order.amount),
+                            price_text(request.price, decimals)
+                        ));
+                    }
+                    if let Some(err) = &placed.unplaced {
+                        parts.push(format!(
+                            "the rest is not placed: {}",
+                            place_refusal(err, chain)
+                        ));
+                    }
+                    effects.order = placed.resting;
+                    effects.proposals = placed.proposals;
+                    Notice::Done(parts.join("; "))
+                }
+            }
+        }
+        MarketCommand::Cancel(id) => match desk.cancel(wallet, book, &id, now_millis, aux_rand) {
+            Ok(update) => {
+                effects.update = Some(update);
+                Notice::Done("Order cancelled: its coins are free again".into())
+            }
+            Err(err) => Notice::Refused(format!("Cannot cancel: {err}")),
+        },
+    };
+    (notice, effects)
+}
+
+/// Why an order is refused, in words, amounts in the unit's own decimals.
+fn place_refusal(err: &PlaceError, chain: &Chain) -> String {
+    match err {
+        PlaceError::Funding(PayError::OrderUnfunded {
+            unit,
+            needed,
+            available,
+        }) => {
+            let (name, decimals) = unit_name(chain, *unit);
+            format!(
+                "Insufficient funds: the order needs {} {name}, this wallet can put up {} {name}",
+                format_units(*needed, decimals),
+                format_units(*available, decimals)
+            )
+        }
+        other => {
+            let mut text = other.to_string();
+            if let Some(first) = text.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            text
+        }
+    }
+}
+
+/// Reads a price typed in BTC per whole unit of an asset of `decimals` as satoshis per 10^8
+/// base units.
+pub fn parse_price(text: &str, decimals: u8) -> Result<u64, String> {
+    let sats_per_unit = parse_units(text, 8).map_err(|err| format!("Price: {err}"))?;
+    if sats_per_unit == 0 {
+        return Err("Price: it must be above zero".into());
+    }
+    let price = if decimals <= 8 {
+        10u64
+            .checked_pow(u32::from(8 - decimals))
+            .and_then(|scale| sats_per_unit.checked_mul(scale))
+    } else {
+        let scale = 10u64.pow(u32::from(decimals - 8));
+        (sats_per_unit % scale == 0).then(|| sats_per_unit / scale)
+    };
+    price.ok_or_else(|| format!("Price: {} cannot be priced that finely", text.trim()))
+}
+
+/// A price (satoshis per 10^8 base units) in BTC per whole unit of an asset of `decimals`,
+/// with at least eight decimals and no more than it needs.
+pub fn price_text(price: u64, decimals: u8) -> String {
+    // BTC per unit = price × 10^decimals / 10^16.
+    let scaled = u128::from(price) * 10u128.pow(u32::from(decimals));
+    let scale = 10u128.pow(16);
+    let fraction = format!("{:016}", scaled % scale);
+    let fraction = fraction.trim_end_matches('0');
+    let shown = if fraction.len() < 8 {
+        format!("{fraction:0<8}")
+    } else {
+        fraction.to_owned()
+    };
+    format!("{}.{shown}", scaled / scale)
+}
+
+/// What the market views show: every market the book or the wallet knows, this desk's open
+/// orders and its trades.
+pub fn view(book: &Book, desk: &Desk, wallet: &Wallet, chain: &Chain) -> MarketView {
+    let mut assets: BTreeSet<AssetId> = book
+        .orders()
+        .map(|view| view.order.order().market)
+        .collect();
+    assets.extend(wallet.balances().keys().filter_map(|unit| match unit {
+        Unit::Asset(asset) => Some(*asset),
+        Unit::Btc => None,
+    }));
+    let markets = assets
+        .into_iter()
+        .map(|asset| {
+            let (name, decimals) = unit_name(chain, Unit::Asset(asset));
+            MarketBook {
+                asset,
+                bids: levels(book, &book.open(&asset, Side::Bid), decimals),
+                asks: levels(book, &book.open(&asset, Side::Ask), decimals),
+                name,
+                decimals,
+            }
+        })
+        .collect();
+    let my_orders = desk
+        .my_orders(book)
+        .into_iter()
+        .map(|view| {
+            let order = view.order.order();
+            let (name, decimals) = unit_name(chain, Unit::Asset(order.market));
+            MyOrder {
+                id: view.order.id(),
+                market: name.clone(),
+                side: order.side,
+                price_text: price_text(order.price, decimals),
+                amount_text: format!("{} {name}", format_units(order.amount, decimals)),
+                remaining_text: format!("{} {name}", format_units(view.remaining(), decimals)),
+            }
+        })
+        .collect();
+    let trades = desk
+        .trades()
+        .rev()
+        .take(TRADES_SHOWN)
+        .map(|trade| trade_row(trade, chain))
+        .collect();
+    MarketView {
+        markets,
+        my_orders,
+        trades,
+        pending: desk.pending_takes(),
+    }
+}
+
+/// A trade in words: "Bought 100.00 DEMO for 0.00100000 BTC".
+pub fn trade_row(trade: &Trade, chain: &Chain) -> TradeRow {
+    let (name, decimals) = unit_name(chain, Unit::Asset(trade.market));
+    TradeRow {
+        txid: trade.txid.to_string(),
+        text: format!(
+            "{} {} {name} for {} BTC",
+            if trade.bought { "Bought" } else { "Sold" },
+            format_units(trade.quantity, decimals),
+            format_units(trade.sats, 8)
+        ),
+        as_maker: trade.as_maker,
+    }
+}
+
+/// Open orders (in priority order) grouped by price, best first, at most [`LEVELS_SHOWN`].
+fn levels(book: &Book, open: &[OrderView], decimals: u8) -> Vec<Level> {
+    let mut levels: Vec<Level> = Vec::new();
+    for view in open {
+        let order = view.order.order();
+        let offline = usize::from(!book.is_reachable(&order.maker));
+        match levels.last_mut() {
+            Some(level) if level.price == order.price => {
+                level.amount += view.remaining();
+                level.orders += 1;
+                level.offline += offline;
+            }
+            _ => {
+                if levels.len() == LEVELS_SHOWN {
+                    break;
+                }
+                levels.push(Level {
+                    price: order.price,
+                    price_text: price_text(order.price, decimals),
+                    amount: view.remaining(),
+                    amount_text: String::new(),
+                    orders: 1,
+                    offline,
+                });
+            }
+        }
+    }
+    for level in &mut levels {
+        level.amount_text = format_units(level.amount, decimals);
+    }
+    levels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_convert_exactly_or_are_refused() {
+        // DEMO has 2 decimals: 0.00001 BTC per DEMO is 1,000 sats per 100 base units.
+        assert_eq!(parse_price("0.00001", 2), Ok(1_000 * 1_000_000));
+        assert_eq!(price_text(1_000 * 1_000_000, 2), "0.00001000");
+        assert_eq!(parse_price("1", 8), Ok(100_000_000));
+        assert_eq!(price_text(100_000_000, 8), "1.00000000");
+        // A price finer than a satoshi per 10^8 base units is refused.
+        assert!(parse_price("0.00000001", 10)
+            .unwrap_err()
+            .contains("finely"));
+        assert_eq!(parse_price("0.00000100", 10), Ok(1));
+        assert_eq!(price_text(1, 10), "0.00000100");
+        assert!(parse_price("0", 2).unwrap_err().contains("above zero"));
+        assert!(parse_price("abc", 2).unwrap_err().starts_with("Price:"));
+        // A book price from elsewhere that is finer than 8 decimals still shows exactly.
+        assert_eq!(price_text(1, 2), "0.00000000000001");
+    }
+}
