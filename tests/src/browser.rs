@@ -116,6 +116,25 @@ impl Browser {
         Ok(())
     }
 
+    /// Opens a new tab of the same profile and switches to it; returns the tab it was on.
+    pub async fn open_tab(&self) -> Result<fantoccini::wd::WindowHandle> {
+        let previous = self.client.window().await?;
+        let opened = self.client.new_window(true).await?;
+        self.client.switch_to_window(opened.handle).await?;
+        Ok(previous)
+    }
+
+    /// The tab in use.
+    pub async fn client_window(&self) -> Result<fantoccini::wd::WindowHandle> {
+        Ok(self.client.window().await?)
+    }
+
+    /// Switches to the tab `tab`.
+    pub async fn switch_to(&self, tab: fantoccini::wd::WindowHandle) -> Result<()> {
+        self.client.switch_to_window(tab).await?;
+        Ok(())
+    }
+
     /// Waits until an element matches `selector`, then returns its text.
     pub async fn text(&self, selector: &str) -> Result<String> {
         let element = self

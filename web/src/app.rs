@@ -29,6 +29,22 @@ pub fn ice_servers_from_query(query: &str) -> Vec<String> {
         .collect()
 }
 
+/// This page's address (its `query`) asking to take the profile over from another tab.
+pub fn take_over_link(query: &str) -> String {
+    let kept: Vec<&str> = query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("takeover="))
+        .collect();
+    let mut link = String::from("?");
+    for pair in kept {
+        link.push_str(pair);
+        link.push('&');
+    }
+    link.push_str("takeover=1");
+    link
+}
+
 /// `%XX` escapes decoded (invalid ones kept as they are).
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -133,8 +149,14 @@ fn MeshCard(props: &ChainCardProps) -> Html {
         let (status, handle) = (status.clone(), handle.clone());
         use_effect_with(props.network, move |network| {
             let ice_servers = ice_servers_from_query(&page_query());
-            let started =
-                crate::driver::start(*network, ice_servers, move |update| status.set(update));
+            let query = page_query();
+            let take_over = query
+                .trim_start_matches('?')
+                .split('&')
+                .any(|pair| pair == "takeover=1");
+            let started = crate::driver::start(*network, ice_servers, take_over, move |update| {
+                status.set(update)
+            });
             handle.set(Some(started));
         });
     }
@@ -213,6 +235,9 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                 { for status.storage.iter().map(|why| html! {
                     <p class="note refused" id="storage-note" role="status">{ why.clone() }</p>
                 }) }
+                if status.storage.as_deref() == Some(crate::driver::SECOND_TAB) {
+                    <a id="take-over" class="button" href={take_over_link(&page_query())}>{ "Use bitmesh in this tab instead" }</a>
+                }
                 <ul class="neighbours" id="neighbours">
                     { for status.neighbours.iter().map(|neighbour| html! {
                         <li>
@@ -347,6 +372,16 @@ mod tests {
         assert_eq!(network_from_query("?network=test"), Ok(Network::Test));
         assert_eq!(network_from_query("?x=1&network=local"), Ok(Network::Local));
         assert!(network_from_query("?network=mainnet").is_err());
+    }
+
+    #[test]
+    fn taking_over_keeps_the_network() {
+        assert_eq!(take_over_link(""), "?takeover=1");
+        assert_eq!(take_over_link("?network=test"), "?network=test&takeover=1");
+        assert_eq!(
+            take_over_link("?network=test&takeover=1"),
+            "?network=test&takeover=1"
+        );
     }
 
     #[test]

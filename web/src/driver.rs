@@ -14,7 +14,7 @@ use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
 use bitmesh_core::store::{Table, WriteBatch};
-use bitmesh_core::wire::{Features, PeerId, RoutedKind};
+use bitmesh_core::wire::{Features, Message, PeerId, RoutedKind};
 use bitmesh_core::Network;
 use bitmesh_mesh::browser::BrowserConnection;
 use bitmesh_mesh::connector::Step;
@@ -27,7 +27,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, WebSocket};
 
-use bitmesh_core::store::{load_block, ChainSaver, LoadError, METADATA_KEY, VAULT_KEY};
+use bitmesh_core::store::{
+    load_block, ChainSaver, LoadError, METADATA_KEY, UNCONFIRMED_KEY, VAULT_KEY,
+};
 use bitmesh_core::wallet::metadata::Metadata;
 
 use bitcoin::{Transaction, Txid};
@@ -76,6 +78,8 @@ pub struct PageStatus {
     pub market_notice: Option<Notice>,
     /// The last fill of this wallet's orders or takes, as it happened.
     pub last_fill: Option<String>,
+    /// Another tab took over: this one stopped.
+    pub stopped: bool,
 }
 
 /// Where the tab's last request to a faucet is.
@@ -141,6 +145,8 @@ enum Report {
     Reconnect,
     Driver(DriverInput),
     Ready(LinkId, BrowserConnection),
+    /// Another tab took the profile's lock: this one stops.
+    TakenOver,
 }
 
 type Handler = Closure<dyn FnMut(JsValue)>;
@@ -186,6 +192,9 @@ struct Page {
     last_fill: Option<String>,
     /// Whether the book or the desk changed since the market view was computed.
     market_moved: bool,
+    /// The wallet's unconfirmed transactions and the known peers as last written.
+    kept_unconfirmed: Vec<u8>,
+    kept_peers: Vec<u8>,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -213,13 +222,14 @@ fn signaling_url() -> Option<String> {
 pub fn start(
     network: Network,
     ice_servers: Vec<String>,
+    take_over: bool,
     on_status: impl Fn(PageStatus) + 'static,
 ) -> PageHandle {
     let (reports, inbox) = mpsc::unbounded();
     let handle = PageHandle(reports.clone());
     wasm_bindgen_futures::spawn_local(async move {
         let on_status: Box<dyn Fn(PageStatus)> = Box::new(on_status);
-        let profile = open_profile(network).await;
+        let profile = open_profile(network, take_over, reports.clone()).await;
         let mut chain = Chain::new(network);
         let mut storage = profile.storage;
         if let Some(kept) = &profile.kept {
@@ -250,6 +260,12 @@ struct Kept {
     blocks: Vec<Vec<u8>>,
     vault: Option<Vec<u8>>,
     metadata: Option<Vec<u8>>,
+    /// The book's orders ([`MarketRelay::kept`] entries).
+    book: Vec<Vec<u8>>,
+    /// The wallet's unconfirmed transactions, one after another.
+    unconfirmed: Option<Vec<u8>>,
+    /// Known peers, as a `Peers` message.
+    peers: Option<Vec<u8>>,
 }
 
 /// The page's identity, and the profile's store when this tab drives it.
@@ -264,17 +280,18 @@ struct Profile {
 /// (making one the first time), the chain's blocks and the wallet. Only the tab holding the
 /// profile's lock uses the store: two tabs with one identity would fight over the same peer id,
 /// and two writers over the same chain.
-async fn open_profile(network: Network) -> Profile {
+async fn open_profile(
+    network: Network,
+    take_over: bool,
+    reports: mpsc::UnboundedSender<Report>,
+) -> Profile {
     let name = format!("bitmesh-{}", network.name());
-    if !hold_lock(&name).await {
+    let lost = move || drop(reports.unbounded_send(Report::TakenOver));
+    if !hold_lock(&name, take_over, lost).await {
         return Profile {
             key: fresh_key(),
             kept: None,
-            storage: Some(
-                "Another tab of this browser already runs bitmesh on this network: this tab \
-                 runs with a temporary identity and keeps nothing"
-                    .into(),
-            ),
+            storage: Some(SECOND_TAB.into()),
         };
     }
     match read_profile(&name).await {
@@ -308,6 +325,9 @@ async fn read_profile(name: &str) -> Result<(Keypair, Kept), StoreError> {
     let blocks = store.values(Table::BLOCKS).await?;
     let vault = store.get(Table::WALLET, VAULT_KEY).await?;
     let metadata = store.get(Table::WALLET, METADATA_KEY).await?;
+    let book = store.values(Table::BOOK).await?;
+    let unconfirmed = store.get(Table::WALLET, UNCONFIRMED_KEY).await?;
+    let peers = store.get(Table::META, PEERS).await?;
     Ok((
         key,
         Kept {
@@ -315,6 +335,9 @@ async fn read_profile(name: &str) -> Result<(Keypair, Kept), StoreError> {
             blocks,
             vault,
             metadata,
+            book,
+            unconfirmed,
+            peers,
         },
     ))
 }
@@ -393,6 +416,10 @@ fn spawn_writer(
     batches
 }
 
+/// What a second tab of one browser profile says (the view offers to take over).
+pub const SECOND_TAB: &str = "Another tab of this browser already runs bitmesh on this network: \
+    this tab runs with a temporary identity and keeps nothing";
+
 /// A key of this page's life only.
 fn fresh_key() -> Keypair {
     loop {
@@ -404,15 +431,57 @@ fn fresh_key() -> Keypair {
 
 /// The book of the node's market protocol.
 fn market_book(node: &Node) -> &bitmesh_core::market::book::Book {
-    node.protocol::<MarketRelay>().expect("registered").book()
+    market_relay(node).book()
 }
 
-/// Where the identity key is kept in the store's facts.
-const IDENTITY: &[u8] = b"identity";
+fn market_relay(node: &Node) -> &MarketRelay {
+    node.protocol::<MarketRelay>().expect("registered")
+}
 
-/// Asks the browser's Web Locks for `name` without waiting; when granted, the lock is held
-/// for the page's life. Browsers without Web Locks have nothing to coordinate with: granted.
-pub async fn hold_lock(name: &str) -> bool {
+/// Where the identity key is kept in the store's facts, and the known peers.
+const IDENTITY: &[u8] = b"identity";
+const PEERS: &[u8] = b"peers";
+
+/// Takes back into `node` what the store kept besides the chain: known peers, the book's
+/// orders (checked like a neighbour's, expired ones dropped) and the wallet's unconfirmed
+/// transactions (checked by the mempool). Returns the deletions of entries that did not come
+/// back.
+fn restore_kept(node: &mut Node, kept: &Kept) -> WriteBatch {
+    let mut cleanup = WriteBatch::new();
+    if let Some(Ok(Message::Peers(records))) = kept.peers.as_deref().map(Message::decode) {
+        node.remember(records);
+    }
+    let now = now();
+    let (_, _) = node.with_protocol::<MarketRelay, _>(now, |relay, ctx| {
+        for entry in &kept.book {
+            if relay.restore(ctx, entry).is_err() {
+                if let Some(id) = MarketRelay::kept_id(entry) {
+                    cleanup.delete(Table::BOOK, id.0.to_vec());
+                }
+            }
+        }
+    });
+    let mut unconfirmed = kept.unconfirmed.as_deref().unwrap_or_default();
+    let _ = node.with_protocol::<MempoolRelay, _>(now, |relay, ctx| {
+        while !unconfirmed.is_empty() {
+            let Ok((tx, used)) =
+                bitcoin::consensus::deserialize_partial::<Transaction>(unconfirmed)
+            else {
+                break;
+            };
+            unconfirmed = &unconfirmed[used..];
+            // Confirmed or conflicted since: the mempool says no, and that is fine.
+            let _ = relay.submit(ctx, tx);
+        }
+    });
+    cleanup
+}
+
+/// Asks the browser's Web Locks for `name` without waiting — or, with `steal`, takes it from
+/// the tab holding it; when granted, the lock is held for the page's life, and `lost` runs if
+/// another tab takes it over. Browsers without Web Locks have nothing to coordinate with:
+/// granted.
+pub async fn hold_lock(name: &str, steal: bool, lost: impl FnOnce() + 'static) -> bool {
     use js_sys::{Function, Object, Promise, Reflect};
     let Some(window) = web_sys::window() else {
         return false;
@@ -437,12 +506,17 @@ pub async fn hold_lock(name: &str) -> bool {
         }
     });
     let options = Object::new();
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
-    if request
-        .call3(&locks, &name.into(), &options, &callback)
-        .is_err()
-    {
+    let mode = if steal { "steal" } else { "ifAvailable" };
+    let _ = Reflect::set(&options, &mode.into(), &JsValue::TRUE);
+    let Ok(held) = request.call3(&locks, &name.into(), &options, &callback) else {
         return false;
+    };
+    // The request settles only when the lock goes: stolen by another tab.
+    if let Ok(held) = held.dyn_into::<Promise>() {
+        let on_lost = Closure::<dyn FnMut(JsValue)>::once(move |_: JsValue| lost());
+        let _ = held.catch(&on_lost);
+        // Lives as long as the page: the lock may be taken at any time.
+        on_lost.forget();
     }
     answer.await.unwrap_or(false)
 }
@@ -462,6 +536,11 @@ async fn run(
 ) {
     let seed = random_bytes::<32>();
     let saver = kept.as_ref().map(|_| ChainSaver::holding(&chain));
+    let mut node = Node::new(NodeConfig::new(network), key, chain, seed, now());
+    node.register(Box::new(ChainSync::new()));
+    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    let cleanup = kept.as_ref().map(|kept| restore_kept(&mut node, kept));
     let (wallet, kept_metadata, writer, storage) = match kept {
         Some(kept) => {
             let writer = spawn_writer(kept.store, reports.clone());
@@ -478,10 +557,11 @@ async fn run(
         // Nothing is kept: a wallet made here lives as long as the tab.
         None => (PageWallet::Absent, Vec::new(), None, storage),
     };
-    let mut node = Node::new(NodeConfig::new(network), key, chain, seed, now());
-    node.register(Box::new(ChainSync::new()));
-    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
-    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    if let (Some(writer), Some(cleanup)) = (&writer, cleanup) {
+        if !cleanup.is_empty() {
+            let _ = writer.unbounded_send(cleanup);
+        }
+    }
     let peer = bitcoin::hex::DisplayHex::to_lower_hex_string(&node.id().0[..]);
     let session_seed = u64::from_le_bytes(random_bytes::<8>());
     let mut page = Page {
@@ -519,6 +599,8 @@ async fn run(
         market_notice: None,
         last_fill: None,
         market_moved: true,
+        kept_unconfirmed: Vec::new(),
+        kept_peers: Vec::new(),
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -535,6 +617,10 @@ async fn run(
     // The timer lives as long as the page.
     tick.forget();
     while let Some(report) = inbox.next().await {
+        if matches!(report, Report::TakenOver) {
+            page.stop();
+            return;
+        }
         page.report(report);
     }
 }
@@ -548,6 +634,7 @@ impl Page {
                 {
                     self.last_list = js_sys::Date::now();
                     self.send_text(self.client.list());
+                    self.keep_peers();
                 }
                 self.tick_desk();
                 DriverInput::Tick
@@ -605,6 +692,7 @@ impl Page {
                 return self.update_status();
             }
             Report::Driver(input) => input,
+            Report::TakenOver => return,
             Report::Ready(link, connection) => {
                 if self.steps.contains_key(&link) {
                     self.connections.insert(link, connection);
@@ -626,6 +714,31 @@ impl Page {
         }
         self.refresh_wallet(tip_changed || wallet_events);
         self.update_status();
+    }
+
+    /// Another tab took over the profile: it holds the same identity and drives the same
+    /// store, so this tab closes its connections, writes nothing more and says so.
+    fn stop(&mut self) {
+        self.writer = None;
+        self.saver = None;
+        for (_, connection) in self.connections.drain() {
+            connection.close();
+        }
+        self.steps.clear();
+        if let Some((socket, _)) = self.socket.take() {
+            let _ = socket.close();
+        }
+        let status = PageStatus {
+            peer: self.status.peer.clone(),
+            storage: Some(
+                "Another tab took over bitmesh in this browser: this tab stopped. Reload it to \
+                 take over again."
+                    .into(),
+            ),
+            stopped: true,
+            ..PageStatus::default()
+        };
+        (self.on_status)(status);
     }
 
     /// Writes what the chain's tip change changed.
@@ -924,17 +1037,65 @@ impl Page {
         }
     }
 
-    /// Keeps the unlocked wallet's metadata (reservations, used addresses) when it changed.
+    /// Keeps the unlocked wallet's metadata (reservations, used addresses) and its unconfirmed
+    /// transactions when they changed.
     fn keep_wallet_metadata(&mut self) {
+        let mempool = self
+            .driver
+            .node()
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool();
         let Some(wallet) = self.wallet.unlocked() else {
             return;
         };
+        let mut batch = WriteBatch::new();
         let metadata = wallet.metadata().encode();
         if metadata != self.kept_metadata {
-            let mut batch = WriteBatch::new();
             keep_metadata(&mut batch, wallet);
             self.kept_metadata = metadata;
-            if let Some(writer) = &self.writer {
+        }
+        let unconfirmed: Vec<u8> = wallet
+            .tracker()
+            .unconfirmed()
+            .iter()
+            .filter_map(|txid| mempool.get(txid))
+            .flat_map(|entry| bitcoin::consensus::serialize(entry.tx.as_ref()))
+            .collect();
+        if unconfirmed != self.kept_unconfirmed {
+            batch.put(Table::WALLET, UNCONFIRMED_KEY.to_vec(), unconfirmed.clone());
+            self.kept_unconfirmed = unconfirmed;
+        }
+        self.write(batch);
+    }
+
+    /// Keeps the order `id` as the book holds it now.
+    fn keep_order(&mut self, id: &bitmesh_core::market::order::OrderId) {
+        if let Some(entry) = market_relay(self.driver.node()).kept(id) {
+            let mut batch = WriteBatch::new();
+            batch.put(Table::BOOK, id.0.to_vec(), entry);
+            self.write(batch);
+        }
+    }
+
+    /// Keeps the most recently seen known peers when they changed.
+    fn keep_peers(&mut self) {
+        let mut records = self.driver.node().known_peers();
+        records.sort_unstable_by_key(|record| std::cmp::Reverse(record.last_seen_secs));
+        records.truncate(bitmesh_core::wire::MAX_PEER_RECORDS);
+        let encoded = Message::Peers(records).encode();
+        if encoded != self.kept_peers {
+            let mut batch = WriteBatch::new();
+            batch.put(Table::META, PEERS.to_vec(), encoded.clone());
+            self.kept_peers = encoded;
+            self.write(batch);
+        }
+    }
+
+    /// Hands `batch` to the writer task, if this tab keeps anything.
+    fn write(&self, batch: WriteBatch) {
+        if let Some(writer) = &self.writer {
+            if !batch.is_empty() {
                 let _ = writer.unbounded_send(batch);
             }
         }
@@ -1020,6 +1181,7 @@ impl Page {
             market: self.market_view.clone(),
             market_notice: self.market_notice.clone(),
             last_fill: self.last_fill.clone(),
+            stopped: false,
         };
         if status != self.status {
             self.status = status;
@@ -1144,7 +1306,8 @@ impl Page {
                 Action::Event(Event::TransactionsDropped(dropped)) => {
                     self.transactions_dropped(&dropped)
                 }
-                Action::Event(Event::OrderAccepted(_) | Event::OrderUpdated(_)) => {
+                Action::Event(Event::OrderAccepted(id) | Event::OrderUpdated(id)) => {
+                    self.keep_order(&id);
                     self.market_moved = true;
                 }
                 Action::Event(_) => {}

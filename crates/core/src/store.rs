@@ -22,9 +22,12 @@ impl Table {
     pub const BLOCKS: Table = Table("blocks");
     /// The wallet: its vault (the encrypted seed) and its metadata.
     pub const WALLET: Table = Table("wallet");
+    /// The market's open orders: order id to the order and its winning update, as
+    /// `MarketRelay::kept` encodes them.
+    pub const BOOK: Table = Table("book");
 
     /// Every table, in the order a driver creates them.
-    pub const ALL: [Table; 3] = [Table::META, Table::BLOCKS, Table::WALLET];
+    pub const ALL: [Table; 4] = [Table::META, Table::BLOCKS, Table::WALLET, Table::BOOK];
 
     /// The table's name, as drivers name it in their database.
     pub fn name(self) -> &'static str {
@@ -33,8 +36,9 @@ impl Table {
 }
 
 /// The version of the schema the tables above form. A driver that finds an older version
-/// upgrades the store before use: version 2 added `blocks` and `wallet` (created empty).
-pub const SCHEMA_VERSION: u32 = 2;
+/// upgrades the store before use: version 2 added `blocks` and `wallet`, version 3 `book`
+/// (created empty).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The key of the block at `height` in [`Table::BLOCKS`]: big-endian, so keys sort by height.
 pub fn block_key(height: u32) -> [u8; 4] {
@@ -44,6 +48,9 @@ pub fn block_key(height: u32) -> [u8; 4] {
 /// Keys of [`Table::WALLET`].
 pub const VAULT_KEY: &[u8] = b"vault";
 pub const METADATA_KEY: &[u8] = b"metadata";
+/// The wallet's own unconfirmed transactions (consensus-encoded, one after another), so a reload
+/// shows them before any peer is reached.
+pub const UNCONFIRMED_KEY: &[u8] = b"unconfirmed";
 
 /// Keeps a store's [`Table::BLOCKS`] in step with a chain: knows which blocks the store holds
 /// and writes only what changed, dropping what a reorganisation left.

@@ -266,6 +266,30 @@ fn pings_measure_the_round_trip_and_a_silent_neighbour_is_dropped() {
     ));
 }
 
+/// A peer dials again while its first channel still looks alive (a reload, a tab taking over
+/// the profile): the new channel wins and the stale one goes.
+#[test]
+fn a_peer_that_dials_again_replaces_its_stale_channel() {
+    let mut node = node();
+    let stale = ScriptedPeer::new(1);
+    let again = ScriptedPeer {
+        link: LinkId(2),
+        ..stale.clone()
+    };
+    ready(&mut node, &stale);
+    node.handle(NOW, again.link_up(false));
+    let outputs = node.handle(NOW, again.says(&again.sign(again.hello(NOW))));
+    assert_eq!(
+        goodbye(&outputs, stale.link).map(|bye| bye.reason),
+        Some(GoodbyeReason::Duplicate)
+    );
+    assert!(closed(&outputs, stale.link));
+    assert_eq!(
+        node.peers().map(|(link, _)| link).collect::<Vec<_>>(),
+        vec![again.link]
+    );
+}
+
 /// Both dial at once: the node keeps the channel dialed by the smaller peer id, on either end.
 #[test]
 fn glare_keeps_the_channel_dialed_by_the_smaller_id() {

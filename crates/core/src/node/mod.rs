@@ -730,8 +730,9 @@ impl Node {
             );
             return;
         }
-        // Two channels to one peer (both dialed at once): both ends keep the one dialed by
-        // the smaller peer id, else the first.
+        // Two channels to one peer: dialed by both at once, both ends keep the one dialed by
+        // the smaller peer id; dialed twice by one side, the newer wins (its dialer dials again
+        // only when it gave the older up: a reload, a tab taking over).
         let existing = self
             .links
             .iter()
@@ -739,7 +740,7 @@ impl Node {
             .map(|(id, other)| (*id, other.outbound));
         if let Some((other, other_outbound)) = existing {
             let smaller_dials = |outbound: bool| (self.id < hello.peer) == outbound;
-            let keep_new = smaller_dials(outbound) && !smaller_dials(other_outbound);
+            let keep_new = outbound == other_outbound || smaller_dials(outbound);
             let drop = if keep_new { other } else { link };
             self.close(
                 drop,

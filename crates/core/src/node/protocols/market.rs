@@ -63,6 +63,59 @@ impl MarketRelay {
         &self.book
     }
 
+    /// The order `id` and its winning update as a store keeps them ([`Table::BOOK`]), if the
+    /// book holds it.
+    ///
+    /// [`Table::BOOK`]: crate::store::Table::BOOK
+    pub fn kept(&self, id: &OrderId) -> Option<Vec<u8>> {
+        let view = self.book.get(id)?;
+        let order = view.order.signed().encode();
+        let mut entry = Vec::with_capacity(2 + order.len() + 128);
+        entry.extend_from_slice(&(order.len() as u16).to_le_bytes());
+        entry.extend_from_slice(&order);
+        if let Some(update) = self.book.update_of(id) {
+            entry.extend_from_slice(&update.signed().encode());
+        }
+        Some(entry)
+    }
+
+    /// The id of the order in a kept entry, if it can be read (to delete an entry
+    /// [`MarketRelay::restore`] refused).
+    pub fn kept_id(entry: &[u8]) -> Option<OrderId> {
+        let (len, rest) = entry.split_first_chunk::<2>()?;
+        let order = rest.get(..usize::from(u16::from_le_bytes(*len)))?;
+        SignedOrder::decode(order)
+            .ok()
+            .map(|order| order.order.id())
+    }
+
+    /// Takes back an order a store kept (see [`MarketRelay::kept`]): checked like one from a
+    /// neighbour's book. Expired or damaged entries are refused, to be deleted.
+    pub fn restore(&mut self, ctx: &mut Context<'_>, entry: &[u8]) -> Result<OrderId, SubmitError> {
+        let malformed = || SubmitError::Order(OrderError::Malformed("a damaged stored entry"));
+        let (len, rest) = entry.split_first_chunk::<2>().ok_or_else(malformed)?;
+        let (order, update) = rest
+            .split_at_checked(usize::from(u16::from_le_bytes(*len)))
+            .ok_or_else(malformed)?;
+        let order = SignedOrder::decode(order)
+            .map_err(SubmitError::Order)?
+            .verify(&self.secp)
+            .map_err(SubmitError::Order)?;
+        order
+            .check_time(ctx.now_millis, Arrival::BookSync)
+            .map_err(SubmitError::Order)?;
+        let id = order.id();
+        self.insert(ctx, order).map_err(SubmitError::Book)?;
+        if !update.is_empty() {
+            let update = SignedUpdate::decode(update)
+                .map_err(SubmitError::Update)?
+                .verify(&self.secp)
+                .map_err(SubmitError::Update)?;
+            self.apply(ctx, update).map_err(SubmitError::Book)?;
+        }
+        Ok(id)
+    }
+
     /// Marks `maker` reachable or not: matching skips the orders of makers that did not answer.
     pub fn set_reachable(&mut self, maker: bitcoin::XOnlyPublicKey, reachable: bool) {
         self.book.set_reachable(maker, reachable);

@@ -1,0 +1,103 @@
+//! The market's orders as a store keeps them: an order and its winning update come back into a
+//! fresh node's book exactly as they were; damaged and expired entries are refused.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{OutPoint, Txid};
+use bitmesh_core::chain::assets::AssetId;
+use bitmesh_core::chain::state::Chain;
+use bitmesh_core::market::book::BookLimits;
+use bitmesh_core::market::order::{Change, Order, OrderUpdate, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::node::protocols::MarketRelay;
+use bitmesh_core::node::{Node, NodeConfig};
+use bitmesh_core::testkit::TestKey;
+use bitmesh_core::Network;
+
+const NOW_MS: u64 = 2_000_000_000_000;
+
+fn node() -> Node {
+    let key = TestKey::new(9).keypair();
+    let mut node = Node::new(
+        NodeConfig::new(Network::Test),
+        key,
+        Chain::new(Network::Test),
+        [1; 32],
+        NOW_MS,
+    );
+    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node
+}
+
+#[test]
+fn kept_orders_come_back_with_their_updates() {
+    let maker = TestKey::new(3);
+    let secp = Secp256k1::new();
+    let order = Order {
+        market: AssetId::from_issuing_outpoint(&OutPoint::null()),
+        side: Side::Ask,
+        price: 50_000,
+        amount: 600_000_000,
+        created_millis: NOW_MS,
+        expiry_millis: NOW_MS + 3_600_000,
+        nonce: 0,
+        maker: maker.xonly(),
+        funding: vec![OutPoint::new(Txid::all_zeros(), 1)],
+        receive: maker.p2wpkh(),
+        change: maker.p2wpkh(),
+    };
+    let signed = SignedOrder::sign(&secp, order, &maker.keypair(), &[0; 32]);
+    let id = signed.order.id();
+    let update = SignedUpdate::sign(
+        &secp,
+        OrderUpdate {
+            order: id,
+            maker: maker.xonly(),
+            sequence: 1,
+            change: Change::Fill {
+                filled: 200_000_000,
+                funding: vec![OutPoint::new(Txid::all_zeros(), 2)],
+            },
+        },
+        &maker.keypair(),
+        &[0; 32],
+    );
+    let mut first = node();
+    first.with_protocol::<MarketRelay, _>(NOW_MS, |relay, ctx| {
+        relay.submit_order(ctx, signed).unwrap();
+        relay.submit_update(ctx, update).unwrap();
+    });
+    let relay = first.protocol::<MarketRelay>().unwrap();
+    let entry = relay.kept(&id).unwrap();
+
+    let mut second = node();
+    let (restored, _) = second
+        .with_protocol::<MarketRelay, _>(NOW_MS + 60_000, |relay, ctx| relay.restore(ctx, &entry));
+    assert_eq!(restored.unwrap().unwrap(), id);
+    let book = second.protocol::<MarketRelay>().unwrap().book();
+    assert_eq!(book.get(&id).unwrap().remaining(), 400_000_000);
+    assert_eq!(book.snapshot(), relay.book().snapshot());
+
+    // Damaged: cut short, or flipped; expired: refused.
+    let mut third = node();
+    for bad in [&entry[..1], &entry[..40]] {
+        let (result, _) =
+            third.with_protocol::<MarketRelay, _>(NOW_MS, |relay, ctx| relay.restore(ctx, bad));
+        assert!(result.unwrap().is_err());
+    }
+    let mut flipped = entry.clone();
+    flipped[10] ^= 1;
+    let (result, _) =
+        third.with_protocol::<MarketRelay, _>(NOW_MS, |relay, ctx| relay.restore(ctx, &flipped));
+    assert!(result.unwrap().is_err());
+    let (result, _) = third.with_protocol::<MarketRelay, _>(NOW_MS + 7_200_000, |relay, ctx| {
+        relay.restore(ctx, &entry)
+    });
+    let err = result.unwrap().unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert!(third.protocol::<MarketRelay>().unwrap().book().is_empty());
+}
