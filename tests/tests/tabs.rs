@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
+use bitmesh_e2e::{within, Browser, Node, NodeOptions};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -59,12 +59,39 @@ fn genesis_hash_in_wasm_matches_the_native_constant() {
     );
 }
 
+/// Resolves after `millis` (a bound on waiting for an event).
+async fn sleep_millis(millis: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// Only one holder of a profile's lock for a network at a time: the tab that has it keeps it
-/// for its life, another asking without waiting is told no; another name is its own lock.
+/// for its life, another asking without waiting is told no; another name is its own lock; a
+/// taker-over steals it and the holder hears so.
 #[wasm_bindgen_test]
 async fn the_web_lock_is_held_by_one_at_a_time() {
     let name = fresh_name("lock");
-    assert!(hold_lock(&name).await, "the first asker holds it");
-    assert!(!hold_lock(&name).await, "a second asker does not");
-    assert!(hold_lock(&format!("{name}-other")).await);
+    let (lost, taken) = futures_channel::oneshot::channel::<()>();
+    assert!(
+        hold_lock(&name, false, move || {
+            let _ = lost.send(());
+        })
+        .await,
+        "the first asker holds it"
+    );
+    assert!(
+        !hold_lock(&name, false, || ()).await,
+        "a second asker does not"
+    );
+    assert!(hold_lock(&format!("{name}-other"), false, || ()).await);
+    assert!(hold_lock(&name, true, || ()).await, "a taker-over gets it");
+    let heard = futures_util::future::select(taken, Box::pin(sleep_millis(5_000))).await;
+    assert!(
+        matches!(heard, futures_util::future::Either::Left((Ok(()), _))),
+        "the first holder hears it was taken over"
+    );
 }
