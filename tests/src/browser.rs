@@ -227,6 +227,12 @@ impl Browser {
         Ok(self.client.execute(script, Vec::new()).await?)
     }
 
+    /// Runs `script` in the page as an asynchronous function (its last argument is the
+    /// callback that returns its value).
+    pub async fn eval_async(&self, script: &str) -> Result<Value> {
+        Ok(self.client.execute_async(script, Vec::new()).await?)
+    }
+
     /// Resizes the browser window (e.g. to a phone's viewport).
     pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
         self.client.set_window_size(width, height).await?;

@@ -2,7 +2,8 @@
 //! and B create wallets and get coins and DEMO units through the mesh; A places a sell order; B
 //! sees it in its book and buys part of it; the swap settles in one transaction the node mines;
 //! both see the fill, the new balances, and the remainder in the book; an order beyond B's
-//! balance is refused in words; A cancels the rest. Screenshots of both at each step under
+//! balance is refused in words; B's resting bid, balances and trade come back after a reload;
+//! A cancels the rest. Screenshots of both at each step under
 //! `target/e2e/trading-*.png`.
 
 use std::time::{Duration, Instant};
@@ -12,6 +13,15 @@ use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(420);
 const PASSWORD: &str = "correct horse battery";
+/// Counts the orders the profile's IndexedDB keeps.
+const KEPT_ORDERS: &str = "const done = arguments[arguments.length - 1];
+    const open = indexedDB.open('bitmesh-test');
+    open.onsuccess = () => {
+        const count = open.result.transaction('book').objectStore('book').count();
+        count.onsuccess = () => done(count.result);
+        count.onerror = () => done(-1);
+    };
+    open.onerror = () => done(-2);";
 
 async fn screenshots(a: &Browser, b: &Browser, step: &str) -> Result<()> {
     a.screenshot(&format!("trading-{step}-a.png")).await?;
@@ -119,12 +129,37 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         b.wait_for_text("#history", "trade").await?;
         screenshots(&a, &b, "4-mined").await?;
 
+        // B bids below the ask (nothing to take: it rests), then reloads: locked; the order,
+        // the balances and the trade come back from IndexedDB.
+        place(&b, "buy", "0.000005", "10").await?;
+        b.wait_for_text("#market-notice", "Order placed: buy 10.00 DEMO")
+            .await?;
+        b.wait_for_text("#my-orders .remaining", "10.00 DEMO")
+            .await?;
+        a.wait_for_text("#bids .amount", "10.00").await?;
+        b.goto(node.url()).await?;
+        b.text("#unlock-password").await?;
+        let kept = b.eval_async(KEPT_ORDERS).await?;
+        assert_eq!(
+            kept.as_u64(),
+            Some(2),
+            "A's ask and B's bid are kept: {kept}"
+        );
+        b.fill("#unlock-password", PASSWORD).await?;
+        b.click("#unlock").await?;
+        b.wait_for_text("#my-orders .remaining", "10.00 DEMO")
+            .await?;
+        b.wait_for_text(&balance("DEMO", "confirmed"), "1040.00")
+            .await?;
+        b.wait_for_text("#history", "trade").await?;
+        screenshots(&a, &b, "5-reloaded").await?;
+
         // A cancels the rest: gone from both books.
         a.click("#my-orders .cancel").await?;
         a.wait_for_text("#market-notice", "Order cancelled").await?;
         a.wait_for_text("#my-orders-empty", "None").await?;
         b.wait_for_text("#asks-empty", "None").await?;
-        screenshots(&a, &b, "5-cancelled").await?;
+        screenshots(&a, &b, "6-cancelled").await?;
 
         a.close().await?;
         b.close().await?;
