@@ -3,7 +3,7 @@
 //! sees it in its book and buys part of it; the swap settles in one transaction the node mines;
 //! both see the fill, the new balances, and the remainder in the book; an order beyond B's
 //! balance is refused in words; B's resting bid, balances and trade come back after a reload;
-//! A cancels the rest. Screenshots of both at each step under
+//! B's explorer shows the swap's outputs and assets; A cancels the rest. Screenshots of both at each step under
 //! `target/e2e/trading-*.png`.
 
 use std::time::{Duration, Instant};
@@ -128,6 +128,15 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
             .await?;
         b.wait_for_text("#history", "trade").await?;
         screenshots(&a, &b, "4-mined").await?;
+
+        // B's explorer shows the swap: mined, its outputs and the DEMO units they carry.
+        let swap = b.text("#trades code.hash").await?;
+        b.fill("#explore-query", &swap).await?;
+        b.click("#explore").await?;
+        b.wait_for_text("#tx-place", "in block").await?;
+        b.wait_for_text("#tx-outputs", "40.00 DEMO").await?;
+        b.click("#recent-blocks button").await?;
+        b.wait_for_text("#explored", "transactions").await?;
 
         // B bids below the ask (nothing to take: it rests), then reloads: locked; the order,
         // the balances and the trade come back from IndexedDB.

@@ -139,6 +139,7 @@ struct ChainCardProps {
 #[function_component]
 fn MeshCard(props: &ChainCardProps) -> Html {
     use crate::driver::{PageHandle, PageStatus};
+    use crate::explorer_card::ExplorerCard;
     use crate::market::MarketCommand;
     use crate::market_card::MarketCard;
     use crate::wallet::{WalletCommand, WalletView};
@@ -186,6 +187,14 @@ fn MeshCard(props: &ChainCardProps) -> Html {
         })
     };
     let unlocked = matches!(status.wallet, WalletView::Unlocked(_));
+    let explore = {
+        let handle = (*handle).clone();
+        Callback::from(move |query: String| {
+            if let Some(handle) = &handle {
+                handle.explore(query);
+            }
+        })
+    };
     let mine = match &status.wallet {
         WalletView::Unlocked(summary) => Some(summary.receive.clone()),
         _ => None,
@@ -247,6 +256,7 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                     }) }
                 </ul>
             </section>
+            <ExplorerCard recent={status.recent_blocks.clone()} explored={status.explored.clone()} {explore} />
         </>
     }
 }

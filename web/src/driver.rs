@@ -37,6 +37,7 @@ use bitmesh_core::market::desk::{Answer, Desk, Outgoing, TakeOutcome};
 use bitmesh_core::market::order::{SignedOrder, SignedUpdate};
 use bitmesh_core::wallet::metadata::DeviceId;
 
+use crate::explorer::{self, BlockRow, Explored};
 use crate::market::{self as page_market, MarketCommand, MarketView};
 use crate::store::{IdbStore, StoreError};
 use crate::wallet::{keep_metadata, Notice, PageWallet, Randomness, WalletCommand, WalletView};
@@ -80,6 +81,9 @@ pub struct PageStatus {
     pub last_fill: Option<String>,
     /// Another tab took over: this one stopped.
     pub stopped: bool,
+    pub recent_blocks: Vec<BlockRow>,
+    /// What the explorer was last asked.
+    pub explored: Explored,
 }
 
 /// Where the tab's last request to a faucet is.
@@ -113,6 +117,11 @@ impl PageHandle {
         let _ = self.0.unbounded_send(Report::Wallet(command));
     }
 
+    /// Looks a height, block hash or txid up in the tab's chain and mempool.
+    pub fn explore(&self, query: String) {
+        let _ = self.0.unbounded_send(Report::Explore(query));
+    }
+
     /// Gives the market a command; the outcome comes back as the status's market notice.
     pub fn market(&self, command: MarketCommand) {
         let _ = self.0.unbounded_send(Report::Market(command));
@@ -137,6 +146,7 @@ enum Report {
     AskFaucet(String),
     Wallet(WalletCommand),
     Market(MarketCommand),
+    Explore(String),
     /// A write batch failed: why.
     StoreFailed(String),
     Persisted(bool),
@@ -195,6 +205,8 @@ struct Page {
     /// The wallet's unconfirmed transactions and the known peers as last written.
     kept_unconfirmed: Vec<u8>,
     kept_peers: Vec<u8>,
+    explored: Explored,
+    explore_query: Option<String>,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -601,6 +613,8 @@ async fn run(
         market_moved: true,
         kept_unconfirmed: Vec::new(),
         kept_peers: Vec::new(),
+        explored: Explored::Nothing,
+        explore_query: None,
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -680,6 +694,10 @@ impl Page {
                 self.market_command(command);
                 return self.update_status();
             }
+            Report::Explore(query) => {
+                self.explore(query);
+                return self.update_status();
+            }
             Report::StoreFailed(reason) => {
                 self.status.storage = Some(format!(
                     "This tab could not keep its latest state, and keeps running on what it \
@@ -711,6 +729,9 @@ impl Page {
         self.act(actions);
         if tip_changed {
             self.keep_chain();
+            if let Some(query) = self.explore_query.take() {
+                self.explore(query);
+            }
         }
         self.refresh_wallet(tip_changed || wallet_events);
         self.update_status();
@@ -739,6 +760,17 @@ impl Page {
             ..PageStatus::default()
         };
         (self.on_status)(status);
+    }
+
+    /// Looks `query` up for the explorer (again when the tip moves, so confirmations follow).
+    fn explore(&mut self, query: String) {
+        let node = self.driver.node();
+        let mempool = node
+            .protocol::<MempoolRelay>()
+            .expect("registered")
+            .mempool();
+        self.explored = explorer::explore(node.chain(), mempool, self.network, &query);
+        self.explore_query = Some(query);
     }
 
     /// Writes what the chain's tip change changed.
@@ -1182,6 +1214,8 @@ impl Page {
             market_notice: self.market_notice.clone(),
             last_fill: self.last_fill.clone(),
             stopped: false,
+            recent_blocks: explorer::recent_blocks(node.chain()),
+            explored: self.explored.clone(),
         };
         if status != self.status {
             self.status = status;

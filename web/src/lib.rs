@@ -7,6 +7,9 @@
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod driver;
+pub mod explorer;
+#[cfg(target_arch = "wasm32")]
+pub mod explorer_card;
 pub mod market;
 #[cfg(target_arch = "wasm32")]
 pub mod market_card;
