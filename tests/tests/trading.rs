@@ -11,8 +11,18 @@ use std::time::{Duration, Instant};
 use bitmesh_e2e::wallet::balance;
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(420);
+const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 const PASSWORD: &str = "correct horse battery";
+/// Orders placed for the visibility figure.
+const ORDERS_MEASURED: usize = 100;
+/// Records in `window.bitmeshSeen` when an ask appears in the book.
+const WATCH_ASKS: &str = "window.bitmeshSeen = []; let shown = false;
+    new MutationObserver(() => {
+        const row = document.querySelector('#asks .amount');
+        if (row && !shown) { window.bitmeshSeen.push(Date.now()); }
+        shown = row !== null;
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    return true;";
 /// Counts the orders the profile's IndexedDB keeps.
 const KEPT_ORDERS: &str = "const done = arguments[arguments.length - 1];
     const open = indexedDB.open('bitmesh-test');
@@ -169,6 +179,39 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         a.wait_for_text("#my-orders-empty", "None").await?;
         b.wait_for_text("#asks-empty", "None").await?;
         screenshots(&a, &b, "6-cancelled").await?;
+
+        // Figure: how soon an order placed in A shows in B's book, over 100 orders (placed,
+        // seen, cancelled, seen gone). Both clocks are the machine's.
+        b.eval(WATCH_ASKS).await?;
+        let mut placed_at = Vec::new();
+        for _ in 0..ORDERS_MEASURED {
+            a.fill("#order-price", "0.00001").await?;
+            a.fill("#order-amount", "10").await?;
+            let at = a.eval("const at = Date.now(); document.querySelector('#place-order').click(); return at").await?;
+            placed_at.push(at.as_f64().unwrap_or_default());
+            b.wait_for_text("#asks .amount", "10.00").await?;
+            a.click("#my-orders .cancel").await?;
+            b.wait_for_text("#asks-empty", "None").await?;
+        }
+        let seen_at = b.eval("return window.bitmeshSeen").await?;
+        let seen_at: Vec<f64> = seen_at
+            .as_array()
+            .map(|times| times.iter().filter_map(|time| time.as_f64()).collect())
+            .unwrap_or_default();
+        assert_eq!(seen_at.len(), ORDERS_MEASURED, "B saw each order once");
+        let mut latencies: Vec<f64> = seen_at
+            .iter()
+            .zip(&placed_at)
+            .map(|(seen, placed)| seen - placed)
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let at = |quantile: f64| latencies[((latencies.len() - 1) as f64 * quantile).round() as usize];
+        println!(
+            "FIGURE order placed in A visible in B over {ORDERS_MEASURED} orders: p50 {} ms, p99 {} ms, max {} ms",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
 
         a.close().await?;
         b.close().await?;
