@@ -207,6 +207,10 @@ struct Page {
     kept_peers: Vec<u8>,
     explored: Explored,
     explore_query: Option<String>,
+    /// Orders the book took or changed, to keep.
+    orders_to_keep: Vec<bitmesh_core::market::order::OrderId>,
+    /// When the market's view was last computed (ms).
+    market_refreshed_at: f64,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -615,6 +619,8 @@ async fn run(
         kept_peers: Vec::new(),
         explored: Explored::Nothing,
         explore_query: None,
+        orders_to_keep: Vec::new(),
+        market_refreshed_at: 0.0,
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -688,10 +694,13 @@ impl Page {
             }
             Report::Wallet(command) => {
                 self.wallet_command(command);
+                self.refresh_market();
                 return self.update_status();
             }
             Report::Market(command) => {
                 self.market_command(command);
+                self.keep_orders();
+                self.refresh_market();
                 return self.update_status();
             }
             Report::Explore(query) => {
@@ -720,6 +729,7 @@ impl Page {
                 return;
             }
         };
+        let ticked = matches!(input, DriverInput::Tick);
         let tip = self.driver.node().chain().tip();
         let actions = self.driver.handle(now(), input);
         let tip_changed = self.driver.node().chain().tip() != tip;
@@ -734,6 +744,11 @@ impl Page {
             }
         }
         self.refresh_wallet(tip_changed || wallet_events);
+        self.keep_orders();
+        // A lone order shows at once; a burst (a book sync) at most every tick.
+        if ticked || js_sys::Date::now() - self.market_refreshed_at >= f64::from(TICK_MILLIS) {
+            self.refresh_market();
+        }
         self.update_status();
     }
 
@@ -812,16 +827,24 @@ impl Page {
             self.wallet_view = self.wallet.view(self.driver.node().chain());
             self.market_moved = true;
         }
-        if self.market_moved {
-            self.market_moved = false;
-            let node = self.driver.node();
-            self.market_view = match (&self.desk, &self.wallet) {
-                (Some(desk), PageWallet::Unlocked { wallet, .. }) => {
-                    page_market::view(market_book(node), desk, wallet, node.chain())
-                }
-                _ => MarketView::default(),
-            };
+    }
+
+    /// Recomputes the market's view if the book, the desk or the wallet moved. It walks the
+    /// whole book, so during a burst of messages (a book sync) it runs at most once per tick,
+    /// and after a person's command.
+    fn refresh_market(&mut self) {
+        if !self.market_moved {
+            return;
         }
+        self.market_moved = false;
+        self.market_refreshed_at = js_sys::Date::now();
+        let node = self.driver.node();
+        self.market_view = match (&self.desk, &self.wallet) {
+            (Some(desk), PageWallet::Unlocked { wallet, .. }) => {
+                page_market::view(market_book(node), desk, wallet, node.chain())
+            }
+            _ => MarketView::default(),
+        };
     }
 
     /// Carries out a wallet command: keeps what it wrote, submits what it signed.
@@ -1101,13 +1124,20 @@ impl Page {
         self.write(batch);
     }
 
-    /// Keeps the order `id` as the book holds it now.
-    fn keep_order(&mut self, id: &bitmesh_core::market::order::OrderId) {
-        if let Some(entry) = market_relay(self.driver.node()).kept(id) {
-            let mut batch = WriteBatch::new();
-            batch.put(Table::BOOK, id.0.to_vec(), entry);
-            self.write(batch);
+    /// Keeps the orders the book took or changed since the last call, as it holds them now,
+    /// in one batch (a book sync brings many at once).
+    fn keep_orders(&mut self) {
+        if self.orders_to_keep.is_empty() {
+            return;
         }
+        let relay = market_relay(self.driver.node());
+        let mut batch = WriteBatch::new();
+        for id in std::mem::take(&mut self.orders_to_keep) {
+            if let Some(entry) = relay.kept(&id) {
+                batch.put(Table::BOOK, id.0.to_vec(), entry);
+            }
+        }
+        self.write(batch);
     }
 
     /// Keeps the most recently seen known peers when they changed.
@@ -1341,7 +1371,7 @@ impl Page {
                     self.transactions_dropped(&dropped)
                 }
                 Action::Event(Event::OrderAccepted(id) | Event::OrderUpdated(id)) => {
-                    self.keep_order(&id);
+                    self.orders_to_keep.push(id);
                     self.market_moved = true;
                 }
                 Action::Event(_) => {}
