@@ -198,10 +198,7 @@ impl Node {
     /// Mines with one thread on `options`' data directory until the node's faucet has issued
     /// its asset and the issuance is confirmed, then stops the node: the directory then holds
     /// a funded faucet for the node a test starts next.
-    pub async fn fund_faucet(options: &NodeOptions) -> Result<()> {
-        if options.data_dir.is_none() {
-            return Err("funding a faucet needs a data directory to keep it in".into());
-        }
+    async fn fund_faucet(options: &NodeOptions) -> Result<()> {
         let miner = Node::start(NodeOptions {
             mine: 1,
             ..options.clone()
@@ -230,6 +227,21 @@ impl Node {
             )
             .await?;
         miner.stop().await
+    }
+
+    /// Starts a node whose faucet is funded: a first, mining run on a new data directory mines
+    /// the faucet's coins and its asset's issuance ([`Node::fund_faucet`]), then the node of
+    /// `options` (its data directory that one, kept as long as the node) serves.
+    pub async fn start_with_funded_faucet(options: NodeOptions) -> Result<Node> {
+        let data = tempfile::Builder::new().prefix("bitmesh-node-").tempdir()?;
+        let options = NodeOptions {
+            data_dir: Some(data.path().to_path_buf()),
+            ..options
+        };
+        Node::fund_faucet(&options).await?;
+        let mut node = Node::start(options).await?;
+        node._data = Some(data);
+        Ok(node)
     }
 
     /// Stops the node and waits for it to exit.

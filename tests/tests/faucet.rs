@@ -34,13 +34,7 @@ async fn a_tab_gets_coins_from_the_nodes_faucet_through_the_mesh() {
     within(TEST_TIMEOUT, async {
         // A mining run funds the node's wallet and mines the asset's issuance; the node then
         // serves without mining, so the tab's chain stays small.
-        let data = tempfile::tempdir()?;
-        let options = NodeOptions {
-            data_dir: Some(data.path().to_path_buf()),
-            ..NodeOptions::test_network()
-        };
-        Node::fund_faucet(&options).await?;
-        let node = Node::start(options).await?;
+        let node = Node::start_with_funded_faucet(NodeOptions::test_network()).await?;
         let height = node.json("/healthz").await?["height"].as_u64().unwrap_or(0);
 
         let tab = Browser::open().await?;

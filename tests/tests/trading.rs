@@ -67,16 +67,10 @@ async fn funded_tab(node: &Node) -> Result<Browser> {
 #[tokio::test]
 async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
     within(TEST_TIMEOUT, async {
-        let data = tempfile::tempdir()?;
-        let options = NodeOptions {
-            data_dir: Some(data.path().to_path_buf()),
-            ..NodeOptions::test_network()
-        };
-        Node::fund_faucet(&options).await?;
-        let node = Node::start(NodeOptions {
+        let node = Node::start_with_funded_faucet(NodeOptions {
             mine: 1,
             block_interval: 2_000,
-            ..options
+            ..NodeOptions::test_network()
         })
         .await?;
         let a = funded_tab(&node).await?;

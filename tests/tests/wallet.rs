@@ -56,16 +56,10 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
     within(TEST_TIMEOUT, async {
         // A fast mining run funds the node's faucet; the node then mines a block every two
         // seconds, so the tab's chain grows at a steady pace.
-        let data = tempfile::tempdir()?;
-        let options = NodeOptions {
-            data_dir: Some(data.path().to_path_buf()),
-            ..NodeOptions::test_network()
-        };
-        Node::fund_faucet(&options).await?;
-        let node = Node::start(NodeOptions {
+        let node = Node::start_with_funded_faucet(NodeOptions {
             mine: 1,
             block_interval: 2_000,
-            ..options
+            ..NodeOptions::test_network()
         })
         .await?;
         let tab = Browser::open().await?;
