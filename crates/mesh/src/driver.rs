@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bitmesh_core::node::{Event, Input, LinkId, Node, Output};
+use bitmesh_core::node::{Context, Event, Input, LinkId, Node, Output, Protocol};
 use bitmesh_core::wire::{PeerId, RoutedKind};
 
 use crate::connector::{Connector, Route, ServerId, Step};
@@ -96,10 +96,15 @@ impl MeshDriver {
         &self.node
     }
 
-    /// The node, for local submissions (`Node::with_protocol`); pass the outputs back through
-    /// [`MeshDriver::outputs`].
-    pub fn node_mut(&mut self) -> &mut Node {
-        &mut self.node
+    /// Runs `f` on the node's protocol `P` (a local submission: a transaction, a block, an
+    /// order) and carries out what it made the node do. `None` when `P` is not registered.
+    pub fn with_protocol<P: Protocol, R>(
+        &mut self,
+        now_millis: u64,
+        f: impl FnOnce(&mut P, &mut Context<'_>) -> R,
+    ) -> (Option<R>, Vec<Action>) {
+        let (result, outputs) = self.node.with_protocol(now_millis, f);
+        (result, self.outputs(now_millis, outputs))
     }
 
     /// Gives the node an input of the driver's own (a routed message to send) and carries out
@@ -109,8 +114,8 @@ impl MeshDriver {
         self.outputs(now_millis, outputs)
     }
 
-    /// Carries out outputs of the node obtained through [`MeshDriver::node_mut`].
-    pub fn outputs(&mut self, now_millis: u64, outputs: Vec<Output>) -> Vec<Action> {
+    /// Carries out the node's outputs.
+    fn outputs(&mut self, now_millis: u64, outputs: Vec<Output>) -> Vec<Action> {
         for output in outputs {
             self.output(now_millis, output);
         }

@@ -437,11 +437,9 @@ impl Peer {
     /// Validates `tx` into the mempool and announces it.
     fn submit(&mut self, tx: bitcoin::Transaction) -> Result<bitcoin::Txid, MempoolError> {
         let now = now_millis();
-        let (result, outputs) = self
+        let (result, actions) = self
             .driver
-            .node_mut()
             .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
-        let actions = self.driver.outputs(now, outputs);
         self.act(actions);
         result.expect("registered")
     }
@@ -659,9 +657,8 @@ impl Peer {
         }
         let hash = block.block_hash();
         let now = now_millis();
-        let (result, outputs) = self
+        let (result, actions) = self
             .driver
-            .node_mut()
             .with_protocol::<ChainSync, _>(now, |sync, ctx| sync.submit_block(ctx, block));
         match result {
             Some(Ok(())) => {
@@ -672,7 +669,6 @@ impl Peer {
             Some(Err(err)) => tracing::warn!(%hash, "a mined block was refused: {err}"),
             None => {}
         }
-        let actions = self.driver.outputs(now, outputs);
         self.act(actions);
         self.save();
         self.work = None;
