@@ -454,6 +454,23 @@ fn market_relay(node: &Node) -> &MarketRelay {
     node.protocol::<MarketRelay>().expect("registered")
 }
 
+/// The mempool of the node's mempool protocol.
+fn tab_mempool(node: &Node) -> &bitmesh_core::chain::mempool::Mempool {
+    node.protocol::<MempoolRelay>()
+        .expect("registered")
+        .mempool()
+}
+
+/// What a desk operation works with: the desk and the unlocked wallet, beside the tab's book,
+/// chain and mempool.
+struct Trading<'a> {
+    desk: &'a mut Desk,
+    wallet: &'a mut bitmesh_core::wallet::session::Wallet,
+    book: &'a bitmesh_core::market::book::Book,
+    chain: &'a Chain,
+    mempool: &'a bitmesh_core::chain::mempool::Mempool,
+}
+
 /// Where the identity key is kept in the store's facts, and the known peers.
 const IDENTITY: &[u8] = b"identity";
 const PEERS: &[u8] = b"peers";
@@ -780,10 +797,7 @@ impl Page {
     /// Looks `query` up for the explorer (again when the tip moves, so confirmations follow).
     fn explore(&mut self, query: String) {
         let node = self.driver.node();
-        let mempool = node
-            .protocol::<MempoolRelay>()
-            .expect("registered")
-            .mempool();
+        let mempool = tab_mempool(node);
         self.explored = explorer::explore(node.chain(), mempool, self.network, &query);
         self.explore_query = Some(query);
     }
@@ -806,10 +820,7 @@ impl Page {
         const BLOCKS_PER_STEP: u32 = 200;
         let node = self.driver.node();
         let chain = node.chain();
-        let mempool = node
-            .protocol::<MempoolRelay>()
-            .expect("registered")
-            .mempool();
+        let mempool = tab_mempool(node);
         // New transactions come with events (`changed`); expired ones only shrink the mempool.
         let mempool_moved = changed || mempool.len() != self.mempool_seen;
         self.mempool_seen = mempool.len();
@@ -897,11 +908,9 @@ impl Page {
     /// Submits a transaction to the tab's mempool, which relays it.
     fn submit_tx(&mut self, tx: Transaction) -> Result<Txid, String> {
         let now = now();
-        let (result, outputs) = self
+        let (result, actions) = self
             .driver
-            .node_mut()
             .with_protocol::<MempoolRelay, _>(now, |relay, ctx| relay.submit(ctx, tx));
-        let actions = self.driver.outputs(now, outputs);
         self.act(actions);
         match result {
             Some(Ok(txid)) => Ok(txid),
@@ -917,23 +926,21 @@ impl Page {
         update: Option<SignedUpdate>,
     ) -> Result<(), String> {
         let now = now();
-        let (result, outputs) =
-            self.driver
-                .node_mut()
-                .with_protocol::<MarketRelay, _>(now, |relay, ctx| {
-                    if let Some(order) = order {
-                        relay
-                            .submit_order(ctx, order)
-                            .map_err(|err| err.to_string())?;
-                    }
-                    if let Some(update) = update {
-                        relay
-                            .submit_update(ctx, update)
-                            .map_err(|err| err.to_string())?;
-                    }
-                    Ok(())
-                });
-        let actions = self.driver.outputs(now, outputs);
+        let (result, actions) = self
+            .driver
+            .with_protocol::<MarketRelay, _>(now, |relay, ctx| {
+                if let Some(order) = order {
+                    relay
+                        .submit_order(ctx, order)
+                        .map_err(|err| err.to_string())?;
+                }
+                if let Some(update) = update {
+                    relay
+                        .submit_update(ctx, update)
+                        .map_err(|err| err.to_string())?;
+                }
+                Ok(())
+            });
         self.act(actions);
         self.market_moved = true;
         result.unwrap_or_else(|| Err("the tab runs no market".into()))
@@ -952,16 +959,30 @@ impl Page {
         self.act(actions);
     }
 
+    /// The desk and the unlocked wallet with the tab's book, chain and mempool; none while
+    /// the wallet is locked.
+    fn trading(&mut self) -> Option<Trading<'_>> {
+        let node = self.driver.node();
+        Some(Trading {
+            desk: self.desk.as_mut()?,
+            wallet: self.wallet.unlocked()?,
+            book: market_book(node),
+            chain: node.chain(),
+            mempool: tab_mempool(node),
+        })
+    }
+
     /// Carries out a market command with the unlocked wallet's desk.
     fn market_command(&mut self, command: MarketCommand) {
         let aux = random_bytes();
-        let node = self.driver.node();
-        let (chain, book) = (node.chain(), market_book(node));
-        let mempool = node
-            .protocol::<MempoolRelay>()
-            .expect("registered")
-            .mempool();
-        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+        let Some(Trading {
+            desk,
+            wallet,
+            book,
+            chain,
+            mempool,
+        }) = self.trading()
+        else {
             self.market_notice = Some(Notice::Refused(
                 "Unlock the wallet first: orders are paid from it".into(),
             ));
@@ -987,13 +1008,14 @@ impl Page {
     /// success the fill is published.
     fn swap_proposal(&mut self, from: PeerId, payload: &[u8]) {
         let aux = random_bytes();
-        let node = self.driver.node();
-        let (chain, book) = (node.chain(), market_book(node));
-        let mempool = node
-            .protocol::<MempoolRelay>()
-            .expect("registered")
-            .mempool();
-        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
+        let Some(Trading {
+            desk,
+            wallet,
+            book,
+            chain,
+            mempool,
+        }) = self.trading()
+        else {
             // A locked wallet cannot sign: the taker's swap times out and its coins are freed.
             return;
         };
@@ -1061,15 +1083,13 @@ impl Page {
             return;
         }
         let now = now();
-        let (_, outputs) =
-            self.driver
-                .node_mut()
-                .with_protocol::<MarketRelay, _>(now, |relay, _| {
-                    for maker in &silent {
-                        relay.set_reachable(*maker, false);
-                    }
-                });
-        let actions = self.driver.outputs(now, outputs);
+        let (_, actions) = self
+            .driver
+            .with_protocol::<MarketRelay, _>(now, |relay, _| {
+                for maker in &silent {
+                    relay.set_reachable(*maker, false);
+                }
+            });
         self.act(actions);
         self.market_notice = Some(Notice::Refused(
             "A maker did not answer in time: its orders are marked offline and your coins are \
@@ -1095,12 +1115,7 @@ impl Page {
     /// Keeps the unlocked wallet's metadata (reservations, used addresses) and its unconfirmed
     /// transactions when they changed.
     fn keep_wallet_metadata(&mut self) {
-        let mempool = self
-            .driver
-            .node()
-            .protocol::<MempoolRelay>()
-            .expect("registered")
-            .mempool();
+        let mempool = tab_mempool(self.driver.node());
         let Some(wallet) = self.wallet.unlocked() else {
             return;
         };
