@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::time::Duration;
 
 use bitmesh_core::Network;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
 
 use crate::{workspace_dir, Result, STEP_TIMEOUT};
 
@@ -191,7 +193,40 @@ impl Node {
             if tokio::time::Instant::now() > deadline {
                 return Err(format!("{what}: not within {STEP_TIMEOUT:?} ({value})").into());
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The height of the node's best chain.
+    pub async fn height(&self) -> Result<u64> {
+        let height = self.json("/api/blocks/tip/height").await?;
+        height
+            .as_u64()
+            .ok_or_else(|| format!("the tip height is not a number: {height}").into())
+    }
+
+    /// Polls the node's tip every 10 ms until it reaches `height`, for at most `limit`;
+    /// returns how long after the first block above genesis it got there (zero when it was
+    /// already there), so a sync's pace leaves out the connection's setup.
+    pub async fn wait_for_height(&self, height: u64, limit: Duration) -> Result<Duration> {
+        let deadline = Instant::now() + limit;
+        let mut first_block = None;
+        loop {
+            let now = Instant::now();
+            let reached = self.height().await?;
+            if reached > 0 && first_block.is_none() {
+                first_block = Some(now);
+            }
+            if reached >= height {
+                return Ok(first_block.map_or(Duration::ZERO, |first| now - first));
+            }
+            if now > deadline {
+                return Err(format!(
+                    "the node is at height {reached}, not {height}, after {limit:?}"
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

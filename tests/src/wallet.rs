@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{Browser, Result};
+use crate::{Browser, Node, Result};
 
 /// The balance row of `unit` ("BTC" or a ticker).
 pub fn balance_row(unit: &str) -> String {
@@ -103,4 +103,31 @@ impl Browser {
             .await?;
         Ok(())
     }
+}
+
+/// A person with a wallet made under `password` in a new profile and the faucet's coins and
+/// DEMO units, confirmed.
+pub async fn funded_tab(node: &Node, password: &str) -> Result<Browser> {
+    let tab = Browser::open().await?;
+    tab.goto(node.url()).await?;
+    tab.wait_for_text("#neighbour-count", "1").await?;
+    tab.create_wallet(password).await?;
+    tab.ask_faucet_for_my_wallet().await?;
+    tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
+        .await?;
+    tab.wait_for_text(&balance("DEMO", "confirmed"), "1000.00")
+        .await?;
+    Ok(tab)
+}
+
+/// Places a limit order (`side` "buy" or "sell", price in BTC per unit) with the market form.
+pub async fn place_order(tab: &Browser, side: &str, price: &str, amount: &str) -> Result<()> {
+    let script = format!(
+        "const select = document.querySelector('#order-side'); select.value = '{side}'; \
+         return select.value"
+    );
+    tab.eval(&script).await?;
+    tab.fill("#order-price", price).await?;
+    tab.fill("#order-amount", amount).await?;
+    tab.click("#place-order").await
 }

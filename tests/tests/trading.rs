@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use bitmesh_e2e::wallet::balance;
+use bitmesh_e2e::wallet::{balance, funded_tab, place_order};
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -39,31 +39,6 @@ async fn screenshots(a: &Browser, b: &Browser, step: &str) -> Result<()> {
     Ok(())
 }
 
-async fn place(tab: &Browser, side: &str, price: &str, amount: &str) -> Result<()> {
-    let script = format!(
-        "const select = document.querySelector('#order-side'); select.value = '{side}'; \
-         return select.value"
-    );
-    tab.eval(&script).await?;
-    tab.fill("#order-price", price).await?;
-    tab.fill("#order-amount", amount).await?;
-    tab.click("#place-order").await
-}
-
-/// A person with a wallet and the faucet's coins, confirmed.
-async fn funded_tab(node: &Node) -> Result<Browser> {
-    let tab = Browser::open().await?;
-    tab.goto(node.url()).await?;
-    tab.wait_for_text("#neighbour-count", "1").await?;
-    tab.create_wallet(PASSWORD).await?;
-    tab.ask_faucet_for_my_wallet().await?;
-    tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
-        .await?;
-    tab.wait_for_text(&balance("DEMO", "confirmed"), "1000.00")
-        .await?;
-    Ok(tab)
-}
-
 #[tokio::test]
 async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
     within(TEST_TIMEOUT, async {
@@ -73,14 +48,14 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
             ..NodeOptions::test_network()
         })
         .await?;
-        let a = funded_tab(&node).await?;
-        let b = funded_tab(&node).await?;
+        let a = funded_tab(&node, PASSWORD).await?;
+        let b = funded_tab(&node, PASSWORD).await?;
         a.wait_for_text("#neighbour-count", "2").await?;
         a.wait_for_text("#market-select", "DEMO / BTC").await?;
         screenshots(&a, &b, "1-funded").await?;
 
         // A sells 100.00 DEMO at 0.00001 BTC each; B's book shows it.
-        place(&a, "sell", "0.00001", "100").await?;
+        place_order(&a, "sell", "0.00001", "100").await?;
         a.wait_for_text("#market-notice", "Order placed: sell 100.00 DEMO")
             .await?;
         let placed = Instant::now();
@@ -96,7 +71,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         screenshots(&a, &b, "2-order-placed").await?;
 
         // An order beyond B's balance is refused and changes nothing.
-        place(&b, "sell", "0.00001", "5000").await?;
+        place_order(&b, "sell", "0.00001", "5000").await?;
         b.wait_for_text(
             "#market-notice",
             "Insufficient funds: the order needs 5000.00 DEMO",
@@ -105,7 +80,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         b.wait_for_text("#my-orders-empty", "None").await?;
 
         // B buys 40.00 of them: one swap, settled by A, relayed to the node.
-        place(&b, "buy", "0.00001", "40").await?;
+        place_order(&b, "buy", "0.00001", "40").await?;
         b.wait_for_text(
             "#fill-alert",
             "Trade settled: Bought 40.00 DEMO for 0.00040000 BTC",
@@ -144,7 +119,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
 
         // B bids below the ask (nothing to take: it rests), then reloads: locked; the order,
         // the balances and the trade come back from IndexedDB.
-        place(&b, "buy", "0.000005", "10").await?;
+        place_order(&b, "buy", "0.000005", "10").await?;
         b.wait_for_text("#market-notice", "Order placed: buy 10.00 DEMO")
             .await?;
         b.wait_for_text("#my-orders .remaining", "10.00 DEMO")

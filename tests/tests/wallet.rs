@@ -2,7 +2,8 @@
 //! confirmed, a password), get coins from the node's faucet through the mesh, see them
 //! unconfirmed then confirmed in the node's next block, have bad sends refused with words,
 //! send to another address (the node's API lists the payment), reload to a locked screen, be
-//! refused a wrong password, unlock and find the same wallet.
+//! refused a wrong password, unlock and find the same wallet; another profile restores the
+//! same words and, once synced, shows the same addresses, history and balances.
 
 use std::time::Duration;
 
@@ -67,7 +68,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         tab.wait_for_text("#neighbour-count", "1").await?;
         tab.wait_for_text("#wallet", "keeps no wallet").await?;
 
-        create_wallet(&tab).await?;
+        let words = create_wallet(&tab).await?;
         let receive = tab.text("#receive-address").await?;
         assert!(receive.starts_with("bcrt1q"), "{receive}");
         let qr = tab
@@ -157,6 +158,22 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         tab.wait_for_text(&balance("BTC", "confirmed"), &confirmed)
             .await?;
         tab.screenshot("wallet-unlocked-after-reload.png").await?;
+
+        // Another profile restores the same words: after its sync it shows the same wallet,
+        // the paid address passed over, the payment in its history, the same balances.
+        let restored = Browser::open().await?;
+        restored.goto(node.url()).await?;
+        restored.restore_wallet(&words, PASSWORD).await?;
+        restored
+            .wait_for_text(&balance("BTC", "confirmed"), &confirmed)
+            .await?;
+        restored
+            .wait_for_text(&balance("DEMO", "confirmed"), "1000.00")
+            .await?;
+        restored.wait_for_text("#history", "-0.0100").await?;
+        assert_eq!(restored.text("#receive-address").await?, next);
+        restored.screenshot("wallet-restored-elsewhere.png").await?;
+        restored.close().await?;
 
         tab.close().await?;
         node.stop().await

@@ -358,7 +358,8 @@ async fn read_profile(name: &str) -> Result<(Keypair, Kept), StoreError> {
     ))
 }
 
-/// How long the page validates kept blocks before letting the browser run other tasks.
+/// How long the page works (validating kept blocks, handling reports) before letting the
+/// browser run its other tasks.
 const SLICE_MILLIS: f64 = 20.0;
 
 /// Rebuilds the kept chain into `chain`, validating each block, in slices of about 20 ms so the
@@ -653,12 +654,19 @@ async fn run(
     }
     // The timer lives as long as the page.
     tick.forget();
+    // Reports that arrive together (a sync's blocks) run in one browser task unless the loop
+    // lets go: it does every SLICE_MILLIS, so input and rendering are never held up long.
+    let mut slice_start = js_sys::Date::now();
     while let Some(report) = inbox.next().await {
         if matches!(report, Report::TakenOver) {
             page.stop();
             return;
         }
         page.report(report);
+        if js_sys::Date::now() - slice_start > SLICE_MILLIS {
+            yield_to_browser().await;
+            slice_start = js_sys::Date::now();
+        }
     }
 }
 
@@ -835,6 +843,9 @@ impl Page {
             self.keep_wallet_metadata();
         }
         if changed || moved {
+            if let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) {
+                desk.on_chain(wallet);
+            }
             self.wallet_view = self.wallet.view(self.driver.node().chain());
             self.market_moved = true;
         }
@@ -850,12 +861,11 @@ impl Page {
         self.market_moved = false;
         self.market_refreshed_at = js_sys::Date::now();
         let node = self.driver.node();
-        self.market_view = match (&self.desk, &self.wallet) {
-            (Some(desk), PageWallet::Unlocked { wallet, .. }) => {
-                page_market::view(market_book(node), desk, wallet, node.chain())
-            }
-            _ => MarketView::default(),
+        let trader = match (&self.desk, &self.wallet) {
+            (Some(desk), PageWallet::Unlocked { wallet, .. }) => Some((desk, &**wallet)),
+            _ => None,
         };
+        self.market_view = page_market::view(market_book(node), trader, node.chain());
     }
 
     /// Carries out a wallet command: keeps what it wrote, submits what it signed.

@@ -245,17 +245,20 @@ pub fn price_text(price: u64, decimals: u8) -> String {
     format!("{}.{shown}", scaled / scale)
 }
 
-/// What the market views show: every market the book or the wallet knows, this desk's open
-/// orders and its trades.
-pub fn view(book: &Book, desk: &Desk, wallet: &Wallet, chain: &Chain) -> MarketView {
+/// What the market views show: every market the book or the wallet knows, and, with a trader
+/// (an unlocked wallet and its desk), its open orders and trades. Without one the book is still
+/// shown: a person can look before creating or unlocking a wallet.
+pub fn view(book: &Book, trader: Option<(&Desk, &Wallet)>, chain: &Chain) -> MarketView {
     let mut assets: BTreeSet<AssetId> = book
         .orders()
         .map(|view| view.order.order().market)
         .collect();
-    assets.extend(wallet.balances().keys().filter_map(|unit| match unit {
-        Unit::Asset(asset) => Some(*asset),
-        Unit::Btc => None,
-    }));
+    if let Some((_, wallet)) = trader {
+        assets.extend(wallet.balances().keys().filter_map(|unit| match unit {
+            Unit::Asset(asset) => Some(*asset),
+            Unit::Btc => None,
+        }));
+    }
     let markets = assets
         .into_iter()
         .map(|asset| {
@@ -269,6 +272,12 @@ pub fn view(book: &Book, desk: &Desk, wallet: &Wallet, chain: &Chain) -> MarketV
             }
         })
         .collect();
+    let Some((desk, _)) = trader else {
+        return MarketView {
+            markets,
+            ..MarketView::default()
+        };
+    };
     let my_orders = desk
         .my_orders(book)
         .into_iter()

@@ -55,9 +55,7 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
             html! { <p id="market-notice" class="refused" role="alert">{ text.clone() }</p> }
         }
     });
-    let body = if !props.unlocked {
-        html! { <p class="note">{ "Unlock a wallet to trade: orders are paid from it." }</p> }
-    } else if let Some(market) = market {
+    let body = if let Some(market) = market {
         html! {
             <>
                 <label>{ "Market " }
@@ -70,14 +68,23 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
                     </select>
                 </label>
                 <Book market={market.clone()} />
-                <OrderForm market={market.clone()} command={props.command.clone()} />
+                if props.unlocked {
+                    <OrderForm market={market.clone()} command={props.command.clone()} />
+                } else {
+                    <p class="note" id="trade-locked">{ "Unlock a wallet to trade: orders are paid from it." }</p>
+                }
             </>
         }
     } else {
         html! {
-            <p class="note" id="no-market">
-                { "No market yet: one opens when this wallet holds an asset (issue one, or ask the faucet) or an order for one reaches this tab." }
-            </p>
+            <>
+                <p class="note" id="no-market">
+                    { "No market yet: one opens when this wallet holds an asset (issue one, or ask the faucet) or an order for one reaches this tab." }
+                </p>
+                if !props.unlocked {
+                    <p class="note" id="trade-locked">{ "Unlock a wallet to trade: orders are paid from it." }</p>
+                }
+            </>
         }
     };
     html! {

@@ -21,7 +21,7 @@ use bitmesh_core::market::desk::{
     Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, TakeOutcome,
 };
 use bitmesh_core::market::order::{OrderError, Side, SignedOrder, SignedUpdate};
-use bitmesh_core::market::swap::SWAP_TIMEOUT_MILLIS;
+use bitmesh_core::market::swap::{REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
 use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::IssueRequest;
 use bitmesh_core::wallet::metadata::{DeviceId, Metadata};
@@ -272,6 +272,8 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     assert_eq!(w.bob.desk.trades().count(), 1);
 
     w.mine();
+    w.alice.desk.on_chain(&w.alice.wallet);
+    assert_eq!(w.alice.desk.reopenable_fills(), 1, "one block deep");
     assert_eq!(w.units(&w.alice), SUPPLY - 200_000_000);
     assert_eq!(w.units(&w.bob), 200_000_000);
     assert_eq!(btc(&w.alice), alice_btc + 100_000);
@@ -279,6 +281,13 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
         btc(&w.bob) < bob_btc - 100_000,
         "Bob paid the price and the fee"
     );
+
+    // Six blocks deep the fill is final: Alice's desk forgets it.
+    for _ in 1..REOPEN_DEPTH {
+        w.mine();
+    }
+    w.alice.desk.on_chain(&w.alice.wallet);
+    assert_eq!(w.alice.desk.reopenable_fills(), 0, "final");
 
     // Only Alice can cancel; her cancel frees the coin that funds the rest.
     assert_eq!(

@@ -218,6 +218,24 @@ impl Desk {
         self.trades.iter()
     }
 
+    /// The fills of this desk's orders whose settlement a reorganisation could still undo
+    /// (fewer than [`REOPEN_DEPTH`] confirmations).
+    ///
+    /// [`REOPEN_DEPTH`]: crate::market::swap::REOPEN_DEPTH
+    pub fn reopenable_fills(&self) -> usize {
+        self.maker.settled_txids().count()
+    }
+
+    /// The wallet followed the chain: fills settled deep enough to be final are forgotten, so
+    /// the record of them stays as small as the last few blocks' trades.
+    pub fn on_chain(&mut self, wallet: &Wallet) {
+        let settled: Vec<Txid> = self.maker.settled_txids().collect();
+        for txid in settled {
+            let depth = wallet.tracker().confirmations_of(&txid).unwrap_or(0);
+            self.maker.on_confirmed(&txid, depth);
+        }
+    }
+
     /// Swaps proposed and not answered yet.
     pub fn pending_takes(&self) -> usize {
         self.takes.len()

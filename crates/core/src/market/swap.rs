@@ -645,6 +645,11 @@ impl Maker {
         self.settled.retain(|_, fills| !fills.is_empty());
     }
 
+    /// The transactions of settled fills a reorganisation could still reopen.
+    pub fn settled_txids(&self) -> impl Iterator<Item = Txid> + '_ {
+        self.settled.values().flatten().map(|fill| fill.txid)
+    }
+
     /// Whether a swap of the order is being settled.
     pub fn is_busy(&self, order: &OrderId) -> bool {
         self.pending

@@ -349,6 +349,13 @@ impl Tracker {
         }
     }
 
+    /// Confirmations of the wallet's transaction `txid` (0 while unconfirmed), if it knows it.
+    pub fn confirmations_of(&self, txid: &Txid) -> Option<u32> {
+        self.txs
+            .get(txid)
+            .map(|(_, status)| self.confirmations(*status))
+    }
+
     /// The wallet's transactions, newest first.
     pub fn history(&self) -> Vec<HistoryEntry> {
         let conflicted = self.conflicted();
