@@ -11,7 +11,7 @@ use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment};
 use bitmesh_core::market::book::BookLimits;
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
+use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay, TopicBoard};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
 use bitmesh_core::store::{Table, WriteBatch};
 use bitmesh_core::wire::{Features, Message, PeerId, RoutedKind};
@@ -574,6 +574,7 @@ async fn run(
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node.register(Box::new(TopicBoard::new()));
     let cleanup = kept.as_ref().map(|kept| restore_kept(&mut node, kept));
     let (wallet, kept_metadata, writer, storage) = match kept {
         Some(kept) => {

@@ -21,7 +21,7 @@ use bitmesh_core::chain::template::build_template;
 use bitmesh_core::chain::template::select_transactions;
 use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment, Requester};
 use bitmesh_core::market::book::BookLimits;
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
+use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay, TopicBoard};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
 use bitmesh_core::wire::{Features, PeerId, PeerRecord, RoutedKind};
 use bitmesh_core::Network;
@@ -274,6 +274,7 @@ pub fn start(
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node.register(Box::new(TopicBoard::new()));
     node.remember(peers.iter().copied());
     let _ = status.id.set(node.id());
     // Shown from the first request on, before the peer's loop has run.

@@ -147,6 +147,11 @@ pub enum Event {
         kind: RoutedKind,
         payload: Vec<u8>,
     },
+    /// A peer announced that it follows a topic (or renewed its announcement).
+    TopicAnnounced {
+        topic: [u8; 32],
+        peer: PeerId,
+    },
     /// A round trip measured.
     Rtt {
         peer: PeerId,
@@ -1207,6 +1212,7 @@ fn object_item(message: &Message) -> Option<InvItem> {
         Message::Tx(tx) => InvItem::new(InvKind::Tx, tx.compute_txid().to_byte_array()),
         Message::Order(order) => InvItem::new(InvKind::Order, order.order.id().0),
         Message::OrderUpdate(update) => InvItem::new(InvKind::OrderUpdate, update.update.digest()),
+        Message::Topic(announcement) => InvItem::new(InvKind::Topic, announcement.id()),
         _ => return None,
     })
 }

@@ -733,7 +733,16 @@ pub fn wire_samples() -> Vec<crate::wire::Message> {
         b"proposal".to_vec(),
         &[6; 32],
     );
+    let topic = TopicAnnouncement::sign(
+        &secp,
+        &alice.keypair(),
+        [9; 32],
+        NOW,
+        NOW + 60_000,
+        &[7; 32],
+    );
     let items = vec![
+        InvItem::new(InvKind::Topic, [5; 32]),
         InvItem::new(InvKind::Block, [1; 32]),
         InvItem::new(InvKind::Tx, [2; 32]),
         InvItem::new(InvKind::Order, [3; 32]),
@@ -770,5 +779,6 @@ pub fn wire_samples() -> Vec<crate::wire::Message> {
             last_seen_secs: 1_800_000_000,
         }]),
         Message::Routed(routed),
+        Message::Topic(topic),
     ]
 }

@@ -12,7 +12,7 @@ use crate::chain::mempool::{Mempool, MempoolConfig};
 use crate::chain::state::Chain;
 use crate::market::book::{Book, BookLimits};
 use crate::market::order::{Order, Side, SignedOrder};
-use crate::node::protocols::{ChainSync, MarketRelay, MempoolRelay};
+use crate::node::protocols::{ChainSync, MarketRelay, MempoolRelay, TopicBoard};
 use crate::node::{Event, Input, LinkId, Node, NodeConfig, Output};
 use crate::wire::{
     Features, Fingerprint, Hello, InvItem, InvKind, InvPurpose, Message, PeerId, SignedHello,
@@ -42,6 +42,7 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node.register(Box::new(TopicBoard::new()));
     node
 }
 

@@ -13,6 +13,8 @@ pub enum InvKind {
     Order,
     /// A maker's order update, by its digest.
     OrderUpdate,
+    /// A topic announcement, by its id.
+    Topic,
     /// A kind of a newer protocol version: never requested.
     Unknown(u8),
 }
@@ -24,6 +26,7 @@ impl InvKind {
             InvKind::Tx => 2,
             InvKind::Order => 3,
             InvKind::OrderUpdate => 4,
+            InvKind::Topic => 5,
             InvKind::Unknown(code) => code,
         }
     }
@@ -34,12 +37,14 @@ impl InvKind {
             2 => InvKind::Tx,
             3 => InvKind::Order,
             4 => InvKind::OrderUpdate,
+            5 => InvKind::Topic,
             other => InvKind::Unknown(other),
         }
     }
 }
 
-/// One object's name: its kind and its 32-byte id (hash, txid, order id or update digest).
+/// One object's name: its kind and its 32-byte id (hash, txid, order id, update digest or
+/// announcement id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InvItem {
     pub kind: InvKind,

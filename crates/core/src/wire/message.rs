@@ -10,6 +10,7 @@ use bitcoin::{Block, BlockHash, Transaction, Weight};
 use super::hello::{SignedHello, SIGNED_HELLO_LEN};
 use super::inventory::{InvItem, InvKind, InvPurpose};
 use super::routed::Routed;
+use super::topic::TopicAnnouncement;
 use super::{
     PeerId, Writer, MAX_GOODBYE_TEXT, MAX_HEADERS, MAX_INVENTORY, MAX_LOCATOR, MAX_MESSAGE_BYTES,
     MAX_PEER_RECORDS, MAX_ROUTED_PAYLOAD,
@@ -130,6 +131,7 @@ pub enum Message {
     GetPeers,
     Peers(Vec<PeerRecord>),
     Routed(Routed),
+    Topic(TopicAnnouncement),
     /// A message type of a newer version, skipped (its type byte).
     Unknown(u8),
 }
@@ -150,6 +152,7 @@ const ORDER_UPDATE: u8 = 0x41;
 const GET_PEERS: u8 = 0x50;
 const PEERS: u8 = 0x51;
 const ROUTED: u8 = 0x60;
+const TOPIC: u8 = 0x70;
 
 /// Why bytes are not a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +249,7 @@ impl Message {
             Message::GetPeers => GET_PEERS,
             Message::Peers(_) => PEERS,
             Message::Routed(_) => ROUTED,
+            Message::Topic(_) => TOPIC,
             Message::Unknown(code) => *code,
         }
     }
@@ -297,6 +301,7 @@ impl Message {
                 }
             }
             Message::Routed(routed) => routed.encode_into(&mut out),
+            Message::Topic(announcement) => out.bytes(&announcement.encode()),
         }
         out.0
     }
@@ -447,6 +452,15 @@ impl Message {
                     },
                 })?,
             ),
+            TOPIC => {
+                let announcement =
+                    TopicAnnouncement::decode(reader.rest()).map_err(|_| DecodeError::Invalid {
+                        message,
+                        reason: "a topic announcement has a fixed length",
+                    })?;
+                reader = Reader::new(&[]);
+                Message::Topic(announcement)
+            }
             // A newer version's message: its body is its own business.
             unknown => return Ok(Message::Unknown(unknown)),
         };
@@ -475,6 +489,7 @@ fn name(code: u8) -> &'static str {
         GET_PEERS => "getpeers",
         PEERS => "peers",
         ROUTED => "routed",
+        TOPIC => "topic",
         _ => "unknown",
     }
 }

@@ -12,11 +12,13 @@ mod hello;
 mod inventory;
 mod message;
 mod routed;
+mod topic;
 
 pub use hello::{Features, Fingerprint, Hello, HelloError, SignedHello};
 pub use inventory::{InvItem, InvKind, InvPurpose};
 pub use message::{DecodeError, GetHeaders, Goodbye, GoodbyeReason, Message, PeerRecord};
 pub use routed::{Routed, RoutedError, RoutedKind};
+pub use topic::{TopicAnnouncement, TopicError, TOPIC_ANNOUNCEMENT_LEN};
 
 use core::fmt;
 
