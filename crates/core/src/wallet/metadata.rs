@@ -70,6 +70,61 @@ pub struct Metadata {
     labels: BTreeMap<LabelTarget, (Stamp, Option<String>)>,
     reservations: BTreeMap<OutPoint, (Stamp, Reservation)>,
     devices: BTreeMap<DeviceId, DeviceInfo>,
+    /// The latest stamp time of each writer this copy has seen (a write that lost counts).
+    versions: VersionVector,
+}
+
+/// How far a copy has seen each device's writes: the latest stamp time per writer. A device's
+/// stamps only grow ([`Metadata::next_stamp`]), and a copy takes deltas whole, so a copy that
+/// has seen a device's write at `t` holds every write of that device up to `t` (or what
+/// replaced it): a sibling sends it only what is newer ([`Metadata::delta_since`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct VersionVector(BTreeMap<DeviceId, u64>);
+
+impl VersionVector {
+    /// The latest write of `device` seen (0: none).
+    pub fn get(&self, device: &DeviceId) -> u64 {
+        self.0.get(device).copied().unwrap_or(0)
+    }
+
+    fn saw(&mut self, stamp: &Stamp) {
+        let seen = self.0.entry(stamp.device).or_default();
+        *seen = (*seen).max(stamp.millis);
+    }
+
+    fn merge(&mut self, other: &VersionVector) {
+        for (device, millis) in &other.0 {
+            let seen = self.0.entry(*device).or_default();
+            *seen = (*seen).max(*millis);
+        }
+    }
+
+    /// Whether `stamp` is newer than what this vector has seen of its writer.
+    fn lacks(&self, stamp: &Stamp) -> bool {
+        stamp.millis > self.get(&stamp.device)
+    }
+
+    /// Count (u16) then (device [16], millis u64) in device order.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + self.0.len() * 24);
+        out.extend_from_slice(&(self.0.len() as u16).to_le_bytes());
+        for (device, millis) in &self.0 {
+            out.extend_from_slice(&device.0);
+            out.extend_from_slice(&millis.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads what [`VersionVector::encode`] wrote from the start of `reader`.
+    pub fn decode_from(reader: &mut Reader<'_>) -> Result<VersionVector, MetadataDecodeError> {
+        let mut vector = VersionVector::default();
+        for _ in 0..reader.u16()? {
+            let device = DeviceId(reader.array()?);
+            let millis = reader.u64()?;
+            vector.saw(&Stamp { millis, device });
+        }
+        Ok(vector)
+    }
 }
 
 impl Metadata {
@@ -99,6 +154,54 @@ impl Metadata {
         index
     }
 
+    /// A stamp for `device`'s next write: its clock, but always after every write of that
+    /// device this copy has seen, so a device's stamps grow even if its clock steps back.
+    pub fn next_stamp(&self, device: DeviceId, now_millis: u64) -> Stamp {
+        Stamp {
+            millis: now_millis.max(self.versions.get(&device) + 1),
+            device,
+        }
+    }
+
+    /// How far this copy has seen each device's writes.
+    pub fn version_vector(&self) -> &VersionVector {
+        &self.versions
+    }
+
+    /// What a copy that has seen `seen` lacks of this one: the writes newer than `seen` of
+    /// their writer, with the address indexes and last-seen times (small, always sent) and
+    /// this copy's version vector. Merging it gives that copy everything this one holds.
+    pub fn delta_since(&self, seen: &VersionVector) -> Metadata {
+        let newer = |stamp: &Stamp| seen.lacks(stamp);
+        Metadata {
+            next_index: self.next_index.clone(),
+            labels: self
+                .labels
+                .iter()
+                .filter(|(_, (stamp, _))| newer(stamp))
+                .map(|(target, value)| (target.clone(), value.clone()))
+                .collect(),
+            reservations: self
+                .reservations
+                .iter()
+                .filter(|(_, (stamp, _))| newer(stamp))
+                .map(|(coin, value)| (*coin, value.clone()))
+                .collect(),
+            devices: self
+                .devices
+                .iter()
+                .map(|(device, info)| {
+                    let info = DeviceInfo {
+                        name: info.name.clone().filter(|(stamp, _)| newer(stamp)),
+                        last_seen_millis: info.last_seen_millis,
+                    };
+                    (*device, info)
+                })
+                .collect(),
+            versions: self.versions.clone(),
+        }
+    }
+
     /// The label of `target`, if any.
     pub fn label(&self, target: &LabelTarget) -> Option<&str> {
         self.labels
@@ -120,11 +223,13 @@ impl Metadata {
             other => other,
         };
         let label = label.map(|label| truncated(label, MAX_TEXT_LEN));
+        self.versions.saw(&stamp);
         lww_insert(&mut self.labels, target, (stamp, label));
     }
 
     /// Reserves `coin` for `device` until `until_millis`.
     pub fn reserve(&mut self, coin: OutPoint, device: DeviceId, until_millis: u64, stamp: Stamp) {
+        self.versions.saw(&stamp);
         lww_insert(
             &mut self.reservations,
             coin,
@@ -153,6 +258,7 @@ impl Metadata {
 
     /// Names `device`.
     pub fn set_device_name(&mut self, device: DeviceId, name: String, stamp: Stamp) {
+        self.versions.saw(&stamp);
         let info = self.devices.entry(device).or_default();
         let candidate = (stamp, truncated(name, MAX_TEXT_LEN));
         if info
@@ -193,11 +299,13 @@ impl Metadata {
             }
             self.seen(*device, info.last_seen_millis);
         }
+        self.versions.merge(&other.versions);
     }
 }
 
-/// The version of [`Metadata::encode`]'s format.
-const ENCODING_VERSION: u8 = 1;
+/// The version of [`Metadata::encode`]'s format: 2 added the version vector (version 1,
+/// without it, is still read: its vector is rebuilt from the stamps).
+const ENCODING_VERSION: u8 = 2;
 /// The longest label, address text or device name kept, in bytes.
 pub const MAX_TEXT_LEN: usize = 1_000;
 
@@ -287,6 +395,7 @@ impl Metadata {
             }
             out.extend_from_slice(&info.last_seen_millis.to_le_bytes());
         }
+        out.extend_from_slice(&self.versions.encode());
         out
     }
 
@@ -294,7 +403,7 @@ impl Metadata {
     pub fn decode(bytes: &[u8]) -> Result<Metadata, MetadataDecodeError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
-        if version != ENCODING_VERSION {
+        if version != 1 && version != ENCODING_VERSION {
             return Err(MetadataDecodeError::UnsupportedVersion(version));
         }
         let mut metadata = Metadata::new();
@@ -345,6 +454,10 @@ impl Metadata {
                 _ => return Err(MetadataDecodeError::Invalid("device name")),
             }
             metadata.seen(device, reader.u64()?);
+        }
+        if version >= 2 {
+            let versions = VersionVector::decode_from(&mut reader)?;
+            metadata.versions.merge(&versions);
         }
         if !reader.rest().is_empty() {
             return Err(MetadataDecodeError::TrailingBytes);
@@ -533,11 +646,17 @@ mod tests {
             Err(MetadataDecodeError::TrailingBytes)
         );
         let mut newer = bytes.clone();
-        newer[0] = 2;
+        newer[0] = 3;
         assert_eq!(
             Metadata::decode(&newer),
-            Err(MetadataDecodeError::UnsupportedVersion(2))
+            Err(MetadataDecodeError::UnsupportedVersion(3))
         );
+        // Version 1 had no version vector: the stamps rebuild it.
+        let mut first = bytes[..bytes.len() - state.version_vector().encode().len()].to_vec();
+        first[0] = 1;
+        assert_eq!(Metadata::decode(&first), Ok(state.clone()));
+        assert_eq!(state.version_vector().get(&A), 100);
+        assert_eq!(state.version_vector().get(&B), 5);
         let mut bad_purpose = bytes;
         bad_purpose[5] = 44;
         assert_eq!(
@@ -559,5 +678,59 @@ mod tests {
             Some("laptop")
         );
         assert_eq!(info.last_seen_millis, 50);
+    }
+
+    #[test]
+    fn stamps_of_a_device_only_grow() {
+        let mut state = Metadata::new();
+        assert_eq!(state.next_stamp(A, 10), at(10, A));
+        state.set_label(LabelTarget::Address("x".into()), None, at(10, A));
+        assert_eq!(state.next_stamp(A, 10), at(11, A), "same millisecond");
+        assert_eq!(state.next_stamp(A, 3), at(11, A), "the clock stepped back");
+        assert_eq!(
+            state.next_stamp(B, 3),
+            at(3, B),
+            "another device's writes do not count"
+        );
+    }
+
+    #[test]
+    fn a_delta_carries_what_the_other_copy_has_not_seen() {
+        let mut laptop = Metadata::new();
+        laptop.set_label(
+            LabelTarget::Address("a".into()),
+            Some("one".into()),
+            at(1, A),
+        );
+        laptop.reserve(coin(1), A, 500, at(2, A));
+        let mut phone = Metadata::new();
+        phone.merge(&laptop.delta_since(phone.version_vector()));
+        assert_eq!(phone, laptop);
+
+        laptop.set_label(
+            LabelTarget::Address("b".into()),
+            Some("two".into()),
+            at(3, A),
+        );
+        laptop.set_device_name(A, "laptop".into(), at(4, A));
+        laptop.mark_used(Purpose::Bip84, Keychain::External, 3);
+        phone.set_label(
+            LabelTarget::Address("c".into()),
+            Some("three".into()),
+            at(2, B),
+        );
+        let delta = laptop.delta_since(phone.version_vector());
+        assert_eq!(delta.labels().count(), 1, "only the new label");
+        assert_eq!(delta.reservations.len(), 0);
+        phone.merge(&delta);
+        laptop.merge(&phone.delta_since(laptop.version_vector()));
+        assert_eq!(phone, laptop);
+        assert_eq!(laptop.labels().count(), 3);
+        assert_eq!(laptop.next_index(Purpose::Bip84, Keychain::External), 3);
+        assert!(laptop
+            .delta_since(phone.version_vector())
+            .labels()
+            .next()
+            .is_none());
     }
 }
