@@ -49,6 +49,16 @@ impl NodeOptions {
             ..Self::default()
         }
     }
+
+    /// A test-network node that mines a block every two seconds (one thread), so a tab's
+    /// chain grows at a steady pace while people use it.
+    pub fn mining_test_network() -> Self {
+        Self {
+            mine: 1,
+            block_interval: 2_000,
+            ..Self::test_network()
+        }
+    }
 }
 
 /// A running `bitmesh-node`, killed when dropped.
@@ -184,13 +194,13 @@ impl Node {
         what: &str,
         ready: impl Fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value> {
-        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+        let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
             let value = self.json(path).await?;
             if ready(&value) {
                 return Ok(value);
             }
-            if tokio::time::Instant::now() > deadline {
+            if Instant::now() > deadline {
                 return Err(format!("{what}: not within {STEP_TIMEOUT:?} ({value})").into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

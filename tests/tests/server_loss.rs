@@ -15,12 +15,7 @@ const PASSWORD: &str = "correct horse battery";
 #[tokio::test]
 async fn orders_keep_spreading_through_the_mesh_after_the_server_stops() {
     within(TEST_TIMEOUT, async {
-        let node = Node::start_with_funded_faucet(NodeOptions {
-            mine: 1,
-            block_interval: 2_000,
-            ..NodeOptions::test_network()
-        })
-        .await?;
+        let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network()).await?;
         let a = funded_tab(&node, PASSWORD).await?;
         let b = funded_tab(&node, PASSWORD).await?;
         let second = Node::start(NodeOptions {

@@ -42,11 +42,7 @@ async fn screenshots(a: &Browser, b: &Browser, step: &str) -> Result<()> {
 #[tokio::test]
 async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
     within(TEST_TIMEOUT, async {
-        let node = Node::start_with_funded_faucet(NodeOptions {
-            mine: 1,
-            block_interval: 2_000,
-            ..NodeOptions::test_network()
-        })
+        let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network())
         .await?;
         let a = funded_tab(&node, PASSWORD).await?;
         let b = funded_tab(&node, PASSWORD).await?;

@@ -57,12 +57,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
     within(TEST_TIMEOUT, async {
         // A fast mining run funds the node's faucet; the node then mines a block every two
         // seconds, so the tab's chain grows at a steady pace.
-        let node = Node::start_with_funded_faucet(NodeOptions {
-            mine: 1,
-            block_interval: 2_000,
-            ..NodeOptions::test_network()
-        })
-        .await?;
+        let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network()).await?;
         let tab = Browser::open().await?;
         tab.goto(node.url()).await?;
         tab.wait_for_text("#neighbour-count", "1").await?;

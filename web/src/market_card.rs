@@ -70,21 +70,14 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
                 <Book market={market.clone()} />
                 if props.unlocked {
                     <OrderForm market={market.clone()} command={props.command.clone()} />
-                } else {
-                    <p class="note" id="trade-locked">{ "Unlock a wallet to trade: orders are paid from it." }</p>
                 }
             </>
         }
     } else {
         html! {
-            <>
-                <p class="note" id="no-market">
-                    { "No market yet: one opens when this wallet holds an asset (issue one, or ask the faucet) or an order for one reaches this tab." }
-                </p>
-                if !props.unlocked {
-                    <p class="note" id="trade-locked">{ "Unlock a wallet to trade: orders are paid from it." }</p>
-                }
-            </>
+            <p class="note" id="no-market">
+                { "No market yet: one opens when this wallet holds an asset (issue one, or ask the faucet) or an order for one reaches this tab." }
+            </p>
         }
     };
     html! {
@@ -94,6 +87,9 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
                 <p id="fill-alert" class="ok" role="status">{ fill.clone() }</p>
             }) }
             { body }
+            if !props.unlocked {
+                <p class="note" id="trade-locked">{ "Unlock a wallet to trade: orders are paid from it." }</p>
+            }
             { for notice }
             if props.unlocked {
                 <MyOrders view={props.view.clone()} command={props.command.clone()} />
