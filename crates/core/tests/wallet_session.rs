@@ -16,7 +16,7 @@ use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::{BuildError, IssueRequest};
 use bitmesh_core::wallet::coin_select::SelectionError;
 use bitmesh_core::wallet::keys::Keychain;
-use bitmesh_core::wallet::metadata::Metadata;
+use bitmesh_core::wallet::metadata::{DeviceId, Metadata, Stamp};
 use bitmesh_core::wallet::mnemonic;
 use bitmesh_core::wallet::session::{PayError, SendAmount, Wallet};
 use bitmesh_core::wallet::tracker::{TxStatus, Unit};
@@ -279,4 +279,145 @@ fn max_sends_everything_and_an_issued_asset_is_held() {
     assert!(btc.confirmed < 1_000, "{btc:?}");
     assert_eq!(world.wallet.balances()[&unit].confirmed, 500_000);
     assert!(!world.wallet.psbt(&sweep).is_empty());
+}
+
+const PHONE: DeviceId = DeviceId([3; 16]);
+const LAPTOP: DeviceId = DeviceId([4; 16]);
+
+fn at(millis: u64, device: DeviceId) -> Stamp {
+    Stamp { millis, device }
+}
+
+#[test]
+fn coins_a_sibling_reserved_are_refused_in_words_until_the_reservation_lapses() {
+    let mut world = World::funded(1);
+    let coins: Vec<_> = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Max, 1, 0)
+        .unwrap()
+        .inputs
+        .iter()
+        .map(|input| input.outpoint)
+        .collect();
+    let metadata = world.wallet.metadata_mut();
+    metadata.set_device_name(PHONE, "phone".into(), at(1, PHONE));
+    world.wallet.reserve(&coins, 300_000, at(2, PHONE));
+    let err = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(1_000), 1, 60_000)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PayError::Reserved {
+            device: PHONE,
+            name: Some("phone".into()),
+            minutes_left: 4
+        }
+    );
+    assert!(err.to_string().contains("reserved by \"phone\""), "{err}");
+    // Short of coins without any reservation: the plain reason, not the reservation.
+    let err = world
+        .wallet
+        .prepare_send(
+            &stranger(),
+            Unit::Btc,
+            SendAmount::Exact(REWARD * 2),
+            1,
+            60_000,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Build(BuildError::Selection(_))),
+        "{err:?}"
+    );
+    assert!(world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(1_000), 1, 300_000)
+        .is_ok());
+}
+
+#[test]
+fn the_loser_of_a_double_spend_is_conflicted_and_its_other_coins_are_released() {
+    let mut world = World::funded(2);
+    // Two devices of the wallet, cut apart: the laptop sweeps both coins, the phone pays from one.
+    let mut phone = world.wallet.clone();
+    let sweep = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Max, 1, 0)
+        .unwrap();
+    let swept: Vec<_> = sweep.inputs.iter().map(|input| input.outpoint).collect();
+    assert_eq!(swept.len(), 2);
+    world.wallet.reserve(&swept, 600_000, at(1, LAPTOP));
+    let sweep = world.wallet.sign(&sweep, &AUX);
+    let payment = phone
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(REWARD / 10), 1, 0)
+        .unwrap();
+    let payment = phone.sign(&payment, &AUX);
+    world.submit(sweep.clone());
+
+    // The miner saw the phone's payment first.
+    let mut miner_pool = Mempool::new(MempoolConfig::default());
+    miner_pool
+        .accept(payment.clone(), &mut world.chain, u64::from(NOW))
+        .unwrap();
+    let payout = TestKey::new(1).p2wpkh();
+    let mut block = build_template(&world.chain, &miner_pool, &payout, NOW, 0).block;
+    block.header.nonce = search_nonce(&block.header, 0..=u32::MAX).unwrap();
+    let accepted = world.chain.accept_block(block, NOW).unwrap();
+    world
+        .mempool
+        .apply_tip_change(&accepted.change, &mut world.chain, u64::from(NOW));
+    assert!(world.wallet.follow(&world.chain, 100, 0).changed);
+    world.wallet.follow_mempool(&world.mempool);
+
+    let history = world.wallet.history();
+    let loser = history
+        .iter()
+        .find(|entry| entry.txid == sweep.compute_txid())
+        .expect("the sweep stays in the history");
+    assert!(loser.conflicted);
+    let winner = history
+        .iter()
+        .find(|entry| entry.txid == payment.compute_txid())
+        .unwrap();
+    assert!(matches!(winner.status, TxStatus::Confirmed { .. }) && !winner.conflicted);
+    // The coin the payment left alone is the wallet's again, once the sweep's hold is released:
+    // until then only the payment's change can be spent.
+    let both = REWARD + REWARD / 2;
+    let err = world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(both), 1, 1_000)
+        .unwrap_err();
+    assert!(
+        matches!(err, PayError::Reserved { device: LAPTOP, .. }),
+        "{err:?}"
+    );
+    assert!(world.wallet.release_conflicted(1_000, at(2, LAPTOP)));
+    assert!(
+        !world.wallet.release_conflicted(1_000, at(3, LAPTOP)),
+        "once"
+    );
+    assert!(world
+        .wallet
+        .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(both), 1, 1_000)
+        .is_ok());
+    let btc = world.wallet.balances()[&Unit::Btc];
+    let change = REWARD - REWARD / 10 - payment_fee(&world, &payment);
+    assert_eq!(
+        btc.confirmed,
+        REWARD + change,
+        "the untouched coin and the change"
+    );
+    assert_eq!(btc.unconfirmed, 0, "the loser counts for nothing");
+}
+
+fn payment_fee(world: &World, payment: &Transaction) -> u64 {
+    world
+        .wallet
+        .history()
+        .into_iter()
+        .find(|entry| entry.txid == payment.compute_txid())
+        .and_then(|entry| entry.fee)
+        .expect("the wallet paid every input")
+        .to_sat()
 }

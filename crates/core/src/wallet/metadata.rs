@@ -202,6 +202,93 @@ impl Metadata {
         }
     }
 
+    /// [`Metadata::delta_since`] cut to about `budget` encoded bytes (never less than the
+    /// writes of one stamp, so every part makes progress), and whether it is all of it. A part
+    /// claims of each writer only what it carries in full: writes are taken oldest first, and
+    /// a writer with writes left out is claimed up to just before the first of them, so the
+    /// other copy asks again for exactly what is missing.
+    pub fn delta_since_bounded(&self, seen: &VersionVector, budget: usize) -> (Metadata, bool) {
+        let mut delta = self.delta_since(seen);
+        let mut writes: Vec<(Stamp, usize, Write)> = Vec::new();
+        for (target, (stamp, label)) in &delta.labels {
+            let size = 1
+                + 36
+                + 2
+                + MAX_TEXT_LEN.min(label_target_len(target))
+                + label.as_ref().map_or(1, |label| 3 + label.len())
+                + STAMP_LEN;
+            writes.push((*stamp, size, Write::Label(target.clone())));
+        }
+        for (coin, (stamp, _)) in &delta.reservations {
+            writes.push((*stamp, 36 + STAMP_LEN + 24, Write::Reservation(*coin)));
+        }
+        for (device, info) in &delta.devices {
+            if let Some((stamp, name)) = &info.name {
+                writes.push((
+                    *stamp,
+                    STAMP_LEN + 3 + name.len(),
+                    Write::DeviceName(*device),
+                ));
+            }
+        }
+        writes.sort_unstable_by_key(|write| write.0);
+        let mut used = 0usize;
+        let mut cut = writes.len();
+        for (position, (stamp, size, _)) in writes.iter().enumerate() {
+            // Writes of one stamp stay together (one reservation of several coins).
+            let same_as_previous = position > 0 && writes[position - 1].0 == *stamp;
+            if used + size > budget && position > 0 && !same_as_previous {
+                cut = position;
+                break;
+            }
+            used += size;
+        }
+        if cut == writes.len() {
+            return (delta, true);
+        }
+        for (stamp, _, write) in &writes[cut..] {
+            match write {
+                Write::Label(target) => {
+                    delta.labels.remove(target);
+                }
+                Write::Reservation(coin) => {
+                    delta.reservations.remove(coin);
+                }
+                Write::DeviceName(device) => {
+                    if let Some(info) = delta.devices.get_mut(device) {
+                        info.name = None;
+                    }
+                }
+            }
+            let claimed = delta.versions.0.entry(stamp.device).or_default();
+            *claimed = (*claimed).min(stamp.millis.saturating_sub(1));
+        }
+        (delta, false)
+    }
+
+    /// What a copy holds, in short: its version vector and used address indexes (no entries).
+    /// A sibling compares it with [`Metadata::has_news_for`]; it is never merged.
+    pub fn summary(&self) -> Metadata {
+        Metadata {
+            next_index: self.next_index.clone(),
+            versions: self.versions.clone(),
+            ..Metadata::default()
+        }
+    }
+
+    /// Whether this copy holds something a copy summed up as `summary` lacks: a newer write of
+    /// some device, or a higher used address index.
+    pub fn has_news_for(&self, summary: &Metadata) -> bool {
+        self.versions
+            .0
+            .iter()
+            .any(|(device, millis)| *millis > summary.versions.get(device))
+            || self
+                .next_index
+                .iter()
+                .any(|(key, next)| *next > summary.next_index.get(key).copied().unwrap_or(0))
+    }
+
     /// The label of `target`, if any.
     pub fn label(&self, target: &LabelTarget) -> Option<&str> {
         self.labels
@@ -300,6 +387,23 @@ impl Metadata {
             self.seen(*device, info.last_seen_millis);
         }
         self.versions.merge(&other.versions);
+    }
+}
+
+/// One stamped write, as [`Metadata::delta_since_bounded`] orders them.
+enum Write {
+    Label(LabelTarget),
+    Reservation(OutPoint),
+    DeviceName(DeviceId),
+}
+
+/// Encoded bytes of a stamp.
+const STAMP_LEN: usize = 24;
+
+fn label_target_len(target: &LabelTarget) -> usize {
+    match target {
+        LabelTarget::Transaction(_) | LabelTarget::Output(_) => 36,
+        LabelTarget::Address(address) => address.len(),
     }
 }
 
@@ -732,5 +836,41 @@ mod tests {
             .labels()
             .next()
             .is_none());
+    }
+
+    #[test]
+    fn bounded_deltas_catch_a_copy_up_part_by_part() {
+        let mut laptop = Metadata::new();
+        for n in 0..300u64 {
+            let device = if n % 3 == 0 { B } else { A };
+            laptop.set_label(
+                LabelTarget::Address(format!("address {n}")),
+                Some(format!("label {n}")),
+                at(1 + n / 2, device),
+            );
+        }
+        laptop.reserve(coin(1), A, 10_000, at(500, A));
+        laptop.reserve(coin(2), A, 10_000, at(500, A));
+        let mut phone = Metadata::new();
+        assert!(laptop.has_news_for(&phone.summary()));
+        let mut parts = 0;
+        loop {
+            let (part, complete) = laptop.delta_since_bounded(phone.version_vector(), 1_000);
+            assert!(part.encode().len() < 2_000, "about the budget");
+            phone.merge(&part);
+            parts += 1;
+            if complete {
+                break;
+            }
+            assert!(parts < 100, "every part makes progress");
+        }
+        assert!(parts > 10, "{parts} parts");
+        assert_eq!(phone, laptop);
+        assert!(!laptop.has_news_for(&phone.summary()));
+        phone.mark_used(Purpose::Bip84, Keychain::Internal, 1);
+        assert!(
+            phone.has_news_for(&laptop.summary()),
+            "an index alone is news"
+        );
     }
 }

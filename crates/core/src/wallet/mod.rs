@@ -5,6 +5,7 @@ pub mod build;
 pub mod coin_select;
 pub mod descriptor;
 pub mod device_group;
+pub mod device_sync;
 pub mod keys;
 pub mod metadata;
 pub mod mnemonic;

@@ -17,7 +17,7 @@ use super::build::{
     spendable, BuildError, BuiltTx, IssueRequest, PaymentRequest, SwapTerms,
 };
 use super::keys::{Account, DeriveError, Keychain, Purpose};
-use super::metadata::{Metadata, Stamp};
+use super::metadata::{DeviceId, Metadata, Stamp};
 use super::psbt;
 use super::tracker::{Balance, HistoryEntry, OwnedOutput, Tracker, Unit};
 use crate::chain::assets::AssetId;
@@ -82,6 +82,15 @@ pub enum PayError {
         needed: u64,
         available: u64,
     },
+    /// The coins the spend needs are reserved by a device of this wallet (this one or a
+    /// sibling) for a spend it is about to sign.
+    Reserved {
+        /// The device, and its name if it has one.
+        device: DeviceId,
+        name: Option<String>,
+        /// Minutes until the reservation lapses (rounded up).
+        minutes_left: u64,
+    },
 }
 
 impl fmt::Display for PayError {
@@ -108,6 +117,23 @@ impl fmt::Display for PayError {
             ),
             PayError::UnknownAsset(asset) => write!(f, "this wallet holds no units of {asset}"),
             PayError::Build(err) => write!(f, "{err}"),
+            PayError::Reserved {
+                device,
+                name,
+                minutes_left,
+            } => {
+                let device = match name {
+                    Some(name) => format!("\"{name}\""),
+                    None => format!("device {}", hex_prefix(&device.0)),
+                };
+                write!(
+                    f,
+                    "the coins it needs are reserved by {device} of this wallet for a spend it \
+                     is about to sign (for {minutes_left} more minute{}); spending them here \
+                     too would be a double spend",
+                    if *minutes_left == 1 { "" } else { "s" }
+                )
+            }
             PayError::OrderUnfunded {
                 unit,
                 needed,
@@ -214,19 +240,17 @@ impl Wallet {
     /// Follows the mempool: takes its transactions that pay or spend the wallet, drops the
     /// wallet's unconfirmed transactions it no longer holds. Whether anything changed.
     pub fn follow_mempool(&mut self, mempool: &Mempool) -> bool {
-        let unconfirmed = self.tracker.unconfirmed();
-        let gone: Vec<_> = unconfirmed
-            .iter()
-            .filter(|txid| !mempool.contains(txid))
-            .collect();
-        for txid in &gone {
-            self.tracker.mempool_removed(txid);
+        let mut dropped = false;
+        for txid in self.tracker.unconfirmed() {
+            if !mempool.contains(&txid) {
+                dropped |= self.tracker.mempool_removed(&txid);
+            }
         }
-        let kept = unconfirmed.len() - gone.len();
+        let before = self.tracker.unconfirmed().len();
         for (_, entry) in mempool.entries() {
             self.tracker.mempool_added(&entry.tx, entry.entered);
         }
-        let changed = !gone.is_empty() || self.tracker.unconfirmed().len() != kept;
+        let changed = dropped || self.tracker.unconfirmed().len() != before;
         if changed {
             self.mark_used();
         }
@@ -280,6 +304,40 @@ impl Wallet {
         )
     }
 
+    /// Builds with the coins a spend may use; when they fall short and the coins reserved by
+    /// a device of this wallet would have been enough, says who reserved them (a sibling's
+    /// spend in progress is why) instead of "insufficient funds".
+    fn build_with<T>(
+        &self,
+        now_millis: u64,
+        build: impl Fn(&[OwnedOutput]) -> Result<T, BuildError>,
+    ) -> Result<T, PayError> {
+        let err = match build(&self.coins(now_millis)) {
+            Ok(built) => return Ok(built),
+            Err(err @ (BuildError::Selection(_) | BuildError::InsufficientAsset { .. })) => err,
+            Err(err) => return Err(err.into()),
+        };
+        let maturity = self.network.params().coinbase_maturity;
+        let unreserved = spendable(&self.tracker, &Metadata::new(), now_millis, maturity);
+        if build(&unreserved).is_err() {
+            return Err(err.into());
+        }
+        let reservation = unreserved
+            .iter()
+            .filter_map(|output| self.metadata.reservation(&output.outpoint, now_millis))
+            .max_by_key(|reservation| reservation.until_millis)
+            .expect("only reservations set coins apart");
+        Err(PayError::Reserved {
+            device: reservation.device,
+            name: self
+                .metadata
+                .devices()
+                .find(|(device, _)| **device == reservation.device)
+                .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone())),
+            minutes_left: (reservation.until_millis - now_millis).div_ceil(60_000),
+        })
+    }
+
     fn change_key(&self) -> (usize, u32) {
         (0, self.metadata.next_index(PURPOSE, Keychain::Internal))
     }
@@ -306,21 +364,19 @@ impl Wallet {
     ) -> Result<BuiltTx, PayError> {
         let to = self.parse_address(to)?.script_pubkey();
         let fee_rate = fee_rate(sat_per_vb)?;
-        let coins = self.coins(now_millis);
         match (unit, amount) {
             (_, SendAmount::Exact(0)) => Err(PayError::ZeroAmount),
-            (Unit::Btc, SendAmount::Max) => Ok(build_sweep(&coins, to, fee_rate)?),
+            (Unit::Btc, SendAmount::Max) => {
+                self.build_with(now_millis, |coins| build_sweep(coins, to.clone(), fee_rate))
+            }
             (Unit::Btc, SendAmount::Exact(sats)) => {
                 let request = PaymentRequest {
                     recipients: vec![(to, Amount::from_sat(sats))],
                     fee_rate,
                 };
-                Ok(build_payment(
-                    &coins,
-                    &request,
-                    self.tracker.accounts(),
-                    self.change_key(),
-                )?)
+                self.build_with(now_millis, |coins| {
+                    build_payment(coins, &request, self.tracker.accounts(), self.change_key())
+                })
             }
             (Unit::Asset(asset), amount) => {
                 let units = match amount {
@@ -332,16 +388,18 @@ impl Wallet {
                         .filter(|units| *units > 0)
                         .ok_or(PayError::UnknownAsset(asset))?,
                 };
-                Ok(build_transfer(
-                    &coins,
-                    asset,
-                    units,
-                    to,
-                    fee_rate,
-                    self.tracker.accounts(),
-                    (0, self.metadata.next_index(PURPOSE, Keychain::External)),
-                    self.change_key(),
-                )?)
+                self.build_with(now_millis, |coins| {
+                    build_transfer(
+                        coins,
+                        asset,
+                        units,
+                        to.clone(),
+                        fee_rate,
+                        self.tracker.accounts(),
+                        (0, self.metadata.next_index(PURPOSE, Keychain::External)),
+                        self.change_key(),
+                    )
+                })
             }
         }
     }
@@ -354,14 +412,17 @@ impl Wallet {
         sat_per_vb: u64,
         now_millis: u64,
     ) -> Result<BuiltTx, PayError> {
-        Ok(build_issuance(
-            &self.coins(now_millis),
-            request,
-            fee_rate(sat_per_vb)?,
-            self.tracker.accounts(),
-            (0, self.metadata.next_index(PURPOSE, Keychain::External)),
-            self.change_key(),
-        )?)
+        let fee_rate = fee_rate(sat_per_vb)?;
+        self.build_with(now_millis, |coins| {
+            build_issuance(
+                coins,
+                request,
+                fee_rate,
+                self.tracker.accounts(),
+                (0, self.metadata.next_index(PURPOSE, Keychain::External)),
+                self.change_key(),
+            )
+        })
     }
 
     /// Signs a prepared transaction (`aux_rand`: fresh random bytes) and records the addresses
@@ -509,10 +570,38 @@ impl Wallet {
         }
     }
 
+    /// Releases (under `stamp`) the reservations still holding coins that a conflicted
+    /// transaction of the wallet spent: when the chain chose another spend, the loser's other
+    /// coins are free again. Returns whether anything was released.
+    pub fn release_conflicted(&mut self, now_millis: u64, stamp: Stamp) -> bool {
+        let held: Vec<OutPoint> = self
+            .tracker
+            .conflicted_spends()
+            .into_iter()
+            .filter(|coin| self.metadata.reservation(coin, now_millis).is_some())
+            .collect();
+        for coin in &held {
+            self.metadata.release(*coin, stamp);
+        }
+        !held.is_empty()
+    }
+
+    /// The metadata, to merge what a sibling device sent or write labels and names.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
     /// A prepared transaction as an unsigned PSBT (base64), for signing elsewhere.
     pub fn psbt(&self, built: &BuiltTx) -> String {
         psbt::to_base64(&psbt::export(built, self.tracker.accounts()))
     }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The fee rate of `sat_per_vb`, if within what the wallet accepts.

@@ -213,10 +213,15 @@ impl Tracker {
     }
 
     /// A transaction left the mempool without confirming (evicted, expired or conflicted).
-    pub fn mempool_removed(&mut self, txid: &Txid) {
-        if matches!(self.txs.get(txid), Some((_, TxStatus::Unconfirmed { .. }))) {
-            self.txs.remove(txid);
+    /// One that a confirmed transaction conflicts with stays, shown as conflicted: the person
+    /// sees which spend lost. Returns whether it was dropped.
+    pub fn mempool_removed(&mut self, txid: &Txid) -> bool {
+        let unconfirmed = matches!(self.txs.get(txid), Some((_, TxStatus::Unconfirmed { .. })));
+        if !unconfirmed || self.conflicted().contains(txid) {
+            return false;
         }
+        self.txs.remove(txid);
+        true
     }
 
     /// The wallet's unconfirmed transactions.
@@ -279,6 +284,20 @@ impl Tracker {
             }
             conflicted.extend(more);
         }
+    }
+
+    /// The outputs spent by the wallet's conflicted transactions (losers of a double spend):
+    /// those no confirmed transaction spent are the wallet's to spend again.
+    pub fn conflicted_spends(&self) -> Vec<OutPoint> {
+        let conflicted = self.conflicted();
+        let mut spends: Vec<OutPoint> = conflicted
+            .iter()
+            .filter_map(|txid| self.txs.get(txid))
+            .flat_map(|(tx, _)| tx.input.iter().map(|txin| txin.previous_output))
+            .collect();
+        spends.sort_unstable();
+        spends.dedup();
+        spends
     }
 
     /// The wallet's unspent outputs, oldest first.
