@@ -96,6 +96,20 @@ impl Browser {
         Ok(())
     }
 
+    /// Fills the send form with `amount` BTC to `to` and asks to send: the page either refuses
+    /// (in the wallet's notice) or puts the spend under review.
+    pub async fn send(&self, to: &str, amount: &str) -> Result<()> {
+        self.fill("#send-to", to).await?;
+        self.fill("#send-amount", amount).await?;
+        self.click("#send").await
+    }
+
+    /// Confirms the spend under review; returns the notice once it is sent ("Sent …: txid").
+    pub async fn confirm_spend(&self) -> Result<String> {
+        self.click("#spend-confirm").await?;
+        self.wait_for_text("#wallet-notice", "Sent").await
+    }
+
     /// Asks the node's faucet for coins to this wallet and waits for them to be paid.
     pub async fn ask_faucet_for_my_wallet(&self) -> Result<()> {
         self.click("#faucet-mine").await?;

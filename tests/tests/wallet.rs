@@ -46,12 +46,6 @@ async fn create_wallet(tab: &Browser) -> Result<Vec<String>> {
     Ok(words)
 }
 
-async fn send(tab: &Browser, to: &str, amount: &str) -> Result<()> {
-    tab.fill("#send-to", to).await?;
-    tab.fill("#send-amount", amount).await?;
-    tab.click("#send").await
-}
-
 #[tokio::test]
 async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload() {
     within(TEST_TIMEOUT, async {
@@ -90,13 +84,13 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         assert_ne!(next, receive, "the receive address moves on once paid");
 
         // Bad sends are refused in words and change nothing.
-        send(&tab, "nope", "0.01").await?;
+        tab.send("nope", "0.01").await?;
         tab.wait_for_text("#wallet-notice", "\"nope\" is not an address")
             .await?;
-        send(&tab, STRANGER, "1").await?;
+        tab.send(STRANGER, "1").await?;
         tab.wait_for_text("#wallet-notice", "insufficient funds")
             .await?;
-        send(&tab, STRANGER, "1.000000001").await?;
+        tab.send(STRANGER, "1.000000001").await?;
         tab.wait_for_text("#wallet-notice", "at most 8 decimal places")
             .await?;
         let row_text = tab.text(&row("BTC")).await?;
@@ -109,10 +103,15 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         tab.wait_for_text("#history", "confirmations").await?;
 
         // A payment to someone else: the node learns it through the mesh.
-        send(&tab, STRANGER, "0.01").await?;
-        let sent = tab
-            .wait_for_text("#wallet-notice", "Sent 0.01000000 BTC")
+        tab.send(STRANGER, "0.01").await?;
+        tab.wait_for_text("#spend-review-text", "Send 0.01000000 BTC to")
             .await?;
+        let sent = tab.confirm_spend().await?;
+        assert!(sent.starts_with("Sent 0.01000000 BTC"), "{sent}");
+        assert!(
+            tab.texts("#spend-review").await?.is_empty(),
+            "review closed"
+        );
         let txid = sent.rsplit(' ').next().unwrap_or_default().to_owned();
         node.wait_for_json(
             &format!("/api/address/{STRANGER}/utxo"),

@@ -138,6 +138,8 @@ struct ChainCardProps {
 #[cfg(target_arch = "wasm32")]
 #[function_component]
 fn MeshCard(props: &ChainCardProps) -> Html {
+    use crate::devices::DevicesCommand;
+    use crate::devices_card::DevicesCard;
     use crate::driver::{PageHandle, PageStatus};
     use crate::explorer_card::ExplorerCard;
     use crate::market::MarketCommand;
@@ -195,6 +197,14 @@ fn MeshCard(props: &ChainCardProps) -> Html {
             }
         })
     };
+    let devices = {
+        let handle = (*handle).clone();
+        Callback::from(move |command: DevicesCommand| {
+            if let Some(handle) = &handle {
+                handle.devices(command);
+            }
+        })
+    };
     let mine = match &status.wallet {
         WalletView::Unlocked(summary) => Some(summary.receive.clone()),
         _ => None,
@@ -223,6 +233,7 @@ fn MeshCard(props: &ChainCardProps) -> Html {
             <MarketCard view={status.market.clone()} notice={status.market_notice.clone()}
                 last_fill={status.last_fill.clone()} {unlocked} command={trade} />
             <FaucetCard state={status.faucet.clone()} {ask} {mine} />
+            <DevicesCard view={status.devices.clone()} command={devices} />
             <section class="card" aria-live="polite">
                 <h2>{ "Network" }</h2>
                 <dl class="facts">

@@ -11,7 +11,9 @@ use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment};
 use bitmesh_core::market::book::BookLimits;
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay, TopicBoard};
+use bitmesh_core::node::protocols::{
+    ChainSync, MarketRelay, MempoolRelay, TopicBoard, MAX_TOPIC_TTL_MILLIS,
+};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
 use bitmesh_core::store::{Table, WriteBatch};
 use bitmesh_core::wire::{Features, Message, PeerId, RoutedKind};
@@ -35,12 +37,18 @@ use bitmesh_core::wallet::metadata::Metadata;
 use bitcoin::{Transaction, Txid};
 use bitmesh_core::market::desk::{Answer, Desk, Outgoing, TakeOutcome};
 use bitmesh_core::market::order::{SignedOrder, SignedUpdate};
+use bitmesh_core::wallet::device_sync::{device_of, DeviceSync};
 use bitmesh_core::wallet::metadata::DeviceId;
 
+use crate::devices::{
+    self as page_devices, DevicesCommand, DevicesView, CONFIRM_WAIT_MILLIS, RENEW_MILLIS,
+};
 use crate::explorer::{self, BlockRow, Explored};
 use crate::market::{self as page_market, MarketCommand, MarketView};
 use crate::store::{IdbStore, StoreError};
-use crate::wallet::{keep_metadata, Notice, PageWallet, Randomness, WalletCommand, WalletView};
+use crate::wallet::{
+    keep_metadata, CommandContext, Notice, PageWallet, Randomness, WalletCommand, WalletView,
+};
 
 /// How often the node ticks, and the server's peers are listed again.
 const TICK_MILLIS: i32 = 100;
@@ -84,6 +92,8 @@ pub struct PageStatus {
     pub recent_blocks: Vec<BlockRow>,
     /// What the explorer was last asked.
     pub explored: Explored,
+    /// The wallet's other devices.
+    pub devices: DevicesView,
 }
 
 /// Where the tab's last request to a faucet is.
@@ -126,6 +136,11 @@ impl PageHandle {
     pub fn market(&self, command: MarketCommand) {
         let _ = self.0.unbounded_send(Report::Market(command));
     }
+
+    /// Renames this device or pauses its sync.
+    pub fn devices(&self, command: DevicesCommand) {
+        let _ = self.0.unbounded_send(Report::Devices(command));
+    }
 }
 
 impl PartialEq for PageHandle {
@@ -145,6 +160,7 @@ enum Report {
     Tick,
     AskFaucet(String),
     Wallet(WalletCommand),
+    Devices(DevicesCommand),
     Market(MarketCommand),
     Explore(String),
     /// A write batch failed: why.
@@ -211,6 +227,13 @@ struct Page {
     orders_to_keep: Vec<bitmesh_core::market::order::OrderId>,
     /// When the market's view was last computed (ms).
     market_refreshed_at: f64,
+    /// The unlocked wallet's sync with its other devices.
+    device_sync: Option<DeviceSync>,
+    /// When the group's topic was last announced, and the sync last ticked (ms).
+    announced_at: u64,
+    device_ticked_at: u64,
+    /// A confirmed spend waiting for the siblings to acknowledge its reservation: since when.
+    confirming: Option<u64>,
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -640,6 +663,10 @@ async fn run(
         explore_query: None,
         orders_to_keep: Vec::new(),
         market_refreshed_at: 0.0,
+        device_sync: None,
+        announced_at: 0,
+        device_ticked_at: 0,
+        confirming: None,
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -683,6 +710,8 @@ impl Page {
                     self.keep_peers();
                 }
                 self.tick_desk();
+                self.tick_devices(false);
+                self.check_confirming();
                 DriverInput::Tick
             }
             Report::ServerText(text) => match self.server_text(&text) {
@@ -721,6 +750,10 @@ impl Page {
             Report::Wallet(command) => {
                 self.wallet_command(command);
                 self.refresh_market();
+                return self.update_status();
+            }
+            Report::Devices(command) => {
+                self.devices_command(command);
                 return self.update_status();
             }
             Report::Market(command) => {
@@ -833,14 +866,30 @@ impl Page {
         // New transactions come with events (`changed`); expired ones only shrink the mempool.
         let mempool_moved = changed || mempool.len() != self.mempool_seen;
         self.mempool_seen = mempool.len();
+        let device = device_of(&node.id());
         let mut moved = false;
+        let mut tell = false;
         if let Some(wallet) = self.wallet.unlocked() {
-            moved = wallet.follow(chain, BLOCKS_PER_STEP, now() / 1000).changed;
+            let following = wallet.follow(chain, BLOCKS_PER_STEP, now() / 1000);
+            moved = following.changed;
             if mempool_moved {
                 moved |= wallet.follow_mempool(mempool);
             }
+            if (moved || changed) && following.behind == 0 {
+                // Caught up: this device shows an address of its own (a sibling's claim or a
+                // payment may have taken the one it showed).
+                tell |= wallet.claim_receive_address(device);
+            }
+            if moved {
+                // The losers of a double spend free the coins the winner left alone.
+                let stamp = wallet.metadata().next_stamp(device, now());
+                tell |= wallet.release_conflicted(now(), stamp);
+            }
         }
-        if moved {
+        if tell {
+            self.tell_siblings();
+        }
+        if moved || tell {
             self.keep_wallet_metadata();
         }
         if changed || moved {
@@ -869,8 +918,58 @@ impl Page {
         self.market_view = page_market::view(market_book(node), trader, node.chain());
     }
 
-    /// Carries out a wallet command: keeps what it wrote, submits what it signed.
+    /// Carries out a wallet command. A confirmed spend first waits (at most
+    /// [`CONFIRM_WAIT_MILLIS`]) for the online sibling devices to acknowledge the reservation
+    /// of its coins, so none of them spends the same coins meanwhile.
     fn wallet_command(&mut self, command: WalletCommand) {
+        if command == WalletCommand::ConfirmSpend && !self.awaiting_siblings().is_empty() {
+            self.confirming = Some(now());
+            self.notice = Some(Notice::Done(
+                "Waiting for your other devices to see that these coins are held…".into(),
+            ));
+            self.refresh_wallet(true);
+            return;
+        }
+        self.run_wallet_command(command);
+    }
+
+    /// The online sibling devices that have not acknowledged the reservation of the spend
+    /// under review.
+    fn awaiting_siblings(&self) -> Vec<DeviceId> {
+        match (&self.device_sync, self.wallet.pending()) {
+            (Some(sync), Some(spend)) => sync.awaiting(now(), &spend.stamp),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Signs the spend waiting for its siblings once they acknowledged it, or once waiting
+    /// longer would only hold its owner up (a sibling that left says nothing).
+    fn check_confirming(&mut self) {
+        let Some(since) = self.confirming else {
+            return;
+        };
+        let awaiting = self.awaiting_siblings();
+        let waited_out = now() >= since + CONFIRM_WAIT_MILLIS;
+        if !awaiting.is_empty() && !waited_out {
+            return;
+        }
+        self.confirming = None;
+        self.run_wallet_command(WalletCommand::ConfirmSpend);
+        if let (false, Some(Notice::Done(text))) = (awaiting.is_empty(), &mut self.notice) {
+            text.push_str(&format!(
+                " ({} of your devices did not answer within {} s: they were told, and refuse \
+                 these coins once they hear)",
+                awaiting.len(),
+                CONFIRM_WAIT_MILLIS / 1000
+            ));
+        }
+        self.update_status();
+    }
+
+    /// Carries out a wallet command: keeps what it wrote, submits what it signed, tells the
+    /// sibling devices what changed.
+    fn run_wallet_command(&mut self, command: WalletCommand) {
+        let device = device_of(&self.driver.node().id());
         let random = Randomness {
             salt: random_bytes(),
             nonce: random_bytes(),
@@ -879,15 +978,15 @@ impl Page {
         // What a locked wallet kept; unreadable metadata (only used indexes and labels) starts
         // afresh rather than locking the person out.
         let metadata = Metadata::decode(&self.kept_metadata).ok();
-        let network = self.network;
-        let (mut notice, effects) = self.wallet.command(
-            command,
-            network,
-            self.driver.node().chain(),
+        let context = CommandContext {
+            network: self.network,
+            chain: self.driver.node().chain(),
             metadata,
-            now(),
+            device,
+            now_millis: now(),
             random,
-        );
+        };
+        let (mut notice, effects) = self.wallet.command(command, context);
         if let Some(tx) = effects.submit {
             if let Err(err) = self.submit_tx(tx) {
                 notice = Notice::Refused(format!("The transaction was refused: {err}"));
@@ -901,19 +1000,124 @@ impl Page {
         if let Some(wallet) = self.wallet.unlocked() {
             self.kept_metadata = wallet.metadata().encode();
         }
-        // The desk lives as long as the wallet is unlocked.
+        // The desk and the device sync live as long as the wallet is unlocked.
         match (self.wallet.unlocked().is_some(), self.desk.is_some()) {
-            (true, false) => {
-                let mut device = [0u8; 16];
-                device.copy_from_slice(&self.driver.node().id().0[..16]);
-                self.desk = Some(Desk::new(self.key, DeviceId(device)));
-            }
+            (true, false) => self.desk = Some(Desk::new(self.key, device)),
             (false, true) => self.desk = None,
             _ => {}
+        }
+        if let Some(group) = effects.group {
+            self.device_sync = Some(DeviceSync::new(group, self.driver.node().id()));
+            self.announced_at = 0;
+            self.tick_devices(true);
+        }
+        if self.wallet.unlocked().is_none() {
+            self.device_sync = None;
+            self.confirming = None;
+        } else if effects.metadata_changed {
+            self.tell_siblings();
         }
         self.market_moved = true;
         self.notice = Some(notice);
         self.refresh_wallet(true);
+    }
+
+    /// Announces the wallet's topic when due, and lets the device sync greet the topic's
+    /// followers (at once with `now_please`, else at most once a second).
+    fn tick_devices(&mut self, now_please: bool) {
+        let now = now();
+        if self.device_sync.is_none() || (!now_please && now < self.device_ticked_at + 1_000) {
+            return;
+        }
+        self.device_ticked_at = now;
+        let Some(topic) = self.device_sync.as_ref().map(DeviceSync::topic) else {
+            return;
+        };
+        if now >= self.announced_at + RENEW_MILLIS {
+            self.announced_at = now;
+            let (key, aux) = (self.key, random_bytes());
+            let (_, actions) = self
+                .driver
+                .with_protocol::<TopicBoard, _>(now, |board, ctx| {
+                    board.announce(ctx, &key, topic, MAX_TOPIC_TTL_MILLIS, &aux)
+                });
+            self.act(actions);
+        }
+        let followers = self
+            .driver
+            .node()
+            .protocol::<TopicBoard>()
+            .map(|board| board.followers(&topic, now))
+            .unwrap_or_default();
+        let (Some(sync), Some(wallet)) = (self.device_sync.as_mut(), self.wallet.unlocked()) else {
+            return;
+        };
+        sync.tick(now, &followers, wallet.metadata(), random_bytes());
+        self.route_device_sync();
+    }
+
+    /// A sealed message from a sibling device (or something posing as one).
+    fn device_sync_message(&mut self, from: PeerId, payload: &[u8]) {
+        let (Some(sync), Some(wallet)) = (self.device_sync.as_mut(), self.wallet.unlocked()) else {
+            return;
+        };
+        let received = sync.receive(now(), from, payload, wallet.metadata_mut(), random_bytes());
+        self.route_device_sync();
+        // A stranger's or a relay's bytes are dropped: they cost this device nothing.
+        if let Ok(changed) = received {
+            self.keep_wallet_metadata();
+            if changed {
+                self.refresh_wallet(true);
+            }
+            self.check_confirming();
+        }
+    }
+
+    /// Sends the siblings what this device's metadata gained.
+    fn tell_siblings(&mut self) {
+        let (Some(sync), Some(wallet)) = (self.device_sync.as_mut(), self.wallet.unlocked()) else {
+            return;
+        };
+        sync.changed(now(), wallet.metadata(), random_bytes());
+        self.route_device_sync();
+    }
+
+    fn route_device_sync(&mut self) {
+        let Some(sync) = self.device_sync.as_mut() else {
+            return;
+        };
+        for (to, payload) in sync.take_outbox() {
+            self.route(Outgoing {
+                to,
+                kind: RoutedKind::DeviceSync,
+                payload,
+            });
+        }
+    }
+
+    /// Renames this device, or pauses (resumes) its sync.
+    fn devices_command(&mut self, command: DevicesCommand) {
+        let device = device_of(&self.driver.node().id());
+        match command {
+            DevicesCommand::Rename(name) => {
+                let Some(wallet) = self.wallet.unlocked() else {
+                    return;
+                };
+                let name = name.trim().to_owned();
+                let stamp = wallet.metadata().next_stamp(device, now());
+                wallet.metadata_mut().set_device_name(device, name, stamp);
+                self.keep_wallet_metadata();
+                self.tell_siblings();
+            }
+            DevicesCommand::Pause(paused) => {
+                if let Some(sync) = self.device_sync.as_mut() {
+                    sync.set_paused(paused);
+                }
+                if !paused {
+                    self.tick_devices(true);
+                }
+            }
+        }
     }
 
     /// Submits a transaction to the tab's mempool, which relays it.
@@ -1272,6 +1476,12 @@ impl Page {
             stopped: false,
             recent_blocks: explorer::recent_blocks(node.chain()),
             explored: self.explored.clone(),
+            devices: page_devices::view(
+                self.device_sync
+                    .as_ref()
+                    .zip(self.wallet.unlocked_ref().map(|wallet| wallet.metadata())),
+                now(),
+            ),
         };
         if status != self.status {
             self.status = status;
@@ -1393,6 +1603,21 @@ impl Page {
                     kind: RoutedKind::SwapResponse,
                     payload,
                 }) => self.swap_response(from, &payload),
+                Action::Event(Event::Routed {
+                    from,
+                    kind: RoutedKind::DeviceSync,
+                    payload,
+                }) => self.device_sync_message(from, &payload),
+                Action::Event(Event::TopicAnnounced { topic, .. })
+                    if self
+                        .device_sync
+                        .as_ref()
+                        .is_some_and(|sync| sync.topic() == topic) =>
+                {
+                    // A sibling appeared (or renewed): greet it now rather than at the next
+                    // round.
+                    self.tick_devices(true);
+                }
                 Action::Event(Event::TransactionsDropped(dropped)) => {
                     self.transactions_dropped(&dropped)
                 }

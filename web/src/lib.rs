@@ -5,6 +5,9 @@
 //! and IndexedDB (`store`).
 
 pub mod app;
+pub mod devices;
+#[cfg(target_arch = "wasm32")]
+pub mod devices_card;
 #[cfg(target_arch = "wasm32")]
 pub mod driver;
 pub mod explorer;

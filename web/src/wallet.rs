@@ -10,7 +10,8 @@ use bitcoin::Transaction;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::store::{Table, WriteBatch, METADATA_KEY, VAULT_KEY};
 use bitmesh_core::wallet::build::{BuiltTx, IssueRequest};
-use bitmesh_core::wallet::metadata::Metadata;
+use bitmesh_core::wallet::device_group::DeviceGroup;
+use bitmesh_core::wallet::metadata::{DeviceId, LabelTarget, Metadata, Stamp};
 use bitmesh_core::wallet::mnemonic;
 use bitmesh_core::wallet::session::{parse_units, SendAmount, Wallet};
 use bitmesh_core::wallet::tracker::{TxStatus, Unit};
@@ -21,6 +22,9 @@ use crate::app::format_units;
 
 /// The shortest password accepted for a new vault.
 pub const MIN_PASSWORD_LEN: usize = 8;
+/// How long the coins of a spend under review are held for it (then they free themselves, so
+/// a closed tab holds nothing for long).
+pub const REVIEW_HOLD_MILLIS: u64 = 10 * 60_000;
 
 /// What a person asks of the wallet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,16 @@ pub enum WalletCommand {
         supply: String,
         fee_rate: String,
     },
+    /// Sign and send the spend under review (the driver first waits for the online sibling
+    /// devices to see its reservation).
+    ConfirmSpend,
+    /// Drop the spend under review and free its coins.
+    CancelSpend,
+    /// Label a transaction (an empty label removes it).
+    Label {
+        txid: String,
+        label: String,
+    },
 }
 
 /// The result of a command, in words for the person.
@@ -76,6 +90,22 @@ pub struct Effects {
     pub writes: WriteBatch,
     /// A signed transaction to submit to the mempool and relay.
     pub submit: Option<Transaction>,
+    /// The wallet's device group, derived from the seed when the wallet opened.
+    pub group: Option<DeviceGroup>,
+    /// The metadata changed: siblings are told.
+    pub metadata_changed: bool,
+}
+
+/// A spend prepared and under review: its coins are reserved for it.
+#[derive(Debug, Clone)]
+pub struct PendingSpend {
+    built: BuiltTx,
+    /// What the person is asked to confirm.
+    review: String,
+    /// What is said once it is sent (the txid follows).
+    done: String,
+    /// The stamp of the reservation: siblings that have seen it acknowledge it.
+    pub stamp: Stamp,
 }
 
 /// Where the page's wallet is.
@@ -87,6 +117,7 @@ pub enum PageWallet {
     Unlocked {
         vault: Vault,
         wallet: Box<Wallet>,
+        pending: Option<PendingSpend>,
     },
 }
 
@@ -95,6 +126,18 @@ pub struct Randomness {
     pub salt: [u8; 16],
     pub nonce: [u8; 12],
     pub aux: [u8; 32],
+}
+
+/// What a command runs with besides the wallet.
+pub struct CommandContext<'a> {
+    pub network: Network,
+    pub chain: &'a Chain,
+    /// The metadata kept while the wallet was locked (read at unlock).
+    pub metadata: Option<Metadata>,
+    /// This device (its writes are stamped with it).
+    pub device: DeviceId,
+    pub now_millis: u64,
+    pub random: Randomness,
 }
 
 /// What the views show of the wallet.
@@ -110,6 +153,8 @@ pub enum WalletView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub receive: String,
+    /// The spend under review, in words, if any.
+    pub pending: Option<String>,
     pub balances: Vec<BalanceRow>,
     pub history: Vec<HistoryRow>,
     pub descriptor: String,
@@ -137,6 +182,7 @@ pub struct HistoryRow {
     /// What it changed, as "+0.10000000 BTC", "-5.00 GOLD".
     pub changes: Vec<String>,
     pub fee: Option<String>,
+    pub label: Option<String>,
 }
 
 impl PageWallet {
@@ -158,29 +204,37 @@ impl PageWallet {
         }
     }
 
+    /// The unlocked wallet, if it is, to read.
+    pub fn unlocked_ref(&self) -> Option<&Wallet> {
+        match self {
+            PageWallet::Unlocked { wallet, .. } => Some(wallet),
+            _ => None,
+        }
+    }
+
     /// Carries out `command`. A refusal changes nothing.
     pub fn command(
         &mut self,
         command: WalletCommand,
-        network: Network,
-        chain: &Chain,
-        metadata: Option<Metadata>,
-        now_millis: u64,
-        random: Randomness,
+        context: CommandContext<'_>,
     ) -> (Notice, Effects) {
-        self.run(command, network, chain, metadata, now_millis, random)
+        self.run(command, context)
             .unwrap_or_else(|reason| (Notice::Refused(reason), Effects::default()))
     }
 
     fn run(
         &mut self,
         command: WalletCommand,
-        network: Network,
-        chain: &Chain,
-        metadata: Option<Metadata>,
-        now_millis: u64,
-        random: Randomness,
+        context: CommandContext<'_>,
     ) -> Result<(Notice, Effects), String> {
+        let CommandContext {
+            network,
+            chain,
+            metadata,
+            device,
+            now_millis,
+            random,
+        } = context;
         let mut effects = Effects::default();
         let notice = match command {
             WalletCommand::Create { phrase, password }
@@ -210,9 +264,11 @@ impl PageWallet {
                     .writes
                     .put(Table::WALLET, VAULT_KEY.to_vec(), vault.as_bytes().to_vec());
                 keep_metadata(&mut effects.writes, &wallet);
+                effects.group = Some(DeviceGroup::from_seed(&secret.seed()[..], network));
                 *self = PageWallet::Unlocked {
                     vault,
                     wallet: Box::new(wallet),
+                    pending: None,
                 };
                 Notice::Done(
                     "The wallet is kept in this browser, encrypted with your password".into(),
@@ -230,13 +286,19 @@ impl PageWallet {
                 })?;
                 let wallet = Wallet::new(&secret.seed()[..], network, metadata.unwrap_or_default())
                     .map_err(|err| format!("The wallet's keys cannot be derived: {err}"))?;
+                effects.group = Some(DeviceGroup::from_seed(&secret.seed()[..], network));
                 *self = PageWallet::Unlocked {
                     vault: vault.clone(),
                     wallet: Box::new(wallet),
+                    pending: None,
                 };
                 Notice::Done("Unlocked".into())
             }
             WalletCommand::Lock => {
+                if self.release_pending(device, now_millis) {
+                    keep_metadata(&mut effects.writes, self.require_unlocked()?);
+                    effects.metadata_changed = true;
+                }
                 let PageWallet::Unlocked { vault, .. } = self else {
                     return Err("The wallet is not unlocked".into());
                 };
@@ -245,8 +307,9 @@ impl PageWallet {
             }
             WalletCommand::NewAddress => {
                 let wallet = self.require_unlocked()?;
-                let address = wallet.new_receive_address();
+                let address = wallet.new_receive_address(device);
                 keep_metadata(&mut effects.writes, wallet);
+                effects.metadata_changed = true;
                 Notice::Done(format!("A fresh receive address: {address}"))
             }
             WalletCommand::Send {
@@ -273,17 +336,14 @@ impl PageWallet {
                 if psbt_only {
                     Notice::Psbt(wallet.psbt(&built))
                 } else {
-                    let sent = sent_amount(&built, unit, amount, wallet);
-                    let tx = wallet.sign(&built, &random.aux);
-                    keep_metadata(&mut effects.writes, wallet);
-                    let notice = Notice::Done(format!(
-                        "Sent {} {name}, fee {} BTC: {}",
-                        format_units(sent, decimals),
-                        format_units(built.fee.to_sat(), 8),
-                        tx.compute_txid()
-                    ));
-                    effects.submit = Some(tx);
-                    notice
+                    let sent = format!(
+                        "{} {name}",
+                        format_units(sent_amount(&built, unit, amount, wallet), decimals)
+                    );
+                    let fee = format_units(built.fee.to_sat(), 8);
+                    let review = format!("Send {sent} to {}, fee {fee} BTC?", to.trim());
+                    let done = format!("Sent {sent}, fee {fee} BTC");
+                    self.review(built, review, done, device, now_millis, &mut effects)?
                 }
             }
             WalletCommand::Issue {
@@ -310,19 +370,123 @@ impl PageWallet {
                 let built = wallet
                     .prepare_issue(&request, fee_rate, now_millis)
                     .map_err(|err| format!("Cannot issue: {err}"))?;
-                let tx = wallet.sign(&built, &random.aux);
+                let issued = format!("{} {}", format_units(supply, decimals), request.ticker);
+                let fee = format_units(built.fee.to_sat(), 8);
+                let review = format!("Issue {issued}, fee {fee} BTC?");
+                let done = format!("Issued {issued}, fee {fee} BTC");
+                self.review(built, review, done, device, now_millis, &mut effects)?
+            }
+            WalletCommand::ConfirmSpend => {
+                let PageWallet::Unlocked {
+                    wallet, pending, ..
+                } = self
+                else {
+                    return Err("Unlock the wallet first".into());
+                };
+                let spend = pending.take().ok_or("There is no spend to confirm")?;
+                let tx = wallet.sign(&spend.built, &random.aux);
                 keep_metadata(&mut effects.writes, wallet);
-                let notice = Notice::Done(format!(
-                    "Issued {} {}: {}",
-                    format_units(supply, decimals),
-                    request.ticker,
-                    tx.compute_txid()
-                ));
+                effects.metadata_changed = true;
+                let notice = Notice::Done(format!("{}: {}", spend.done, tx.compute_txid()));
                 effects.submit = Some(tx);
                 notice
             }
+            WalletCommand::CancelSpend => {
+                if !self.release_pending(device, now_millis) {
+                    return Err("There is no spend to cancel".into());
+                }
+                keep_metadata(&mut effects.writes, self.require_unlocked()?);
+                effects.metadata_changed = true;
+                Notice::Done("Cancelled: its coins are free again".into())
+            }
+            WalletCommand::Label { txid, label } => {
+                let wallet = self.require_unlocked()?;
+                let txid: bitcoin::Txid = txid
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("\"{}\" is not a transaction id", txid.trim()))?;
+                let label = label.trim();
+                let stamp = wallet.metadata().next_stamp(device, now_millis);
+                wallet.metadata_mut().set_label(
+                    LabelTarget::Transaction(txid),
+                    (!label.is_empty()).then(|| label.to_owned()),
+                    stamp,
+                );
+                keep_metadata(&mut effects.writes, wallet);
+                effects.metadata_changed = true;
+                Notice::Done(if label.is_empty() {
+                    "Label removed".into()
+                } else {
+                    "Label saved".into()
+                })
+            }
         };
         Ok((notice, effects))
+    }
+
+    /// Puts `built` under review: its coins are reserved (for [`REVIEW_HOLD_MILLIS`]) so
+    /// neither this device nor a sibling spends them meanwhile. A spend already under review
+    /// is dropped first.
+    fn review(
+        &mut self,
+        built: BuiltTx,
+        review: String,
+        done: String,
+        device: DeviceId,
+        now_millis: u64,
+        effects: &mut Effects,
+    ) -> Result<Notice, String> {
+        self.release_pending(device, now_millis);
+        let PageWallet::Unlocked {
+            wallet, pending, ..
+        } = self
+        else {
+            return Err("Unlock the wallet first".into());
+        };
+        let coins: Vec<_> = built.inputs.iter().map(|input| input.outpoint).collect();
+        let stamp = wallet.metadata().next_stamp(device, now_millis);
+        wallet.reserve(&coins, now_millis + REVIEW_HOLD_MILLIS, stamp);
+        keep_metadata(&mut effects.writes, wallet);
+        effects.metadata_changed = true;
+        *pending = Some(PendingSpend {
+            built,
+            review: review.clone(),
+            done,
+            stamp,
+        });
+        Ok(Notice::Done(format!(
+            "{review} Its coins are held for it while you confirm."
+        )))
+    }
+
+    /// Drops the spend under review, releasing its coins; whether there was one.
+    fn release_pending(&mut self, device: DeviceId, now_millis: u64) -> bool {
+        let PageWallet::Unlocked {
+            wallet, pending, ..
+        } = self
+        else {
+            return false;
+        };
+        let Some(spend) = pending.take() else {
+            return false;
+        };
+        let coins: Vec<_> = spend
+            .built
+            .inputs
+            .iter()
+            .map(|input| input.outpoint)
+            .collect();
+        let stamp = wallet.metadata().next_stamp(device, now_millis);
+        wallet.reserve(&coins, 0, stamp);
+        true
+    }
+
+    /// The spend under review, if any.
+    pub fn pending(&self) -> Option<&PendingSpend> {
+        match self {
+            PageWallet::Unlocked { pending, .. } => pending.as_ref(),
+            _ => None,
+        }
     }
 
     fn require_unlocked(&mut self) -> Result<&mut Wallet, String> {
@@ -335,7 +499,13 @@ impl PageWallet {
         match self {
             PageWallet::Absent => WalletView::Absent,
             PageWallet::Locked(_) => WalletView::Locked,
-            PageWallet::Unlocked { wallet, .. } => WalletView::Unlocked(summary(wallet, chain)),
+            PageWallet::Unlocked {
+                wallet, pending, ..
+            } => WalletView::Unlocked(summary(
+                wallet,
+                pending.as_ref().map(|spend| spend.review.clone()),
+                chain,
+            )),
         }
     }
 }
@@ -386,7 +556,7 @@ fn sent_amount(built: &BuiltTx, unit: Unit, amount: SendAmount, wallet: &Wallet)
     }
 }
 
-fn summary(wallet: &Wallet, chain: &Chain) -> Summary {
+fn summary(wallet: &Wallet, pending: Option<String>, chain: &Chain) -> Summary {
     let balances = wallet
         .balances()
         .into_iter()
@@ -425,11 +595,16 @@ fn summary(wallet: &Wallet, chain: &Chain) -> Summary {
                 trade: entry.trade,
                 changes,
                 fee: entry.fee.map(|fee| format_units(fee.to_sat(), 8)),
+                label: wallet
+                    .metadata()
+                    .label(&LabelTarget::Transaction(entry.txid))
+                    .map(str::to_owned),
             }
         })
         .collect();
     Summary {
         receive: wallet.receive_address().to_string(),
+        pending,
         balances,
         history,
         descriptor: wallet.descriptor(),
@@ -460,7 +635,15 @@ mod tests {
     }
 
     fn run(wallet: &mut PageWallet, command: WalletCommand, chain: &Chain) -> (Notice, Effects) {
-        wallet.command(command, Network::Test, chain, None, 0, random())
+        let context = CommandContext {
+            network: Network::Test,
+            chain,
+            metadata: None,
+            device: DeviceId([1; 16]),
+            now_millis: 0,
+            random: random(),
+        };
+        wallet.command(command, context)
     }
 
     #[test]
@@ -568,6 +751,45 @@ mod tests {
         assert!(
             matches!(&notice, Notice::Refused(why) if why.starts_with("Cannot send: insufficient funds")),
             "{notice:?}"
+        );
+    }
+
+    #[test]
+    fn labels_are_kept_and_a_spend_needs_one_under_review() {
+        let chain = Chain::new(Network::Test);
+        let mut wallet = PageWallet::Absent;
+        let create = WalletCommand::Create {
+            phrase: PHRASE.into(),
+            password: "correct horse".into(),
+        };
+        assert!(
+            run(&mut wallet, create, &chain).1.group.is_some(),
+            "the device group"
+        );
+        for command in [WalletCommand::ConfirmSpend, WalletCommand::CancelSpend] {
+            let (notice, effects) = run(&mut wallet, command, &chain);
+            assert!(matches!(notice, Notice::Refused(why) if why.starts_with("There is no spend")));
+            assert!(effects.submit.is_none() && effects.writes.is_empty());
+        }
+        let label = |txid: &str, label: &str| WalletCommand::Label {
+            txid: txid.into(),
+            label: label.into(),
+        };
+        assert_eq!(
+            run(&mut wallet, label("nope", "rent"), &chain).0,
+            Notice::Refused("\"nope\" is not a transaction id".into())
+        );
+        let txid = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b";
+        let (notice, effects) = run(&mut wallet, label(txid, " rent "), &chain);
+        assert_eq!(notice, Notice::Done("Label saved".into()));
+        assert!(effects.metadata_changed && !effects.writes.is_empty());
+        let target = LabelTarget::Transaction(txid.parse().unwrap());
+        let metadata = wallet.unlocked_ref().unwrap().metadata();
+        assert_eq!(metadata.label(&target), Some("rent"));
+        run(&mut wallet, label(txid, ""), &chain);
+        assert_eq!(
+            wallet.unlocked_ref().unwrap().metadata().label(&target),
+            None
         );
     }
 }

@@ -351,6 +351,15 @@ fn Unlocked(props: &UnlockedProps) -> Html {
                 </tbody>
             </table>
             <Receive address={summary.receive.clone()} new_address={emit(&command, WalletCommand::NewAddress)} />
+            { for summary.pending.as_ref().map(|review| html! {
+                <div class="review" id="spend-review" role="dialog" aria-label="Confirm the spend">
+                    <p id="spend-review-text">{ review.clone() }</p>
+                    <div class="row">
+                        <button id="spend-confirm" onclick={emit(&command, WalletCommand::ConfirmSpend)}>{ "Confirm and send" }</button>
+                        <button id="spend-cancel" class="secondary" onclick={emit(&command, WalletCommand::CancelSpend)}>{ "Cancel" }</button>
+                    </div>
+                </div>
+            }) }
             <Send summary={summary.clone()} command={command.clone()} />
             <Issue command={command.clone()} />
             <h3>{ "History" }</h3>
@@ -359,17 +368,18 @@ fn Unlocked(props: &UnlockedProps) -> Html {
             } else {
                 <ul class="history" id="history">
                     { for summary.history.iter().map(|row| html! {
-                        <li class={classes!(row.conflicted.then_some("conflicted"))}>
+                        <li class={classes!(row.conflicted.then_some("conflicted"))} data-txid={row.txid.clone()}>
                             <span class="changes">{ row.changes.join(", ") }</span>
                             { " · " }
                             <span class="confirmations">{
-                                if row.conflicted { "conflicted: will not confirm".to_owned() }
+                                if row.conflicted { "conflicted: another spend of its coins confirmed, this one never will".to_owned() }
                                 else if row.confirmations == 0 { "unconfirmed".to_owned() }
                                 else { format!("{} confirmations", row.confirmations) }
                             }</span>
                             { row.fee.as_ref().map(|fee| format!(" · fee {fee}")).unwrap_or_default() }
                             { if row.trade { " · trade" } else { "" } }
                             <br /><code class="hash">{ row.txid.clone() }</code>
+                            <LabelEditor txid={row.txid.clone()} label={row.label.clone()} command={command.clone()} />
                         </li>
                     }) }
                 </ul>
@@ -380,6 +390,39 @@ fn Unlocked(props: &UnlockedProps) -> Html {
             </details>
             <button id="lock" class="secondary" onclick={emit(&command, WalletCommand::Lock)}>{ "Lock" }</button>
         </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct LabelEditorProps {
+    txid: String,
+    label: Option<String>,
+    command: Callback<WalletCommand>,
+}
+
+/// A transaction's label (shared with the wallet's other devices), editable in place.
+#[function_component]
+fn LabelEditor(props: &LabelEditorProps) -> Html {
+    let input = use_node_ref();
+    let onsubmit = {
+        let (input, txid, command) = (input.clone(), props.txid.clone(), props.command.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            if let Some(input) = input.cast::<HtmlInputElement>() {
+                command.emit(WalletCommand::Label {
+                    txid: txid.clone(),
+                    label: input.value(),
+                });
+            }
+        })
+    };
+    html! {
+        <form class="row label-form" {onsubmit}>
+            <span class="label">{ props.label.clone().unwrap_or_default() }</span>
+            <input class="label-input" ref={input} type="text" maxlength="200" autocomplete="off"
+                aria-label="Label" placeholder="Label" value={props.label.clone().unwrap_or_default()} />
+            <button class="label-save secondary" type="submit">{ "Save label" }</button>
+        </form>
     }
 }
 

@@ -116,9 +116,41 @@ fn the_receive_address_moves_on_once_paid() {
     );
     let mut wallet = world.wallet.clone();
     assert_eq!(
-        wallet.new_receive_address(),
+        wallet.new_receive_address(PHONE),
         account.address(Keychain::External, 2)
     );
+}
+
+#[test]
+fn each_device_shows_a_receive_address_of_its_own() {
+    let world = World::funded(1);
+    let account = world.wallet.account().clone();
+    let address = |index| account.address(Keychain::External, index);
+    let (mut laptop, mut phone) = (world.wallet.clone(), world.wallet.clone());
+    assert!(laptop.claim_receive_address(LAPTOP));
+    assert_eq!(laptop.receive_address(), address(1), "index 0 was paid");
+    assert!(!laptop.claim_receive_address(LAPTOP), "kept while unpaid");
+
+    // The phone claimed before it heard of the laptop's claim: the same index, for a moment.
+    assert!(phone.claim_receive_address(PHONE));
+    assert_eq!(phone.receive_address(), address(1));
+    let laptops = laptop.metadata().clone();
+    phone.metadata_mut().merge(&laptops);
+    let phones = phone.metadata().clone();
+    laptop.metadata_mut().merge(&phones);
+    // The lower device id keeps it; the other moves on to an index nobody handed out.
+    assert!(
+        !phone.claim_receive_address(PHONE),
+        "PHONE < LAPTOP keeps index 1"
+    );
+    assert!(laptop.claim_receive_address(LAPTOP));
+    assert_eq!(phone.receive_address(), address(1));
+    assert_eq!(laptop.receive_address(), address(2));
+    // A new wallet object over the kept metadata (a reload) shows the same address.
+    let mut reloaded = world.wallet.clone();
+    *reloaded.metadata_mut() = laptop.metadata().clone();
+    assert!(!reloaded.claim_receive_address(LAPTOP));
+    assert_eq!(reloaded.receive_address(), address(2));
 }
 
 #[test]

@@ -23,7 +23,7 @@ use super::swap::{
 use crate::chain::assets::AssetId;
 use crate::chain::utxo::Coin;
 use crate::wallet::build::ForeignCoin;
-use crate::wallet::metadata::{DeviceId, Stamp};
+use crate::wallet::metadata::DeviceId;
 use crate::wallet::session::{PayError, Wallet};
 use crate::wire::{PeerId, RoutedKind};
 
@@ -187,7 +187,6 @@ pub struct Desk {
     answering: HashMap<Txid, Answering>,
     trades: VecDeque<Trade>,
     nonce: u64,
-    last_stamp_millis: u64,
 }
 
 impl Desk {
@@ -204,7 +203,6 @@ impl Desk {
             answering: HashMap::new(),
             trades: VecDeque::new(),
             nonce: 0,
-            last_stamp_millis: 0,
         }
     }
 
@@ -344,7 +342,7 @@ impl Desk {
         wallet.reserve(
             &mine,
             now_millis + SWAP_TIMEOUT_MILLIS,
-            self.stamp(now_millis),
+            wallet.metadata().next_stamp(self.device, now_millis),
         );
         let proposal = SwapProposal {
             order: fill.order,
@@ -407,7 +405,11 @@ impl Desk {
         order.check().map_err(PlaceError::Order)?;
         (order.receive, order.change) = wallet.order_scripts();
         self.nonce += 1;
-        wallet.reserve(&funding, expiry_millis, self.stamp(now_millis));
+        wallet.reserve(
+            &funding,
+            expiry_millis,
+            wallet.metadata().next_stamp(self.device, now_millis),
+        );
         Ok(SignedOrder::sign(&self.secp, order, &self.key, aux_rand))
     }
 
@@ -430,7 +432,11 @@ impl Desk {
         if self.maker.is_busy(id) {
             return Err(CancelError::Busy);
         }
-        wallet.reserve(view.funding, 0, self.stamp(now_millis));
+        wallet.reserve(
+            view.funding,
+            0,
+            wallet.metadata().next_stamp(self.device, now_millis),
+        );
         let update = OrderUpdate {
             order: *id,
             maker: self.maker_key,
@@ -541,7 +547,11 @@ impl Desk {
         let update = self.maker.settle(txid)?;
         if let Change::Fill { funding, .. } = &update.change {
             // The change that funds the rest is held back like the coins before it.
-            wallet.reserve(funding, answering.expiry_millis, self.stamp(now_millis));
+            wallet.reserve(
+                funding,
+                answering.expiry_millis,
+                wallet.metadata().next_stamp(self.device, now_millis),
+            );
         }
         let signed = SignedUpdate::sign(&self.secp, update, &self.key, aux_rand);
         self.remember(answering.trade.clone());
@@ -580,7 +590,11 @@ impl Desk {
                 })
             }
             TakerState::Refused(reason) => {
-                wallet.reserve(take.swap.reserved(), 0, self.stamp(now_millis));
+                wallet.reserve(
+                    take.swap.reserved(),
+                    0,
+                    wallet.metadata().next_stamp(self.device, now_millis),
+                );
                 Some(TakeOutcome::Refused {
                     order: take.trade.order,
                     reason,
@@ -594,7 +608,7 @@ impl Desk {
     /// Returns the makers that did not answer, to mark unreachable.
     pub fn on_tick(&mut self, wallet: &mut Wallet, now_millis: u64) -> Vec<XOnlyPublicKey> {
         let mut silent = Vec::new();
-        let stamp = self.stamp(now_millis);
+        let stamp = wallet.metadata().next_stamp(self.device, now_millis);
         self.takes.retain_mut(|take| {
             if take.swap.on_tick(now_millis) {
                 wallet.reserve(take.swap.reserved(), 0, stamp);
@@ -633,15 +647,5 @@ impl Desk {
             self.trades.pop_front();
         }
         self.trades.push_back(trade);
-    }
-
-    /// A stamp later than every one this desk made before, so a release in the same
-    /// millisecond as the reservation it undoes still wins.
-    fn stamp(&mut self, now_millis: u64) -> Stamp {
-        self.last_stamp_millis = now_millis.max(self.last_stamp_millis + 1);
-        Stamp {
-            millis: self.last_stamp_millis,
-            device: self.device,
-        }
     }
 }

@@ -61,6 +61,8 @@ pub struct DeviceInfo {
     pub name: Option<(Stamp, String)>,
     /// The latest time it was seen.
     pub last_seen_millis: u64,
+    /// The receive address index the device shows (only it writes this; it only grows).
+    pub receive_index: Option<u32>,
 }
 
 /// The metadata all devices of a wallet share.
@@ -194,6 +196,7 @@ impl Metadata {
                     let info = DeviceInfo {
                         name: info.name.clone().filter(|(stamp, _)| newer(stamp)),
                         last_seen_millis: info.last_seen_millis,
+                        receive_index: info.receive_index,
                     };
                     (*device, info)
                 })
@@ -363,6 +366,17 @@ impl Metadata {
         info.last_seen_millis = info.last_seen_millis.max(millis);
     }
 
+    /// Records that `device` shows the receive address of `index`.
+    pub fn set_receive_index(&mut self, device: DeviceId, index: u32) {
+        let info = self.devices.entry(device).or_default();
+        info.receive_index = info.receive_index.max(Some(index));
+    }
+
+    /// The receive address index `device` shows, if it claimed one.
+    pub fn receive_index(&self, device: &DeviceId) -> Option<u32> {
+        self.devices.get(device).and_then(|info| info.receive_index)
+    }
+
     /// Every device the wallet knows.
     pub fn devices(&self) -> impl Iterator<Item = (&DeviceId, &DeviceInfo)> {
         self.devices.iter()
@@ -385,6 +399,9 @@ impl Metadata {
                 self.set_device_name(*device, name.clone(), *stamp);
             }
             self.seen(*device, info.last_seen_millis);
+            if let Some(index) = info.receive_index {
+                self.set_receive_index(*device, index);
+            }
         }
         self.versions.merge(&other.versions);
     }
@@ -407,9 +424,10 @@ fn label_target_len(target: &LabelTarget) -> usize {
     }
 }
 
-/// The version of [`Metadata::encode`]'s format: 2 added the version vector (version 1,
-/// without it, is still read: its vector is rebuilt from the stamps).
-const ENCODING_VERSION: u8 = 2;
+/// The version of [`Metadata::encode`]'s format: 2 added the version vector, 3 each device's
+/// receive index (older versions are still read: the vector is rebuilt from the stamps, and
+/// no device has claimed an index).
+const ENCODING_VERSION: u8 = 3;
 /// The longest label, address text or device name kept, in bytes.
 pub const MAX_TEXT_LEN: usize = 1_000;
 
@@ -498,6 +516,11 @@ impl Metadata {
                 None => out.push(0),
             }
             out.extend_from_slice(&info.last_seen_millis.to_le_bytes());
+            // 0: none; else the index plus one.
+            let receive = info
+                .receive_index
+                .map_or(0, |index| index.saturating_add(1));
+            out.extend_from_slice(&receive.to_le_bytes());
         }
         out.extend_from_slice(&self.versions.encode());
         out
@@ -507,7 +530,7 @@ impl Metadata {
     pub fn decode(bytes: &[u8]) -> Result<Metadata, MetadataDecodeError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
-        if version != 1 && version != ENCODING_VERSION {
+        if !(1..=ENCODING_VERSION).contains(&version) {
             return Err(MetadataDecodeError::UnsupportedVersion(version));
         }
         let mut metadata = Metadata::new();
@@ -558,6 +581,11 @@ impl Metadata {
                 _ => return Err(MetadataDecodeError::Invalid("device name")),
             }
             metadata.seen(device, reader.u64()?);
+            if version >= 3 {
+                if let Some(index) = reader.u32()?.checked_sub(1) {
+                    metadata.set_receive_index(device, index);
+                }
+            }
         }
         if version >= 2 {
             let versions = VersionVector::decode_from(&mut reader)?;
@@ -750,15 +778,27 @@ mod tests {
             Err(MetadataDecodeError::TrailingBytes)
         );
         let mut newer = bytes.clone();
-        newer[0] = 3;
+        newer[0] = 4;
         assert_eq!(
             Metadata::decode(&newer),
-            Err(MetadataDecodeError::UnsupportedVersion(3))
+            Err(MetadataDecodeError::UnsupportedVersion(4))
         );
-        // Version 1 had no version vector: the stamps rebuild it.
-        let mut first = bytes[..bytes.len() - state.version_vector().encode().len()].to_vec();
+        // Without devices, versions 2 and 3 are laid out alike, and version 1 had no version
+        // vector either: the stamps rebuild it.
+        let mut older = Metadata::new();
+        older.set_label(
+            LabelTarget::Transaction(coin(3).txid),
+            Some("rent".into()),
+            at(1, A),
+        );
+        older.reserve(coin(1), A, 1_000, at(100, A));
+        let mut second = older.encode();
+        second[0] = 2;
+        assert_eq!(Metadata::decode(&second), Ok(older.clone()));
+        let mut first = second[..second.len() - older.version_vector().encode().len()].to_vec();
         first[0] = 1;
-        assert_eq!(Metadata::decode(&first), Ok(state.clone()));
+        assert_eq!(Metadata::decode(&first), Ok(older.clone()));
+        assert_eq!(older.version_vector().get(&A), 100);
         assert_eq!(state.version_vector().get(&A), 100);
         assert_eq!(state.version_vector().get(&B), 5);
         let mut bad_purpose = bytes;

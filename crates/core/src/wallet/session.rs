@@ -37,6 +37,8 @@ pub struct Wallet {
     metadata: Metadata,
     /// The blocks the tracker has connected, by height (genesis first).
     followed: Vec<BlockHash>,
+    /// The receive index this device shows ([`Wallet::claim_receive_address`]).
+    shown: Option<u32>,
 }
 
 /// How far [`Wallet::follow`] got.
@@ -170,6 +172,7 @@ impl Wallet {
             tracker: Tracker::new(vec![account], network.params().coinbase_maturity),
             metadata,
             followed: vec![network.genesis_hash()],
+            shown: None,
         })
     }
 
@@ -267,15 +270,51 @@ impl Wallet {
         }
     }
 
-    /// The address to show for receiving: the first one no one was given and nothing paid.
+    /// The address to show for receiving: the one this device claimed, or (before it claimed
+    /// one) the first one no one was given and nothing paid.
     pub fn receive_address(&self) -> Address {
-        let index = self.metadata.next_index(PURPOSE, Keychain::External);
+        let index = self
+            .shown
+            .unwrap_or_else(|| self.metadata.next_index(PURPOSE, Keychain::External));
         self.account().address(Keychain::External, index)
     }
 
-    /// Hands out the shown receive address and moves on to a fresh one ("new address").
-    pub fn new_receive_address(&mut self) -> Address {
-        self.metadata.allocate_index(PURPOSE, Keychain::External);
+    /// Makes sure `device` shows a receive address of its own: it keeps the one it claimed
+    /// (across reloads: the claim is in the metadata) until that one is paid or, were two
+    /// devices to have claimed the same index before they synced, the device with the lower id
+    /// keeps it. Otherwise it claims the next index no device handed out. Returns whether the
+    /// metadata changed (siblings are to be told).
+    pub fn claim_receive_address(&mut self, device: DeviceId) -> bool {
+        let keep = self.metadata.receive_index(&device).filter(|index| {
+            let paid = self
+                .tracker
+                .pays(&self.account().script_pubkey(Keychain::External, *index));
+            let taken = self
+                .metadata
+                .devices()
+                .any(|(other, info)| *other < device && info.receive_index == Some(*index));
+            !paid && !taken
+        });
+        if let Some(index) = keep {
+            self.shown = Some(index);
+            return false;
+        }
+        let index = self.metadata.allocate_index(PURPOSE, Keychain::External);
+        self.metadata.set_receive_index(device, index);
+        self.shown = Some(index);
+        true
+    }
+
+    /// Hands `device` a fresh receive address ("new address"), leaving the shown one to
+    /// whoever it was given to.
+    pub fn new_receive_address(&mut self, device: DeviceId) -> Address {
+        if self.shown.is_none() {
+            // The address shown so far (the first unused) counts as given out.
+            self.metadata.allocate_index(PURPOSE, Keychain::External);
+        }
+        let index = self.metadata.allocate_index(PURPOSE, Keychain::External);
+        self.metadata.set_receive_index(device, index);
+        self.shown = Some(index);
         self.receive_address()
     }
 

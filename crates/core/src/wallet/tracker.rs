@@ -233,6 +233,13 @@ impl Tracker {
             .collect()
     }
 
+    /// Whether a followed transaction pays `script`.
+    pub fn pays(&self, script: &ScriptBuf) -> bool {
+        self.txs
+            .values()
+            .any(|(tx, _)| tx.output.iter().any(|txout| txout.script_pubkey == *script))
+    }
+
     /// One past the highest index of `account`'s `keychain` that a followed transaction pays,
     /// if any pays it.
     pub fn next_unused(&self, account: usize, keychain: Keychain) -> Option<u32> {
