@@ -31,6 +31,10 @@ pub struct DevicesView {
     pub this_name: Option<String>,
     pub paused: bool,
     pub others: Vec<DeviceRow>,
+    /// Device-sync messages refused this session, and the last reason (strangers' bytes,
+    /// replays): shown for diagnosis, they cost nothing.
+    pub refused: u32,
+    pub last_refusal: Option<String>,
 }
 
 /// One other device of the wallet.
@@ -77,7 +81,11 @@ fn short_id(device: &DeviceId) -> String {
 
 /// The view of `sync` (when a wallet is unlocked) over its `metadata` at `now_millis`: every
 /// device the metadata knows or that proved itself this session, this one apart.
-pub fn view(sync: Option<(&DeviceSync, &Metadata)>, now_millis: u64) -> DevicesView {
+pub fn view(
+    sync: Option<(&DeviceSync, &Metadata)>,
+    refusals: (u32, Option<String>),
+    now_millis: u64,
+) -> DevicesView {
     let Some((sync, metadata)) = sync else {
         return DevicesView::default();
     };
@@ -131,5 +139,7 @@ pub fn view(sync: Option<(&DeviceSync, &Metadata)>, now_millis: u64) -> DevicesV
         this_name: name_of(&me),
         paused: sync.is_paused(),
         others,
+        refused: refusals.0,
+        last_refusal: refusals.1,
     }
 }

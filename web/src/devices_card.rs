@@ -57,9 +57,12 @@ pub fn DevicesCard(props: &DevicesCardProps) -> Html {
                 <form class="row" id="device-name-form" onsubmit={rename}>
                     <label for="device-name">{ format!("This device ({})", view.this_id) }</label>
                     <input id="device-name" ref={name} type="text" maxlength="64" autocomplete="off"
-                        placeholder="Name it, e.g. Laptop" value={view.this_name.clone().unwrap_or_default()} />
+                        placeholder={view.this_name.clone().unwrap_or_else(|| "Name it, e.g. Laptop".into())} />
                     <button id="device-name-save" type="submit" class="secondary">{ "Save" }</button>
                 </form>
+                { for view.this_name.as_ref().map(|name| html! {
+                    <p class="note" id="device-name-saved">{ format!("Your other devices know this one as “{name}”.") }</p>
+                }) }
                 if view.others.is_empty() {
                     <p class="note" id="devices-none">{ "No other device of this wallet yet: restore the same recovery phrase elsewhere and it appears here." }</p>
                 } else {
@@ -81,7 +84,8 @@ pub fn DevicesCard(props: &DevicesCardProps) -> Html {
         }
     };
     html! {
-        <section class="card" id="devices-card" aria-live="polite">
+        <section class="card" id="devices-card" aria-live="polite"
+            data-refused={view.refused.to_string()} data-last-refusal={view.last_refusal.clone().unwrap_or_default()}>
             <h2>{ "Devices" }</h2>
             { body }
             <p class="note" id="device-revocation">

@@ -234,6 +234,8 @@ struct Page {
     device_ticked_at: u64,
     /// A confirmed spend waiting for the siblings to acknowledge its reservation: since when.
     confirming: Option<u64>,
+    /// Device-sync messages refused, and why the last one was.
+    sync_refusals: (u32, Option<String>),
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -667,6 +669,7 @@ async fn run(
         announced_at: 0,
         device_ticked_at: 0,
         confirming: None,
+        sync_refusals: (0, None),
     };
     page.refresh_wallet(true);
     (page.on_status)(page.status.clone());
@@ -987,9 +990,19 @@ impl Page {
             random,
         };
         let (mut notice, effects) = self.wallet.command(command, context);
+        let mut metadata_changed = effects.metadata_changed;
         if let Some(tx) = effects.submit {
+            let coins: Vec<_> = tx.input.iter().map(|txin| txin.previous_output).collect();
             if let Err(err) = self.submit_tx(tx) {
-                notice = Notice::Refused(format!("The transaction was refused: {err}"));
+                notice = Notice::Refused(format!(
+                    "The transaction was refused, nothing was spent: {err}"
+                ));
+                // Its coins are not held for a spend that will not happen.
+                if let Some(wallet) = self.wallet.unlocked() {
+                    let stamp = wallet.metadata().next_stamp(device, now());
+                    wallet.reserve(&coins, 0, stamp);
+                    metadata_changed = true;
+                }
             }
         }
         if !effects.writes.is_empty() {
@@ -1014,7 +1027,8 @@ impl Page {
         if self.wallet.unlocked().is_none() {
             self.device_sync = None;
             self.confirming = None;
-        } else if effects.metadata_changed {
+        } else if metadata_changed {
+            self.keep_wallet_metadata();
             self.tell_siblings();
         }
         self.market_moved = true;
@@ -1063,13 +1077,19 @@ impl Page {
         };
         let received = sync.receive(now(), from, payload, wallet.metadata_mut(), random_bytes());
         self.route_device_sync();
-        // A stranger's or a relay's bytes are dropped: they cost this device nothing.
-        if let Ok(changed) = received {
-            self.keep_wallet_metadata();
-            if changed {
-                self.refresh_wallet(true);
+        match received {
+            Ok(changed) => {
+                self.keep_wallet_metadata();
+                if changed {
+                    self.refresh_wallet(true);
+                }
+                self.check_confirming();
             }
-            self.check_confirming();
+            // A stranger's or a relay's bytes are dropped: they cost this device nothing.
+            Err(err) => {
+                self.sync_refusals.0 += 1;
+                self.sync_refusals.1 = Some(err.to_string());
+            }
         }
     }
 
@@ -1480,6 +1500,7 @@ impl Page {
                 self.device_sync
                     .as_ref()
                     .zip(self.wallet.unlocked_ref().map(|wallet| wallet.metadata())),
+                self.sync_refusals.clone(),
                 now(),
             ),
         };

@@ -117,7 +117,7 @@ pub enum PageWallet {
     Unlocked {
         vault: Vault,
         wallet: Box<Wallet>,
-        pending: Option<PendingSpend>,
+        pending: Option<Box<PendingSpend>>,
     },
 }
 
@@ -448,12 +448,12 @@ impl PageWallet {
         wallet.reserve(&coins, now_millis + REVIEW_HOLD_MILLIS, stamp);
         keep_metadata(&mut effects.writes, wallet);
         effects.metadata_changed = true;
-        *pending = Some(PendingSpend {
+        *pending = Some(Box::new(PendingSpend {
             built,
             review: review.clone(),
             done,
             stamp,
-        });
+        }));
         Ok(Notice::Done(format!(
             "{review} Its coins are held for it while you confirm."
         )))
@@ -484,7 +484,7 @@ impl PageWallet {
     /// The spend under review, if any.
     pub fn pending(&self) -> Option<&PendingSpend> {
         match self {
-            PageWallet::Unlocked { pending, .. } => pending.as_ref(),
+            PageWallet::Unlocked { pending, .. } => pending.as_deref(),
             _ => None,
         }
     }

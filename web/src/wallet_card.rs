@@ -420,7 +420,7 @@ fn LabelEditor(props: &LabelEditorProps) -> Html {
         <form class="row label-form" {onsubmit}>
             <span class="label">{ props.label.clone().unwrap_or_default() }</span>
             <input class="label-input" ref={input} type="text" maxlength="200" autocomplete="off"
-                aria-label="Label" placeholder="Label" value={props.label.clone().unwrap_or_default()} />
+                aria-label="Label" placeholder={props.label.clone().unwrap_or_else(|| "Label".into())} />
             <button class="label-save secondary" type="submit">{ "Save label" }</button>
         </form>
     }

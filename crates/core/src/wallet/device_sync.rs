@@ -353,7 +353,11 @@ impl DeviceSync {
 
     /// The siblings online now whose last summary does not show `stamp`'s write yet: a device
     /// waits for this to empty before signing a spend of coins it reserved under `stamp`.
+    /// None while sync is paused: the person chose to act alone.
     pub fn awaiting(&self, now_millis: u64, stamp: &Stamp) -> Vec<DeviceId> {
+        if self.paused {
+            return Vec::new();
+        }
         self.siblings
             .iter()
             .filter(|(_, sibling)| sibling.proven && is_online(sibling, now_millis))
