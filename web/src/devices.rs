@@ -90,11 +90,14 @@ pub fn view(
         return DevicesView::default();
     };
     let me = sync.device();
-    let name_of = |device: &DeviceId| {
+    let info_of = |device: &DeviceId| {
         metadata
             .devices()
             .find(|(id, _)| *id == device)
-            .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone()))
+            .map(|(_, info)| info)
+    };
+    let name_of = |device: &DeviceId| {
+        info_of(device).and_then(|info| info.name.as_ref().map(|(_, name)| name.clone()))
     };
     let siblings = sync.siblings(now_millis, metadata);
     let mut devices: Vec<DeviceId> = metadata
@@ -125,10 +128,7 @@ pub fn view(
             DeviceRow {
                 id: short_id(device),
                 name: name_of(device),
-                last_seen_millis: metadata
-                    .devices()
-                    .find(|(id, _)| *id == device)
-                    .map_or(0, |(_, info)| info.last_seen_millis),
+                last_seen_millis: info_of(device).map_or(0, |info| info.last_seen_millis),
                 state,
             }
         })

@@ -885,8 +885,7 @@ impl Page {
             }
             if moved {
                 // The losers of a double spend free the coins the winner left alone.
-                let stamp = wallet.metadata().next_stamp(device, now());
-                tell |= wallet.release_conflicted(now(), stamp);
+                tell |= wallet.release_conflicted(device, now());
             }
         }
         if tell {
@@ -999,8 +998,7 @@ impl Page {
                 ));
                 // Its coins are not held for a spend that will not happen.
                 if let Some(wallet) = self.wallet.unlocked() {
-                    let stamp = wallet.metadata().next_stamp(device, now());
-                    wallet.reserve(&coins, 0, stamp);
+                    wallet.reserve(&coins, device, 0, now());
                     metadata_changed = true;
                 }
             }
@@ -1039,14 +1037,14 @@ impl Page {
     /// Announces the wallet's topic when due, and lets the device sync greet the topic's
     /// followers (at once with `now_please`, else at most once a second).
     fn tick_devices(&mut self, now_please: bool) {
-        let now = now();
-        if self.device_sync.is_none() || (!now_please && now < self.device_ticked_at + 1_000) {
-            return;
-        }
-        self.device_ticked_at = now;
         let Some(topic) = self.device_sync.as_ref().map(DeviceSync::topic) else {
             return;
         };
+        let now = now();
+        if !now_please && now < self.device_ticked_at + 1_000 {
+            return;
+        }
+        self.device_ticked_at = now;
         if now >= self.announced_at + RENEW_MILLIS {
             self.announced_at = now;
             let (key, aux) = (self.key, random_bytes());

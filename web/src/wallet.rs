@@ -443,9 +443,12 @@ impl PageWallet {
         else {
             return Err("Unlock the wallet first".into());
         };
-        let coins: Vec<_> = built.inputs.iter().map(|input| input.outpoint).collect();
-        let stamp = wallet.metadata().next_stamp(device, now_millis);
-        wallet.reserve(&coins, now_millis + REVIEW_HOLD_MILLIS, stamp);
+        let stamp = wallet.reserve(
+            &built.own_coins(),
+            device,
+            now_millis + REVIEW_HOLD_MILLIS,
+            now_millis,
+        );
         keep_metadata(&mut effects.writes, wallet);
         effects.metadata_changed = true;
         *pending = Some(Box::new(PendingSpend {
@@ -470,14 +473,7 @@ impl PageWallet {
         let Some(spend) = pending.take() else {
             return false;
         };
-        let coins: Vec<_> = spend
-            .built
-            .inputs
-            .iter()
-            .map(|input| input.outpoint)
-            .collect();
-        let stamp = wallet.metadata().next_stamp(device, now_millis);
-        wallet.reserve(&coins, 0, stamp);
+        wallet.reserve(&spend.built.own_coins(), device, 0, now_millis);
         true
     }
 

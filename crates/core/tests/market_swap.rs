@@ -291,7 +291,7 @@ impl Market {
         )
         .unwrap();
         let tx = sign(&built, self.bob.accounts(), &AUX);
-        let mine: Vec<OutPoint> = built.inputs.iter().map(|coin| coin.outpoint).collect();
+        let mine = built.own_coins();
         for coin in &mine {
             let stamp = self.bob.stamp();
             self.bob

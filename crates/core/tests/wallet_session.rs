@@ -333,7 +333,7 @@ fn coins_a_sibling_reserved_are_refused_in_words_until_the_reservation_lapses() 
         .collect();
     let metadata = world.wallet.metadata_mut();
     metadata.set_device_name(PHONE, "phone".into(), at(1, PHONE));
-    world.wallet.reserve(&coins, 300_000, at(2, PHONE));
+    world.wallet.reserve(&coins, PHONE, 300_000, 2);
     let err = world
         .wallet
         .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(1_000), 1, 60_000)
@@ -377,9 +377,9 @@ fn the_loser_of_a_double_spend_is_conflicted_and_its_other_coins_are_released() 
         .wallet
         .prepare_send(&stranger(), Unit::Btc, SendAmount::Max, 1, 0)
         .unwrap();
-    let swept: Vec<_> = sweep.inputs.iter().map(|input| input.outpoint).collect();
+    let swept = sweep.own_coins();
     assert_eq!(swept.len(), 2);
-    world.wallet.reserve(&swept, 600_000, at(1, LAPTOP));
+    world.wallet.reserve(&swept, LAPTOP, 600_000, 1);
     let sweep = world.wallet.sign(&sweep, &AUX);
     let payment = phone
         .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(REWARD / 10), 1, 0)
@@ -424,11 +424,8 @@ fn the_loser_of_a_double_spend_is_conflicted_and_its_other_coins_are_released() 
         matches!(err, PayError::Reserved { device: LAPTOP, .. }),
         "{err:?}"
     );
-    assert!(world.wallet.release_conflicted(1_000, at(2, LAPTOP)));
-    assert!(
-        !world.wallet.release_conflicted(1_000, at(3, LAPTOP)),
-        "once"
-    );
+    assert!(world.wallet.release_conflicted(LAPTOP, 1_000));
+    assert!(!world.wallet.release_conflicted(LAPTOP, 1_000), "once");
     assert!(world
         .wallet
         .prepare_send(&stranger(), Unit::Btc, SendAmount::Exact(both), 1, 1_000)

@@ -338,11 +338,12 @@ impl Desk {
             .prepare_swap(&terms, request.sat_per_vb, now_millis)
             .map_err(PlaceError::Funding)?;
         let tx = wallet.sign(&built, aux_rand);
-        let mine: Vec<OutPoint> = built.inputs.iter().map(|coin| coin.outpoint).collect();
+        let mine = built.own_coins();
         wallet.reserve(
             &mine,
+            self.device,
             now_millis + SWAP_TIMEOUT_MILLIS,
-            wallet.metadata().next_stamp(self.device, now_millis),
+            now_millis,
         );
         let proposal = SwapProposal {
             order: fill.order,
@@ -405,11 +406,7 @@ impl Desk {
         order.check().map_err(PlaceError::Order)?;
         (order.receive, order.change) = wallet.order_scripts();
         self.nonce += 1;
-        wallet.reserve(
-            &funding,
-            expiry_millis,
-            wallet.metadata().next_stamp(self.device, now_millis),
-        );
+        wallet.reserve(&funding, self.device, expiry_millis, now_millis);
         Ok(SignedOrder::sign(&self.secp, order, &self.key, aux_rand))
     }
 
@@ -432,11 +429,7 @@ impl Desk {
         if self.maker.is_busy(id) {
             return Err(CancelError::Busy);
         }
-        wallet.reserve(
-            view.funding,
-            0,
-            wallet.metadata().next_stamp(self.device, now_millis),
-        );
+        wallet.reserve(view.funding, self.device, 0, now_millis);
         let update = OrderUpdate {
             order: *id,
             maker: self.maker_key,
@@ -547,11 +540,7 @@ impl Desk {
         let update = self.maker.settle(txid)?;
         if let Change::Fill { funding, .. } = &update.change {
             // The change that funds the rest is held back like the coins before it.
-            wallet.reserve(
-                funding,
-                answering.expiry_millis,
-                wallet.metadata().next_stamp(self.device, now_millis),
-            );
+            wallet.reserve(funding, self.device, answering.expiry_millis, now_millis);
         }
         let signed = SignedUpdate::sign(&self.secp, update, &self.key, aux_rand);
         self.remember(answering.trade.clone());
@@ -590,11 +579,7 @@ impl Desk {
                 })
             }
             TakerState::Refused(reason) => {
-                wallet.reserve(
-                    take.swap.reserved(),
-                    0,
-                    wallet.metadata().next_stamp(self.device, now_millis),
-                );
+                wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
                 Some(TakeOutcome::Refused {
                     order: take.trade.order,
                     reason,
@@ -608,10 +593,10 @@ impl Desk {
     /// Returns the makers that did not answer, to mark unreachable.
     pub fn on_tick(&mut self, wallet: &mut Wallet, now_millis: u64) -> Vec<XOnlyPublicKey> {
         let mut silent = Vec::new();
-        let stamp = wallet.metadata().next_stamp(self.device, now_millis);
+        let device = self.device;
         self.takes.retain_mut(|take| {
             if take.swap.on_tick(now_millis) {
-                wallet.reserve(take.swap.reserved(), 0, stamp);
+                wallet.reserve(take.swap.reserved(), device, 0, now_millis);
                 silent.push(take.maker);
                 return false;
             }

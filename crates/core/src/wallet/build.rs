@@ -60,6 +60,13 @@ pub struct BuiltTx {
     pub change: Option<(usize, (usize, Keychain, u32))>,
 }
 
+impl BuiltTx {
+    /// The wallet's coins it spends (what a spend reserves).
+    pub fn own_coins(&self) -> Vec<OutPoint> {
+        self.inputs.iter().map(|input| input.outpoint).collect()
+    }
+}
+
 /// Why a payment cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

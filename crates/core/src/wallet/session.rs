@@ -299,9 +299,7 @@ impl Wallet {
             self.shown = Some(index);
             return false;
         }
-        let index = self.metadata.allocate_index(PURPOSE, Keychain::External);
-        self.metadata.set_receive_index(device, index);
-        self.shown = Some(index);
+        self.claim_fresh_index(device);
         true
     }
 
@@ -312,10 +310,15 @@ impl Wallet {
             // The address shown so far (the first unused) counts as given out.
             self.metadata.allocate_index(PURPOSE, Keychain::External);
         }
+        self.claim_fresh_index(device);
+        self.receive_address()
+    }
+
+    /// Hands `device` the next receive index no device handed out, and shows it.
+    fn claim_fresh_index(&mut self, device: DeviceId) {
         let index = self.metadata.allocate_index(PURPOSE, Keychain::External);
         self.metadata.set_receive_index(device, index);
         self.shown = Some(index);
-        self.receive_address()
     }
 
     /// Balances per unit (BTC always present).
@@ -601,26 +604,36 @@ impl Wallet {
         ))
     }
 
-    /// Holds `coins` back from spends until `until_millis` (0 releases them).
-    pub fn reserve(&mut self, coins: &[OutPoint], until_millis: u64, stamp: Stamp) {
+    /// Holds `coins` back from spends until `until_millis` (0 releases them), for `device`
+    /// at `now_millis`. The write is stamped after every write of `device` this copy has seen
+    /// ([`Metadata::next_stamp`]), so a release in the same millisecond as its reservation
+    /// still wins and siblings' deltas carry it; returns the stamp (siblings acknowledge it).
+    pub fn reserve(
+        &mut self,
+        coins: &[OutPoint],
+        device: DeviceId,
+        until_millis: u64,
+        now_millis: u64,
+    ) -> Stamp {
+        let stamp = self.metadata.next_stamp(device, now_millis);
         for coin in coins {
-            self.metadata
-                .reserve(*coin, stamp.device, until_millis, stamp);
+            self.metadata.reserve(*coin, device, until_millis, stamp);
         }
+        stamp
     }
 
-    /// Releases (under `stamp`) the reservations still holding coins that a conflicted
+    /// Releases (as `device`) the reservations still holding coins that a conflicted
     /// transaction of the wallet spent: when the chain chose another spend, the loser's other
     /// coins are free again. Returns whether anything was released.
-    pub fn release_conflicted(&mut self, now_millis: u64, stamp: Stamp) -> bool {
+    pub fn release_conflicted(&mut self, device: DeviceId, now_millis: u64) -> bool {
         let held: Vec<OutPoint> = self
             .tracker
             .conflicted_spends()
             .into_iter()
             .filter(|coin| self.metadata.reservation(coin, now_millis).is_some())
             .collect();
-        for coin in &held {
-            self.metadata.release(*coin, stamp);
+        if !held.is_empty() {
+            self.reserve(&held, device, 0, now_millis);
         }
         !held.is_empty()
     }
