@@ -1,5 +1,7 @@
 //! A person's steps with the page's wallet, shared by the end-to-end tests.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::{Browser, Node, Result};
@@ -32,6 +34,24 @@ impl Browser {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// The receive addresses this device and `sibling` (the same wallet) show, once they
+    /// differ or after 30 s. Both may have claimed the same index before they heard of each
+    /// other; the one with the higher device id moves on once they sync, so the change may
+    /// come from either page and both are read.
+    pub async fn receive_addresses_beside(&self, sibling: &Browser) -> Result<(String, String)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let shown = (
+                self.text("#receive-address").await?,
+                sibling.text("#receive-address").await?,
+            );
+            if shown.0 != shown.1 || tokio::time::Instant::now() > deadline {
+                return Ok(shown);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// On a first visit: asks for a new wallet and returns the words it shows.

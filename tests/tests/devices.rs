@@ -103,17 +103,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
         b.screenshot("devices-b.png").await?;
 
         // Each shows a receive address of its own.
-        let mut addresses = (String::new(), String::new());
-        for _ in 0..50 {
-            addresses = (
-                a.text("#receive-address").await?,
-                b.text("#receive-address").await?,
-            );
-            if addresses.0 != addresses.1 {
-                break;
-            }
-            b.wait_for_text("#devices .state", "in sync").await?;
-        }
+        let addresses = a.receive_addresses_beside(&b).await?;
         assert_ne!(addresses.0, addresses.1, "two devices, two addresses");
 
         // A label set on A shows on B.

@@ -167,17 +167,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         restored.wait_for_text("#history", "-0.0100").await?;
         // Both devices online: each shows an address of its own, neither the paid one.
         restored.wait_for_text("#devices .state", "in sync").await?;
-        let mut shown = (String::new(), String::new());
-        for _ in 0..50 {
-            shown = (
-                tab.text("#receive-address").await?,
-                restored.text("#receive-address").await?,
-            );
-            if shown.0 != shown.1 {
-                break;
-            }
-            restored.wait_for_text("#devices .state", "in sync").await?;
-        }
+        let shown = tab.receive_addresses_beside(&restored).await?;
         assert_ne!(shown.0, shown.1, "two devices, two addresses");
         assert!(shown.0 != receive && shown.1 != receive, "not the paid one");
         restored.screenshot("wallet-restored-elsewhere.png").await?;

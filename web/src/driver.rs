@@ -881,7 +881,7 @@ impl Page {
             if (moved || changed) && following.behind == 0 {
                 // Caught up: this device shows an address of its own (a sibling's claim or a
                 // payment may have taken the one it showed).
-                tell |= wallet.claim_receive_address(device);
+                tell |= wallet.claim_receive_address(device, now());
             }
             if moved {
                 // The losers of a double spend free the coins the winner left alone.

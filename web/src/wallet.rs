@@ -307,7 +307,7 @@ impl PageWallet {
             }
             WalletCommand::NewAddress => {
                 let wallet = self.require_unlocked()?;
-                let address = wallet.new_receive_address(device);
+                let address = wallet.new_receive_address(device, now_millis);
                 keep_metadata(&mut effects.writes, wallet);
                 effects.metadata_changed = true;
                 Notice::Done(format!("A fresh receive address: {address}"))

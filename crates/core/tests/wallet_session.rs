@@ -23,6 +23,7 @@ use bitmesh_core::wallet::tracker::{TxStatus, Unit};
 use bitmesh_core::Network;
 
 const NOW: u32 = 2_000_000_000;
+const NOW_MILLIS: u64 = NOW as u64 * 1000;
 const REWARD: u64 = 5_000_000_000;
 const AUX: [u8; 32] = [7; 32];
 
@@ -116,7 +117,7 @@ fn the_receive_address_moves_on_once_paid() {
     );
     let mut wallet = world.wallet.clone();
     assert_eq!(
-        wallet.new_receive_address(PHONE),
+        wallet.new_receive_address(PHONE, NOW_MILLIS),
         account.address(Keychain::External, 2)
     );
 }
@@ -127,29 +128,32 @@ fn each_device_shows_a_receive_address_of_its_own() {
     let account = world.wallet.account().clone();
     let address = |index| account.address(Keychain::External, index);
     let (mut laptop, mut phone) = (world.wallet.clone(), world.wallet.clone());
-    assert!(laptop.claim_receive_address(LAPTOP));
+    assert!(laptop.claim_receive_address(LAPTOP, NOW_MILLIS));
     assert_eq!(laptop.receive_address(), address(1), "index 0 was paid");
-    assert!(!laptop.claim_receive_address(LAPTOP), "kept while unpaid");
+    assert!(!laptop.claim_receive_address(LAPTOP, NOW_MILLIS), "kept while unpaid");
 
     // The phone claimed before it heard of the laptop's claim: the same index, for a moment.
-    assert!(phone.claim_receive_address(PHONE));
+    assert!(phone.claim_receive_address(PHONE, NOW_MILLIS));
     assert_eq!(phone.receive_address(), address(1));
+    // Same used indexes on both, yet each summary shows the other has news: the claim.
+    assert!(laptop.metadata().has_news_for(&phone.metadata().summary()));
+    assert!(phone.metadata().has_news_for(&laptop.metadata().summary()));
     let laptops = laptop.metadata().clone();
     phone.metadata_mut().merge(&laptops);
     let phones = phone.metadata().clone();
     laptop.metadata_mut().merge(&phones);
     // The lower device id keeps it; the other moves on to an index nobody handed out.
     assert!(
-        !phone.claim_receive_address(PHONE),
+        !phone.claim_receive_address(PHONE, NOW_MILLIS),
         "PHONE < LAPTOP keeps index 1"
     );
-    assert!(laptop.claim_receive_address(LAPTOP));
+    assert!(laptop.claim_receive_address(LAPTOP, NOW_MILLIS));
     assert_eq!(phone.receive_address(), address(1));
     assert_eq!(laptop.receive_address(), address(2));
     // A new wallet object over the kept metadata (a reload) shows the same address.
     let mut reloaded = world.wallet.clone();
     *reloaded.metadata_mut() = laptop.metadata().clone();
-    assert!(!reloaded.claim_receive_address(LAPTOP));
+    assert!(!reloaded.claim_receive_address(LAPTOP, NOW_MILLIS));
     assert_eq!(reloaded.receive_address(), address(2));
 }
 

@@ -61,7 +61,8 @@ pub struct DeviceInfo {
     pub name: Option<(Stamp, String)>,
     /// The latest time it was seen.
     pub last_seen_millis: u64,
-    /// The receive address index the device shows (only it writes this; it only grows).
+    /// The receive address index the device shows (only it writes this, stamped; it only
+    /// grows; every delta carries it, being small).
     pub receive_index: Option<u32>,
 }
 
@@ -366,8 +367,16 @@ impl Metadata {
         info.last_seen_millis = info.last_seen_millis.max(millis);
     }
 
-    /// Records that `device` shows the receive address of `index`.
-    pub fn set_receive_index(&mut self, device: DeviceId, index: u32) {
+    /// Records that the device of `stamp` shows the receive address of `index`. The claim is
+    /// a write of that device (its stamp enters the version vector), so a sibling whose
+    /// summary has the same used indexes still learns of it: two devices that claimed the same
+    /// index before they synced find out.
+    pub fn set_receive_index(&mut self, index: u32, stamp: Stamp) {
+        self.raise_receive_index(stamp.device, index);
+        self.versions.saw(&stamp);
+    }
+
+    fn raise_receive_index(&mut self, device: DeviceId, index: u32) {
         let info = self.devices.entry(device).or_default();
         info.receive_index = info.receive_index.max(Some(index));
     }
@@ -400,7 +409,7 @@ impl Metadata {
             }
             self.seen(*device, info.last_seen_millis);
             if let Some(index) = info.receive_index {
-                self.set_receive_index(*device, index);
+                self.raise_receive_index(*device, index);
             }
         }
         self.versions.merge(&other.versions);
@@ -583,7 +592,7 @@ impl Metadata {
             metadata.seen(device, reader.u64()?);
             if version >= 3 {
                 if let Some(index) = reader.u32()?.checked_sub(1) {
-                    metadata.set_receive_index(device, index);
+                    metadata.raise_receive_index(device, index);
                 }
             }
         }
@@ -912,5 +921,20 @@ mod tests {
             phone.has_news_for(&laptop.summary()),
             "an index alone is news"
         );
+    }
+
+    #[test]
+    fn a_receive_claim_is_news_even_when_the_used_indexes_agree() {
+        // Both devices handed out index 0 before they synced: same used indexes, no labels.
+        let mut laptop = Metadata::new();
+        let mut phone = Metadata::new();
+        let index = laptop.allocate_index(Purpose::Bip84, Keychain::External);
+        laptop.set_receive_index(index, at(1, A));
+        let index = phone.allocate_index(Purpose::Bip84, Keychain::External);
+        phone.set_receive_index(index, at(1, B));
+        assert!(laptop.has_news_for(&phone.summary()));
+        assert!(phone.has_news_for(&laptop.summary()));
+        phone.merge(&laptop.delta_since(phone.version_vector()));
+        assert_eq!(phone.receive_index(&A), Some(0), "the phone sees the clash");
     }
 }

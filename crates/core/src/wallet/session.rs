@@ -284,7 +284,7 @@ impl Wallet {
     /// devices to have claimed the same index before they synced, the device with the lower id
     /// keeps it. Otherwise it claims the next index no device handed out. Returns whether the
     /// metadata changed (siblings are to be told).
-    pub fn claim_receive_address(&mut self, device: DeviceId) -> bool {
+    pub fn claim_receive_address(&mut self, device: DeviceId, now_millis: u64) -> bool {
         let keep = self.metadata.receive_index(&device).filter(|index| {
             let paid = self
                 .tracker
@@ -299,25 +299,26 @@ impl Wallet {
             self.shown = Some(index);
             return false;
         }
-        self.claim_fresh_index(device);
+        self.claim_fresh_index(device, now_millis);
         true
     }
 
     /// Hands `device` a fresh receive address ("new address"), leaving the shown one to
     /// whoever it was given to.
-    pub fn new_receive_address(&mut self, device: DeviceId) -> Address {
+    pub fn new_receive_address(&mut self, device: DeviceId, now_millis: u64) -> Address {
         if self.shown.is_none() {
             // The address shown so far (the first unused) counts as given out.
             self.metadata.allocate_index(PURPOSE, Keychain::External);
         }
-        self.claim_fresh_index(device);
+        self.claim_fresh_index(device, now_millis);
         self.receive_address()
     }
 
     /// Hands `device` the next receive index no device handed out, and shows it.
-    fn claim_fresh_index(&mut self, device: DeviceId) {
+    fn claim_fresh_index(&mut self, device: DeviceId, now_millis: u64) {
         let index = self.metadata.allocate_index(PURPOSE, Keychain::External);
-        self.metadata.set_receive_index(device, index);
+        let stamp = self.metadata.next_stamp(device, now_millis);
+        self.metadata.set_receive_index(index, stamp);
         self.shown = Some(index);
     }
 
