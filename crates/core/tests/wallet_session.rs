@@ -130,7 +130,10 @@ fn each_device_shows_a_receive_address_of_its_own() {
     let (mut laptop, mut phone) = (world.wallet.clone(), world.wallet.clone());
     assert!(laptop.claim_receive_address(LAPTOP, NOW_MILLIS));
     assert_eq!(laptop.receive_address(), address(1), "index 0 was paid");
-    assert!(!laptop.claim_receive_address(LAPTOP, NOW_MILLIS), "kept while unpaid");
+    assert!(
+        !laptop.claim_receive_address(LAPTOP, NOW_MILLIS),
+        "kept while unpaid"
+    );
 
     // The phone claimed before it heard of the laptop's claim: the same index, for a moment.
     assert!(phone.claim_receive_address(PHONE, NOW_MILLIS));
