@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use browser::Browser;
-pub use node::{Node, NodeOptions};
+pub use node::{wallet_cli, Node, NodeOptions};
 
 /// What the harness's operations return on failure: a message saying what went wrong.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

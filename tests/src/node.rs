@@ -144,6 +144,11 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// The node's page address without a path, as the wallet CLI's `--node` takes it.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
     /// The node's signaling WebSocket, e.g. `ws://127.0.0.1:41234/signal`.
     pub fn signal_url(&self) -> String {
         format!("ws://{}/signal", self.host())
@@ -317,4 +322,36 @@ fn node_binary() -> Result<PathBuf> {
         )
         .into())
     }
+}
+
+/// Runs the wallet CLI of the node binary, `bitmesh-node wallet <args>`, with the
+/// wallet's password and `stdin`, within two steps' time: (whether it succeeded, stdout,
+/// stderr).
+pub async fn wallet_cli(
+    args: &[String],
+    password: &str,
+    stdin: &str,
+) -> Result<(bool, String, String)> {
+    use tokio::io::AsyncWriteExt;
+    let mut command = Command::new(node_binary()?);
+    command
+        .arg("wallet")
+        .args(args)
+        .env("BITMESH_WALLET_PASSWORD", password)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let mut input = child.stdin.take().ok_or("stdin is not piped")?;
+    input.write_all(stdin.as_bytes()).await?;
+    drop(input);
+    let output = tokio::time::timeout(STEP_TIMEOUT * 2, child.wait_with_output())
+        .await
+        .map_err(|_| format!("`wallet {}` did not end in time", args.join(" ")))??;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
 }

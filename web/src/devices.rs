@@ -2,8 +2,8 @@
 //! with when it was last seen and how its sync stands, and the pause switch. The sync itself is
 //! the core's [`DeviceSync`]; the driver feeds it and routes what it sends.
 
-use bitmesh_core::wallet::device_sync::DeviceSync;
-use bitmesh_core::wallet::metadata::{DeviceId, Metadata};
+use bitmesh_core::wallet::device_sync::{device_name, short_id, DeviceRow, DeviceSync};
+use bitmesh_core::wallet::metadata::Metadata;
 
 /// How often a device renews its announcement of the group's topic (announcements live 10
 /// minutes: a renewal every 5 survives one lost).
@@ -37,48 +37,6 @@ pub struct DevicesView {
     pub last_refusal: Option<String>,
 }
 
-/// One other device of the wallet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceRow {
-    /// The first bytes of its id, in hex.
-    pub id: String,
-    pub name: Option<String>,
-    /// When this device last heard from it (ms since the epoch; 0: never).
-    pub last_seen_millis: u64,
-    pub state: SyncState,
-}
-
-/// How a sibling's sync stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyncState {
-    /// Both copies hold the same metadata.
-    InSync,
-    /// Online, and one copy still lacks something of the other.
-    Syncing,
-    /// Not heard from lately: it catches up when it comes back.
-    Offline,
-    /// Sync is paused on this device.
-    Paused,
-}
-
-impl SyncState {
-    pub fn words(self) -> &'static str {
-        match self {
-            SyncState::InSync => "in sync",
-            SyncState::Syncing => "syncing",
-            SyncState::Offline => "offline",
-            SyncState::Paused => "paused here",
-        }
-    }
-}
-
-fn short_id(device: &DeviceId) -> String {
-    device.0[..4]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// The view of `sync` (when a wallet is unlocked) over its `metadata` at `now_millis`: every
 /// device the metadata knows or that proved itself this session, this one apart.
 pub fn view(
@@ -90,53 +48,11 @@ pub fn view(
         return DevicesView::default();
     };
     let me = sync.device();
-    let info_of = |device: &DeviceId| {
-        metadata
-            .devices()
-            .find(|(id, _)| *id == device)
-            .map(|(_, info)| info)
-    };
-    let name_of = |device: &DeviceId| {
-        info_of(device).and_then(|info| info.name.as_ref().map(|(_, name)| name.clone()))
-    };
-    let siblings = sync.siblings(now_millis, metadata);
-    let mut devices: Vec<DeviceId> = metadata
-        .devices()
-        .map(|(device, _)| *device)
-        .chain(
-            siblings
-                .iter()
-                .filter(|sibling| sibling.proven)
-                .map(|sibling| sibling.device),
-        )
-        .filter(|device| *device != me)
-        .collect();
-    devices.sort_unstable();
-    devices.dedup();
-    let others = devices
-        .iter()
-        .map(|device| {
-            let sibling = siblings
-                .iter()
-                .find(|sibling| sibling.proven && sibling.device == *device);
-            let state = match sibling {
-                _ if sync.is_paused() => SyncState::Paused,
-                Some(sibling) if sibling.online && sibling.in_sync => SyncState::InSync,
-                Some(sibling) if sibling.online => SyncState::Syncing,
-                _ => SyncState::Offline,
-            };
-            DeviceRow {
-                id: short_id(device),
-                name: name_of(device),
-                last_seen_millis: info_of(device).map_or(0, |info| info.last_seen_millis),
-                state,
-            }
-        })
-        .collect();
+    let others = sync.rows(now_millis, metadata);
     DevicesView {
         active: true,
         this_id: short_id(&me),
-        this_name: name_of(&me),
+        this_name: device_name(metadata, &me),
         paused: sync.is_paused(),
         others,
         refused: refusals.0,

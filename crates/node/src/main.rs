@@ -12,6 +12,7 @@ mod http;
 mod peer;
 mod signaling;
 mod wallet_cli;
+mod wallet_devices;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -21,7 +21,9 @@ use bitmesh_core::chain::template::build_template;
 use bitmesh_core::chain::template::select_transactions;
 use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment, Requester};
 use bitmesh_core::market::book::BookLimits;
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay, TopicBoard};
+use bitmesh_core::node::protocols::{
+    ChainSync, MarketRelay, MempoolRelay, TopicBoard, MAX_TOPIC_TTL_MILLIS,
+};
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
 use bitmesh_core::wire::{Features, PeerId, PeerRecord, RoutedKind};
 use bitmesh_core::Network;
@@ -106,6 +108,8 @@ enum Report {
     Mined(u64, bitcoin::Block),
     /// The HTTP side asks something of the node (run on the peer's task).
     Query(Box<dyn FnOnce(&mut View<'_>) + Send>),
+    /// An application on the peer (the wallet CLI's device sync) wants its events.
+    Subscribe(mpsc::UnboundedSender<Event>),
 }
 
 /// What an HTTP request may read and do on the running peer.
@@ -159,6 +163,42 @@ impl View<'_> {
     /// Saves the known peers and the mempool now (the node is stopping).
     pub fn persist(&mut self) {
         self.peer.persist(now_millis());
+    }
+
+    /// The peer's store.
+    pub fn store(&self) -> &Store {
+        &self.peer.store
+    }
+
+    /// Announces that this peer follows `topic` (signed by its key, for the longest life).
+    pub fn announce_topic(&mut self, topic: [u8; 32]) {
+        let key = self.peer.key;
+        let mut aux = [0u8; 32];
+        getrandom::getrandom(&mut aux).expect("the system's randomness");
+        let (_, actions) = self
+            .peer
+            .driver
+            .with_protocol::<TopicBoard, _>(now_millis(), |board, ctx| {
+                board.announce(ctx, &key, topic, MAX_TOPIC_TTL_MILLIS, &aux)
+            });
+        self.peer.act(actions);
+    }
+
+    /// The peers that announced `topic` and whose announcement still holds.
+    pub fn followers(&self, topic: &[u8; 32]) -> Vec<PeerId> {
+        self.peer
+            .driver
+            .node()
+            .protocol::<TopicBoard>()
+            .map(|board| board.followers(topic, now_millis()))
+            .unwrap_or_default()
+    }
+
+    /// Sends `payload` through the mesh to `to`.
+    pub fn send_routed(&mut self, to: PeerId, kind: RoutedKind, payload: Vec<u8>) {
+        let input = Input::SendRouted { to, kind, payload };
+        let actions = self.peer.driver.node_input(now_millis(), input);
+        self.peer.act(actions);
     }
 }
 
@@ -221,6 +261,14 @@ impl PeerHandle {
     /// Saves what the store keeps besides the chain (the node is stopping).
     pub async fn persist(&self) {
         self.query(|view| view.persist()).await;
+    }
+
+    /// The events an application on the peer handles: routed messages of the kinds the node
+    /// does not answer itself (device sync) and topic announcements.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let _ = self.reports.send(Report::Subscribe(events));
+        receiver
     }
 }
 
@@ -297,6 +345,8 @@ pub fn start(
     let mut index = TxIndex::default();
     index.update(node.chain());
     let mut peer = Peer {
+        key,
+        app: None,
         index,
         store,
         saved_tip,
@@ -343,6 +393,10 @@ fn now_millis() -> u64 {
 }
 
 struct Peer {
+    /// The identity key (signs the peer's topic announcements).
+    key: Keypair,
+    /// Where the events of an application on the peer go ([`PeerHandle::subscribe`]).
+    app: Option<mpsc::UnboundedSender<Event>>,
     index: TxIndex,
     store: Store,
     /// The tip the store holds, and the peers and mempool it holds.
@@ -388,6 +442,10 @@ impl Peer {
                         query(&mut View { peer: &mut self });
                         self.save();
                         self.update_status();
+                        continue;
+                    }
+                    Some(Report::Subscribe(events)) => {
+                        self.app = Some(events);
                         continue;
                     }
                     Some(Report::Mined(work, block)) => {
@@ -718,6 +776,17 @@ impl Peer {
                     kind: RoutedKind::FaucetRequest,
                     payload,
                 }) => self.faucet_request(from, &payload),
+                Action::Event(
+                    event @ (Event::Routed {
+                        kind: RoutedKind::DeviceSync,
+                        ..
+                    }
+                    | Event::TopicAnnounced { .. }),
+                ) => {
+                    if let Some(app) = &self.app {
+                        let _ = app.send(event);
+                    }
+                }
                 Action::Event(event) => tracing::debug!(?event, "node event"),
             }
         }

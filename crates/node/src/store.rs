@@ -1,6 +1,7 @@
 //! The node's store: a redb database under `--data-dir` holding the blocks of the active chain
 //! by height, the node's identity key and wallet seed, the peers it knows, its mempool, and
-//! facts about the store (network, schema version, the faucet's asset).
+//! facts about the store (network, schema version, the faucet's asset). The wallet CLI keeps
+//! one too, beside its vault: its peer's identity and chain, and its wallet's metadata.
 //!
 //! The chain and its UTXO set are rebuilt at start by connecting the stored blocks, so what is
 //! on disk is only ever whole blocks, each change of the active chain in one transaction: a
@@ -16,6 +17,7 @@ use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitcoin::{Block, Transaction, Txid};
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
+use bitmesh_core::wallet::metadata::Metadata;
 use bitmesh_core::wire::{Features, PeerId, PeerRecord};
 use bitmesh_core::Network;
 use redb::{Database, Key, ReadOnlyTable, ReadableTable, TableDefinition, Value};
@@ -30,6 +32,9 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PEERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("peers");
 /// Position → a mempool transaction, parents before children (for the next run).
 const MEMPOOL: TableDefinition<u32, &[u8]> = TableDefinition::new("mempool");
+/// "metadata" → the wallet CLI's copy of its wallet's metadata (`Metadata::encode`), which it
+/// syncs with the wallet's other devices.
+const WALLET: TableDefinition<&str, &[u8]> = TableDefinition::new("wallet");
 
 const SCHEMA: u32 = 1;
 const FILE: &str = "bitmesh.redb";
@@ -220,6 +225,7 @@ impl Store {
             txn.open_table(HASHES).map_err(|err| self.corrupt(err))?;
             txn.open_table(PEERS).map_err(|err| self.corrupt(err))?;
             txn.open_table(MEMPOOL).map_err(|err| self.corrupt(err))?;
+            txn.open_table(WALLET).map_err(|err| self.corrupt(err))?;
         }
         txn.commit().map_err(write_error)
     }
@@ -267,6 +273,24 @@ impl Store {
         };
         txn.commit().map_err(write_error)?;
         Ok(secret)
+    }
+
+    /// The wallet metadata kept by [`Store::save_wallet_metadata`] (empty before the first).
+    pub fn wallet_metadata(&self) -> Result<Metadata, StoreError> {
+        let wallet = self.read(WALLET)?;
+        let Some(value) = wallet.get("metadata").map_err(|err| self.corrupt(err))? else {
+            return Ok(Metadata::new());
+        };
+        Metadata::decode(value.value()).map_err(|err| self.corrupt(format!("metadata: {err}")))
+    }
+
+    pub fn save_wallet_metadata(&self, metadata: &Metadata) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write().map_err(write_error)?;
+        txn.open_table(WALLET)
+            .map_err(write_error)?
+            .insert("metadata", &metadata.encode()[..])
+            .map_err(write_error)?;
+        txn.commit().map_err(write_error)
     }
 
     /// The faucet's demo asset and the transaction that issued it, once it did.

@@ -4,19 +4,26 @@
 //! Addresses and descriptors follow BIP84 (and BIP86 with `--taproot`) for a bitmesh network or
 //! one of Bitcoin's, so a mnemonic can be checked against other wallets.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::wallet::build::{
-    build_issuance, build_payment, sign, IssueRequest, PaymentRequest,
+    build_issuance, build_payment, sign, BuildError, BuiltTx, IssueRequest, PaymentRequest,
 };
+use bitmesh_core::wallet::device_sync::{device_name, short_id};
 use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
+use bitmesh_core::wallet::metadata::LabelTarget;
 use bitmesh_core::wallet::mnemonic;
+use bitmesh_core::wallet::session::build_unreserved;
 use bitmesh_core::wallet::tracker::{OwnedOutput, TxStatus};
 use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
 use clap::{Args, Subcommand, ValueEnum};
+
+use crate::wallet_devices::{kept_metadata, DeviceSession, CONFIRM_WAIT};
 
 /// The networks addresses are derived for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,6 +62,11 @@ pub struct WalletArgs {
         global = true
     )]
     wallet: PathBuf,
+    /// Where this device of the wallet keeps its mesh identity, the chain its peer followed
+    /// and the metadata it syncs with the wallet's other devices (default: the vault's path
+    /// with `.store` added).
+    #[arg(long, id = "wallet_store", value_name = "DIR", global = true)]
+    store: Option<PathBuf>,
     /// The network of the addresses shown.
     #[arg(
         long,
@@ -109,8 +121,8 @@ enum WalletCommand {
         /// The fee rate, in satoshis per virtual byte.
         #[arg(long, default_value_t = 1)]
         fee_rate: u64,
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        node: String,
+        #[command(flatten)]
+        group: GroupArgs,
     },
     /// Issues an asset with a fixed supply to the wallet's next receive address, through a
     /// node's API; prints the asset id and the transaction id.
@@ -126,15 +138,76 @@ enum WalletCommand {
         decimals: u8,
         #[arg(long, default_value_t = 1)]
         fee_rate: u64,
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        node: String,
+        #[command(flatten)]
+        group: GroupArgs,
     },
+    /// Syncs with the wallet's other devices (browsers, other CLIs) through a node's mesh and
+    /// shows them; their labels, names and reservations are kept in the store for later.
+    Sync {
+        /// Names this device (as the others show it).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        mesh: MeshArgs,
+    },
+    /// Labels a transaction on every device of the wallet (an empty text removes the label).
+    Label {
+        /// The transaction.
+        #[arg(long)]
+        tx: bitcoin::Txid,
+        /// The label.
+        #[arg(long)]
+        text: String,
+        #[command(flatten)]
+        mesh: MeshArgs,
+    },
+    /// The labels this device knows, from its store (offline; `sync` brings the latest).
+    Labels,
+    /// This device's receive address: one no other device of the wallet shows and no payment
+    /// used, kept from run to run until it is paid.
+    Receive {
+        #[command(flatten)]
+        mesh: MeshArgs,
+    },
+}
+
+/// How a command reaches the mesh and the wallet's other devices.
+#[derive(Debug, Args)]
+struct MeshArgs {
+    /// The node (its page address; its API is under /api, its signaling at /signal).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    node: String,
+    /// At most this many seconds to find the wallet's other devices and sync with them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    wait: u64,
+}
+
+/// How a spend takes part in the wallet's device group.
+#[derive(Debug, Args)]
+struct GroupArgs {
+    #[command(flatten)]
+    mesh: MeshArgs,
+    /// Spend without asking the wallet's other devices: their reservations are not seen and
+    /// this spend's coins are not reserved (for a wallet no other device uses).
+    #[arg(long)]
+    alone: bool,
 }
 
 /// Unused addresses in a row after which a keychain is taken to end (BIP44's gap limit).
 const GAP_LIMIT: u32 = 20;
 
 impl WalletNetwork {
+    /// The bitmesh network, for what runs on the mesh (device sync).
+    fn mesh(self) -> Result<bitmesh_core::Network, WalletError> {
+        match self {
+            WalletNetwork::Local => Ok(bitmesh_core::Network::Local),
+            WalletNetwork::Test => Ok(bitmesh_core::Network::Test),
+            other => Err(fail(format!(
+                "the wallet's devices sync on a bitmesh network (local or test), not {other:?}"
+            ))),
+        }
+    }
+
     /// The genesis block hash of the chain the node must serve.
     fn genesis(self) -> bitcoin::BlockHash {
         match self {
@@ -163,6 +236,8 @@ struct Scan {
     /// The first change and receive indexes no transaction used.
     next_change: u32,
     next_receive: u32,
+    /// The receive indexes some transaction used.
+    used_receive: BTreeSet<u32>,
 }
 
 /// A node's API client, checked to serve `network`'s chain.
@@ -198,6 +273,7 @@ fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, W
         with_assets: 0,
         next_change: 0,
         next_receive: 0,
+        used_receive: BTreeSet::new(),
     };
     for keychain in [Keychain::External, Keychain::Internal] {
         let (mut index, mut unused) = (0, 0);
@@ -218,6 +294,9 @@ fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, W
                 continue;
             }
             unused = 0;
+            if keychain == Keychain::External {
+                scan.used_receive.insert(index - 1);
+            }
             let url = format!("{}/api/address/{address}/utxo", node.trim_end_matches('/'));
             let response = minreq::get(&url)
                 .with_timeout(30)
@@ -272,24 +351,199 @@ fn parse_fee_rate(sat_per_vb: u64) -> Result<bitcoin::FeeRate, WalletError> {
         .ok_or_else(|| fail(format!("--fee-rate {sat_per_vb}: too high")))
 }
 
-/// The wallet's account, what the node says of its coins, and those it may spend now.
-fn spendable_coins<R: BufRead>(
-    (wallet, network): (&Path, WalletNetwork),
-    input: &mut Input<R>,
-    node: &str,
-) -> Result<(Account, Scan, Vec<OwnedOutput>), WalletError> {
-    let secret = open(wallet, &input.password()?)?;
+/// The next unused receive and change indexes, as a spend uses them.
+#[derive(Debug, Clone, Copy)]
+struct NextKeys {
+    receive: u32,
+    change: u32,
+}
+
+/// A spend made and handed to the node.
+struct Spent {
+    account: Account,
+    next: NextKeys,
+    built: BuiltTx,
+    tx: bitcoin::Transaction,
+}
+
+/// How long this device's reservation of a spend's coins holds (as the page's review).
+const HOLD_MILLIS: u64 = 10 * 60_000;
+
+/// Builds a spend with `build` from the wallet's spendable coins, signs it and hands it to the
+/// node. Unless `--alone`, it does so as a device of the wallet: it syncs with the other
+/// devices first, leaves the coins they reserved alone (and says so when they were needed),
+/// takes the next indexes no device handed out, reserves its coins and waits (at most 5 s)
+/// for the online devices to acknowledge the reservation before it signs.
+fn spend(
+    place: &Place,
+    secret: &Secret,
+    group: &GroupArgs,
+    uses_receive: bool,
+    build: impl Fn(&[OwnedOutput], &[Account], NextKeys) -> Result<BuiltTx, BuildError>,
+) -> Result<Spent, WalletError> {
+    let (network, node) = (place.network, group.mesh.node.as_str());
     let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network.bitcoin(), 0)
         .map_err(|err| fail(err.to_string()))?;
     let scan = scan(&account, network, node)?;
     let maturity = network.maturity();
-    let coins = scan
+    let coins: Vec<OwnedOutput> = scan
         .coins
         .iter()
         .filter(|coin| spendable(coin, scan.tip, maturity))
         .cloned()
         .collect();
-    Ok((account, scan, coins))
+    let accounts = [account];
+    let chain_next = NextKeys {
+        receive: scan.next_receive,
+        change: scan.next_change,
+    };
+    if group.alone {
+        let built = build(&coins, &accounts, chain_next).map_err(|err| fail(err.to_string()))?;
+        let tx = broadcast(&built, &accounts, node, network)?;
+        let [account] = accounts;
+        return Ok(Spent {
+            account,
+            next: chain_next,
+            built,
+            tx,
+        });
+    }
+    let (runtime, mut session) = join_group(place, secret, node)?;
+    runtime.block_on(async {
+        session.settle(Duration::from_secs(group.mesh.wait)).await;
+        let device = session.device();
+        let metadata = session.metadata();
+        let next = NextKeys {
+            receive: chain_next
+                .receive
+                .max(metadata.next_index(Purpose::Bip84, Keychain::External)),
+            change: chain_next
+                .change
+                .max(metadata.next_index(Purpose::Bip84, Keychain::Internal)),
+        };
+        let now = now_millis();
+        let built = build_unreserved(metadata, &coins, now, |coins| build(coins, &accounts, next))
+            .map_err(|err| fail(err.to_string()))?;
+        let coins = built.own_coins();
+        let stamp = session
+            .write(|metadata| {
+                metadata.mark_used(Purpose::Bip84, Keychain::Internal, next.change + 1);
+                if uses_receive {
+                    metadata.mark_used(Purpose::Bip84, Keychain::External, next.receive + 1);
+                }
+                metadata.reserve_coins(&coins, device, now + HOLD_MILLIS, now)
+            })
+            .await;
+        let silent = session.await_acknowledged(stamp, CONFIRM_WAIT).await;
+        if !silent.is_empty() {
+            eprintln!(
+                "{} of the wallet's devices did not acknowledge the reservation within {} s: \
+                 signing anyway",
+                silent.len(),
+                CONFIRM_WAIT.as_secs()
+            );
+        }
+        let tx = match broadcast(&built, &accounts, node, network) {
+            Ok(tx) => tx,
+            Err(err) => {
+                // Refused: the coins are free again, for this device and the others.
+                session
+                    .write(|metadata| metadata.reserve_coins(&coins, device, 0, now_millis()))
+                    .await;
+                session.settle(CONFIRM_WAIT).await;
+                session.keep().await?;
+                return Err(err);
+            }
+        };
+        session.keep().await?;
+        let [account] = accounts;
+        Ok(Spent {
+            account,
+            next,
+            built,
+            tx,
+        })
+    })
+}
+
+/// Where this device of the wallet keeps its store, and its network.
+struct Place {
+    store: PathBuf,
+    network: WalletNetwork,
+}
+
+impl Place {
+    /// `--store`, else the vault's path with `.store` added.
+    fn of(args: &WalletArgs) -> Place {
+        let store = args.store.clone().unwrap_or_else(|| {
+            let mut dir = args.wallet.clone().into_os_string();
+            dir.push(".store");
+            dir.into()
+        });
+        Place {
+            store,
+            network: args.network,
+        }
+    }
+}
+
+/// Joins the mesh through `node` as a device of the wallet of `secret`.
+fn join_group(
+    place: &Place,
+    secret: &Secret,
+    node: &str,
+) -> Result<(tokio::runtime::Runtime, DeviceSession), WalletError> {
+    let network = place.network.mesh()?;
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|err| fail(format!("cannot start the async runtime: {err}")))?;
+    let session = runtime.block_on(DeviceSession::join(
+        &place.store,
+        network,
+        node,
+        &secret.seed()[..],
+    ))?;
+    Ok((runtime, session))
+}
+
+/// This device and the wallet's others, as `sync` shows them.
+fn show_devices(
+    out: &mut impl Write,
+    session: &DeviceSession,
+    settled: bool,
+) -> Result<(), WalletError> {
+    let metadata = session.metadata();
+    let me = session.device();
+    let mut lines = vec![format!(
+        "this device {}: {}",
+        short_id(&me),
+        device_name(metadata, &me).unwrap_or_else(|| "(no name)".into())
+    )];
+    let now = now_millis();
+    for row in session.rows() {
+        let seen = match row.last_seen_millis {
+            0 => "never seen".to_owned(),
+            millis => format!("seen {} s ago", now.saturating_sub(millis) / 1000),
+        };
+        lines.push(format!(
+            "device {}: {}, {}, {seen}",
+            row.id,
+            row.name.unwrap_or_else(|| "(no name)".into()),
+            row.state.words()
+        ));
+    }
+    lines.push(format!("labels: {}", metadata.labels().count()));
+    if !settled {
+        lines.push("not every device is in sync yet (see --wait)".into());
+    }
+    if let (refused @ 1.., Some(reason)) = session.refused() {
+        lines.push(format!(
+            "refused {refused} sync messages, the last: {reason}"
+        ));
+    }
+    for line in lines {
+        writeln!(out, "{line}").map_err(|err| fail(format!("cannot write: {err}")))?;
+    }
+    Ok(())
 }
 
 /// Signs `built` and hands it to the node.
@@ -340,7 +594,7 @@ impl fmt::Display for WalletError {
 
 impl std::error::Error for WalletError {}
 
-fn fail(message: impl Into<String>) -> WalletError {
+pub(crate) fn fail(message: impl Into<String>) -> WalletError {
     WalletError(message.into())
 }
 
@@ -375,6 +629,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
         lines: stdin.lock().lines(),
     };
     let network = args.network.bitcoin();
+    let place = Place::of(&args);
     let show = |out: &mut dyn Write, text: String| {
         writeln!(out, "{text}").map_err(|err| fail(format!("cannot write: {err}")))
     };
@@ -461,7 +716,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             to,
             amount,
             fee_rate,
-            node,
+            group,
         } => {
             let recipient: bitcoin::Address<bitcoin::address::NetworkUnchecked> = to
                 .parse()
@@ -470,56 +725,130 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
                 .require_network(network)
                 .map_err(|_| fail(format!("--to {to}: an address of another network")))?;
             let fee_rate = parse_fee_rate(fee_rate)?;
-            let (account, scan, coins) =
-                spendable_coins((&args.wallet, args.network), &mut input, &node)?;
             let request = PaymentRequest {
                 recipients: vec![(recipient.script_pubkey(), bitcoin::Amount::from_sat(amount))],
                 fee_rate,
             };
-            let accounts = [account];
-            let built = build_payment(&coins, &request, &accounts, (0, scan.next_change))
-                .map_err(|err| fail(format!("cannot pay: {err}")))?;
-            let tx = broadcast(&built, &accounts, &node, args.network)?;
-            eprintln!("paid {amount} sat to {to}, fee {} sat", built.fee.to_sat());
-            show(out, tx.compute_txid().to_string())
+            let secret = open(&args.wallet, &input.password()?)?;
+            let spent = spend(&place, &secret, &group, false, |coins, accounts, next| {
+                build_payment(coins, &request, accounts, (0, next.change))
+            })
+            .map_err(|err| fail(format!("cannot pay: {err}")))?;
+            eprintln!(
+                "paid {amount} sat to {to}, fee {} sat",
+                spent.built.fee.to_sat()
+            );
+            show(out, spent.tx.compute_txid().to_string())
         }
         WalletCommand::Issue {
             ticker,
             supply,
             decimals,
             fee_rate,
-            node,
+            group,
         } => {
             let fee_rate = parse_fee_rate(fee_rate)?;
-            let (account, scan, coins) =
-                spendable_coins((&args.wallet, args.network), &mut input, &node)?;
             let request = IssueRequest {
                 ticker: ticker.clone(),
                 decimals,
                 supply,
             };
-            let accounts = [account];
-            let built = build_issuance(
-                &coins,
-                &request,
-                fee_rate,
-                &accounts,
-                (0, scan.next_receive),
-                (0, scan.next_change),
-            )
+            let secret = open(&args.wallet, &input.password()?)?;
+            let spent = spend(&place, &secret, &group, true, |coins, accounts, next| {
+                build_issuance(
+                    coins,
+                    &request,
+                    fee_rate,
+                    accounts,
+                    (0, next.receive),
+                    (0, next.change),
+                )
+            })
             .map_err(|err| fail(format!("cannot issue: {err}")))?;
-            let first = built.tx.input[0].previous_output;
-            let tx = broadcast(&built, &accounts, &node, args.network)?;
+            let first = spent.built.tx.input[0].previous_output;
             eprintln!(
                 "issued {supply} units of {ticker} to {}, fee {} sat",
-                accounts[0].address(Keychain::External, scan.next_receive),
-                built.fee.to_sat()
+                spent
+                    .account
+                    .address(Keychain::External, spent.next.receive),
+                spent.built.fee.to_sat()
             );
             show(
                 out,
                 format!("asset {}", AssetId::from_issuing_outpoint(&first)),
             )?;
-            show(out, format!("tx {}", tx.compute_txid()))
+            show(out, format!("tx {}", spent.tx.compute_txid()))
+        }
+        WalletCommand::Sync { name, mesh } => {
+            let secret = open(&args.wallet, &input.password()?)?;
+            let (runtime, mut session) = join_group(&place, &secret, &mesh.node)?;
+            runtime.block_on(async {
+                if let Some(name) = name {
+                    let device = session.device();
+                    session
+                        .write(|metadata| {
+                            let stamp = metadata.next_stamp(device, now_millis());
+                            metadata.set_device_name(device, name.trim().to_owned(), stamp);
+                        })
+                        .await;
+                }
+                let settled = session.settle(Duration::from_secs(mesh.wait)).await;
+                session.keep().await?;
+                show_devices(out, &session, settled)
+            })
+        }
+        WalletCommand::Label { tx, text, mesh } => {
+            let secret = open(&args.wallet, &input.password()?)?;
+            let (runtime, mut session) = join_group(&place, &secret, &mesh.node)?;
+            runtime.block_on(async {
+                let limit = Duration::from_secs(mesh.wait);
+                session.settle(limit).await;
+                let device = session.device();
+                let label = Some(text.trim().to_owned()).filter(|text| !text.is_empty());
+                session
+                    .write(|metadata| {
+                        let stamp = metadata.next_stamp(device, now_millis());
+                        metadata.set_label(LabelTarget::Transaction(tx), label, stamp);
+                    })
+                    .await;
+                let settled = session.settle(limit).await;
+                session.keep().await?;
+                show_devices(out, &session, settled)
+            })
+        }
+        WalletCommand::Labels => {
+            let metadata = kept_metadata(&place.store, args.network.mesh()?)?;
+            for (target, label) in metadata.labels() {
+                let target = match target {
+                    LabelTarget::Transaction(txid) => format!("tx {txid}"),
+                    LabelTarget::Address(address) => format!("address {address}"),
+                    LabelTarget::Output(outpoint) => format!("output {outpoint}"),
+                };
+                show(out, format!("{target}\t{label}"))?;
+            }
+            Ok(())
+        }
+        WalletCommand::Receive { mesh } => {
+            let secret = open(&args.wallet, &input.password()?)?;
+            let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
+                .map_err(|err| fail(err.to_string()))?;
+            let scan = scan(&account, args.network, &mesh.node)?;
+            let (runtime, mut session) = join_group(&place, &secret, &mesh.node)?;
+            runtime.block_on(async {
+                let limit = Duration::from_secs(mesh.wait);
+                session.settle(limit).await;
+                let device = session.device();
+                let index = session
+                    .write(|metadata| {
+                        metadata.mark_used(Purpose::Bip84, Keychain::External, scan.next_receive);
+                        let paid = |index| scan.used_receive.contains(&index);
+                        metadata.claim_receive_index(device, now_millis(), paid).0
+                    })
+                    .await;
+                session.settle(limit).await;
+                session.keep().await?;
+                show(out, account.address(Keychain::External, index).to_string())
+            })
         }
         WalletCommand::Descriptor => {
             let secret = open(&args.wallet, &input.password()?)?;
@@ -531,6 +860,12 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             Ok(())
         }
     }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 fn random<const N: usize>() -> Result<[u8; N], WalletError> {

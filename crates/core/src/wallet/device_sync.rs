@@ -101,6 +101,58 @@ impl From<MetadataDecodeError> for ReceiveError {
     }
 }
 
+/// One other device of the wallet, as a device list (the page's Devices view, the wallet
+/// CLI's `sync`) shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// The first bytes of its id, in hex.
+    pub id: String,
+    pub name: Option<String>,
+    /// When this device last heard from it (ms since the epoch; 0: never).
+    pub last_seen_millis: u64,
+    pub state: SyncState,
+}
+
+/// How a sibling's sync stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// Both copies hold the same metadata.
+    InSync,
+    /// Online, and one copy still lacks something of the other.
+    Syncing,
+    /// Not heard from lately: it catches up when it comes back.
+    Offline,
+    /// Sync is paused on this device.
+    Paused,
+}
+
+impl SyncState {
+    pub fn words(self) -> &'static str {
+        match self {
+            SyncState::InSync => "in sync",
+            SyncState::Syncing => "syncing",
+            SyncState::Offline => "offline",
+            SyncState::Paused => "paused here",
+        }
+    }
+}
+
+/// The first bytes of `device`'s id, in hex (how a device without a name is called).
+pub fn short_id(device: &DeviceId) -> String {
+    device.0[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The name `metadata` gives `device`, if any.
+pub fn device_name(metadata: &Metadata, device: &DeviceId) -> Option<String> {
+    metadata
+        .devices()
+        .find(|(id, _)| *id == device)
+        .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone()))
+}
+
 /// How a sibling stands, for the Devices view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiblingState {
@@ -380,6 +432,49 @@ impl DeviceSync {
                 in_sync: sibling.proven
                     && !metadata.has_news_for(&sibling.summary)
                     && !sibling.summary.has_news_for(&metadata.summary()),
+            })
+            .collect()
+    }
+
+    /// Every device `metadata` knows or that proved itself this session, this one apart,
+    /// in id order, with its name, when it was last heard and how its sync stands.
+    pub fn rows(&self, now_millis: u64, metadata: &Metadata) -> Vec<DeviceRow> {
+        let me = self.device();
+        let siblings = self.siblings(now_millis, metadata);
+        let mut devices: Vec<DeviceId> = metadata
+            .devices()
+            .map(|(device, _)| *device)
+            .chain(
+                siblings
+                    .iter()
+                    .filter(|sibling| sibling.proven)
+                    .map(|sibling| sibling.device),
+            )
+            .filter(|device| *device != me)
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+            .iter()
+            .map(|device| {
+                let sibling = siblings
+                    .iter()
+                    .find(|sibling| sibling.proven && sibling.device == *device);
+                let state = match sibling {
+                    _ if self.paused => SyncState::Paused,
+                    Some(sibling) if sibling.online && sibling.in_sync => SyncState::InSync,
+                    Some(sibling) if sibling.online => SyncState::Syncing,
+                    _ => SyncState::Offline,
+                };
+                DeviceRow {
+                    id: short_id(device),
+                    name: device_name(metadata, device),
+                    last_seen_millis: metadata
+                        .devices()
+                        .find(|(id, _)| *id == device)
+                        .map_or(0, |(_, info)| info.last_seen_millis),
+                    state,
+                }
             })
             .collect()
     }

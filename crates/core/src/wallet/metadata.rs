@@ -334,6 +334,22 @@ impl Metadata {
         );
     }
 
+    /// Reserves `coins` for `device` until `until_millis` (0 releases them) in one write,
+    /// stamped at `now_millis` after every write of `device` seen; returns the stamp.
+    pub fn reserve_coins(
+        &mut self,
+        coins: &[OutPoint],
+        device: DeviceId,
+        until_millis: u64,
+        now_millis: u64,
+    ) -> Stamp {
+        let stamp = self.next_stamp(device, now_millis);
+        for coin in coins {
+            self.reserve(*coin, device, until_millis, stamp);
+        }
+        stamp
+    }
+
     /// Releases `coin` (a reservation that expired at once).
     pub fn release(&mut self, coin: OutPoint, stamp: Stamp) {
         self.reserve(coin, stamp.device, 0, stamp);
@@ -379,6 +395,37 @@ impl Metadata {
     fn raise_receive_index(&mut self, device: DeviceId, index: u32) {
         let info = self.devices.entry(device).or_default();
         info.receive_index = info.receive_index.max(Some(index));
+    }
+
+    /// The receive index `device` is to show: the one it claimed, kept while `paid` says no
+    /// payment reached it and no device with a lower id claimed it too (two devices may claim
+    /// the same index before they sync: the lower id keeps it); otherwise the next index no
+    /// device handed out, claimed now. Returns the index and whether the metadata changed.
+    pub fn claim_receive_index(
+        &mut self,
+        device: DeviceId,
+        now_millis: u64,
+        paid: impl Fn(u32) -> bool,
+    ) -> (u32, bool) {
+        let keep = self.receive_index(&device).filter(|index| {
+            let taken = self
+                .devices
+                .iter()
+                .any(|(other, info)| *other < device && info.receive_index == Some(*index));
+            !taken && !paid(*index)
+        });
+        match keep {
+            Some(index) => (index, false),
+            None => (self.claim_fresh_receive_index(device, now_millis), true),
+        }
+    }
+
+    /// Claims for `device` the next receive index no device handed out.
+    pub fn claim_fresh_receive_index(&mut self, device: DeviceId, now_millis: u64) -> u32 {
+        let index = self.allocate_index(Purpose::Bip84, Keychain::External);
+        let stamp = self.next_stamp(device, now_millis);
+        self.set_receive_index(index, stamp);
+        index
     }
 
     /// The receive address index `device` shows, if it claimed one.

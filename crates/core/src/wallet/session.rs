@@ -26,6 +26,44 @@ use crate::chain::state::Chain;
 use crate::market::order::{Side, MAX_FUNDING};
 use crate::Network;
 
+/// Builds with those of `coins` no device of the wallet reserved at `now_millis`; when they
+/// fall short and the reserved ones would have been enough, says who reserved them (a
+/// sibling's spend in progress is why) instead of "insufficient funds". The page's wallet and
+/// the wallet CLI refuse alike.
+pub fn build_unreserved<T>(
+    metadata: &Metadata,
+    coins: &[OwnedOutput],
+    now_millis: u64,
+    build: impl Fn(&[OwnedOutput]) -> Result<T, BuildError>,
+) -> Result<T, PayError> {
+    let free: Vec<OwnedOutput> = coins
+        .iter()
+        .filter(|coin| metadata.reservation(&coin.outpoint, now_millis).is_none())
+        .cloned()
+        .collect();
+    let err = match build(&free) {
+        Ok(built) => return Ok(built),
+        Err(err @ (BuildError::Selection(_) | BuildError::InsufficientAsset { .. })) => err,
+        Err(err) => return Err(err.into()),
+    };
+    if free.len() == coins.len() || build(coins).is_err() {
+        return Err(err.into());
+    }
+    let reservation = coins
+        .iter()
+        .filter_map(|coin| metadata.reservation(&coin.outpoint, now_millis))
+        .max_by_key(|reservation| reservation.until_millis)
+        .expect("only reservations set coins apart");
+    Err(PayError::Reserved {
+        device: reservation.device,
+        name: metadata
+            .devices()
+            .find(|(device, _)| **device == reservation.device)
+            .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone())),
+        minutes_left: (reservation.until_millis - now_millis).div_ceil(60_000),
+    })
+}
+
 /// The purpose of the wallet's one account (native segwit, as BIP84).
 const PURPOSE: Purpose = Purpose::Bip84;
 
@@ -279,28 +317,20 @@ impl Wallet {
         self.account().address(Keychain::External, index)
     }
 
-    /// Makes sure `device` shows a receive address of its own: it keeps the one it claimed
-    /// (across reloads: the claim is in the metadata) until that one is paid or, were two
-    /// devices to have claimed the same index before they synced, the device with the lower id
-    /// keeps it. Otherwise it claims the next index no device handed out. Returns whether the
-    /// metadata changed (siblings are to be told).
+    /// Makes sure `device` shows a receive address of its own
+    /// ([`Metadata::claim_receive_index`]: kept across reloads until paid, or taken by a
+    /// device with a lower id). Returns whether the metadata changed (siblings are to be
+    /// told).
     pub fn claim_receive_address(&mut self, device: DeviceId, now_millis: u64) -> bool {
-        let keep = self.metadata.receive_index(&device).filter(|index| {
-            let paid = self
-                .tracker
-                .pays(&self.account().script_pubkey(Keychain::External, *index));
-            let taken = self
-                .metadata
-                .devices()
-                .any(|(other, info)| *other < device && info.receive_index == Some(*index));
-            !paid && !taken
-        });
-        if let Some(index) = keep {
-            self.shown = Some(index);
-            return false;
-        }
-        self.claim_fresh_index(device, now_millis);
-        true
+        let account = self.account().clone();
+        let tracker = &self.tracker;
+        let (index, changed) = self
+            .metadata
+            .claim_receive_index(device, now_millis, |index| {
+                tracker.pays(&account.script_pubkey(Keychain::External, index))
+            });
+        self.shown = Some(index);
+        changed
     }
 
     /// Hands `device` a fresh receive address ("new address"), leaving the shown one to
@@ -310,16 +340,8 @@ impl Wallet {
             // The address shown so far (the first unused) counts as given out.
             self.metadata.allocate_index(PURPOSE, Keychain::External);
         }
-        self.claim_fresh_index(device, now_millis);
+        self.shown = Some(self.metadata.claim_fresh_receive_index(device, now_millis));
         self.receive_address()
-    }
-
-    /// Hands `device` the next receive index no device handed out, and shows it.
-    fn claim_fresh_index(&mut self, device: DeviceId, now_millis: u64) {
-        let index = self.metadata.allocate_index(PURPOSE, Keychain::External);
-        let stamp = self.metadata.next_stamp(device, now_millis);
-        self.metadata.set_receive_index(index, stamp);
-        self.shown = Some(index);
     }
 
     /// Balances per unit (BTC always present).
@@ -347,38 +369,15 @@ impl Wallet {
         )
     }
 
-    /// Builds with the coins a spend may use; when they fall short and the coins reserved by
-    /// a device of this wallet would have been enough, says who reserved them (a sibling's
-    /// spend in progress is why) instead of "insufficient funds".
+    /// Builds with the coins a spend may use ([`build_unreserved`]).
     fn build_with<T>(
         &self,
         now_millis: u64,
         build: impl Fn(&[OwnedOutput]) -> Result<T, BuildError>,
     ) -> Result<T, PayError> {
-        let err = match build(&self.coins(now_millis)) {
-            Ok(built) => return Ok(built),
-            Err(err @ (BuildError::Selection(_) | BuildError::InsufficientAsset { .. })) => err,
-            Err(err) => return Err(err.into()),
-        };
         let maturity = self.network.params().coinbase_maturity;
-        let unreserved = spendable(&self.tracker, &Metadata::new(), now_millis, maturity);
-        if build(&unreserved).is_err() {
-            return Err(err.into());
-        }
-        let reservation = unreserved
-            .iter()
-            .filter_map(|output| self.metadata.reservation(&output.outpoint, now_millis))
-            .max_by_key(|reservation| reservation.until_millis)
-            .expect("only reservations set coins apart");
-        Err(PayError::Reserved {
-            device: reservation.device,
-            name: self
-                .metadata
-                .devices()
-                .find(|(device, _)| **device == reservation.device)
-                .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone())),
-            minutes_left: (reservation.until_millis - now_millis).div_ceil(60_000),
-        })
+        let coins = spendable(&self.tracker, &Metadata::new(), now_millis, maturity);
+        build_unreserved(&self.metadata, &coins, now_millis, build)
     }
 
     fn change_key(&self) -> (usize, u32) {
@@ -616,11 +615,8 @@ impl Wallet {
         until_millis: u64,
         now_millis: u64,
     ) -> Stamp {
-        let stamp = self.metadata.next_stamp(device, now_millis);
-        for coin in coins {
-            self.metadata.reserve(*coin, device, until_millis, stamp);
-        }
-        stamp
+        self.metadata
+            .reserve_coins(coins, device, until_millis, now_millis)
     }
 
     /// Releases (as `device`) the reservations still holding coins that a conflicted
