@@ -32,6 +32,29 @@ const CHROMIUM_ARGS: &[&str] = &[
 
 /// A headless Chromium with its own fresh profile. Dropping it kills chromedriver and the browser;
 /// [`Browser::close`] ends the session politely first.
+/// A Chrome DevTools Protocol command, through chromedriver's passthrough.
+#[derive(Debug)]
+struct DevTools {
+    method: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.method, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 pub struct Browser {
     client: Client,
     driver: Child,
@@ -145,6 +168,74 @@ impl Browser {
             .await
             .map_err(|err| format!("no element `{selector}` within {STEP_TIMEOUT:?}: {err}"))?;
         Ok(element.text().await?)
+    }
+
+    /// From the next page loaded on: records every message the page's WebRTC data channels
+    /// receive (before any of the page's scripts runs), for [`Browser::received_contains`].
+    pub async fn record_received_messages(&self) -> Result<()> {
+        const SCRIPT: &str = r#"
+            window.__received = [];
+            const record = (channel) => channel.addEventListener('message', (event) => {
+                const data = event.data;
+                if (typeof data === 'string') {
+                    window.__received.push(new TextEncoder().encode(data));
+                } else if (data instanceof ArrayBuffer) {
+                    window.__received.push(new Uint8Array(data.slice(0)));
+                } else if (data instanceof Blob) {
+                    data.arrayBuffer().then((bytes) => window.__received.push(new Uint8Array(bytes)));
+                }
+            });
+            const Original = window.RTCPeerConnection;
+            const Recorded = function (...args) {
+                const connection = new Original(...args);
+                connection.addEventListener('datachannel', (event) => record(event.channel));
+                const create = connection.createDataChannel.bind(connection);
+                connection.createDataChannel = (...args) => {
+                    const channel = create(...args);
+                    record(channel);
+                    return channel;
+                };
+                return connection;
+            };
+            Recorded.prototype = Original.prototype;
+            window.RTCPeerConnection = Recorded;
+        "#;
+        self.client
+            .issue_cmd(DevTools {
+                method: "Page.addScriptToEvaluateOnNewDocument",
+                params: json!({ "source": SCRIPT }),
+            })
+            .await
+            .map_err(|err| format!("cannot install the message recorder: {err}"))?;
+        Ok(())
+    }
+
+    /// What the recorder saw ([`Browser::record_received_messages`]): the number of messages,
+    /// their bytes, and whether any contains `needle`.
+    pub async fn received_contains(&self, needle: &[u8]) -> Result<(u64, u64, bool)> {
+        const SCRIPT: &str = r#"
+            const needle = Uint8Array.from(arguments[0]);
+            const holds = (bytes) => {
+                outer: for (let i = 0; i + needle.length <= bytes.length; i++) {
+                    for (let j = 0; j < needle.length; j++) {
+                        if (bytes[i + j] !== needle[j]) continue outer;
+                    }
+                    return true;
+                }
+                return false;
+            };
+            const received = window.__received || [];
+            return [
+                received.length,
+                received.reduce((sum, bytes) => sum + bytes.length, 0),
+                received.some(holds),
+            ];
+        "#;
+        let found = self.client.execute(SCRIPT, vec![json!(needle)]).await?;
+        match (found[0].as_u64(), found[1].as_u64(), found[2].as_bool()) {
+            (Some(count), Some(bytes), Some(holds)) => Ok((count, bytes, holds)),
+            _ => Err(format!("unexpected result from the page: {found}").into()),
+        }
     }
 
     /// Waits, with a DOM observer in the page, until the element matching `selector` contains

@@ -5,7 +5,8 @@
 //! spend them, refuses in words. Cut apart (both pause sync, both stay on the mesh), both spend
 //! the same coin: exactly one confirms, the other device shows its spend conflicted, and once
 //! they sync again their balances agree. A third profile with other words on the same mesh
-//! never becomes one of their devices.
+//! never becomes one of their devices, and nothing its data channels received holds their
+//! label or their names in the clear.
 
 use std::time::{Duration, Instant};
 
@@ -168,6 +169,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
 
         // A third profile, other words, same mesh: it never joins their group.
         let c = Browser::open().await?;
+        c.record_received_messages().await?;
         c.goto(node.url()).await?;
         c.wait_for_text("#neighbour-count", "1").await?;
         c.create_wallet(PASSWORD).await?;
@@ -243,7 +245,37 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
             .await?;
         b.wait_for_text("#devices .state", "in sync").await?;
 
-        // The third profile saw their announcements go by and knows no device of theirs.
+        // A label set while the third profile is on the mesh reaches B...
+        let secret_label = "kept between Laptop and Phone";
+        a.fill(
+            &format!("{} .label-input", history_row(&faucet_tx)),
+            secret_label,
+        )
+        .await?;
+        a.click(&format!("{} .label-save", history_row(&faucet_tx)))
+            .await?;
+        b.wait_for_text(&format!("{} .label", history_row(&faucet_tx)), secret_label)
+            .await?;
+        // ...and nothing the third profile received holds it, or their names, in the clear,
+        // though it took its share of the mesh's traffic.
+        let (messages, bytes, holds_label) = c.received_contains(secret_label.as_bytes()).await?;
+        assert!(!holds_label, "the third profile read the label");
+        for name in ["Laptop", "Phone"] {
+            let (_, _, holds_name) = c.received_contains(name.as_bytes()).await?;
+            assert!(!holds_name, "the third profile read the name {name}");
+        }
+        // The recorder does see what is there: the blocks the third profile synced spend the
+        // faucet's transaction, whose id (in the wire's byte order) they carry.
+        let mut faucet_txid: Vec<u8> = (0..faucet_tx.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&faucet_tx[at..at + 2], 16))
+            .collect::<std::result::Result<_, _>>()?;
+        faucet_txid.reverse();
+        let (_, _, holds_txid) = c.received_contains(&faucet_txid).await?;
+        assert!(holds_txid, "the recorder saw none of the chain's bytes");
+        println!("the third profile received {messages} messages ({bytes} bytes), none readable");
+
+        // It saw their announcements go by and knows no device of theirs.
         c.wait_for_text("#devices-none", "No other device").await?;
 
         for tab in [a, b, c] {
