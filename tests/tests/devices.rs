@@ -231,6 +231,16 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
                 )
                 .await?;
             loser_tab.screenshot("devices-conflict.png").await?;
+            // A reload keeps it: the mempool refuses it now, the wallet takes it back.
+            loser_tab.goto(node.url()).await?;
+            loser_tab.fill("#unlock-password", PASSWORD).await?;
+            loser_tab.click("#unlock").await?;
+            loser_tab
+                .wait_for_text(
+                    &format!("{} .confirmations", history_row(&loser)),
+                    "conflicted",
+                )
+                .await?;
         }
 
         // Together again: the same balances.

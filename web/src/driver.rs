@@ -220,6 +220,9 @@ struct Page {
     market_moved: bool,
     /// The wallet's unconfirmed transactions and the known peers as last written.
     kept_unconfirmed: Vec<u8>,
+    /// Kept transactions the mempool refused at start: the wallet takes back those that lost
+    /// a double spend (shown as conflicted) once it is unlocked and caught up.
+    losers_to_restore: Vec<Transaction>,
     kept_peers: Vec<u8>,
     explored: Explored,
     explore_query: Option<String>,
@@ -504,9 +507,11 @@ const PEERS: &[u8] = b"peers";
 /// Takes back into `node` what the store kept besides the chain: known peers, the book's
 /// orders (checked like a neighbour's, expired ones dropped) and the wallet's unconfirmed
 /// transactions (checked by the mempool). Returns the deletions of entries that did not come
-/// back.
-fn restore_kept(node: &mut Node, kept: &Kept) -> WriteBatch {
+/// back, and the wallet's transactions the mempool refused (the losers of a double spend
+/// among them: the wallet takes those back once it is unlocked and caught up).
+fn restore_kept(node: &mut Node, kept: &Kept) -> (WriteBatch, Vec<Transaction>) {
     let mut cleanup = WriteBatch::new();
+    let mut refused = Vec::new();
     if let Some(Ok(Message::Peers(records))) = kept.peers.as_deref().map(Message::decode) {
         node.remember(records);
     }
@@ -530,10 +535,12 @@ fn restore_kept(node: &mut Node, kept: &Kept) -> WriteBatch {
             };
             unconfirmed = &unconfirmed[used..];
             // Confirmed or conflicted since: the mempool says no, and that is fine.
-            let _ = relay.submit(ctx, tx);
+            if relay.submit(ctx, tx.clone()).is_err() {
+                refused.push(tx);
+            }
         }
     });
-    cleanup
+    (cleanup, refused)
 }
 
 /// Asks the browser's Web Locks for `name` without waiting — or, with `steal`, takes it from
@@ -600,7 +607,10 @@ async fn run(
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
     node.register(Box::new(MarketRelay::new(BookLimits::default())));
     node.register(Box::new(TopicBoard::new()));
-    let cleanup = kept.as_ref().map(|kept| restore_kept(&mut node, kept));
+    let (cleanup, losers) = match kept.as_ref().map(|kept| restore_kept(&mut node, kept)) {
+        Some((cleanup, losers)) => (Some(cleanup), losers),
+        None => (None, Vec::new()),
+    };
     let (wallet, kept_metadata, writer, storage) = match kept {
         Some(kept) => {
             let writer = spawn_writer(kept.store, reports.clone());
@@ -660,6 +670,7 @@ async fn run(
         last_fill: None,
         market_moved: true,
         kept_unconfirmed: Vec::new(),
+        losers_to_restore: losers,
         kept_peers: Vec::new(),
         explored: Explored::Nothing,
         explore_query: None,
@@ -877,6 +888,10 @@ impl Page {
             moved = following.changed;
             if mempool_moved {
                 moved |= wallet.follow_mempool(mempool);
+            }
+            if following.behind == 0 && !self.losers_to_restore.is_empty() {
+                let losers = std::mem::take(&mut self.losers_to_restore);
+                moved |= wallet.restore_conflicted(&losers, now() / 1000);
             }
             if (moved || changed) && following.behind == 0 {
                 // Caught up: this device shows an address of its own (a sibling's claim or a
@@ -1348,7 +1363,6 @@ impl Page {
     /// Keeps the unlocked wallet's metadata (reservations, used addresses) and its unconfirmed
     /// transactions when they changed.
     fn keep_wallet_metadata(&mut self) {
-        let mempool = tab_mempool(self.driver.node());
         let Some(wallet) = self.wallet.unlocked() else {
             return;
         };
@@ -1358,12 +1372,13 @@ impl Page {
             keep_metadata(&mut batch, wallet);
             self.kept_metadata = metadata;
         }
-        let unconfirmed: Vec<u8> = wallet
-            .tracker()
+        // The tracker's, conflicted ones included (so they are shown again after a reload).
+        let tracker = wallet.tracker();
+        let unconfirmed: Vec<u8> = tracker
             .unconfirmed()
             .iter()
-            .filter_map(|txid| mempool.get(txid))
-            .flat_map(|entry| bitcoin::consensus::serialize(entry.tx.as_ref()))
+            .filter_map(|txid| tracker.unconfirmed_tx(txid))
+            .flat_map(bitcoin::consensus::serialize)
             .collect();
         if unconfirmed != self.kept_unconfirmed {
             batch.put(Table::WALLET, UNCONFIRMED_KEY.to_vec(), unconfirmed.clone());

@@ -445,6 +445,36 @@ fn the_loser_of_a_double_spend_is_conflicted_and_its_other_coins_are_released() 
         "the untouched coin and the change"
     );
     assert_eq!(btc.unconfirmed, 0, "the loser counts for nothing");
+
+    // After a restart the mempool refuses the loser; the wallet takes it back from what the
+    // driver kept, shown as conflicted again. A payment that merely left the mempool (never
+    // in conflict) is not brought back to life.
+    let seed = mnemonic::from_entropy(&[9; 16])
+        .unwrap()
+        .to_seed_normalized("");
+    let mut reloaded = Wallet::new(&seed, Network::Test, world.wallet.metadata().clone()).unwrap();
+    while reloaded.follow(&world.chain, 100, 0).behind > 0 {}
+    let untouched = reloaded
+        .prepare_send(
+            &stranger(),
+            Unit::Btc,
+            SendAmount::Exact(REWARD / 2),
+            1,
+            1_000,
+        )
+        .unwrap();
+    let evicted = reloaded.sign(&untouched, &AUX);
+    assert!(!reloaded.history().iter().any(|entry| entry.conflicted));
+    assert!(reloaded.restore_conflicted(&[evicted.clone(), sweep.clone()], 0));
+    let history = reloaded.history();
+    assert!(history
+        .iter()
+        .any(|entry| entry.txid == sweep.compute_txid() && entry.conflicted));
+    assert!(!history
+        .iter()
+        .any(|entry| entry.txid == evicted.compute_txid()));
+    assert_eq!(reloaded.balances()[&Unit::Btc].unconfirmed, 0);
+    assert!(!reloaded.restore_conflicted(&[sweep], 0), "once");
 }
 
 fn payment_fee(world: &World, payment: &Transaction) -> u64 {

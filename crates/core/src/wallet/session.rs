@@ -298,6 +298,14 @@ impl Wallet {
         changed
     }
 
+    /// Takes back the wallet's transactions that lost a double spend, kept by the driver
+    /// across a restart (the mempool refuses them, so following it cannot): shown as
+    /// conflicted again ([`Tracker::restore_conflicted`]). Call once the wallet has caught up
+    /// with the chain. Returns whether any came back.
+    pub fn restore_conflicted(&mut self, txs: &[Transaction], now_secs: u64) -> bool {
+        self.tracker.restore_conflicted(txs, now_secs) > 0
+    }
+
     /// Records as used every address the chain or the mempool shows paid, so the receive
     /// address moves on after a payment.
     fn mark_used(&mut self) {

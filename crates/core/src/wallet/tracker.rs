@@ -224,6 +224,46 @@ impl Tracker {
         true
     }
 
+    /// Takes back transactions of the wallet that lost a double spend, as a driver kept them
+    /// across a restart: each is followed again (shown as conflicted) only if a confirmed
+    /// transaction spends one of its inputs or it spends such a loser; any other is left out
+    /// (an evicted or expired transaction is not brought back to life). Parents may come after
+    /// their children. Returns how many were taken back.
+    pub fn restore_conflicted(&mut self, txs: &[Transaction], now: u64) -> usize {
+        let mut restored = 0;
+        let mut left: Vec<&Transaction> = txs.iter().collect();
+        loop {
+            let before = left.len();
+            left.retain(|tx| {
+                let txid = tx.compute_txid();
+                if self.txs.contains_key(&txid) || !self.take_if_relevant(tx) {
+                    return false;
+                }
+                self.txs.insert(
+                    txid,
+                    (Arc::new((*tx).clone()), TxStatus::Unconfirmed { seen: now }),
+                );
+                if self.conflicted().contains(&txid) {
+                    restored += 1;
+                    return false;
+                }
+                self.txs.remove(&txid);
+                true
+            });
+            if left.len() == before {
+                return restored;
+            }
+        }
+    }
+
+    /// An unconfirmed transaction the wallet follows.
+    pub fn unconfirmed_tx(&self, txid: &Txid) -> Option<&Transaction> {
+        match self.txs.get(txid) {
+            Some((tx, TxStatus::Unconfirmed { .. })) => Some(tx),
+            _ => None,
+        }
+    }
+
     /// The wallet's unconfirmed transactions.
     pub fn unconfirmed(&self) -> Vec<Txid> {
         self.txs
