@@ -11,6 +11,11 @@ pub fn balance_row(unit: &str) -> String {
     format!("#balances tr[data-unit=\"{unit}\"]")
 }
 
+/// The selector of the history row of `txid`.
+pub fn history_row(txid: &str) -> String {
+    format!("#history li[data-txid=\"{txid}\"]")
+}
+
 /// The balance cell `column` (confirmed, unconfirmed, immature) of `unit`.
 pub fn balance(unit: &str, column: &str) -> String {
     format!("{} .{column}", balance_row(unit))
@@ -52,6 +57,23 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Names this device in the Devices view and waits until the name is kept.
+    pub async fn name_device(&self, name: &str) -> Result<()> {
+        self.fill("#device-name", name).await?;
+        self.click("#device-name-save").await?;
+        self.wait_for_text("#device-name-saved", name).await?;
+        Ok(())
+    }
+
+    /// The txid of the newest history row.
+    pub async fn newest_txid(&self) -> Result<String> {
+        self.text("#history li").await?;
+        let txid = self
+            .eval("return document.querySelector('#history li').dataset.txid")
+            .await?;
+        Ok(txid.as_str().unwrap_or_default().to_owned())
     }
 
     /// On a first visit: asks for a new wallet and returns the words it shows.

@@ -8,17 +8,13 @@
 
 use std::time::Duration;
 
-use bitmesh_e2e::wallet::balance;
+use bitmesh_e2e::wallet::{balance, history_row};
 use bitmesh_e2e::{wallet_cli, within, Browser, Node, NodeOptions};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 const PASSWORD: &str = "correct horse battery";
 /// The first BIP84 address of the "abandon … about" words on regtest: nobody's here.
 const STRANGER: &str = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk";
-
-fn history_row(txid: &str) -> String {
-    format!("#history li[data-txid=\"{txid}\"]")
-}
 
 #[tokio::test]
 async fn the_wallet_cli_is_one_of_the_wallets_devices() {
@@ -28,19 +24,11 @@ async fn the_wallet_cli_is_one_of_the_wallets_devices() {
         a.goto(node.url()).await?;
         a.wait_for_text("#neighbour-count", "1").await?;
         let words = a.create_wallet(PASSWORD).await?;
-        a.fill("#device-name", "Laptop").await?;
-        a.click("#device-name-save").await?;
-        a.wait_for_text("#device-name-saved", "Laptop").await?;
+        a.name_device("Laptop").await?;
         a.ask_faucet_for_my_wallet().await?;
         a.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
             .await?;
-        a.text("#history li").await?;
-        let faucet_tx = a
-            .eval("return document.querySelector('#history li').dataset.txid")
-            .await?
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let faucet_tx = a.newest_txid().await?;
 
         let dir = tempfile::tempdir()?;
         let vault = dir.path().join("cli.vault");

@@ -386,7 +386,8 @@ pub fn start(
     handle
 }
 
-fn now_millis() -> u64 {
+/// The clock, in milliseconds since the epoch (the wallet CLI reads it here too).
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::wallet::build::{
@@ -23,6 +23,7 @@ use bitmesh_core::wallet::tracker::{OwnedOutput, TxStatus};
 use bitmesh_core::wallet::vault::{KdfParams, Secret, Vault};
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::peer::now_millis;
 use crate::wallet_devices::{kept_metadata, DeviceSession, CONFIRM_WAIT};
 
 /// The networks addresses are derived for.
@@ -860,12 +861,6 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             Ok(())
         }
     }
-}
-
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 fn random<const N: usize>() -> Result<[u8; N], WalletError> {

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bitmesh_core::node::Event;
 use bitmesh_core::wallet::device_group::DeviceGroup;
@@ -21,7 +21,7 @@ use bitmesh_mesh::native::NativeConfig;
 use bitmesh_node::store::{Store, StoreError};
 use tokio::sync::mpsc;
 
-use crate::peer::{self, Mining, PeerHandle, PeerStatus, Restored, SignalSource};
+use crate::peer::{self, now_millis, Mining, PeerHandle, PeerStatus, Restored, SignalSource};
 use crate::wallet_cli::{fail, WalletError};
 
 /// How long after its first neighbour the device waits for siblings to greet it before it
@@ -48,12 +48,6 @@ pub struct DeviceSession {
 
 fn store_error(err: StoreError) -> WalletError {
     fail(err.to_string())
-}
-
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 fn random32() -> [u8; 32] {
