@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use bitmesh_e2e::wallet::balance;
+use bitmesh_e2e::wallet::{balance, history_row};
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -25,26 +25,6 @@ async fn refusals(tab: &Browser) -> Result<String> {
         .eval("const card = document.querySelector('#devices-card'); return card.dataset.refused + ' refused, last: ' + card.dataset.lastRefusal + '; ' + card.textContent")
         .await?;
     Ok(value.as_str().unwrap_or_default().to_owned())
-}
-
-async fn name_device(tab: &Browser, name: &str) -> Result<()> {
-    tab.fill("#device-name", name).await?;
-    tab.click("#device-name-save").await?;
-    tab.wait_for_text("#device-name-saved", name).await?;
-    Ok(())
-}
-
-/// The txid of the newest history row.
-async fn newest_txid(tab: &Browser) -> Result<String> {
-    tab.text("#history li").await?;
-    let txid = tab
-        .eval("return document.querySelector('#history li').dataset.txid")
-        .await?;
-    Ok(txid.as_str().unwrap_or_default().to_owned())
-}
-
-fn history_row(txid: &str) -> String {
-    format!("#history li[data-txid=\"{txid}\"]")
 }
 
 /// The wallet notice once a confirmed spend settled: sent, or refused (polled: the notice
@@ -77,7 +57,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
         a.goto(node.url()).await?;
         a.wait_for_text("#neighbour-count", "1").await?;
         let words = a.create_wallet(PASSWORD).await?;
-        name_device(&a, "Laptop").await?;
+        a.name_device("Laptop").await?;
         a.ask_faucet_for_my_wallet().await?;
         a.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
             .await?;
@@ -86,7 +66,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
         b.goto(node.url()).await?;
         b.wait_for_text("#neighbour-count", "1").await?;
         b.restore_wallet(&words, PASSWORD).await?;
-        name_device(&b, "Phone").await?;
+        b.name_device("Phone").await?;
         // They find each other on the topic board and prove the seed.
         b.wait_for_text("#devices", "Laptop").await?;
         if let Err(err) = a.wait_for_text("#devices", "Phone").await {
@@ -108,7 +88,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
         assert_ne!(addresses.0, addresses.1, "two devices, two addresses");
 
         // A label set on A shows on B.
-        let faucet_tx = newest_txid(&a).await?;
+        let faucet_tx = a.newest_txid().await?;
         let mut latencies = Vec::with_capacity(LABELS_MEASURED);
         for n in 0..LABELS_MEASURED {
             if n > 0 {
@@ -274,15 +254,11 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
             let (_, _, holds_name) = c.received_contains(name.as_bytes()).await?;
             assert!(!holds_name, "the third profile read the name {name}");
         }
-        // The recorder does see what is there: the blocks the third profile synced spend the
-        // faucet's transaction, whose id (in the wire's byte order) they carry.
-        let mut faucet_txid: Vec<u8> = (0..faucet_tx.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(&faucet_tx[at..at + 2], 16))
-            .collect::<std::result::Result<_, _>>()?;
-        faucet_txid.reverse();
-        let (_, _, holds_txid) = c.received_contains(&faucet_txid).await?;
-        assert!(holds_txid, "the recorder saw none of the chain's bytes");
+        // The recorder does see what is there: every link opens with a hello carrying the
+        // network's magic bytes.
+        let magic = bitmesh_core::Network::Test.params().magic;
+        let (_, _, holds_magic) = c.received_contains(&magic).await?;
+        assert!(holds_magic, "the recorder saw none of the mesh's bytes");
         println!("the third profile received {messages} messages ({bytes} bytes), none readable");
 
         // It saw their announcements go by and knows no device of theirs.
