@@ -840,3 +840,47 @@ fn known_peers_are_given_back_and_remembered() {
     expected.sort();
     assert_eq!(dialed, expected);
 }
+
+/// A node that stops says goodbye to every neighbour (so they route around it at once rather
+/// than when their pings go unanswered), then dials nobody and turns new channels away.
+#[test]
+fn a_leaving_node_says_goodbye_and_takes_no_new_channel() {
+    let mut node = node();
+    let neighbours = [ScriptedPeer::new(1), ScriptedPeer::new(2)];
+    for peer in &neighbours {
+        ready(&mut node, peer);
+    }
+    let outputs = node.handle(NOW, Input::Leave);
+    for peer in &neighbours {
+        assert_eq!(
+            goodbye(&outputs, peer.link).map(|bye| bye.reason),
+            Some(GoodbyeReason::ShuttingDown)
+        );
+        assert!(closed(&outputs, peer.link));
+    }
+    for peer in &neighbours {
+        node.handle(NOW, Input::LinkDown { link: peer.link });
+    }
+
+    let late = ScriptedPeer::new(3);
+    let outputs = node.handle(NOW, late.link_up(false));
+    assert_eq!(
+        goodbye(&outputs, late.link).map(|bye| bye.reason),
+        Some(GoodbyeReason::ShuttingDown)
+    );
+    assert!(closed(&outputs, late.link));
+
+    node.handle(
+        NOW,
+        Input::Discovered {
+            peer: ScriptedPeer::new(4).id(),
+        },
+    );
+    let outputs = node.handle(NOW + 60_000, Input::Tick);
+    assert!(
+        !outputs
+            .iter()
+            .any(|output| matches!(output, Output::Connect { .. })),
+        "{outputs:?}"
+    );
+}

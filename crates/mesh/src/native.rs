@@ -31,6 +31,8 @@ pub use crate::transport::TransportError;
 const SEND_BUFFER: usize = 32 * 1024;
 /// How often a half-sent message's deadline is checked.
 const DEADLINE_CHECK: Duration = Duration::from_secs(1);
+/// The longest a closing connection waits for its queued messages to go out.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 type Callback<T> = Arc<dyn Fn(T) + Send + Sync>;
 
@@ -315,7 +317,11 @@ impl NativeConnection {
         self.max_queued - self.room.available_permits()
     }
 
+    /// Closes the connection once its queued messages are handed to the channel (so a
+    /// goodbye gets out), or after [`DRAIN_LIMIT`].
     pub async fn close(&self) {
+        let queued = u32::try_from(self.max_queued).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(DRAIN_LIMIT, self.room.acquire_many(queued)).await;
         let _ = self.channel.close().await;
         let _ = self.pc.close().await;
     }

@@ -195,6 +195,7 @@ pub async fn serve(
     .await;
     // The chain is saved as it changes; the known peers and the mempool now.
     peer.persist().await;
+    peer.leave().await;
     served.map_err(|err| ServeError(ServeErrorKind::Serve(err)))
 }
 

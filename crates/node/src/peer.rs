@@ -33,6 +33,7 @@ use bitmesh_mesh::native::{NativeConfig, NativeConnection};
 use bitmesh_mesh::signaling::{Backoff, ClientEvent, Signal, SignalingClient};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::signaling::Signaling;
 use bitmesh_node::faucet::{Faucet, FaucetError, Ledger};
@@ -95,6 +96,9 @@ const RETRY_WRITES_MILLIS: u64 = 5_000;
 
 /// How long a template is worked on before it is rebuilt (new transactions, a later time).
 const TEMPLATE_MAX_AGE_MILLIS: u64 = 5_000;
+
+/// The longest [`PeerHandle::leave`] waits for the connections to close.
+const LEAVE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What the peer's tasks report to its loop.
 enum Report {
@@ -163,6 +167,13 @@ impl View<'_> {
     /// Saves the known peers and the mempool now (the node is stopping).
     pub fn persist(&mut self) {
         self.peer.persist(now_millis());
+    }
+
+    /// Says goodbye to every neighbour and takes no new one; returns the closing connections.
+    fn leave(&mut self) -> Vec<JoinHandle<()>> {
+        let actions = self.peer.driver.node_input(now_millis(), Input::Leave);
+        self.peer.act(actions);
+        std::mem::take(&mut self.peer.closing)
     }
 
     /// The peer's store.
@@ -261,6 +272,21 @@ impl PeerHandle {
     /// Saves what the store keeps besides the chain (the node is stopping).
     pub async fn persist(&self) {
         self.query(|view| view.persist()).await;
+    }
+
+    /// Says goodbye to every neighbour and waits (at most [`LEAVE_LIMIT`]) for the connections
+    /// to close, so the neighbours route around this peer at once rather than after their
+    /// pings go unanswered: the last thing a stopping peer does.
+    pub async fn leave(&self) {
+        let Some(closing) = self.query(|view| view.leave()).await else {
+            return;
+        };
+        let all_closed = async {
+            for connection in closing {
+                let _ = connection.await;
+            }
+        };
+        let _ = tokio::time::timeout(LEAVE_LIMIT, all_closed).await;
     }
 
     /// The events an application on the peer handles: routed messages of the kinds the node
@@ -363,6 +389,7 @@ pub fn start(
         work: None,
         driver: MeshDriver::new(node, session_seed),
         connections: HashMap::new(),
+        closing: Vec::new(),
         steps: HashMap::new(),
         servers: HashMap::new(),
         reports,
@@ -419,6 +446,8 @@ struct Peer {
     last_mined_millis: u64,
     driver: MeshDriver,
     connections: HashMap<LinkId, NativeConnection>,
+    /// Connections closing (their queued messages going out first).
+    closing: Vec<JoinHandle<()>>,
     /// Each link's answer and candidates, applied in order by the link's task (an answer must
     /// be taken before the candidates that follow it).
     steps: HashMap<LinkId, mpsc::UnboundedSender<Step>>,
@@ -764,7 +793,9 @@ impl Peer {
                 Action::Close { link } => {
                     self.steps.remove(&link);
                     if let Some(connection) = self.connections.remove(&link) {
-                        tokio::spawn(async move { connection.close().await });
+                        self.closing.retain(|closing| !closing.is_finished());
+                        self.closing
+                            .push(tokio::spawn(async move { connection.close().await }));
                     }
                 }
                 Action::Signal { server, to, signal } => {

@@ -409,8 +409,7 @@ fn spend(
             tx,
         });
     }
-    let (runtime, mut session) = join_group(place, secret, node)?;
-    runtime.block_on(async {
+    as_device(place, secret, node, async |session| {
         session.settle(Duration::from_secs(group.mesh.wait)).await;
         let device = session.device();
         let metadata = session.metadata();
@@ -452,11 +451,9 @@ fn spend(
                     .write(|metadata| metadata.reserve_coins(&coins, device, 0, now_millis()))
                     .await;
                 session.settle(CONFIRM_WAIT).await;
-                session.keep().await?;
                 return Err(err);
             }
         };
-        session.keep().await?;
         let [account] = accounts;
         Ok(Spent {
             account,
@@ -489,29 +486,28 @@ impl Place {
 }
 
 /// Joins the mesh through `node` as a device of the wallet of `secret`.
-fn join_group(
+/// Runs `work` as a device of the wallet that joined the mesh through `node`; then, whatever
+/// `work` returned, keeps the device's copy in its store and leaves the mesh.
+fn as_device<T>(
     place: &Place,
     secret: &Secret,
     node: &str,
-) -> Result<(tokio::runtime::Runtime, DeviceSession), WalletError> {
+    work: impl AsyncFnOnce(&mut DeviceSession) -> Result<T, WalletError>,
+) -> Result<T, WalletError> {
     let network = place.network.mesh()?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|err| fail(format!("cannot start the async runtime: {err}")))?;
-    let session = runtime.block_on(DeviceSession::join(
-        &place.store,
-        network,
-        node,
-        &secret.seed()[..],
-    ))?;
-    Ok((runtime, session))
+    runtime.block_on(async {
+        let mut session =
+            DeviceSession::join(&place.store, network, node, &secret.seed()[..]).await?;
+        let done = work(&mut session).await;
+        let left = session.leave().await;
+        done.and_then(|value| left.map(|()| value))
+    })
 }
 
-/// This device and the wallet's others, as `sync` shows them.
-fn show_devices(
-    out: &mut impl Write,
-    session: &DeviceSession,
-    settled: bool,
-) -> Result<(), WalletError> {
+/// This device and the wallet's others, as `sync` shows them, a line each.
+fn devices(session: &DeviceSession, settled: bool) -> Vec<String> {
     let metadata = session.metadata();
     let me = session.device();
     let mut lines = vec![format!(
@@ -541,10 +537,7 @@ fn show_devices(
             "refused {refused} sync messages, the last: {reason}"
         ));
     }
-    for line in lines {
-        writeln!(out, "{line}").map_err(|err| fail(format!("cannot write: {err}")))?;
-    }
-    Ok(())
+    lines
 }
 
 /// Signs `built` and hands it to the node.
@@ -782,8 +775,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
         }
         WalletCommand::Sync { name, mesh } => {
             let secret = open(&args.wallet, &input.password()?)?;
-            let (runtime, mut session) = join_group(&place, &secret, &mesh.node)?;
-            runtime.block_on(async {
+            as_device(&place, &secret, &mesh.node, async |session| {
                 if let Some(name) = name {
                     let device = session.device();
                     session
@@ -794,14 +786,14 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
                         .await;
                 }
                 let settled = session.settle(Duration::from_secs(mesh.wait)).await;
-                session.keep().await?;
-                show_devices(out, &session, settled)
-            })
+                Ok(devices(session, settled))
+            })?
+            .into_iter()
+            .try_for_each(|line| show(out, line))
         }
         WalletCommand::Label { tx, text, mesh } => {
             let secret = open(&args.wallet, &input.password()?)?;
-            let (runtime, mut session) = join_group(&place, &secret, &mesh.node)?;
-            runtime.block_on(async {
+            as_device(&place, &secret, &mesh.node, async |session| {
                 let limit = Duration::from_secs(mesh.wait);
                 session.settle(limit).await;
                 let device = session.device();
@@ -813,9 +805,10 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
                     })
                     .await;
                 let settled = session.settle(limit).await;
-                session.keep().await?;
-                show_devices(out, &session, settled)
-            })
+                Ok(devices(session, settled))
+            })?
+            .into_iter()
+            .try_for_each(|line| show(out, line))
         }
         WalletCommand::Labels => {
             let metadata = kept_metadata(&place.store, args.network.mesh()?)?;
@@ -834,8 +827,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
                 .map_err(|err| fail(err.to_string()))?;
             let scan = scan(&account, args.network, &mesh.node)?;
-            let (runtime, mut session) = join_group(&place, &secret, &mesh.node)?;
-            runtime.block_on(async {
+            let index = as_device(&place, &secret, &mesh.node, async |session| {
                 let limit = Duration::from_secs(mesh.wait);
                 session.settle(limit).await;
                 let device = session.device();
@@ -847,9 +839,9 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
                     })
                     .await;
                 session.settle(limit).await;
-                session.keep().await?;
-                show(out, account.address(Keychain::External, index).to_string())
-            })
+                Ok(index)
+            })?;
+            show(out, account.address(Keychain::External, index).to_string())
         }
         WalletCommand::Descriptor => {
             let secret = open(&args.wallet, &input.password()?)?;

@@ -186,14 +186,19 @@ impl DeviceSession {
         self.sync.awaiting(now_millis(), &stamp)
     }
 
-    /// Keeps this device's copy in its store.
-    pub async fn keep(&self) -> Result<(), WalletError> {
+    /// Keeps this device's copy in its store and leaves the mesh, saying goodbye (the next
+    /// run of the device, with the same peer id, is then reached at once, not through a link
+    /// its siblings still take for alive).
+    pub async fn leave(&self) -> Result<(), WalletError> {
         let metadata = self.metadata.clone();
-        self.peer
+        let kept = self
+            .peer
             .query(move |view| view.store().save_wallet_metadata(&metadata))
             .await
             .ok_or_else(|| fail("the device's peer stopped"))?
-            .map_err(store_error)
+            .map_err(store_error);
+        self.peer.leave().await;
+        kept
     }
 
     /// Runs the sync (events, ticks) until `done` or `limit`; returns whether `done` held.

@@ -84,6 +84,9 @@ pub enum Input {
         kind: RoutedKind,
         payload: Vec<u8>,
     },
+    /// The node is about to stop: it says goodbye to every neighbour, so they route around it
+    /// at once instead of after their pings time out, and takes no new link.
+    Leave,
 }
 
 /// What the node asks the driver to do.
@@ -267,6 +270,8 @@ pub struct Node {
     bans: HashMap<PeerId, u64>,
     actions: Vec<Action>,
     outputs: Vec<Output>,
+    /// Set by [`Input::Leave`]: no dialing, no new links.
+    leaving: bool,
 }
 
 impl Node {
@@ -299,6 +304,7 @@ impl Node {
             bans: HashMap::new(),
             actions: Vec::new(),
             outputs: Vec::new(),
+            leaving: false,
         }
     }
 
@@ -460,6 +466,7 @@ impl Node {
                 self.seen_routed.insert(routed.id(), self.now_millis);
                 self.forward(None, routed);
             }
+            Input::Leave => self.leave(),
         }
         self.run_actions();
         self.flush_all();
@@ -484,6 +491,15 @@ impl Node {
                 link,
                 bytes: message.encode(),
             });
+        }
+    }
+
+    fn leave(&mut self) {
+        self.leaving = true;
+        self.dialing.clear();
+        let links: Vec<LinkId> = self.links.keys().copied().collect();
+        for link in links {
+            self.close(link, Some(leaving()));
         }
     }
 
@@ -535,6 +551,10 @@ impl Node {
             link,
             Link::new(dialed.is_some(), dialed, local, remote, self.now_millis),
         );
+        if self.leaving {
+            self.close(link, Some(leaving()));
+            return;
+        }
         if dialed.is_none() && self.links.len() > self.config.max_links {
             self.close(
                 link,
@@ -1148,6 +1168,9 @@ impl Node {
 
     /// Dials known peers while there are fewer neighbours than the target.
     fn dial(&mut self) {
+        if self.leaving {
+            return;
+        }
         let now = self.now_millis;
         let timed_out: Vec<PeerId> = self
             .dialing
@@ -1202,6 +1225,10 @@ impl Node {
             wanted -= 1;
         }
     }
+}
+
+fn leaving() -> Goodbye {
+    Goodbye::new(GoodbyeReason::ShuttingDown, "the peer is leaving")
 }
 
 /// The inventory item of an object message.
