@@ -487,7 +487,7 @@ impl Place {
 
 /// Joins the mesh through `node` as a device of the wallet of `secret`.
 /// Runs `work` as a device of the wallet that joined the mesh through `node`; then, whatever
-/// `work` returned, keeps the device's copy in its store and leaves the mesh.
+/// `work` returned (or on Ctrl-C), keeps the device's copy in its store and leaves the mesh.
 fn as_device<T>(
     place: &Place,
     secret: &Secret,
@@ -500,7 +500,10 @@ fn as_device<T>(
     runtime.block_on(async {
         let mut session =
             DeviceSession::join(&place.store, network, node, &secret.seed()[..]).await?;
-        let done = work(&mut session).await;
+        let done = tokio::select! {
+            done = work(&mut session) => done,
+            _ = tokio::signal::ctrl_c() => Err(fail("interrupted")),
+        };
         let left = session.leave().await;
         done.and_then(|value| left.map(|()| value))
     })
