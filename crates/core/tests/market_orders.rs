@@ -346,3 +346,73 @@ fn partial_fills_round_in_the_makers_favour_and_tiny_partials_are_skipped() {
     assert!(small.fills.is_empty());
     assert_eq!(small.rest, 1_000_000);
 }
+
+/// Orders closed in the middle of a queue stay linked until the ladder unlinks them; an order
+/// whose fill is undone rests again in its place by time; an expired order's record is freed
+/// and reused by a newer order, and the queue stays in price-time order throughout.
+#[test]
+fn the_queue_survives_cancels_reopened_fills_expiry_and_reuse() {
+    let secp = Secp256k1::new();
+    let maker = TestKey::new(1);
+    let mut book = Book::new(BookLimits::default());
+    let price = 50_000;
+    // The seventh comes later; the third lapses early.
+    let orders: Vec<_> = [0, 1, 2, 3, 4, 5, 10]
+        .into_iter()
+        .map(|n| {
+            let mut made = order(&maker, Side::Ask, price, 10_000_000, NOW + n);
+            if n == 2 {
+                made.expiry_millis = NOW + 1_000;
+            }
+            (made.id(), made)
+        })
+        .collect();
+    let insert = |book: &mut Book, n: usize| {
+        let verified = signed(&maker, orders[n].1.clone()).verify(&secp).unwrap();
+        book.insert_order(verified).unwrap()
+    };
+    for n in 0..6 {
+        assert_eq!(insert(&mut book, n), Inserted::New);
+    }
+    let open = |book: &Book| -> Vec<usize> {
+        book.open(&market(), Side::Ask)
+            .iter()
+            .map(|view| {
+                orders
+                    .iter()
+                    .position(|(id, _)| *id == view.order.id())
+                    .unwrap()
+            })
+            .collect()
+    };
+    let apply = |book: &mut Book, n: usize, sequence, change| {
+        let update = update(&maker, &orders[n].1, sequence, change);
+        book.apply_update(update.verify(&secp).unwrap()).unwrap()
+    };
+    assert_eq!(apply(&mut book, 1, 1, Change::Cancel), Applied::Changed);
+    assert_eq!(apply(&mut book, 3, 1, fill(10_000_000)), Applied::Changed);
+    assert_eq!(open(&book), [0, 2, 4, 5]);
+    // Order 3's swap was dropped by a reorganisation: its maker reopens it.
+    assert_eq!(apply(&mut book, 3, 2, fill(4_000_000)), Applied::Changed);
+    assert_eq!(open(&book), [0, 2, 3, 4, 5]);
+    let depth = book.ladder(&market()).unwrap().best(Side::Ask).unwrap();
+    assert_eq!((depth.orders, depth.total), (5, 46_000_000));
+
+    assert_eq!(book.expire(NOW + 1_000), [orders[2].0]);
+    assert_eq!(open(&book), [0, 3, 4, 5]);
+    // A newer order takes the freed record and queues last.
+    assert_eq!(insert(&mut book, 6), Inserted::New);
+    assert_eq!(open(&book), [0, 3, 4, 5, 6]);
+    for n in [0, 4, 5] {
+        apply(&mut book, n, 1, Change::Cancel);
+    }
+    assert_eq!(open(&book), [3, 6]);
+    let matched = book.match_order(
+        &order(&TestKey::new(9), Side::Bid, price, 20_000_000, NOW + 20),
+        NOW + 20,
+    );
+    let filled: Vec<_> = matched.fills.iter().map(|fill| fill.order).collect();
+    assert_eq!(filled, [orders[3].0, orders[6].0]);
+    assert_eq!(matched.fills[0].maker, maker.xonly());
+    assert_eq!(matched.rest, 4_000_000);
+}

@@ -16,7 +16,7 @@ use hashbrown::HashTable;
 
 use bitcoin::{OutPoint, XOnlyPublicKey};
 
-use super::ladder::{Ladder, Resting, Slot};
+use super::ladder::{Ladder, Node, Nodes, Resting, Slot};
 use super::order::{fill_allowed, Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate};
 use crate::chain::assets::AssetId;
 
@@ -104,27 +104,28 @@ pub enum Applied {
     Orphaned,
 }
 
-/// Where nothing rests.
-const NOT_RESTING: Slot = Slot::MAX;
-
-/// An order's place in the book: the order and its winning update (shared, cold), and what
-/// the hot paths read, inline (its state, interned maker and market, ladder slot), so that
-/// applying an update or walking the ladder touches one cache line per order.
+/// An order's record in the book: the order and its winning update (shared, cold), and what
+/// the hot paths read, inline (its state, interned maker and market, its place in the ladder),
+/// so that finding an order, applying an update or walking the ladder touches this record
+/// only: two cache lines, aligned.
 #[derive(Debug, Clone)]
+#[repr(align(64))]
 struct Entry {
     /// The order's id, inline: the index compares it.
     id: OrderId,
-    order: VerifiedOrder,
-    update: Option<VerifiedUpdate>,
+    node: Node,
     amount: u64,
     filled: u64,
     expiry_millis: u64,
     sequence: u32,
     maker: u32,
     market: u32,
-    slot: Slot,
     cancelled: bool,
+    order: VerifiedOrder,
+    update: Option<VerifiedUpdate>,
 }
+
+const _: () = assert!(core::mem::size_of::<Option<Entry>>() == 128);
 
 impl Entry {
     fn remaining(&self) -> u64 {
@@ -163,46 +164,66 @@ impl Entry {
 }
 
 /// Values shared by many orders (makers, markets), numbered and counted so that entries hold a
-/// small number and the numbers are freed when their last order goes.
+/// small number and the numbers are freed when their last order goes. Each number may carry a
+/// value derived from its key (a maker's parsed key), kept where the hot paths find it.
 #[derive(Debug, Clone)]
-struct Interner<K> {
+struct Interner<K, V = ()> {
     numbers: HashMap<K, u32, IdHashing>,
-    keys: Vec<Option<(K, u32)>>,
+    interned: Vec<Option<Interned<K, V>>>,
     free: Vec<u32>,
 }
 
-impl<K> Default for Interner<K> {
+#[derive(Debug, Clone)]
+struct Interned<K, V> {
+    key: K,
+    value: V,
+    users: u32,
+}
+
+impl<K, V> Default for Interner<K, V> {
     fn default() -> Self {
         Interner {
             numbers: HashMap::default(),
-            keys: Vec::new(),
+            interned: Vec::new(),
             free: Vec::new(),
         }
     }
 }
 
-impl<K: core::hash::Hash + Eq + Clone> Interner<K> {
+impl<K: core::hash::Hash + Eq + Clone, V> Interner<K, V> {
     fn get(&self, key: &K) -> Option<u32> {
         self.numbers.get(key).copied()
     }
 
-    /// The number of `key`, counting one more user.
-    fn acquire(&mut self, key: &K) -> u32 {
+    fn value(&self, number: u32) -> &V {
+        &self.interned[number as usize]
+            .as_ref()
+            .expect("a live number")
+            .value
+    }
+
+    /// The number of `key` (its value made by `value` if it is new), counting one more user.
+    fn acquire(&mut self, key: &K, value: impl FnOnce() -> V) -> u32 {
         if let Some(&number) = self.numbers.get(key) {
-            self.keys[number as usize]
+            self.interned[number as usize]
                 .as_mut()
                 .expect("a live number")
-                .1 += 1;
+                .users += 1;
             return number;
         }
+        let interned = Some(Interned {
+            key: key.clone(),
+            value: value(),
+            users: 1,
+        });
         let number = match self.free.pop() {
             Some(number) => {
-                self.keys[number as usize] = Some((key.clone(), 1));
+                self.interned[number as usize] = interned;
                 number
             }
             None => {
-                self.keys.push(Some((key.clone(), 1)));
-                (self.keys.len() - 1) as u32
+                self.interned.push(interned);
+                (self.interned.len() - 1) as u32
             }
         };
         self.numbers.insert(key.clone(), number);
@@ -211,14 +232,76 @@ impl<K: core::hash::Hash + Eq + Clone> Interner<K> {
 
     /// One user fewer; the number is freed with the last.
     fn release(&mut self, number: u32) {
-        let slot = &mut self.keys[number as usize];
-        let (key, users) = slot.as_mut().expect("a live number");
-        *users -= 1;
-        if *users == 0 {
-            self.numbers.remove(key);
+        let slot = &mut self.interned[number as usize];
+        let interned = slot.as_mut().expect("a live number");
+        interned.users -= 1;
+        if interned.users == 0 {
+            self.numbers.remove(&interned.key);
             *slot = None;
             self.free.push(number);
         }
+    }
+}
+
+/// The orders, in places reused once freed.
+#[derive(Debug, Clone, Default)]
+struct Slab {
+    entries: Vec<Option<Entry>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn get(&self, at: u32) -> &Entry {
+        self.entries[at as usize]
+            .as_ref()
+            .expect("indexed entries exist")
+    }
+
+    fn get_mut(&mut self, at: u32) -> &mut Entry {
+        self.entries[at as usize]
+            .as_mut()
+            .expect("indexed entries exist")
+    }
+
+    fn add(&mut self, entry: Entry) -> u32 {
+        match self.free.pop() {
+            Some(at) => {
+                self.entries[at as usize] = Some(entry);
+                at
+            }
+            None => {
+                self.entries.push(Some(entry));
+                (self.entries.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Takes the entry out of place `at`, which is free again.
+    fn take(&mut self, at: u32) -> Entry {
+        self.free.push(at);
+        self.entries[at as usize].take().expect("a live entry")
+    }
+
+    /// Makes room for `more` entries, and touches it: a slab that grows into memory the
+    /// system has not handed out yet pays a page fault every 32 orders.
+    fn reserve(&mut self, more: usize) {
+        let len = self.entries.len();
+        self.entries.resize(len + more, None);
+        self.entries.truncate(len);
+    }
+}
+
+impl Nodes for Slab {
+    fn node(&self, slot: Slot) -> &Node {
+        &self.get(slot).node
+    }
+
+    fn node_mut(&mut self, slot: Slot) -> &mut Node {
+        &mut self.get_mut(slot).node
+    }
+
+    fn id(&self, slot: Slot) -> &OrderId {
+        &self.get(slot).id
     }
 }
 
@@ -326,13 +409,13 @@ impl Hasher for IdHasher {
 #[derive(Debug, Clone, Default)]
 pub struct Book {
     limits: BookLimits,
-    /// Orders in a slab (freed places are reused), found by id through `index`, which holds
-    /// slab numbers only (a quarter of a map keyed by id: more of it stays in cache).
-    entries: Vec<Option<Entry>>,
-    free: Vec<u32>,
+    /// Orders in a slab, found by id through `index`, which holds slab numbers only (a
+    /// quarter of a map keyed by id: more of it stays in cache).
+    slab: Slab,
     index: HashTable<u32>,
     hashing: IdHashing,
-    makers: Interner<[u8; 32]>,
+    /// Makers by serialized key, each with its parsed key (for fills).
+    makers: Interner<[u8; 32], XOnlyPublicKey>,
     markets: Interner<AssetId>,
     /// One ladder per market number.
     ladders: Vec<Ladder>,
@@ -353,10 +436,10 @@ impl Book {
     /// Makes room for `orders` more orders at once (a driver that knows its load avoids the
     /// book growing step by step).
     pub fn reserve(&mut self, orders: usize) {
-        self.entries.reserve(orders);
-        let (entries, hashing) = (&self.entries, &self.hashing);
+        self.slab.reserve(orders);
+        let (slab, hashing) = (&self.slab, &self.hashing);
         self.index
-            .reserve(orders, |&at| hashing.hash_one(slab_id(entries, at)));
+            .reserve(orders, |&at| hashing.hash_one(slab.get(at).id));
     }
 
     /// How many orders the book holds (open or not).
@@ -368,62 +451,52 @@ impl Book {
         self.index.is_empty()
     }
 
-    fn entry(&self, at: u32) -> &Entry {
-        self.entries[at as usize]
-            .as_ref()
-            .expect("indexed entries exist")
-    }
-
     fn find(&self, id: &OrderId) -> Option<&Entry> {
-        self.position(id).map(|at| self.entry(at))
+        self.position(id).map(|at| self.slab.get(at))
     }
 
     /// Where `id` is in the slab.
     fn position(&self, id: &OrderId) -> Option<u32> {
-        let entries = &self.entries;
+        let slab = &self.slab;
         self.index
-            .find(self.hashing.hash_one(id), |&at| slab_id(entries, at) == id)
+            .find(self.hashing.hash_one(id), |&at| &slab.get(at).id == id)
             .copied()
     }
 
     /// Every entry, in slab order.
     fn all(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter().flatten()
+        self.slab.entries.iter().flatten()
     }
 
     /// Adds a verified order (a second copy changes nothing).
     pub fn insert_order(&mut self, order: VerifiedOrder) -> Result<Inserted, BookError> {
         let id = order.id();
         let hash = self.hashing.hash_one(id);
-        let entries = &self.entries;
-        if self
-            .index
-            .find(hash, |&at| slab_id(entries, at) == &id)
-            .is_some()
-        {
+        let slab = &self.slab;
+        if self.index.find(hash, |&at| slab.get(at).id == id).is_some() {
             return Ok(Inserted::Known);
         }
         if self.index.len() >= self.limits.max_orders {
             return Err(BookError::Full);
         }
-        let maker = self.makers.acquire(order.maker_bytes());
-        let market = self.markets.acquire(&order.order().market);
+        let fields = order.order();
+        let maker = self.makers.acquire(order.maker_bytes(), || fields.maker);
+        let market = self.markets.acquire(&fields.market, || ());
         if market as usize == self.ladders.len() {
             self.ladders.push(Ladder::new());
         }
-        let fields = order.order();
         let mut entry = Entry {
             id,
+            node: Node::new(fields.side, fields.price, fields.created_millis),
             amount: fields.amount,
-            expiry_millis: fields.expiry_millis,
-            order,
-            update: None,
             filled: 0,
+            expiry_millis: fields.expiry_millis,
             sequence: 0,
             maker,
             market,
-            slot: NOT_RESTING,
             cancelled: false,
+            order,
+            update: None,
         };
         // Updates that came first: the best valid one of this maker's wins.
         if !self.orphans.is_empty() {
@@ -441,17 +514,10 @@ impl Book {
                 }
             }
         }
-        let at = match self.free.pop() {
-            Some(at) => at,
-            None => {
-                self.entries.push(None);
-                (self.entries.len() - 1) as u32
-            }
-        };
-        self.entries[at as usize] = Some(entry);
-        let (entries, hashing) = (&self.entries, &self.hashing);
+        let at = self.slab.add(entry);
+        let (slab, hashing) = (&self.slab, &self.hashing);
         self.index
-            .insert_unique(hash, at, |&at| hashing.hash_one(slab_id(entries, at)));
+            .insert_unique(hash, at, |&at| hashing.hash_one(slab.get(at).id));
         self.place(at);
         Ok(Inserted::New)
     }
@@ -472,9 +538,7 @@ impl Book {
             return Ok(Applied::Orphaned);
         };
         let maker = self.makers.get(update.maker_bytes());
-        let entry = self.entries[at as usize]
-            .as_mut()
-            .expect("indexed entries exist");
+        let entry = self.slab.get_mut(at);
         check_update(entry, &update, maker)?;
         if !entry.is_superseded_by(&update) {
             return Ok(Applied::Superseded);
@@ -486,55 +550,36 @@ impl Book {
 
     /// Puts the order where its state says: resting with what is left, or out of the ladder.
     fn place(&mut self, at: u32) {
-        let entry = self.entries[at as usize]
-            .as_mut()
-            .expect("placed entries exist");
+        let entry = self.slab.get(at);
         let remaining = entry.remaining();
         let ladder = &mut self.ladders[entry.market as usize];
-        match (entry.slot, remaining) {
-            (NOT_RESTING, 0) => {}
-            (slot, 0) => {
-                ladder.remove(slot);
-                entry.slot = NOT_RESTING;
-            }
-            (NOT_RESTING, remaining) => {
-                let order = entry.order.order();
-                entry.slot = ladder.insert(Resting {
-                    id: entry.id,
-                    entry: at,
-                    side: order.side,
-                    price: order.price,
-                    created_millis: order.created_millis,
-                    remaining,
-                });
-            }
-            (slot, remaining) => ladder.set_remaining(slot, remaining),
+        match (entry.node.is_resting(), remaining) {
+            (false, 0) => {}
+            (true, 0) => ladder.remove(&mut self.slab, at),
+            (false, remaining) => ladder.insert(&mut self.slab, at, remaining),
+            (true, remaining) => ladder.set_remaining(&mut self.slab, at, remaining),
         }
     }
 
     /// Drops every order that has expired by `now_millis`; returns their ids.
     pub fn expire(&mut self, now_millis: u64) -> Vec<OrderId> {
         let mut expired = Vec::new();
-        for at in 0..self.entries.len() {
-            let lapsed = self.entries[at]
+        for at in 0..self.slab.entries.len() as u32 {
+            let lapsed = self.slab.entries[at as usize]
                 .as_ref()
                 .is_some_and(|entry| entry.expiry_millis <= now_millis);
             if !lapsed {
                 continue;
             }
-            let entry = self.entries[at].take().expect("checked above");
-            if entry.slot != NOT_RESTING {
-                self.ladders[entry.market as usize].remove(entry.slot);
-            }
+            let market = self.slab.get(at).market;
+            self.ladders[market as usize].forget(&mut self.slab, at);
+            let entry = self.slab.take(at);
             self.makers.release(entry.maker);
             self.markets.release(entry.market);
             self.index
-                .find_entry(self.hashing.hash_one(entry.id), |&other| {
-                    other as usize == at
-                })
+                .find_entry(self.hashing.hash_one(entry.id), |&other| other == at)
                 .expect("indexed")
                 .remove();
-            self.free.push(at as u32);
             expired.push(entry.id);
         }
         expired
@@ -584,8 +629,8 @@ impl Book {
     pub fn open(&self, market: &AssetId, side: Side) -> Vec<OrderView<'_>> {
         self.ladder(market)
             .into_iter()
-            .flat_map(|ladder| ladder.priority(side))
-            .map(|(_, resting)| view(self.entry(resting.entry)))
+            .flat_map(|ladder| ladder.priority(&self.slab, side))
+            .map(|at| view(self.slab.get(at)))
             .collect()
     }
 
@@ -611,13 +656,18 @@ impl Book {
             .iter()
             .map(|(market, &number)| {
                 let ladder = &self.ladders[number as usize];
-                // The handle is this replica's own business.
                 let side = |side| {
                     ladder
-                        .priority(side)
-                        .map(|(_, resting)| Resting {
-                            entry: 0,
-                            ..*resting
+                        .priority(&self.slab, side)
+                        .map(|at| {
+                            let entry = self.slab.get(at);
+                            Resting {
+                                id: entry.id,
+                                side: entry.node.side,
+                                price: entry.node.price,
+                                created_millis: entry.node.created_millis,
+                                remaining: entry.node.remaining(),
+                            }
                         })
                         .collect::<Vec<Resting>>()
                 };
@@ -653,27 +703,28 @@ impl Book {
             Side::Bid => price <= incoming.price,
             Side::Ask => price >= incoming.price,
         };
-        for (_, resting) in ladder.priority(incoming.side.opposite()) {
-            if rest == 0 || !crosses(resting.price) {
+        for at in ladder.priority(&self.slab, incoming.side.opposite()) {
+            let entry = self.slab.get(at);
+            let Node { side, price, .. } = entry.node;
+            if rest == 0 || !crosses(price) {
                 break;
             }
-            let entry = self.entry(resting.entry);
             if Some(entry.maker) == taker
                 || entry.expiry_millis <= now_millis
                 || unreachable.contains(&entry.maker)
             {
                 continue;
             }
-            let quantity = rest.min(resting.remaining);
-            let Some(sats) = fill_allowed(resting.side, resting.price, resting.remaining, quantity)
-            else {
+            let remaining = entry.node.remaining();
+            let quantity = rest.min(remaining);
+            let Some(sats) = fill_allowed(side, price, remaining, quantity) else {
                 continue;
             };
             fills.push(Fill {
-                order: resting.id,
-                maker: entry.order.order().maker,
+                order: entry.id,
+                maker: *self.makers.value(entry.maker),
                 quantity,
-                price: resting.price,
+                price,
                 sats,
                 sequence: entry.sequence,
             });
@@ -681,14 +732,6 @@ impl Book {
         }
         Matched { fills, rest }
     }
-}
-
-/// The id of the order in slab place `at` (indexed places hold orders).
-fn slab_id(entries: &[Option<Entry>], at: u32) -> &OrderId {
-    &entries[at as usize]
-        .as_ref()
-        .expect("indexed entries exist")
-        .id
 }
 
 /// Whether `update`, signed by the maker numbered `maker` (if any order of its is in the book),

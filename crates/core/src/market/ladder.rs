@@ -2,39 +2,83 @@
 //! queue ordered by (creation time, id).
 //!
 //! Levels live in a vector sorted so that the best level is last (cheap to reach, cheap to add
-//! and drop near the top, where the action is); orders live in a slab of nodes linked into
-//! their level's queue. Removing an order from the middle of a queue only marks its node (its
-//! neighbours stay untouched, which saves two cache misses on a cancel); marked nodes are
-//! unlinked when they reach the head, when their level empties, or when they outnumber the live
-//! ones, so the work stays O(1) amortized and memory stays bounded. Nothing here allocates per
-//! operation once the slab and level vectors have grown.
+//! and drop near the top, where the action is). The queues are linked through the orders' own
+//! records in the book's slab ([`Nodes`]): the ladder holds levels only, so placing, cancelling
+//! and matching an order touch its record and no node elsewhere. Removing an order from the
+//! middle of a queue only marks it (its neighbours stay untouched, which saves two cache misses
+//! on a cancel); marked orders are unlinked when they reach the head, when their level
+//! empties, when they outnumber the live ones, when they rest again or when the book frees
+//! them, so the work stays O(1) amortized. Nothing here allocates per operation once the
+//! level vectors have grown.
 
 use super::order::{OrderId, Side};
 
-/// A resting order's place in the ladder.
+/// An order's number in the book's slab.
 pub type Slot = u32;
 
 const NIL: u32 = u32::MAX;
 
-/// A resting order as the ladder sees it.
+/// An order's place in a ladder, kept in the order's record in the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    pub side: Side,
+    pub price: u64,
+    pub created_millis: u64,
+    /// What its level's total counts for it while it rests.
+    remaining: u64,
+    prev: u32,
+    next: u32,
+    /// In its level's queue: resting, or removed and not yet unlinked.
+    linked: bool,
+    /// Removed, not yet unlinked.
+    dead: bool,
+}
+
+impl Node {
+    /// The node of an order that does not rest yet.
+    pub fn new(side: Side, price: u64, created_millis: u64) -> Node {
+        Node {
+            side,
+            price,
+            created_millis,
+            remaining: 0,
+            prev: NIL,
+            next: NIL,
+            linked: false,
+            dead: false,
+        }
+    }
+
+    pub fn is_resting(&self) -> bool {
+        self.linked && !self.dead
+    }
+
+    /// What rests of the order (0 when it does not rest).
+    pub fn remaining(&self) -> u64 {
+        if self.is_resting() {
+            self.remaining
+        } else {
+            0
+        }
+    }
+}
+
+/// The book's slab of orders, as the ladders link them.
+pub trait Nodes {
+    fn node(&self, slot: Slot) -> &Node;
+    fn node_mut(&mut self, slot: Slot) -> &mut Node;
+    /// The id of the order in `slot` (it breaks ties of creation time).
+    fn id(&self, slot: Slot) -> &OrderId;
+}
+
+/// A resting order as a snapshot shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resting {
     pub id: OrderId,
-    /// The book's handle of the order (the ladder only carries it).
-    pub entry: u32,
     pub side: Side,
     pub price: u64,
     pub created_millis: u64,
     pub remaining: u64,
-}
-
-#[derive(Debug, Clone)]
-struct Node {
-    resting: Resting,
-    prev: u32,
-    next: u32,
-    /// Removed, not yet unlinked.
-    dead: bool,
 }
 
 /// One price on one side: the sum of what rests there and its queue.
@@ -70,8 +114,6 @@ pub struct Depth {
 pub struct Ladder {
     bids: Vec<Level>,
     asks: Vec<Level>,
-    nodes: Vec<Node>,
-    free: Vec<u32>,
     live: usize,
 }
 
@@ -110,34 +152,24 @@ impl Ladder {
         self.len() == 0
     }
 
-    /// Puts an order in its place: behind every order at its price made earlier (or at the same
-    /// time with a smaller id).
-    pub fn insert(&mut self, resting: Resting) -> Slot {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.nodes[slot as usize] = Node {
-                    resting,
-                    prev: NIL,
-                    next: NIL,
-                    dead: false,
-                };
-                slot
-            }
-            None => {
-                self.nodes.push(Node {
-                    resting,
-                    prev: NIL,
-                    next: NIL,
-                    dead: false,
-                });
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        let key = level_key(resting.side, resting.price);
-        let levels = match resting.side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        };
+    /// Rests the order in `slot` (not resting) with `remaining` at its price: behind every
+    /// order there made earlier (or at the same time with a smaller id).
+    pub fn insert(&mut self, nodes: &mut impl Nodes, slot: Slot, remaining: u64) {
+        debug_assert!(!nodes.node(slot).is_resting(), "an order rests once");
+        if nodes.node(slot).linked {
+            // Removed, still linked, and back: unlinked first.
+            let Node { side, price, .. } = *nodes.node(slot);
+            let at = self.level_index(side, price);
+            self.unlink(nodes, side, at, slot);
+        }
+        let Node {
+            side,
+            price,
+            created_millis,
+            ..
+        } = *nodes.node(slot);
+        let key = level_key(side, price);
+        let levels = self.levels_mut(side);
         let at = match levels.binary_search_by_key(&key, |level| level.key) {
             Ok(at) => at,
             Err(at) => {
@@ -145,7 +177,7 @@ impl Ladder {
                     at,
                     Level {
                         key,
-                        price: resting.price,
+                        price,
                         head: NIL,
                         tail: NIL,
                         total: 0,
@@ -157,86 +189,107 @@ impl Ladder {
             }
         };
         let level = &mut levels[at];
-        level.total += u128::from(resting.remaining);
+        level.total += u128::from(remaining);
         level.count += 1;
-        self.live += 1;
         // Orders mostly arrive in time order: walk back from the tail to the first that sorts
         // before the new one.
-        let rank = (resting.created_millis, resting.id);
         let mut before = level.tail;
         while before != NIL {
-            let node = &self.nodes[before as usize].resting;
-            if (node.created_millis, node.id) < rank {
+            let node = nodes.node(before);
+            if node.created_millis < created_millis
+                || (node.created_millis == created_millis && nodes.id(before) < nodes.id(slot))
+            {
                 break;
             }
-            before = self.nodes[before as usize].prev;
+            before = node.prev;
         }
         let after = if before == NIL {
             level.head
         } else {
-            self.nodes[before as usize].next
+            nodes.node(before).next
         };
         if before == NIL {
             level.head = slot;
         } else {
-            self.nodes[before as usize].next = slot;
+            nodes.node_mut(before).next = slot;
         }
         if after == NIL {
             level.tail = slot;
         } else {
-            self.nodes[after as usize].prev = slot;
+            nodes.node_mut(after).prev = slot;
         }
-        let node = &mut self.nodes[slot as usize];
+        self.live += 1;
+        let node = nodes.node_mut(slot);
         node.prev = before;
         node.next = after;
-        slot
+        node.remaining = remaining;
+        node.linked = true;
+        node.dead = false;
     }
 
     fn level_index(&self, side: Side, price: u64) -> usize {
         self.levels(side)
             .binary_search_by_key(&level_key(side, price), |level| level.key)
-            .expect("a resting order's level exists")
+            .expect("a linked order's level exists")
     }
 
-    /// Takes an order out.
-    pub fn remove(&mut self, slot: Slot) -> Resting {
-        let node = &mut self.nodes[slot as usize];
-        debug_assert!(!node.dead, "a slot is removed once");
+    /// Takes the resting order in `slot` out.
+    pub fn remove(&mut self, nodes: &mut impl Nodes, slot: Slot) {
+        let node = nodes.node_mut(slot);
+        debug_assert!(node.is_resting(), "only a resting order is removed");
         node.dead = true;
-        let resting = node.resting;
-        let at_head = node.prev == NIL;
-        let side = resting.side;
-        let at = self.level_index(side, resting.price);
+        let Node {
+            side,
+            price,
+            remaining,
+            prev,
+            ..
+        } = *node;
+        let at = self.level_index(side, price);
         let level = &mut self.levels_mut(side)[at];
-        level.total -= u128::from(resting.remaining);
+        level.total -= u128::from(remaining);
         level.count -= 1;
         level.dead += 1;
         let level = *level;
         self.live -= 1;
         if level.count == 0 {
-            // Free the whole queue: every node in it is dead now.
+            // Every order in the queue is dead now: all unlinked with the level.
             let mut slot = level.head;
             while slot != NIL {
-                self.free.push(slot);
-                slot = self.nodes[slot as usize].next;
+                let node = nodes.node_mut(slot);
+                node.linked = false;
+                slot = node.next;
             }
             self.levels_mut(side).remove(at);
-        } else if at_head {
-            self.unlink_dead_heads(side, at);
+        } else if prev == NIL {
+            self.unlink_dead_heads(nodes, side, at);
         } else if level.dead > level.count + DEAD_SLACK {
-            self.compact(side, at);
+            self.compact(nodes, side, at);
         }
-        resting
     }
 
-    /// Unlinks `slot` from level `at` of `side` and frees it.
-    fn unlink(&mut self, side: Side, at: usize, slot: Slot) {
-        let Node { prev, next, .. } = self.nodes[slot as usize];
+    /// Takes the order in `slot` out for good (its record is about to be freed).
+    pub fn forget(&mut self, nodes: &mut impl Nodes, slot: Slot) {
+        if nodes.node(slot).is_resting() {
+            self.remove(nodes, slot);
+        }
+        if nodes.node(slot).linked {
+            let Node { side, price, .. } = *nodes.node(slot);
+            let at = self.level_index(side, price);
+            self.unlink(nodes, side, at, slot);
+        }
+    }
+
+    /// Unlinks the dead order in `slot` from level `at` of `side`.
+    fn unlink(&mut self, nodes: &mut impl Nodes, side: Side, at: usize, slot: Slot) {
+        let node = nodes.node_mut(slot);
+        let (prev, next) = (node.prev, node.next);
+        node.linked = false;
         if prev != NIL {
-            self.nodes[prev as usize].next = next;
+            nodes.node_mut(prev).next = next;
         }
         if next != NIL {
-            self.nodes[next as usize].prev = prev;
+            nodes.node_mut(next).prev = prev;
         }
         let level = &mut self.levels_mut(side)[at];
         if prev == NIL {
@@ -246,43 +299,39 @@ impl Ladder {
             level.tail = prev;
         }
         level.dead -= 1;
-        self.free.push(slot);
     }
 
-    fn unlink_dead_heads(&mut self, side: Side, at: usize) {
+    fn unlink_dead_heads(&mut self, nodes: &mut impl Nodes, side: Side, at: usize) {
         loop {
             let head = self.levels(side)[at].head;
-            if head == NIL || !self.nodes[head as usize].dead {
+            if head == NIL || !nodes.node(head).dead {
                 return;
             }
-            self.unlink(side, at, head);
+            self.unlink(nodes, side, at, head);
         }
     }
 
-    /// Unlinks every dead node of level `at`.
-    fn compact(&mut self, side: Side, at: usize) {
+    /// Unlinks every dead order of level `at`.
+    fn compact(&mut self, nodes: &mut impl Nodes, side: Side, at: usize) {
         let mut slot = self.levels(side)[at].head;
         while slot != NIL {
-            let next = self.nodes[slot as usize].next;
-            if self.nodes[slot as usize].dead {
-                self.unlink(side, at, slot);
+            let next = nodes.node(slot).next;
+            if nodes.node(slot).dead {
+                self.unlink(nodes, side, at, slot);
             }
             slot = next;
         }
     }
 
-    /// Changes what is left of a resting order (it keeps its place in the queue).
-    pub fn set_remaining(&mut self, slot: Slot, remaining: u64) {
-        let resting = self.nodes[slot as usize].resting;
-        let at = self.level_index(resting.side, resting.price);
-        let level = &mut self.levels_mut(resting.side)[at];
-        level.total = level.total - u128::from(resting.remaining) + u128::from(remaining);
-        self.nodes[slot as usize].resting.remaining = remaining;
-    }
-
-    /// The resting order in `slot`.
-    pub fn get(&self, slot: Slot) -> &Resting {
-        &self.nodes[slot as usize].resting
+    /// Changes what is left of the resting order in `slot` (it keeps its place in the queue).
+    pub fn set_remaining(&mut self, nodes: &mut impl Nodes, slot: Slot, remaining: u64) {
+        let node = nodes.node_mut(slot);
+        debug_assert!(node.is_resting());
+        let (side, price, before) = (node.side, node.price, node.remaining);
+        node.remaining = remaining;
+        let at = self.level_index(side, price);
+        let level = &mut self.levels_mut(side)[at];
+        level.total = level.total - u128::from(before) + u128::from(remaining);
     }
 
     /// The best price of a side and what rests there.
@@ -295,19 +344,23 @@ impl Ladder {
         self.levels(side).iter().rev().map(depth)
     }
 
-    /// A side's orders in priority order: best price first, then earliest.
-    pub fn priority(&self, side: Side) -> impl Iterator<Item = (Slot, &Resting)> + '_ {
+    /// A side's resting orders in priority order (best price first, then earliest), by slot.
+    pub fn priority<'a, N: Nodes>(
+        &'a self,
+        nodes: &'a N,
+        side: Side,
+    ) -> impl Iterator<Item = Slot> + 'a {
         self.levels(side).iter().rev().flat_map(move |level| {
             let mut slot = level.head;
             core::iter::from_fn(move || loop {
                 if slot == NIL {
                     return None;
                 }
-                let node = &self.nodes[slot as usize];
                 let here = slot;
+                let node = nodes.node(here);
                 slot = node.next;
                 if !node.dead {
-                    return Some((here, &node.resting));
+                    return Some(here);
                 }
             })
         })
@@ -326,33 +379,71 @@ fn depth(level: &Level) -> Depth {
 mod tests {
     use super::*;
 
-    fn resting(n: u8, side: Side, price: u64, created_millis: u64) -> Resting {
-        Resting {
-            id: OrderId([n; 32]),
-            entry: u32::from(n),
-            side,
-            price,
-            created_millis,
-            remaining: 10,
+    /// A slab of orders numbered by their first id byte.
+    #[derive(Default)]
+    struct Slab(Vec<(OrderId, Node)>);
+
+    impl Nodes for Slab {
+        fn node(&self, slot: Slot) -> &Node {
+            &self.0[slot as usize].1
+        }
+        fn node_mut(&mut self, slot: Slot) -> &mut Node {
+            &mut self.0[slot as usize].1
+        }
+        fn id(&self, slot: Slot) -> &OrderId {
+            &self.0[slot as usize].0
         }
     }
 
-    fn ids(ladder: &Ladder, side: Side) -> Vec<u8> {
-        ladder.priority(side).map(|(_, r)| r.id.0[0]).collect()
+    impl Slab {
+        /// Adds order `n` (slot `n`; slots are numbered in the order they are added).
+        fn add(&mut self, n: u8, side: Side, price: u64, created_millis: u64) -> Slot {
+            assert_eq!(self.0.len(), usize::from(n));
+            self.0
+                .push((OrderId([n; 32]), Node::new(side, price, created_millis)));
+            Slot::from(n)
+        }
+    }
+
+    fn ids(ladder: &Ladder, slab: &Slab, side: Side) -> Vec<u8> {
+        ladder
+            .priority(slab, side)
+            .map(|slot| slab.id(slot).0[0])
+            .collect()
+    }
+
+    fn linked(ladder: &Ladder, side: Side) -> u32 {
+        ladder.levels(side).iter().map(|level| level.dead).sum()
     }
 
     #[test]
     fn best_price_first_then_earliest_then_smallest_id() {
-        let mut ladder = Ladder::new();
-        ladder.insert(resting(1, Side::Ask, 105, 10));
-        ladder.insert(resting(2, Side::Ask, 100, 30));
-        ladder.insert(resting(3, Side::Ask, 100, 20));
-        ladder.insert(resting(5, Side::Ask, 100, 20));
-        ladder.insert(resting(4, Side::Ask, 100, 20));
-        ladder.insert(resting(6, Side::Bid, 90, 5));
-        ladder.insert(resting(7, Side::Bid, 95, 50));
-        assert_eq!(ids(&ladder, Side::Ask), [3, 4, 5, 2, 1]);
-        assert_eq!(ids(&ladder, Side::Bid), [7, 6]);
+        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        for (n, side, price, created) in [
+            (0, Side::Ask, 105, 10),
+            (1, Side::Ask, 100, 30),
+            (2, Side::Ask, 100, 20),
+            (3, Side::Ask, 100, 20),
+            (4, Side::Bid, 90, 5),
+            (5, Side::Bid, 95, 50),
+        ] {
+            let slot = slab.add(n, side, price, created);
+            ladder.insert(&mut slab, slot, 10);
+        }
+        // Same time as 2 and 3, an id smaller than 2's: before both.
+        slab.0
+            .push((OrderId([2; 32]), Node::new(Side::Ask, 100, 20)));
+        slab.0[6].0 .0[31] = 1;
+        ladder.insert(&mut slab, 6, 10);
+        assert_eq!(ids(&ladder, &slab, Side::Ask), [2, 2, 3, 1, 0]);
+        assert_eq!(
+            ladder
+                .priority(&slab, Side::Ask)
+                .take(2)
+                .collect::<Vec<_>>(),
+            [6, 2]
+        );
+        assert_eq!(ids(&ladder, &slab, Side::Bid), [5, 4]);
         assert_eq!(ladder.best(Side::Ask).unwrap().price, 100);
         assert_eq!(ladder.best(Side::Ask).unwrap().total, 40);
         assert_eq!(ladder.best(Side::Bid).unwrap().price, 95);
@@ -360,47 +451,55 @@ mod tests {
 
     #[test]
     fn removed_orders_in_the_middle_are_skipped_then_compacted() {
-        let mut ladder = Ladder::new();
-        let slots: Vec<Slot> = (0..100u8)
-            .map(|n| ladder.insert(resting(n, Side::Ask, 100, u64::from(n))))
-            .collect();
-        // Remove every order but the first and the last, from the middle outwards.
-        for &slot in &slots[1..99] {
-            ladder.remove(slot);
+        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        for n in 0..100u8 {
+            let slot = slab.add(n, Side::Ask, 100, u64::from(n));
+            ladder.insert(&mut slab, slot, 10);
         }
-        assert_eq!(ids(&ladder, Side::Ask), [0, 99]);
+        // Remove every order but the first and the last, from the middle outwards.
+        for slot in 1..99 {
+            ladder.remove(&mut slab, slot);
+        }
+        assert_eq!(ids(&ladder, &slab, Side::Ask), [0, 99]);
         assert_eq!(ladder.len(), 2);
         assert_eq!(ladder.best(Side::Ask).unwrap().total, 20);
         assert!(
-            ladder.free.len() >= 98 - DEAD_SLACK as usize - 2,
-            "compaction freed the dead nodes"
+            linked(&ladder, Side::Ask) <= DEAD_SLACK + 2,
+            "compaction unlinked the removed orders"
         );
-        // The head goes: the dead behind it go too.
-        ladder.remove(slots[0]);
-        assert_eq!(ids(&ladder, Side::Ask), [99]);
-        assert_eq!(ladder.levels(Side::Ask)[0].dead, 0);
-        ladder.remove(slots[99]);
+        // The head goes: the removed behind it go too.
+        ladder.remove(&mut slab, 0);
+        assert_eq!(ids(&ladder, &slab, Side::Ask), [99]);
+        assert_eq!(linked(&ladder, Side::Ask), 0);
+        ladder.remove(&mut slab, 99);
         assert!(ladder.is_empty() && ladder.best(Side::Ask).is_none());
-        assert_eq!(ladder.free.len(), 100, "every slot is free again");
+        assert!(slab.0.iter().all(|(_, node)| !node.linked), "all unlinked");
     }
 
     #[test]
-    fn removing_and_resizing_keeps_levels_and_totals_right() {
-        let mut ladder = Ladder::new();
-        let a = ladder.insert(resting(1, Side::Bid, 100, 1));
-        let b = ladder.insert(resting(2, Side::Bid, 100, 2));
-        let c = ladder.insert(resting(3, Side::Bid, 100, 3));
-        ladder.set_remaining(b, 4);
+    fn removing_resizing_and_resting_again_keep_levels_and_totals_right() {
+        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        for n in 0..3 {
+            let slot = slab.add(n, Side::Bid, 100, u64::from(n));
+            ladder.insert(&mut slab, slot, 10);
+        }
+        ladder.set_remaining(&mut slab, 1, 4);
         assert_eq!(ladder.best(Side::Bid).unwrap().total, 24);
-        assert_eq!(ladder.remove(b).id, OrderId([2; 32]));
-        assert_eq!(ids(&ladder, Side::Bid), [1, 3]);
-        ladder.remove(a);
-        ladder.remove(c);
+        assert_eq!(slab.node(1).remaining(), 4);
+        ladder.remove(&mut slab, 1);
+        assert_eq!(slab.node(1).remaining(), 0);
+        assert_eq!(ids(&ladder, &slab, Side::Bid), [0, 2]);
+        // Back (a fill undone): in its place by time, not at the end.
+        ladder.insert(&mut slab, 1, 7);
+        assert_eq!(ids(&ladder, &slab, Side::Bid), [0, 1, 2]);
+        assert_eq!(ladder.best(Side::Bid).unwrap().total, 27);
+        // Forgotten: out, unlinked, its neighbours joined.
+        ladder.forget(&mut slab, 1);
+        assert!(!slab.node(1).linked);
+        assert_eq!(ids(&ladder, &slab, Side::Bid), [0, 2]);
+        ladder.remove(&mut slab, 0);
+        ladder.remove(&mut slab, 2);
         assert!(ladder.best(Side::Bid).is_none());
         assert!(ladder.is_empty());
-        // Slots are reused.
-        let d = ladder.insert(resting(4, Side::Bid, 99, 1));
-        assert!(d <= 2);
-        assert_eq!(ids(&ladder, Side::Bid), [4]);
     }
 }
