@@ -126,9 +126,10 @@ fn main() {
             let mut total = std::time::Duration::ZERO;
             for _ in 0..iters {
                 let mut book = workload.seeded_book();
-                let batch = workload.fresh_ops();
+                let mut batch = workload.fresh_ops();
+                let mut takers = Vec::with_capacity(batch.len());
                 let start = Instant::now();
-                BookWorkload::apply(&mut book, batch);
+                BookWorkload::apply(&mut book, &mut batch, &mut takers);
                 total += start.elapsed();
             }
             total

@@ -415,4 +415,10 @@ fn the_queue_survives_cancels_reopened_fills_expiry_and_reuse() {
     assert_eq!(filled, [orders[3].0, orders[6].0]);
     assert_eq!(matched.fills[0].maker, maker.xonly());
     assert_eq!(matched.rest, 4_000_000);
+    // Into a kept buffer: the same fills, the buffer's old contents gone.
+    let mut fills = matched.fills.clone();
+    fills.extend(matched.fills.clone());
+    let incoming = order(&TestKey::new(9), Side::Bid, price, 20_000_000, NOW + 20);
+    let rest = book.match_into(&incoming, NOW + 20, &mut fills);
+    assert_eq!((fills, rest), (matched.fills, matched.rest));
 }

