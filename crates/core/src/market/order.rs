@@ -463,12 +463,14 @@ impl SignedOrder {
 pub struct VerifiedOrder(Arc<Checked<SignedOrder, OrderId>>);
 
 /// A checked message, its digest, and its maker's key serialized once (comparing keys in
-/// their parsed form costs a field normalisation each time).
+/// their parsed form costs a field normalisation each time). The digest and key come first:
+/// a book reads them, and the message's first fields, in the record's first cache lines.
 #[derive(Debug, PartialEq, Eq)]
+#[repr(C)]
 struct Checked<T, D> {
-    signed: T,
     digest: D,
     maker: [u8; 32],
+    signed: T,
 }
 
 impl VerifiedOrder {
