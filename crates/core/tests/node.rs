@@ -9,7 +9,7 @@ use bitmesh_core::chain::state::Chain;
 
 use bitmesh_core::node::{
     Event, Footprint, Input, LinkId, Node, NodeConfig, Output, BAN_MILLIS,
-    HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS,
+    HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
 };
 use bitmesh_core::testkit::{
     block_on, events, full_node, node_key, pay, sent_on, spend, test_order, RelayWorkload,
@@ -883,4 +883,42 @@ fn a_leaving_node_says_goodbye_and_takes_no_new_channel() {
             .any(|output| matches!(output, Output::Connect { .. })),
         "{outputs:?}"
     );
+}
+
+/// A neighbour's message for this node that comes through another neighbour means the
+/// neighbour no longer takes the direct link for alive (it restarted, or lost it silently):
+/// the link is pinged at once and closed if no pong comes within the probe's timeout, long
+/// before the regular pong timeout. A link that answers stays.
+#[test]
+fn a_direct_link_bypassed_by_its_peer_is_probed_and_dropped_if_silent() {
+    let secp = Secp256k1::new();
+    for answers in [false, true] {
+        let mut node = node();
+        let (gone, relay) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
+        ready(&mut node, &gone);
+        ready(&mut node, &relay);
+        let routed = Routed::sign(
+            &secp,
+            &gone.key.keypair(),
+            node.id(),
+            5,
+            NOW,
+            7,
+            RoutedKind::DeviceSync,
+            vec![7],
+            &[1; 32],
+        );
+        let outputs = node.handle(NOW, relay.says(&Message::Routed(routed)));
+        assert_eq!(events(&outputs).len(), 1, "delivered: {outputs:?}");
+        let [Message::Ping(nonce)] = sent_on(&outputs, gone.link)[..] else {
+            panic!("a probe on the bypassed link: {outputs:?}");
+        };
+        assert!(sent_on(&outputs, relay.link).is_empty());
+        if answers {
+            node.handle(NOW + 50, gone.says(&Message::Pong(nonce)));
+        }
+        let later = node.handle(NOW + PROBE_TIMEOUT_MILLIS, Input::Tick);
+        assert_eq!(closed(&later, gone.link), !answers, "answers: {answers}");
+        assert!(!closed(&later, relay.link));
+    }
 }

@@ -157,11 +157,20 @@ pub struct Link {
     pub announce_holdings: VecDeque<InvItem>,
     buckets: [TokenBucket; Class::COUNT],
     pub score: u32,
-    /// The nonce and send time of the ping awaiting its pong.
-    pub ping: Option<(u64, u64)>,
+    /// The ping awaiting its pong.
+    pub ping: Option<Ping>,
     pub last_ping_millis: u64,
     /// Set once the node decided to close it: nothing more is processed.
     pub closing: bool,
+}
+
+/// A ping sent on a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ping {
+    pub nonce: u64,
+    pub sent_millis: u64,
+    /// When the link is taken for dead if no pong came.
+    pub due_millis: u64,
 }
 
 impl Link {

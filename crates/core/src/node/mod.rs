@@ -22,7 +22,7 @@ use bitcoin::secp256k1::{Keypair, Secp256k1, VerifyOnly};
 use bitcoin::{BlockHash, Txid};
 
 use self::fetch::Fetcher;
-use self::link::Link;
+use self::link::{Link, Ping};
 use self::protocol::Action;
 use self::routing::Seen;
 use crate::chain::state::Chain;
@@ -167,6 +167,9 @@ pub const HANDSHAKE_TIMEOUT_MILLIS: u64 = 10_000;
 /// How often a neighbour is pinged, and how long its pong may take.
 pub const PING_INTERVAL_MILLIS: u64 = 30_000;
 pub const PONG_TIMEOUT_MILLIS: u64 = 60_000;
+/// How long the pong may take when a link is in doubt: its peer's routed messages came
+/// through another neighbour, so the peer no longer takes the link for alive.
+pub const PROBE_TIMEOUT_MILLIS: u64 = 10_000;
 /// How long a ban lasts.
 pub const BAN_MILLIS: u64 = 24 * 3_600_000;
 /// Peers remembered for dialing, and bans kept.
@@ -804,13 +807,34 @@ impl Node {
         self.each_protocol(|protocol, ctx| protocol.on_link_ready(ctx, link));
     }
 
+    /// Pings `link` (ready) now; without a pong within `timeout` it is closed. A ping under
+    /// way is not repeated, only given the earlier deadline.
+    fn ping(&mut self, link: LinkId, timeout: u64) {
+        let now = self.now_millis;
+        let due_millis = now + timeout;
+        let state = self.links.get_mut(&link).expect("a live link");
+        if let Some(ping) = &mut state.ping {
+            ping.due_millis = ping.due_millis.min(due_millis);
+            return;
+        }
+        let nonce = u64::from_le_bytes(self.random()[..8].try_into().expect("8 bytes"));
+        let state = self.links.get_mut(&link).expect("a live link");
+        state.ping = Some(Ping {
+            nonce,
+            sent_millis: now,
+            due_millis,
+        });
+        state.last_ping_millis = now;
+        self.send(link, &Message::Ping(nonce));
+    }
+
     fn on_pong(&mut self, link: LinkId, nonce: u64) {
         let now = self.now_millis;
         let state = self.links.get_mut(&link).expect("checked by the caller");
         match state.ping {
-            Some((expected, sent)) if expected == nonce => {
+            Some(ping) if ping.nonce == nonce => {
                 state.ping = None;
-                let rtt = now.saturating_sub(sent);
+                let rtt = now.saturating_sub(ping.sent_millis);
                 let info = state.peer_mut().expect("ready");
                 info.rtt_millis = Some(rtt);
                 let peer = info.peer;
@@ -929,6 +953,16 @@ impl Node {
         }
         self.seen_routed.insert(id, self.now_millis);
         if routed.to == self.id {
+            // A sender sends straight to an addressee it takes for a live neighbour: a message
+            // for this node that came another way puts the direct link to its sender in doubt
+            // (the sender restarted, or lost the link without a word).
+            let doubted = self
+                .peers()
+                .find(|(other, info)| info.peer == routed.from && *other != link)
+                .map(|(other, _)| other);
+            if let Some(doubted) = doubted {
+                self.ping(doubted, PROBE_TIMEOUT_MILLIS);
+            }
             self.outputs.push(Output::Event(Event::Routed {
                 from: routed.from,
                 kind: routed.kind,
@@ -1091,17 +1125,12 @@ impl Node {
                     }
                 }
                 LinkState::Ready(_) => {
-                    if let Some((_, sent)) = state.ping {
-                        if now >= sent + PONG_TIMEOUT_MILLIS {
+                    if let Some(ping) = state.ping {
+                        if now >= ping.due_millis {
                             self.close(link, None);
                         }
                     } else if now >= state.last_ping_millis + PING_INTERVAL_MILLIS {
-                        let nonce =
-                            u64::from_le_bytes(self.random()[..8].try_into().expect("8 bytes"));
-                        let state = self.links.get_mut(&link).expect("listed");
-                        state.ping = Some((nonce, now));
-                        state.last_ping_millis = now;
-                        self.send(link, &Message::Ping(nonce));
+                        self.ping(link, PONG_TIMEOUT_MILLIS);
                     }
                 }
             }
