@@ -161,16 +161,23 @@ impl Browser {
     }
 }
 
-/// A person with a wallet made under `password` in a new profile and the faucet's coins and
-/// DEMO units, confirmed.
-pub async fn funded_tab(node: &Node, password: &str) -> Result<Browser> {
+/// A person with a wallet made under `password` in a new profile and the faucet's coins,
+/// confirmed; returns the tab and the wallet's words.
+pub async fn tab_with_coins(node: &Node, password: &str) -> Result<(Browser, Vec<String>)> {
     let tab = Browser::open().await?;
     tab.goto(node.url()).await?;
     tab.wait_for_text("#neighbour-count", "1").await?;
-    tab.create_wallet(password).await?;
+    let words = tab.create_wallet(password).await?;
     tab.ask_faucet_for_my_wallet().await?;
     tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
         .await?;
+    Ok((tab, words))
+}
+
+/// A person with a wallet made under `password` in a new profile and the faucet's coins and
+/// DEMO units, confirmed.
+pub async fn funded_tab(node: &Node, password: &str) -> Result<Browser> {
+    let (tab, _) = tab_with_coins(node, password).await?;
     tab.wait_for_text(&balance("DEMO", "confirmed"), "1000.00")
         .await?;
     Ok(tab)

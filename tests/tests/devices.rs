@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use bitmesh_e2e::wallet::{balance, history_row};
+use bitmesh_e2e::wallet::{balance, history_row, tab_with_coins};
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -53,14 +53,8 @@ async fn confirmed(node: &Node, txid: &str) -> Result<bool> {
 async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle_a_double_spend() {
     within(TEST_TIMEOUT, async {
         let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network()).await?;
-        let a = Browser::open().await?;
-        a.goto(node.url()).await?;
-        a.wait_for_text("#neighbour-count", "1").await?;
-        let words = a.create_wallet(PASSWORD).await?;
+        let (a, words) = tab_with_coins(&node, PASSWORD).await?;
         a.name_device("Laptop").await?;
-        a.ask_faucet_for_my_wallet().await?;
-        a.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
-            .await?;
 
         let b = Browser::open().await?;
         b.goto(node.url()).await?;

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use bitmesh_e2e::wallet::{balance, history_row};
-use bitmesh_e2e::{wallet_cli, within, Browser, Node, NodeOptions};
+use bitmesh_e2e::wallet::{history_row, tab_with_coins};
+use bitmesh_e2e::{wallet_cli, within, Node, NodeOptions};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 const PASSWORD: &str = "correct horse battery";
@@ -20,14 +20,8 @@ const STRANGER: &str = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk";
 async fn the_wallet_cli_is_one_of_the_wallets_devices() {
     within(TEST_TIMEOUT, async {
         let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network()).await?;
-        let a = Browser::open().await?;
-        a.goto(node.url()).await?;
-        a.wait_for_text("#neighbour-count", "1").await?;
-        let words = a.create_wallet(PASSWORD).await?;
+        let (a, words) = tab_with_coins(&node, PASSWORD).await?;
         a.name_device("Laptop").await?;
-        a.ask_faucet_for_my_wallet().await?;
-        a.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
-            .await?;
         let faucet_tx = a.newest_txid().await?;
 
         let dir = tempfile::tempdir()?;
