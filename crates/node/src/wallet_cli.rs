@@ -485,7 +485,6 @@ impl Place {
     }
 }
 
-/// Joins the mesh through `node` as a device of the wallet of `secret`.
 /// Runs `work` as a device of the wallet that joined the mesh through `node`; then, whatever
 /// `work` returned (or on Ctrl-C), keeps the device's copy in its store and leaves the mesh.
 fn as_device<T>(

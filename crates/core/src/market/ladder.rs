@@ -155,19 +155,19 @@ impl Ladder {
     /// Rests the order in `slot` (not resting) with `remaining` at its price: behind every
     /// order there made earlier (or at the same time with a smaller id).
     pub fn insert(&mut self, nodes: &mut impl Nodes, slot: Slot, remaining: u64) {
-        debug_assert!(!nodes.node(slot).is_resting(), "an order rests once");
-        if nodes.node(slot).linked {
-            // Removed, still linked, and back: unlinked first.
-            let Node { side, price, .. } = *nodes.node(slot);
-            let at = self.level_index(side, price);
-            self.unlink(nodes, side, at, slot);
-        }
         let Node {
             side,
             price,
             created_millis,
+            linked,
             ..
         } = *nodes.node(slot);
+        debug_assert!(!nodes.node(slot).is_resting(), "an order rests once");
+        if linked {
+            // Removed, still linked, and back: unlinked first.
+            let at = self.level_index(side, price);
+            self.unlink(nodes, side, at, slot);
+        }
         let key = level_key(side, price);
         let levels = self.levels_mut(side);
         let at = match levels.binary_search_by_key(&key, |level| level.key) {
