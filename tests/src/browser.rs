@@ -241,25 +241,54 @@ impl Browser {
     /// Waits, with a DOM observer in the page, until the element matching `selector` contains
     /// `needle`; returns its whole text.
     pub async fn wait_for_text(&self, selector: &str, needle: &str) -> Result<String> {
-        const SCRIPT: &str = r#"
-            const [selector, needle, done] = arguments;
-            const check = () => {
+        self.wait_until(selector, "text.includes(goal)", json!(needle), needle)
+            .await
+    }
+
+    /// Waits until the page has at least `count` neighbours (a mesh that may grow while the
+    /// test looks: "connected" is `1` or more, never exactly `1`); returns the count shown.
+    pub async fn wait_for_neighbours(&self, count: u32) -> Result<String> {
+        self.wait_until(
+            "#neighbour-count",
+            "Number(text) >= goal",
+            json!(count),
+            &format!("{count} or more"),
+        )
+        .await
+    }
+
+    /// Waits, with a DOM observer in the page, until the text of the element matching
+    /// `selector` passes `condition` (a JavaScript expression of `text` and `goal`); returns
+    /// that text. `wanted` says what was awaited, for the error.
+    async fn wait_until(
+        &self,
+        selector: &str,
+        condition: &str,
+        goal: Value,
+        wanted: &str,
+    ) -> Result<String> {
+        let script = format!(
+            r#"
+            const [selector, goal, done] = arguments;
+            const check = () => {{
                 const element = document.querySelector(selector);
-                if (element && element.textContent.includes(needle)) {
+                const text = element && element.textContent;
+                if (text !== null && ({condition})) {{
                     observer.disconnect();
-                    done(element.textContent);
+                    done(text);
                     return true;
-                }
+                }}
                 return false;
-            };
+            }};
             const observer = new MutationObserver(check);
-            if (!check()) {
-                observer.observe(document, { subtree: true, childList: true, characterData: true });
-            }
-        "#;
+            if (!check()) {{
+                observer.observe(document, {{ subtree: true, childList: true, characterData: true }});
+            }}
+        "#
+        );
         let found = match self
             .client
-            .execute_async(SCRIPT, vec![json!(selector), json!(needle)])
+            .execute_async(&script, vec![json!(selector), goal])
             .await
         {
             Ok(found) => found,
@@ -273,7 +302,7 @@ impl Browser {
                     .await
                     .unwrap_or(Value::Null);
                 return Err(format!(
-                    "`{selector}` never showed `{needle}` within {STEP_TIMEOUT:?} (it shows {shown}): {err}"
+                    "`{selector}` never showed `{wanted}` within {STEP_TIMEOUT:?} (it shows {shown}): {err}"
                 )
                 .into());
             }

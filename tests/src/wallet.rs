@@ -166,7 +166,7 @@ impl Browser {
 pub async fn tab_with_coins(node: &Node, password: &str) -> Result<(Browser, Vec<String>)> {
     let tab = Browser::open().await?;
     tab.goto(node.url()).await?;
-    tab.wait_for_text("#neighbour-count", "1").await?;
+    tab.wait_for_neighbours(1).await?;
     let words = tab.create_wallet(password).await?;
     tab.ask_faucet_for_my_wallet().await?;
     tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")

@@ -58,7 +58,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
 
         let b = Browser::open().await?;
         b.goto(node.url()).await?;
-        b.wait_for_text("#neighbour-count", "1").await?;
+        b.wait_for_neighbours(1).await?;
         b.restore_wallet(&words, PASSWORD).await?;
         b.name_device("Phone").await?;
         // They find each other on the topic board and prove the seed.
@@ -145,7 +145,7 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
         let c = Browser::open().await?;
         c.record_received_messages().await?;
         c.goto(node.url()).await?;
-        c.wait_for_text("#neighbour-count", "1").await?;
+        c.wait_for_neighbours(1).await?;
         c.create_wallet(PASSWORD).await?;
         let c_address = c.text("#receive-address").await?;
 

@@ -39,7 +39,7 @@ async fn a_tab_gets_coins_from_the_nodes_faucet_through_the_mesh() {
 
         let tab = Browser::open().await?;
         tab.goto(node.url()).await?;
-        tab.wait_for_text("#neighbour-count", "1").await?;
+        tab.wait_for_neighbours(1).await?;
         tab.wait_for_text("#tip-height", &height.to_string())
             .await?;
 

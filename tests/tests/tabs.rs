@@ -14,7 +14,7 @@ async fn a_second_tab_offers_to_take_over_and_the_first_stops() {
         let node = Node::start(NodeOptions::test_network()).await?;
         let browser = Browser::open().await?;
         browser.goto(node.url()).await?;
-        browser.wait_for_text("#neighbour-count", "1").await?;
+        browser.wait_for_neighbours(1).await?;
         let identity = browser
             .eval("return document.querySelector('#peer-id').title")
             .await?;
@@ -37,7 +37,7 @@ async fn a_second_tab_offers_to_take_over_and_the_first_stops() {
         browser.screenshot("tabs-second.png").await?;
 
         browser.click("#take-over").await?;
-        browser.wait_for_text("#neighbour-count", "1").await?;
+        browser.wait_for_neighbours(1).await?;
         let taken = browser
             .eval("return document.querySelector('#peer-id').title")
             .await?;

@@ -54,7 +54,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network()).await?;
         let tab = Browser::open().await?;
         tab.goto(node.url()).await?;
-        tab.wait_for_text("#neighbour-count", "1").await?;
+        tab.wait_for_neighbours(1).await?;
         tab.wait_for_text("#wallet", "keeps no wallet").await?;
 
         let words = create_wallet(&tab).await?;
