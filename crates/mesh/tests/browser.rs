@@ -78,38 +78,94 @@ async fn hand_over_a_candidate(
         .expect("an early candidate is held, not refused");
 }
 
-/// Two connected ends: each one's candidates go straight to the other.
-async fn pair() -> (End, End) {
-    let config = TransportConfig::default();
-    let (a_events, a_rx) = mpsc::unbounded();
-    let (b_events, b_rx) = mpsc::unbounded();
-    let (a_signals, mut a_signal_rx) = mpsc::unbounded();
-    let (b_signals, mut b_signal_rx) = mpsc::unbounded();
-    let a = BrowserConnection::new(
-        &config,
+/// How long the offer, answer and first candidates may take before a handshake is tried
+/// again, and how many times.
+const HANDSHAKE_MILLIS: i32 = 10_000;
+const HANDSHAKE_ATTEMPTS: usize = 3;
+
+/// `future`'s output, or `None` if it takes more than `millis`.
+async fn bounded<T>(millis: i32, future: impl core::future::Future<Output = T>) -> Option<T> {
+    let future = Box::pin(future).fuse();
+    let timer = Box::pin(timeout_after(millis)).fuse();
+    match future::select(future, timer).await {
+        future::Either::Left((output, _)) => Some(output),
+        future::Either::Right(_) => None,
+    }
+}
+
+/// A connection and what it reports: its events and its signals.
+fn connection() -> (
+    BrowserConnection,
+    mpsc::UnboundedReceiver<TransportEvent>,
+    mpsc::UnboundedReceiver<Signal>,
+) {
+    let (events, events_rx) = mpsc::unbounded();
+    let (signals, signals_rx) = mpsc::unbounded();
+    let connection = BrowserConnection::new(
+        &TransportConfig::default(),
         1,
-        move |event| drop(a_events.unbounded_send(event)),
-        move |signal| drop(a_signals.unbounded_send(signal)),
+        move |event| drop(events.unbounded_send(event)),
+        move |signal| drop(signals.unbounded_send(signal)),
     )
     .expect("a peer connection");
-    let b = BrowserConnection::new(
-        &config,
-        1,
-        move |event| drop(b_events.unbounded_send(event)),
-        move |signal| drop(b_signals.unbounded_send(signal)),
-    )
-    .expect("a peer connection");
+    (connection, events_rx, signals_rx)
+}
+
+/// Offer, answer and one early candidate each way.
+async fn handshake(
+    a: &BrowserConnection,
+    b: &BrowserConnection,
+    a_signal_rx: &mut mpsc::UnboundedReceiver<Signal>,
+    b_signal_rx: &mut mpsc::UnboundedReceiver<Signal>,
+) {
     let Signal::Offer { sdp: offer, .. } = a.offer().await.expect("an offer") else {
         panic!("an offer");
     };
     // Each end gets a candidate before the other's description, as happens when a candidate
     // overtakes an answer: the transport holds it until it can add it.
-    hand_over_a_candidate(&mut a_signal_rx, &b).await;
+    hand_over_a_candidate(a_signal_rx, b).await;
     let Signal::Answer { sdp: answer, .. } = b.answer(&offer).await.expect("an answer") else {
         panic!("an answer");
     };
-    hand_over_a_candidate(&mut b_signal_rx, &a).await;
+    hand_over_a_candidate(b_signal_rx, a).await;
     a.accept_answer(&answer).await.expect("the answer taken");
+}
+
+/// Two connected ends: each one's candidates go straight to the other.
+///
+/// Chromium at times never settles `setRemoteDescription` of the answer (about one run in
+/// twenty on a 2-core machine): the promise stays pending, no error. The node's dialer gives up
+/// on such a link after its dial timeout and dials again; so does this helper, with new
+/// connections, after [`HANDSHAKE_MILLIS`].
+async fn pair() -> (End, End) {
+    for attempt in 1..=HANDSHAKE_ATTEMPTS {
+        let (a, a_rx, mut a_signal_rx) = connection();
+        let (b, b_rx, mut b_signal_rx) = connection();
+        let done = bounded(
+            HANDSHAKE_MILLIS,
+            handshake(&a, &b, &mut a_signal_rx, &mut b_signal_rx),
+        )
+        .await;
+        if done.is_none() {
+            console_log!("handshake attempt {attempt} unfinished after {HANDSHAKE_MILLIS} ms");
+            a.close();
+            b.close();
+            continue;
+        }
+        return opened(a, a_rx, a_signal_rx, b, b_rx, b_signal_rx).await;
+    }
+    panic!("no handshake finished within {HANDSHAKE_MILLIS} ms in {HANDSHAKE_ATTEMPTS} attempts");
+}
+
+/// Forwards the later candidates each way and waits until both channels are open.
+async fn opened(
+    a: BrowserConnection,
+    a_rx: mpsc::UnboundedReceiver<TransportEvent>,
+    a_signal_rx: mpsc::UnboundedReceiver<Signal>,
+    b: BrowserConnection,
+    b_rx: mpsc::UnboundedReceiver<TransportEvent>,
+    b_signal_rx: mpsc::UnboundedReceiver<Signal>,
+) -> (End, End) {
     // Candidates, each way, as they come.
     let forward = |connection: BrowserConnection, mut signals: mpsc::UnboundedReceiver<Signal>| async move {
         while let Some(Signal::Candidate {
