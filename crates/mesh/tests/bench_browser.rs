@@ -88,13 +88,21 @@ async fn framed_pair() -> (End, End, f64) {
     };
     let (a, a_events, a_signals) = make();
     let (b, b_events, b_signals) = make();
-    let Signal::Offer { sdp: offer, .. } = a.offer().await.expect("an offer") else {
+    // Every step bounded: Chromium at times never settles `setRemoteDescription` (see
+    // `pair` in browser.rs); a bench run then fails with a reason instead of hanging.
+    let Signal::Offer { sdp: offer, .. } = bounded("the offer", a.offer()).await.expect("an offer")
+    else {
         panic!()
     };
-    let Signal::Answer { sdp: answer, .. } = b.answer(&offer).await.expect("an answer") else {
+    let Signal::Answer { sdp: answer, .. } = bounded("the answer", b.answer(&offer))
+        .await
+        .expect("an answer")
+    else {
         panic!()
     };
-    a.accept_answer(&answer).await.expect("the answer");
+    bounded("the answer taken", a.accept_answer(&answer))
+        .await
+        .expect("the answer");
     for (to, mut signals) in [(b.clone(), a_signals), (a.clone(), b_signals)] {
         wasm_bindgen_futures::spawn_local(async move {
             while let Some(Signal::Candidate {
@@ -206,9 +214,12 @@ async fn raw_pair() -> (RtcDataChannel, RtcDataChannel) {
     JsFuture::from(b.set_local_description(&describe(RtcSdpType::Answer, &answer)))
         .await
         .unwrap();
-    JsFuture::from(a.set_remote_description(&describe(RtcSdpType::Answer, &answer)))
-        .await
-        .unwrap();
+    bounded(
+        "the raw answer taken",
+        JsFuture::from(a.set_remote_description(&describe(RtcSdpType::Answer, &answer))),
+    )
+    .await
+    .unwrap();
     add_early(a.clone(), early_for_a).await;
     for open in [a_open, b_open] {
         let _ = bounded("the raw channel opens", open).await;
