@@ -11,7 +11,7 @@ use bitmesh_mesh::browser::BrowserConnection;
 use bitmesh_mesh::signaling::Signal;
 use bitmesh_mesh::transport::{TransportConfig, TransportEvent, CHANNEL_ID, CHANNEL_LABEL};
 use futures_channel::{mpsc, oneshot};
-use futures_util::{future, FutureExt, StreamExt};
+use futures_util::StreamExt;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,6 +23,9 @@ use web_sys::{
 };
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+mod common;
+use common::{connection, within};
 
 const WAIT_MILLIS: i32 = 60_000;
 const THROUGHPUT_BYTES: usize = 64 << 20;
@@ -36,24 +39,11 @@ fn now() -> f64 {
         .now()
 }
 
-async fn sleep(millis: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .expect("a window")
-            .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), millis)
-            .expect("a timer");
-    });
-    let _ = JsFuture::from(promise).await;
-}
-
 /// `f`, or a panic after [`WAIT_MILLIS`].
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    let f = Box::pin(f.fuse());
-    let timer = Box::pin(sleep(WAIT_MILLIS).fuse());
-    match future::select(f, timer).await {
-        future::Either::Left((value, _)) => value,
-        future::Either::Right(_) => panic!("{what}: nothing within {WAIT_MILLIS} ms"),
-    }
+    within(WAIT_MILLIS, f)
+        .await
+        .unwrap_or_else(|| panic!("{what}: nothing within {WAIT_MILLIS} ms"))
 }
 
 struct End {
@@ -74,20 +64,8 @@ impl End {
 async fn framed_pair() -> (End, End, f64) {
     let start = now();
     let config = TransportConfig::default();
-    let make = || {
-        let (events, events_rx) = mpsc::unbounded();
-        let (signals, signals_rx) = mpsc::unbounded::<Signal>();
-        let connection = BrowserConnection::new(
-            &config,
-            1,
-            move |event| drop(events.unbounded_send(event)),
-            move |signal| drop(signals.unbounded_send(signal)),
-        )
-        .expect("a peer connection");
-        (connection, events_rx, signals_rx)
-    };
-    let (a, a_events, a_signals) = make();
-    let (b, b_events, b_signals) = make();
+    let (a, a_events, a_signals) = connection(&config);
+    let (b, b_events, b_signals) = connection(&config);
     // Every step bounded: Chromium at times never settles `setRemoteDescription` (see
     // `pair` in browser.rs); a bench run then fails with a reason instead of hanging.
     let Signal::Offer { sdp: offer, .. } = bounded("the offer", a.offer()).await.expect("an offer")

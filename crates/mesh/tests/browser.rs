@@ -7,24 +7,16 @@ use bitmesh_mesh::browser::BrowserConnection;
 use bitmesh_mesh::signaling::Signal;
 use bitmesh_mesh::transport::{TransportConfig, TransportEvent};
 use futures_channel::mpsc;
-use futures_util::{future, FutureExt, StreamExt};
-use wasm_bindgen::JsCast;
+use futures_util::StreamExt;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod common;
+use common::{connection, within};
+
 /// How long any wait may take.
 const WAIT_MILLIS: i32 = 30_000;
-
-async fn timeout_after(millis: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .expect("a window")
-            .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), millis)
-            .expect("a timer");
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
 
 /// One end: its connection and the events it reports.
 struct End {
@@ -34,13 +26,10 @@ struct End {
 
 impl End {
     async fn next(&mut self) -> TransportEvent {
-        let event = self.events.next().fuse();
-        let timer = Box::pin(timeout_after(WAIT_MILLIS)).fuse();
-        futures_util::pin_mut!(event);
-        match future::select(event, timer).await {
-            future::Either::Left((Some(event), _)) => event,
-            future::Either::Left((None, _)) => panic!("the connection was dropped"),
-            future::Either::Right(_) => panic!("no event within {WAIT_MILLIS} ms"),
+        match within(WAIT_MILLIS, self.events.next()).await {
+            Some(Some(event)) => event,
+            Some(None) => panic!("the connection was dropped"),
+            None => panic!("no event within {WAIT_MILLIS} ms"),
         }
     }
 
@@ -57,12 +46,8 @@ async fn hand_over_a_candidate(
     signals: &mut mpsc::UnboundedReceiver<Signal>,
     to: &BrowserConnection,
 ) {
-    let next = signals.next().fuse();
-    let timer = Box::pin(timeout_after(WAIT_MILLIS)).fuse();
-    futures_util::pin_mut!(next);
-    let signal = match future::select(next, timer).await {
-        future::Either::Left((Some(signal), _)) => signal,
-        _ => panic!("no candidate within {WAIT_MILLIS} ms"),
+    let Some(Some(signal)) = within(WAIT_MILLIS, signals.next()).await else {
+        panic!("no candidate within {WAIT_MILLIS} ms");
     };
     let Signal::Candidate {
         candidate,
@@ -82,34 +67,6 @@ async fn hand_over_a_candidate(
 /// again, and how many times.
 const HANDSHAKE_MILLIS: i32 = 10_000;
 const HANDSHAKE_ATTEMPTS: usize = 3;
-
-/// `future`'s output, or `None` if it takes more than `millis`.
-async fn bounded<T>(millis: i32, future: impl core::future::Future<Output = T>) -> Option<T> {
-    let future = Box::pin(future).fuse();
-    let timer = Box::pin(timeout_after(millis)).fuse();
-    match future::select(future, timer).await {
-        future::Either::Left((output, _)) => Some(output),
-        future::Either::Right(_) => None,
-    }
-}
-
-/// A connection and what it reports: its events and its signals.
-fn connection() -> (
-    BrowserConnection,
-    mpsc::UnboundedReceiver<TransportEvent>,
-    mpsc::UnboundedReceiver<Signal>,
-) {
-    let (events, events_rx) = mpsc::unbounded();
-    let (signals, signals_rx) = mpsc::unbounded();
-    let connection = BrowserConnection::new(
-        &TransportConfig::default(),
-        1,
-        move |event| drop(events.unbounded_send(event)),
-        move |signal| drop(signals.unbounded_send(signal)),
-    )
-    .expect("a peer connection");
-    (connection, events_rx, signals_rx)
-}
 
 /// Offer, answer and one early candidate each way.
 async fn handshake(
@@ -139,9 +96,9 @@ async fn handshake(
 /// connections, after [`HANDSHAKE_MILLIS`].
 async fn pair() -> (End, End) {
     for attempt in 1..=HANDSHAKE_ATTEMPTS {
-        let (a, a_rx, mut a_signal_rx) = connection();
-        let (b, b_rx, mut b_signal_rx) = connection();
-        let done = bounded(
+        let (a, a_rx, mut a_signal_rx) = connection(&TransportConfig::default());
+        let (b, b_rx, mut b_signal_rx) = connection(&TransportConfig::default());
+        let done = within(
             HANDSHAKE_MILLIS,
             handshake(&a, &b, &mut a_signal_rx, &mut b_signal_rx),
         )
