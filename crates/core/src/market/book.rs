@@ -121,13 +121,33 @@ struct Entry {
     maker: u32,
     market: u32,
     cancelled: bool,
-    order: VerifiedOrder,
+    /// None while the record's place in the slab is free.
+    order: Option<VerifiedOrder>,
     update: Option<VerifiedUpdate>,
 }
 
-const _: () = assert!(core::mem::size_of::<Option<Entry>>() == 128);
+const _: () = assert!(core::mem::size_of::<Entry>() == 128);
 
 impl Entry {
+    /// A free place in the slab.
+    const VACANT: Entry = Entry {
+        id: OrderId([0; 32]),
+        node: Node::new(Side::Bid, 0, 0),
+        amount: 0,
+        filled: 0,
+        expiry_millis: 0,
+        sequence: 0,
+        maker: 0,
+        market: 0,
+        cancelled: false,
+        order: None,
+        update: None,
+    };
+
+    fn order(&self) -> &VerifiedOrder {
+        self.order.as_ref().expect("a live entry")
+    }
+
     fn remaining(&self) -> u64 {
         if self.cancelled {
             0
@@ -243,34 +263,32 @@ impl<K: core::hash::Hash + Eq + Clone, V> Interner<K, V> {
     }
 }
 
-/// The orders, in places reused once freed.
+/// The orders, in places reused once freed. A free place holds [`Entry::VACANT`] (no
+/// order), so reading a live entry checks nothing beyond the bounds: the index and the ladders
+/// hold live places only.
 #[derive(Debug, Clone, Default)]
 struct Slab {
-    entries: Vec<Option<Entry>>,
+    entries: Vec<Entry>,
     free: Vec<u32>,
 }
 
 impl Slab {
     fn get(&self, at: u32) -> &Entry {
-        self.entries[at as usize]
-            .as_ref()
-            .expect("indexed entries exist")
+        &self.entries[at as usize]
     }
 
     fn get_mut(&mut self, at: u32) -> &mut Entry {
-        self.entries[at as usize]
-            .as_mut()
-            .expect("indexed entries exist")
+        &mut self.entries[at as usize]
     }
 
     fn add(&mut self, entry: Entry) -> u32 {
         match self.free.pop() {
             Some(at) => {
-                self.entries[at as usize] = Some(entry);
+                self.entries[at as usize] = entry;
                 at
             }
             None => {
-                self.entries.push(Some(entry));
+                self.entries.push(entry);
                 (self.entries.len() - 1) as u32
             }
         }
@@ -279,14 +297,19 @@ impl Slab {
     /// Takes the entry out of place `at`, which is free again.
     fn take(&mut self, at: u32) -> Entry {
         self.free.push(at);
-        self.entries[at as usize].take().expect("a live entry")
+        core::mem::replace(&mut self.entries[at as usize], Entry::VACANT)
+    }
+
+    /// The live entries, in slab order.
+    fn live(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|entry| entry.order.is_some())
     }
 
     /// Makes room for `more` entries, and touches it: a slab that grows into memory the
     /// system has not handed out yet pays a page fault every 32 orders.
     fn reserve(&mut self, more: usize) {
         let len = self.entries.len();
-        self.entries.resize(len + more, None);
+        self.entries.resize(len + more, Entry::VACANT);
         self.entries.truncate(len);
     }
 }
@@ -329,12 +352,12 @@ impl OrderView<'_> {
 
 fn view(entry: &Entry) -> OrderView<'_> {
     let funding = match entry.update.as_ref().map(|update| &update.update().change) {
-        None => &entry.order.order().funding[..],
+        None => &entry.order().order().funding[..],
         Some(Change::Fill { funding, .. }) => &funding[..],
         Some(Change::Cancel) => &[][..],
     };
     OrderView {
-        order: &entry.order,
+        order: entry.order(),
         sequence: entry.sequence,
         filled: entry.filled,
         cancelled: entry.cancelled,
@@ -465,7 +488,7 @@ impl Book {
 
     /// Every entry, in slab order.
     fn all(&self) -> impl Iterator<Item = &Entry> {
-        self.slab.entries.iter().flatten()
+        self.slab.live()
     }
 
     /// Adds a verified order (a second copy changes nothing).
@@ -495,7 +518,7 @@ impl Book {
             maker,
             market,
             cancelled: false,
-            order,
+            order: Some(order),
             update: None,
         };
         // Updates that came first: the best valid one of this maker's wins.
@@ -565,9 +588,8 @@ impl Book {
     pub fn expire(&mut self, now_millis: u64) -> Vec<OrderId> {
         let mut expired = Vec::new();
         for at in 0..self.slab.entries.len() as u32 {
-            let lapsed = self.slab.entries[at as usize]
-                .as_ref()
-                .is_some_and(|entry| entry.expiry_millis <= now_millis);
+            let entry = &self.slab.entries[at as usize];
+            let lapsed = entry.order.is_some() && entry.expiry_millis <= now_millis;
             if !lapsed {
                 continue;
             }

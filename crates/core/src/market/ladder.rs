@@ -1,15 +1,19 @@
 //! Price-time priority for one market: resting orders grouped in price levels, each level a
 //! queue ordered by (creation time, id).
 //!
-//! Levels live in a vector sorted so that the best level is last (cheap to reach, cheap to add
-//! and drop near the top, where the action is). The queues are linked through the orders' own
-//! records in the book's slab ([`Nodes`]): the ladder holds levels only, so placing, cancelling
-//! and matching an order touch its record and no node elsewhere. Removing an order from the
-//! middle of a queue only marks it (its neighbours stay untouched, which saves two cache misses
-//! on a cancel); marked orders are unlinked when they reach the head, when their level
-//! empties, when they outnumber the live ones, when they rest again or when the book frees
-//! them, so the work stays O(1) amortized. Nothing here allocates per operation once the
-//! level vectors have grown.
+//! Each side lists its levels sorted so that the best level is last (cheap to reach, cheap to
+//! add and drop near the top, where the action is): their sort keys in one compact vector,
+//! searched when an order comes to rest, and their numbers beside them. A level keeps its
+//! number while it has orders, and each linked order holds it, so taking an order out or
+//! changing what rests of it goes straight to its level, with no search.
+//!
+//! The queues are linked through the orders' own records in the book's slab ([`Nodes`]): the
+//! ladder holds levels only, so placing, cancelling and matching an order touch its record and
+//! no node elsewhere. Removing an order from the middle of a queue only marks it (its
+//! neighbours stay untouched, which saves two cache misses on a cancel); marked orders are
+//! unlinked when they reach the head, when their level empties, when they outnumber the live
+//! ones, when they rest again or when the book frees them, so the work stays O(1) amortized.
+//! Nothing here allocates per operation once the vectors have grown.
 
 use super::order::{OrderId, Side};
 
@@ -28,6 +32,8 @@ pub struct Node {
     remaining: u64,
     prev: u32,
     next: u32,
+    /// Its level's number while it is linked.
+    level: u32,
     /// In its level's queue: resting, or removed and not yet unlinked.
     linked: bool,
     /// Removed, not yet unlinked.
@@ -36,7 +42,7 @@ pub struct Node {
 
 impl Node {
     /// The node of an order that does not rest yet.
-    pub fn new(side: Side, price: u64, created_millis: u64) -> Node {
+    pub const fn new(side: Side, price: u64, created_millis: u64) -> Node {
         Node {
             side,
             price,
@@ -44,6 +50,7 @@ impl Node {
             remaining: 0,
             prev: NIL,
             next: NIL,
+            level: NIL,
             linked: false,
             dead: false,
         }
@@ -84,8 +91,6 @@ pub struct Resting {
 /// One price on one side: the sum of what rests there and its queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Level {
-    /// Sorts levels so the best is last: the price for bids, its complement for asks.
-    key: u64,
     price: u64,
     head: u32,
     tail: u32,
@@ -109,14 +114,25 @@ pub struct Depth {
     pub orders: u32,
 }
 
+/// One side's levels, best last: their sort keys (ascending) and, beside them, their numbers.
+#[derive(Debug, Clone, Default)]
+struct Sorted {
+    keys: Vec<u64>,
+    numbers: Vec<u32>,
+}
+
 /// Both sides of one market.
 #[derive(Debug, Clone, Default)]
 pub struct Ladder {
-    bids: Vec<Level>,
-    asks: Vec<Level>,
+    bids: Sorted,
+    asks: Sorted,
+    /// The levels of both sides by number; an emptied level's number is reused.
+    levels: Vec<Level>,
+    free: Vec<u32>,
     live: usize,
 }
 
+/// Sorts levels so the best is last: the price for bids, its complement for asks.
 fn level_key(side: Side, price: u64) -> u64 {
     match side {
         Side::Bid => price,
@@ -129,18 +145,20 @@ impl Ladder {
         Ladder::default()
     }
 
-    fn levels(&self, side: Side) -> &Vec<Level> {
+    fn sorted(&self, side: Side) -> &Sorted {
         match side {
             Side::Bid => &self.bids,
             Side::Ask => &self.asks,
         }
     }
 
-    fn levels_mut(&mut self, side: Side) -> &mut Vec<Level> {
-        match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        }
+    /// A side's levels, best first.
+    fn best_first(&self, side: Side) -> impl Iterator<Item = &Level> + '_ {
+        self.sorted(side)
+            .numbers
+            .iter()
+            .rev()
+            .map(|&number| &self.levels[number as usize])
     }
 
     /// How many orders rest on both sides.
@@ -152,6 +170,62 @@ impl Ladder {
         self.len() == 0
     }
 
+    /// The number of the level of `price` on `side`, made if there is none.
+    fn level_of(&mut self, side: Side, price: u64) -> u32 {
+        let key = level_key(side, price);
+        let Ladder {
+            bids,
+            asks,
+            levels,
+            free,
+            ..
+        } = self;
+        let sorted = match side {
+            Side::Bid => bids,
+            Side::Ask => asks,
+        };
+        let at = sorted.keys.partition_point(|&other| other < key);
+        if sorted.keys.get(at) == Some(&key) {
+            return sorted.numbers[at];
+        }
+        let level = Level {
+            price,
+            head: NIL,
+            tail: NIL,
+            total: 0,
+            count: 0,
+            dead: 0,
+        };
+        let number = match free.pop() {
+            Some(number) => {
+                levels[number as usize] = level;
+                number
+            }
+            None => {
+                levels.push(level);
+                (levels.len() - 1) as u32
+            }
+        };
+        sorted.keys.insert(at, key);
+        sorted.numbers.insert(at, number);
+        number
+    }
+
+    /// Drops the emptied level `number` (of `price` on `side`); its number is free again.
+    fn drop_level(&mut self, side: Side, price: u64, number: u32) {
+        let sorted = match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
+        };
+        let at = sorted
+            .keys
+            .binary_search(&level_key(side, price))
+            .expect("a level in use is listed");
+        sorted.keys.remove(at);
+        sorted.numbers.remove(at);
+        self.free.push(number);
+    }
+
     /// Rests the order in `slot` (not resting) with `remaining` at its price: behind every
     /// order there made earlier (or at the same time with a smaller id).
     pub fn insert(&mut self, nodes: &mut impl Nodes, slot: Slot, remaining: u64) {
@@ -160,35 +234,16 @@ impl Ladder {
             price,
             created_millis,
             linked,
+            level: linked_level,
             ..
         } = *nodes.node(slot);
         debug_assert!(!nodes.node(slot).is_resting(), "an order rests once");
         if linked {
             // Removed, still linked, and back: unlinked first.
-            let at = self.level_index(side, price);
-            self.unlink(nodes, side, at, slot);
+            self.unlink(nodes, linked_level, slot);
         }
-        let key = level_key(side, price);
-        let levels = self.levels_mut(side);
-        let at = match levels.binary_search_by_key(&key, |level| level.key) {
-            Ok(at) => at,
-            Err(at) => {
-                levels.insert(
-                    at,
-                    Level {
-                        key,
-                        price,
-                        head: NIL,
-                        tail: NIL,
-                        total: 0,
-                        count: 0,
-                        dead: 0,
-                    },
-                );
-                at
-            }
-        };
-        let level = &mut levels[at];
+        let number = self.level_of(side, price);
+        let level = &mut self.levels[number as usize];
         level.total += u128::from(remaining);
         level.count += 1;
         // Orders mostly arrive in time order: walk back from the tail to the first that sorts
@@ -222,15 +277,10 @@ impl Ladder {
         let node = nodes.node_mut(slot);
         node.prev = before;
         node.next = after;
+        node.level = number;
         node.remaining = remaining;
         node.linked = true;
         node.dead = false;
-    }
-
-    fn level_index(&self, side: Side, price: u64) -> usize {
-        self.levels(side)
-            .binary_search_by_key(&level_key(side, price), |level| level.key)
-            .expect("a linked order's level exists")
     }
 
     /// Takes the resting order in `slot` out.
@@ -243,10 +293,10 @@ impl Ladder {
             price,
             remaining,
             prev,
+            level: number,
             ..
         } = *node;
-        let at = self.level_index(side, price);
-        let level = &mut self.levels_mut(side)[at];
+        let level = &mut self.levels[number as usize];
         level.total -= u128::from(remaining);
         level.count -= 1;
         level.dead += 1;
@@ -258,13 +308,14 @@ impl Ladder {
             while slot != NIL {
                 let node = nodes.node_mut(slot);
                 node.linked = false;
+                node.level = NIL;
                 slot = node.next;
             }
-            self.levels_mut(side).remove(at);
+            self.drop_level(side, price, number);
         } else if prev == NIL {
-            self.unlink_dead_heads(nodes, side, at);
+            self.unlink_dead_heads(nodes, number);
         } else if level.dead > level.count + DEAD_SLACK {
-            self.compact(nodes, side, at);
+            self.compact(nodes, number);
         }
     }
 
@@ -273,25 +324,25 @@ impl Ladder {
         if nodes.node(slot).is_resting() {
             self.remove(nodes, slot);
         }
-        if nodes.node(slot).linked {
-            let Node { side, price, .. } = *nodes.node(slot);
-            let at = self.level_index(side, price);
-            self.unlink(nodes, side, at, slot);
+        let node = nodes.node(slot);
+        if node.linked {
+            self.unlink(nodes, node.level, slot);
         }
     }
 
-    /// Unlinks the dead order in `slot` from level `at` of `side`.
-    fn unlink(&mut self, nodes: &mut impl Nodes, side: Side, at: usize, slot: Slot) {
+    /// Unlinks the dead order in `slot` from level `number`.
+    fn unlink(&mut self, nodes: &mut impl Nodes, number: u32, slot: Slot) {
         let node = nodes.node_mut(slot);
         let (prev, next) = (node.prev, node.next);
         node.linked = false;
+        node.level = NIL;
         if prev != NIL {
             nodes.node_mut(prev).next = next;
         }
         if next != NIL {
             nodes.node_mut(next).prev = prev;
         }
-        let level = &mut self.levels_mut(side)[at];
+        let level = &mut self.levels[number as usize];
         if prev == NIL {
             level.head = next;
         }
@@ -301,23 +352,23 @@ impl Ladder {
         level.dead -= 1;
     }
 
-    fn unlink_dead_heads(&mut self, nodes: &mut impl Nodes, side: Side, at: usize) {
+    fn unlink_dead_heads(&mut self, nodes: &mut impl Nodes, number: u32) {
         loop {
-            let head = self.levels(side)[at].head;
+            let head = self.levels[number as usize].head;
             if head == NIL || !nodes.node(head).dead {
                 return;
             }
-            self.unlink(nodes, side, at, head);
+            self.unlink(nodes, number, head);
         }
     }
 
-    /// Unlinks every dead order of level `at`.
-    fn compact(&mut self, nodes: &mut impl Nodes, side: Side, at: usize) {
-        let mut slot = self.levels(side)[at].head;
+    /// Unlinks every dead order of level `number`.
+    fn compact(&mut self, nodes: &mut impl Nodes, number: u32) {
+        let mut slot = self.levels[number as usize].head;
         while slot != NIL {
             let next = nodes.node(slot).next;
             if nodes.node(slot).dead {
-                self.unlink(nodes, side, at, slot);
+                self.unlink(nodes, number, slot);
             }
             slot = next;
         }
@@ -327,21 +378,20 @@ impl Ladder {
     pub fn set_remaining(&mut self, nodes: &mut impl Nodes, slot: Slot, remaining: u64) {
         let node = nodes.node_mut(slot);
         debug_assert!(node.is_resting());
-        let (side, price, before) = (node.side, node.price, node.remaining);
+        let (number, before) = (node.level, node.remaining);
         node.remaining = remaining;
-        let at = self.level_index(side, price);
-        let level = &mut self.levels_mut(side)[at];
+        let level = &mut self.levels[number as usize];
         level.total = level.total - u128::from(before) + u128::from(remaining);
     }
 
     /// The best price of a side and what rests there.
     pub fn best(&self, side: Side) -> Option<Depth> {
-        self.levels(side).last().map(depth)
+        self.best_first(side).next().map(depth)
     }
 
     /// A side's levels, best first.
     pub fn depth(&self, side: Side) -> impl Iterator<Item = Depth> + '_ {
-        self.levels(side).iter().rev().map(depth)
+        self.best_first(side).map(depth)
     }
 
     /// A side's resting orders in priority order (best price first, then earliest), by slot.
@@ -350,7 +400,7 @@ impl Ladder {
         nodes: &'a N,
         side: Side,
     ) -> impl Iterator<Item = Slot> + 'a {
-        self.levels(side).iter().rev().flat_map(move |level| {
+        self.best_first(side).flat_map(move |level| {
             let mut slot = level.head;
             core::iter::from_fn(move || loop {
                 if slot == NIL {
@@ -413,7 +463,7 @@ mod tests {
     }
 
     fn linked(ladder: &Ladder, side: Side) -> u32 {
-        ladder.levels(side).iter().map(|level| level.dead).sum()
+        ladder.best_first(side).map(|level| level.dead).sum()
     }
 
     #[test]
@@ -474,6 +524,40 @@ mod tests {
         ladder.remove(&mut slab, 99);
         assert!(ladder.is_empty() && ladder.best(Side::Ask).is_none());
         assert!(slab.0.iter().all(|(_, node)| !node.linked), "all unlinked");
+    }
+
+    #[test]
+    fn emptied_levels_give_their_numbers_to_new_prices_on_either_side() {
+        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        let a = slab.add(0, Side::Ask, 110, 0);
+        let b = slab.add(1, Side::Bid, 90, 1);
+        ladder.insert(&mut slab, a, 5);
+        ladder.insert(&mut slab, b, 6);
+        ladder.remove(&mut slab, a);
+        assert!(ladder.best(Side::Ask).is_none());
+        // The ask level's number goes to a new bid price, above the old one.
+        let c = slab.add(2, Side::Bid, 95, 2);
+        ladder.insert(&mut slab, c, 7);
+        let d = slab.add(3, Side::Ask, 100, 3);
+        ladder.insert(&mut slab, d, 8);
+        let bids: Vec<(u64, u128)> = ladder
+            .depth(Side::Bid)
+            .map(|level| (level.price, level.total))
+            .collect();
+        assert_eq!(bids, [(95, 7), (90, 6)]);
+        assert_eq!(ladder.best(Side::Ask).map(|level| level.total), Some(8));
+        // Resizing and removing reach the right levels without a search.
+        ladder.set_remaining(&mut slab, b, 2);
+        ladder.remove(&mut slab, c);
+        assert_eq!(
+            ladder
+                .best(Side::Bid)
+                .map(|level| (level.price, level.total)),
+            Some((90, 2))
+        );
+        assert_eq!(ids(&ladder, &slab, Side::Bid), [1]);
+        assert_eq!(ids(&ladder, &slab, Side::Ask), [3]);
+        assert_eq!(ladder.len(), 2);
     }
 
     #[test]
