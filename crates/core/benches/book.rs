@@ -117,7 +117,7 @@ fn matchcore_run(workload: &BookWorkload) -> f64 {
 
 fn main() {
     let workload = BookWorkload::new(SEED_ORDERS, OPS, 7);
-    let ops = workload.ops.len();
+    let ops = workload.operations();
     let mut criterion = Criterion::default().sample_size(10).configure_from_args();
     let mut group = criterion.benchmark_group("book_mixed_70_20_10");
     group.throughput(Throughput::Elements(ops as u64));

@@ -314,19 +314,17 @@ impl ConnectWorkload {
     }
 }
 
-/// One operation of the order-book benchmark, ready to apply (verification done beforehand:
-/// the benchmark measures the book, not signatures).
+/// One message of the order-book benchmark, ready to apply (verification done beforehand:
+/// the benchmark measures the book, not signatures). Each update is a message of its own, as
+/// a node receives it.
 #[derive(Debug, Clone)]
 pub enum BookOp {
     /// A resting order that crosses nothing.
     Add(crate::market::order::VerifiedOrder),
-    /// The maker cancels an open order.
-    Cancel(crate::market::order::VerifiedUpdate),
-    /// An order that crosses the book: matched, then the makers' fill updates applied.
-    Cross {
-        incoming: Box<crate::market::order::Order>,
-        fills: Vec<crate::market::order::VerifiedUpdate>,
-    },
+    /// A maker's update: a cancel, or a fill of a crossing order just matched.
+    Update(crate::market::order::VerifiedUpdate),
+    /// An order that crosses the book: matched (its makers' fill updates follow it).
+    Cross(Box<crate::market::order::Order>),
 }
 
 /// The same operation in plain numbers, for other order-book engines: ids count from 0 in
@@ -353,10 +351,11 @@ pub enum PlainOp {
 
 /// The order-book benchmark's workload: a seeded book of ~50 price levels, then 70 % adds,
 /// 20 % cancels of live orders and 10 % orders that cross the book and fill completely at up
-/// to a few levels. Deterministic for a seed.
+/// to a few levels (each with its fill updates). Deterministic for a seed.
 #[derive(Debug, Clone)]
 pub struct BookWorkload {
     pub seed_orders: Vec<crate::market::order::VerifiedOrder>,
+    /// The messages of the operations (a crossing order's fill updates follow it).
     pub ops: Vec<BookOp>,
     pub plain_seed: Vec<PlainOp>,
     pub plain_ops: Vec<PlainOp>,
@@ -499,7 +498,7 @@ impl BookWorkload {
                 book.apply_update(cancel.clone())
                     .expect("the maker's update");
                 remove_live(&mut live, &mut live_at, &id);
-                ops_list.push(BookOp::Cancel(cancel));
+                ops_list.push(BookOp::Update(cancel));
                 plain_ops.push(PlainOp::Cancel { id: plain_ids[&id] });
             } else {
                 // Cross the side that has orders, up to two levels deep, for what rests there.
@@ -535,7 +534,8 @@ impl BookWorkload {
                     matched.rest, 0,
                     "the workload's crossing orders fill completely"
                 );
-                let mut fills = Vec::with_capacity(matched.fills.len());
+                ops_list.push(BookOp::Cross(Box::new(incoming)));
+                fills_total += matched.fills.len();
                 for fill in &matched.fills {
                     let view = book.get(&fill.order).expect("a resting order");
                     let filled = view.filled + fill.quantity;
@@ -554,9 +554,8 @@ impl BookWorkload {
                     if done {
                         remove_live(&mut live, &mut live_at, &fill.order);
                     }
-                    fills.push(fill_update);
+                    ops_list.push(BookOp::Update(fill_update));
                 }
-                fills_total += fills.len();
                 plain_ops.push(PlainOp::Cross {
                     id: submitted,
                     bid,
@@ -564,10 +563,6 @@ impl BookWorkload {
                     quantity,
                 });
                 submitted += 1;
-                ops_list.push(BookOp::Cross {
-                    incoming: Box::new(incoming),
-                    fills,
-                });
             }
         }
         BookWorkload {
@@ -609,18 +604,12 @@ impl BookWorkload {
                 BookOp::Add(order) => {
                     let _ = book.insert_order(order);
                 }
-                BookOp::Cancel(update) => {
+                BookOp::Update(update) => {
                     let _ = book.apply_update(update);
                 }
-                BookOp::Cross {
-                    incoming,
-                    fills: updates,
-                } => {
+                BookOp::Cross(incoming) => {
                     book.match_into(&incoming, Self::NOW_MILLIS, &mut matched);
                     fills += matched.len();
-                    for update in updates {
-                        let _ = book.apply_update(update);
-                    }
                     takers.push(incoming);
                 }
             }
@@ -633,21 +622,24 @@ impl BookWorkload {
     /// generator's own allocations).
     pub fn fresh_ops(&self) -> Vec<BookOp> {
         use crate::market::order::{VerifiedOrder, VerifiedUpdate};
-        let update =
-            |update: &VerifiedUpdate| VerifiedUpdate::assume_verified(update.signed().clone());
         self.ops
             .iter()
             .map(|op| match op {
                 BookOp::Add(order) => {
                     BookOp::Add(VerifiedOrder::assume_verified(order.signed().clone()))
                 }
-                BookOp::Cancel(cancel) => BookOp::Cancel(update(cancel)),
-                BookOp::Cross { incoming, fills } => BookOp::Cross {
-                    incoming: incoming.clone(),
-                    fills: fills.iter().map(update).collect(),
-                },
+                BookOp::Update(update) => {
+                    BookOp::Update(VerifiedUpdate::assume_verified(update.signed().clone()))
+                }
+                BookOp::Cross(incoming) => BookOp::Cross(incoming.clone()),
             })
             .collect()
+    }
+
+    /// The operations the workload counts: adds, cancels and crossing orders (a crossing
+    /// order's fill updates are part of it), as the reference books count them.
+    pub fn operations(&self) -> usize {
+        self.plain_ops.len()
     }
 
     /// Operations per second applying the workload `rounds` times to fresh seeded books (the
@@ -662,7 +654,7 @@ impl BookWorkload {
                 let fills = Self::apply(&mut book, &mut ops, &mut takers);
                 let elapsed = clock() - start;
                 assert_eq!(fills, self.fills, "the replay matches as recorded");
-                self.ops.len() as f64 / elapsed
+                self.operations() as f64 / elapsed
             })
             .fold(0.0, f64::max)
     }
