@@ -393,7 +393,7 @@ pub struct Matched {
 /// points): one multiply per eight bytes mixes them with a per-book random key, so a peer
 /// cannot aim its values at one bucket.
 #[derive(Debug, Clone, Copy)]
-struct IdHashing(u64);
+pub(super) struct IdHashing(u64);
 
 impl Default for IdHashing {
     fn default() -> IdHashing {
@@ -408,7 +408,7 @@ impl BuildHasher for IdHashing {
     }
 }
 
-struct IdHasher(u64);
+pub(super) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {

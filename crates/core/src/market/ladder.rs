@@ -2,10 +2,11 @@
 //! queue ordered by (creation time, id).
 //!
 //! Each side lists its levels sorted so that the best level is last (cheap to reach, cheap to
-//! add and drop near the top, where the action is): their sort keys in one compact vector,
-//! searched when an order comes to rest, and their numbers beside them. A level keeps its
-//! number while it has orders, and each linked order holds it, so taking an order out or
-//! changing what rests of it goes straight to its level, with no search.
+//! add and drop near the top, where the action is): their sort keys in one compact vector and
+//! their numbers beside them, searched only when a new price is added. A level keeps its
+//! number while it has orders: an order coming to rest finds it by price in a hash map, and
+//! each linked order holds it, so taking an order out or changing what rests of it goes
+//! straight to its level.
 //!
 //! The queues are linked through the orders' own records in the book's slab ([`Nodes`]): the
 //! ladder holds levels only, so placing, cancelling and matching an order touch its record and
@@ -15,6 +16,9 @@
 //! ones, when they rest again or when the book frees them, so the work stays O(1) amortized.
 //! Nothing here allocates per operation once the vectors have grown.
 
+use std::collections::HashMap;
+
+use super::book::IdHashing;
 use super::order::{OrderId, Side};
 
 /// An order's number in the book's slab.
@@ -114,11 +118,13 @@ pub struct Depth {
     pub orders: u32,
 }
 
-/// One side's levels, best last: their sort keys (ascending) and, beside them, their numbers.
+/// One side's levels, best last: their sort keys (ascending) and, beside them, their numbers;
+/// and the numbers by price.
 #[derive(Debug, Clone, Default)]
 struct Sorted {
     keys: Vec<u64>,
     numbers: Vec<u32>,
+    by_price: HashMap<u64, u32, IdHashing>,
 }
 
 /// Both sides of one market.
@@ -184,9 +190,8 @@ impl Ladder {
             Side::Bid => bids,
             Side::Ask => asks,
         };
-        let at = sorted.keys.partition_point(|&other| other < key);
-        if sorted.keys.get(at) == Some(&key) {
-            return sorted.numbers[at];
+        if let Some(&number) = sorted.by_price.get(&price) {
+            return number;
         }
         let level = Level {
             price,
@@ -206,8 +211,10 @@ impl Ladder {
                 (levels.len() - 1) as u32
             }
         };
+        let at = sorted.keys.partition_point(|&other| other < key);
         sorted.keys.insert(at, key);
         sorted.numbers.insert(at, number);
+        sorted.by_price.insert(price, number);
         number
     }
 
@@ -223,6 +230,7 @@ impl Ladder {
             .expect("a level in use is listed");
         sorted.keys.remove(at);
         sorted.numbers.remove(at);
+        sorted.by_price.remove(&price);
         self.free.push(number);
     }
 
