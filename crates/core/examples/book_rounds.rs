@@ -9,6 +9,7 @@ use bitmesh_core::market::order::Order;
 use bitmesh_core::testkit::{BookOp, BookWorkload};
 
 #[inline(never)]
+#[allow(clippy::vec_box)] // the boxed orders of the messages, kept as `BookWorkload::apply` keeps them
 fn timed(book: &mut Book, ops: &mut Vec<BookOp>, takers: &mut Vec<Box<Order>>) -> usize {
     BookWorkload::apply(book, ops, takers)
 }
