@@ -30,8 +30,6 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--use-fake-ui-for-media-stream",
 ];
 
-/// A headless Chromium with its own fresh profile. Dropping it kills chromedriver and the browser;
-/// [`Browser::close`] ends the session politely first.
 /// A Chrome DevTools Protocol command, through chromedriver's passthrough.
 #[derive(Debug)]
 struct DevTools {
@@ -55,6 +53,8 @@ impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
     }
 }
 
+/// A headless Chromium with its own fresh profile. Dropping it kills chromedriver and the browser;
+/// [`Browser::close`] ends the session politely first.
 pub struct Browser {
     client: Client,
     driver: Child,
