@@ -148,9 +148,8 @@ pub fn short_id(device: &DeviceId) -> String {
 /// The name `metadata` gives `device`, if any.
 pub fn device_name(metadata: &Metadata, device: &DeviceId) -> Option<String> {
     metadata
-        .devices()
-        .find(|(id, _)| *id == device)
-        .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone()))
+        .device(device)
+        .and_then(|info| info.name.as_ref().map(|(_, name)| name.clone()))
 }
 
 /// How a sibling stands, for the Devices view.
@@ -470,9 +469,8 @@ impl DeviceSync {
                     id: short_id(device),
                     name: device_name(metadata, device),
                     last_seen_millis: metadata
-                        .devices()
-                        .find(|(id, _)| *id == device)
-                        .map_or(0, |(_, info)| info.last_seen_millis),
+                        .device(device)
+                        .map_or(0, |info| info.last_seen_millis),
                     state,
                 }
             })

@@ -433,6 +433,11 @@ impl Metadata {
         self.devices.get(device).and_then(|info| info.receive_index)
     }
 
+    /// What the wallet knows of `device`.
+    pub fn device(&self, device: &DeviceId) -> Option<&DeviceInfo> {
+        self.devices.get(device)
+    }
+
     /// Every device the wallet knows.
     pub fn devices(&self) -> impl Iterator<Item = (&DeviceId, &DeviceInfo)> {
         self.devices.iter()

@@ -16,6 +16,7 @@ use super::build::{
     build_issuance, build_payment, build_swap, build_sweep, build_transfer, sign, sign_inputs,
     spendable, BuildError, BuiltTx, IssueRequest, PaymentRequest, SwapTerms,
 };
+use super::device_sync::device_name;
 use super::keys::{Account, DeriveError, Keychain, Purpose};
 use super::metadata::{DeviceId, Metadata, Stamp};
 use super::psbt;
@@ -56,10 +57,7 @@ pub fn build_unreserved<T>(
         .expect("only reservations set coins apart");
     Err(PayError::Reserved {
         device: reservation.device,
-        name: metadata
-            .devices()
-            .find(|(device, _)| **device == reservation.device)
-            .and_then(|(_, info)| info.name.as_ref().map(|(_, name)| name.clone())),
+        name: device_name(metadata, &reservation.device),
         minutes_left: (reservation.until_millis - now_millis).div_ceil(60_000),
     })
 }
