@@ -383,8 +383,7 @@ fn spend(
     build: impl Fn(&[OwnedOutput], &[Account], NextKeys) -> Result<BuiltTx, BuildError>,
 ) -> Result<Spent, WalletError> {
     let (network, node) = (place.network, group.mesh.node.as_str());
-    let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network.bitcoin(), 0)
-        .map_err(|err| fail(err.to_string()))?;
+    let account = account(secret, Purpose::Bip84, network.bitcoin())?;
     let scan = scan(&account, network, node)?;
     let maturity = network.maturity();
     let coins: Vec<OwnedOutput> = scan
@@ -670,8 +669,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
             } else {
                 Purpose::Bip84
             };
-            let account = Account::from_seed(&secret.seed()[..], purpose, network, 0)
-                .map_err(|err| fail(err.to_string()))?;
+            let account = account(&secret, purpose, network)?;
             let keychain = if change {
                 Keychain::Internal
             } else {
@@ -681,8 +679,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
         }
         WalletCommand::Balance { node } => {
             let secret = open(&args.wallet, &input.password()?)?;
-            let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
-                .map_err(|err| fail(err.to_string()))?;
+            let account = account(&secret, Purpose::Bip84, network)?;
             let scan = scan(&account, args.network, &node)?;
             let (confirmed, unconfirmed, immature) = balance(&scan, args.network.maturity());
             if scan.with_assets > 0 {
@@ -826,8 +823,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
         }
         WalletCommand::Receive { mesh } => {
             let secret = open(&args.wallet, &input.password()?)?;
-            let account = Account::from_seed(&secret.seed()[..], Purpose::Bip84, network, 0)
-                .map_err(|err| fail(err.to_string()))?;
+            let account = account(&secret, Purpose::Bip84, network)?;
             let scan = scan(&account, args.network, &mesh.node)?;
             let index = as_device(&place, &secret, &mesh.node, async |session| {
                 let limit = Duration::from_secs(mesh.wait);
@@ -848,8 +844,7 @@ pub fn run(args: WalletArgs, out: &mut impl Write) -> Result<(), WalletError> {
         WalletCommand::Descriptor => {
             let secret = open(&args.wallet, &input.password()?)?;
             for purpose in [Purpose::Bip84, Purpose::Bip86] {
-                let account = Account::from_seed(&secret.seed()[..], purpose, network, 0)
-                    .map_err(|err| fail(err.to_string()))?;
+                let account = account(&secret, purpose, network)?;
                 show(out, account.descriptor())?;
             }
             Ok(())
@@ -892,6 +887,15 @@ fn seal(path: &Path, secret: &Secret, password: &str) -> Result<(), WalletError>
     file.write_all(vault.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|err| fail(format!("cannot write {}: {err}", path.display())))
+}
+
+/// The wallet's first account of `purpose` on `network`.
+fn account(
+    secret: &Secret,
+    purpose: Purpose,
+    network: bitcoin::Network,
+) -> Result<Account, WalletError> {
+    Account::from_seed(&secret.seed()[..], purpose, network, 0).map_err(|err| fail(err.to_string()))
 }
 
 fn open(path: &Path, password: &str) -> Result<Secret, WalletError> {
