@@ -184,8 +184,7 @@ impl View<'_> {
     /// Announces that this peer follows `topic` (signed by its key, for the longest life).
     pub fn announce_topic(&mut self, topic: [u8; 32]) {
         let key = self.peer.key;
-        let mut aux = [0u8; 32];
-        getrandom::getrandom(&mut aux).expect("the system's randomness");
+        let aux = random32();
         let (_, actions) = self
             .peer
             .driver
@@ -336,8 +335,7 @@ pub fn start(
         faucet,
         store,
     } = restored;
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).expect("the system's randomness");
+    let seed = random32();
     let now = now_millis();
     let saved_tip = chain.tip();
     let mut node_config = NodeConfig::new(network);
@@ -411,6 +409,13 @@ pub fn start(
     };
     tokio::spawn(peer.run(inbox));
     handle
+}
+
+/// 32 bytes from the system's randomness (the wallet CLI's device sync takes them here too).
+pub(crate) fn random32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).expect("the system's randomness");
+    bytes
 }
 
 /// The clock, in milliseconds since the epoch (the wallet CLI reads it here too).

@@ -21,7 +21,9 @@ use bitmesh_mesh::native::NativeConfig;
 use bitmesh_node::store::{Store, StoreError};
 use tokio::sync::mpsc;
 
-use crate::peer::{self, now_millis, Mining, PeerHandle, PeerStatus, Restored, SignalSource};
+use crate::peer::{
+    self, now_millis, random32, Mining, PeerHandle, PeerStatus, Restored, SignalSource,
+};
 use crate::wallet_cli::{fail, WalletError};
 
 /// How long after its first neighbour the device waits for siblings to greet it before it
@@ -48,12 +50,6 @@ pub struct DeviceSession {
 
 fn store_error(err: StoreError) -> WalletError {
     fail(err.to_string())
-}
-
-fn random32() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).expect("the system's randomness");
-    bytes
 }
 
 /// The node's signaling WebSocket, from its page address (`http://host:port`).
