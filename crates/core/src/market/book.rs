@@ -390,8 +390,10 @@ pub struct Matched {
 }
 
 /// Hashes order ids, keys and asset ids, which are uniformly random already (hash outputs, curve
-/// points): one multiply per eight bytes mixes them with a per-book random key, so a peer
-/// cannot aim its values at one bucket.
+/// points): one multiply mixes their first eight bytes with a per-book random key, so a peer
+/// cannot aim its values at one bucket. Eight bytes spread such keys as well as all of them:
+/// keys sharing their first eight bytes cost a peer about 2^32 tries for each pair, and they
+/// still differ where the map compares them.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct IdHashing(u64);
 
@@ -412,11 +414,10 @@ pub(super) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
+        let mut word = [0u8; 8];
+        let len = bytes.len().min(8);
+        word[..len].copy_from_slice(&bytes[..len]);
+        self.write_u64(u64::from_le_bytes(word));
     }
 
     fn write_u64(&mut self, word: u64) {
