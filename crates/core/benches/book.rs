@@ -4,15 +4,22 @@
 //! same run: matchcore (slab + FxHash, the fastest found) and lobster.
 //!
 //! `cargo bench -p bitmesh-core --bench book`; `scripts/bench-core.sh` runs it beside the same
-//! workload in headless Chromium.
+//! workload in headless Chromium. `BOOK_SEED_ORDERS` and `BOOK_OPS` change the workload's size
+//! (10,000 and 200,000 by default): a small one fits in the cache, and compares the books'
+//! computation alone.
 
 use std::time::Instant;
 
 use bitmesh_core::testkit::{BookWorkload, PlainOp};
 use criterion::{Criterion, Throughput};
 
-const SEED_ORDERS: usize = 10_000;
-const OPS: usize = 200_000;
+/// A size from the environment, or the default.
+fn size(variable: &str, default: usize) -> usize {
+    match std::env::var(variable) {
+        Ok(value) => value.parse().expect("a number of orders"),
+        Err(_) => default,
+    }
+}
 const ROUNDS: usize = 7;
 
 fn best_rate(ops: usize, mut run: impl FnMut() -> f64) -> f64 {
@@ -35,7 +42,11 @@ fn replay(workload: &BookWorkload, mut submit: impl FnMut(&PlainOp)) -> f64 {
 fn lobster_run(workload: &BookWorkload) -> f64 {
     use lobster::{OrderBook, OrderType, Side};
     let side = |bid| if bid { Side::Bid } else { Side::Ask };
-    let mut book = OrderBook::new(SEED_ORDERS + OPS, 16, false);
+    let mut book = OrderBook::new(
+        workload.plain_seed.len() + workload.plain_ops.len(),
+        16,
+        false,
+    );
     let submit = |book: &mut OrderBook, op: &PlainOp| match *op {
         PlainOp::Add {
             id,
@@ -68,7 +79,8 @@ fn matchcore_run(workload: &BookWorkload) -> f64 {
     use matchcore::*;
     let mut book = OrderBook::new("BENCH");
     let mut sequence = 0u64;
-    let mut ids: Vec<u64> = Vec::with_capacity(SEED_ORDERS + OPS);
+    let mut ids: Vec<u64> =
+        Vec::with_capacity(workload.plain_seed.len() + workload.plain_ops.len());
     let mut submit = |book: &mut OrderBook, op: &PlainOp| {
         let kind = match *op {
             PlainOp::Add {
@@ -116,7 +128,8 @@ fn matchcore_run(workload: &BookWorkload) -> f64 {
 }
 
 fn main() {
-    let workload = BookWorkload::new(SEED_ORDERS, OPS, 7);
+    let seed_orders = size("BOOK_SEED_ORDERS", 10_000);
+    let workload = BookWorkload::new(seed_orders, size("BOOK_OPS", 200_000), 7);
     let ops = workload.operations();
     let mut criterion = Criterion::default().sample_size(10).configure_from_args();
     let mut group = criterion.benchmark_group("book_mixed_70_20_10");
@@ -147,7 +160,7 @@ fn main() {
     let fastest = matchcore.max(lobster);
     println!(
         "order book, native: bitmesh {ours:.0} ops/s, matchcore {matchcore:.0} ops/s, lobster {lobster:.0} ops/s \
-         ({ops} ops after {SEED_ORDERS} seed orders, {} fills, {} levels a side); \
+         ({ops} ops after {seed_orders} seed orders, {} fills, {} levels a side); \
          bitmesh / fastest reference {:.2}",
         workload.fills,
         BookWorkload::LEVELS,
