@@ -216,10 +216,17 @@ impl<K: core::hash::Hash + Eq + Clone, V> Interner<K, V> {
     }
 
     fn value(&self, number: u32) -> &V {
-        &self.interned[number as usize]
+        &self.live(number).value
+    }
+
+    fn key(&self, number: u32) -> &K {
+        &self.live(number).key
+    }
+
+    fn live(&self, number: u32) -> &Interned<K, V> {
+        self.interned[number as usize]
             .as_ref()
             .expect("a live number")
-            .value
     }
 
     /// The number of `key` (its value made by `value` if it is new), counting one more user.
@@ -526,12 +533,10 @@ impl Book {
         if !self.orphans.is_empty() {
             if let Some(waiting) = self.orphans.remove(&id) {
                 self.orphan_count -= waiting.len();
-                let makers = &self.makers;
+                let maker_key = self.makers.key(maker);
                 let best = waiting
                     .into_iter()
-                    .filter(|update| {
-                        check_update(&entry, update, makers.get(update.maker_bytes())).is_ok()
-                    })
+                    .filter(|update| check_update(&entry, update, maker_key).is_ok())
                     .max_by_key(|update| update.rank());
                 if let Some(best) = best {
                     entry.adopt(best);
@@ -561,9 +566,8 @@ impl Book {
             self.orphan_count += 1;
             return Ok(Applied::Orphaned);
         };
-        let maker = self.makers.get(update.maker_bytes());
         let entry = self.slab.get_mut(at);
-        check_update(entry, &update, maker)?;
+        check_update(entry, &update, self.makers.key(entry.maker))?;
         if !entry.is_superseded_by(&update) {
             return Ok(Applied::Superseded);
         }
@@ -765,15 +769,11 @@ impl Book {
     }
 }
 
-/// Whether `update`, signed by the maker numbered `maker` (if any order of its is in the book),
-/// may apply to the order of `entry` at all (whatever else was received).
-fn check_update(
-    entry: &Entry,
-    update: &VerifiedUpdate,
-    maker: Option<u32>,
-) -> Result<(), BookError> {
+/// Whether `update` may apply to the order of `entry`, whose maker's key is `maker`, at all
+/// (whatever else was received).
+fn check_update(entry: &Entry, update: &VerifiedUpdate, maker: &[u8; 32]) -> Result<(), BookError> {
     let id = entry.id;
-    if maker != Some(entry.maker) {
+    if update.maker_bytes() != maker {
         return Err(BookError::WrongMaker(id));
     }
     if let Change::Fill { filled, funding } = &update.update().change {
