@@ -20,7 +20,7 @@ fn size(variable: &str, default: usize) -> usize {
         Err(_) => default,
     }
 }
-const ROUNDS: usize = 7;
+const ROUNDS: usize = BookWorkload::ROUNDS;
 
 fn best_rate(ops: usize, mut run: impl FnMut() -> f64) -> f64 {
     (0..ROUNDS).map(|_| ops as f64 / run()).fold(0.0, f64::max)
