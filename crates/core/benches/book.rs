@@ -20,6 +20,7 @@ fn size(variable: &str, default: usize) -> usize {
         Err(_) => default,
     }
 }
+
 const ROUNDS: usize = BookWorkload::ROUNDS;
 
 fn best_rate(ops: usize, mut run: impl FnMut() -> f64) -> f64 {
