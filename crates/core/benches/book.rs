@@ -129,8 +129,12 @@ fn matchcore_run(workload: &BookWorkload) -> f64 {
 }
 
 fn main() {
-    let seed_orders = size("BOOK_SEED_ORDERS", 10_000);
-    let workload = BookWorkload::new(seed_orders, size("BOOK_OPS", 200_000), 7);
+    let seed_orders = size("BOOK_SEED_ORDERS", BookWorkload::SEED_ORDERS);
+    let workload = BookWorkload::new(
+        seed_orders,
+        size("BOOK_OPS", BookWorkload::OPS),
+        BookWorkload::SEED,
+    );
     let ops = workload.operations();
     let mut criterion = Criterion::default().sample_size(10).configure_from_args();
     let mut group = criterion.benchmark_group("book_mixed_70_20_10");

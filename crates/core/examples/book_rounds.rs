@@ -19,7 +19,7 @@ fn main() {
         Ok(rounds) => rounds.parse().expect("ROUNDS is a number"),
         Err(_) => 30,
     };
-    let workload = BookWorkload::new(10_000, 200_000, 7);
+    let workload = BookWorkload::benchmark();
     let mut best = f64::MAX;
     for _ in 0..rounds {
         let mut book = workload.seeded_book();

@@ -53,8 +53,7 @@ fn vault_unlock_benchmark() {
 #[wasm_bindgen_test]
 #[ignore]
 fn book_benchmark() {
-    // The same workload as benches/book.rs: 10,000 seed orders, then 200,000 operations.
-    let workload = BookWorkload::new(10_000, 200_000, 7);
+    let workload = BookWorkload::benchmark();
     let rate = workload.ops_per_second(BookWorkload::ROUNDS, seconds);
     console_log!("wasm order book: {rate:.0} ops/s");
     assert!(rate.is_finite() && rate > 0.0);

@@ -369,6 +369,11 @@ impl BookWorkload {
     /// Rounds a benchmark takes the best of, natively and in the browser alike (this machine's
     /// runs vary by a fifth).
     pub const ROUNDS: usize = 15;
+    /// The benchmark's size: orders resting before the timed part, operations in it, and the
+    /// generator's seed.
+    pub const SEED_ORDERS: usize = 10_000;
+    pub const OPS: usize = 200_000;
+    pub const SEED: u64 = 7;
     const MID: u64 = 1_000_000;
     const TICK: u64 = 1_000;
     const LOT: u64 = 1_000_000;
@@ -575,6 +580,11 @@ impl BookWorkload {
             plain_ops,
             fills: fills_total,
         }
+    }
+
+    /// The benchmark's workload, the same natively, in the browser and under the profilers.
+    pub fn benchmark() -> BookWorkload {
+        BookWorkload::new(Self::SEED_ORDERS, Self::OPS, Self::SEED)
     }
 
     /// A book holding the seed orders, with room for the rest (as the reference books are
