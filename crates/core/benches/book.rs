@@ -1,7 +1,7 @@
 //! The order book under a mixed workload — 70 % adds, 20 % cancels, 10 % orders that cross
 //! the book — on ~50 price levels, with signatures verified beforehand (as the node does, once
 //! per order). The same operations run through two order-book crates of the registry, in the
-//! same run: matchcore (slab + FxHash, the fastest found) and lobster.
+//! same run: matchcore (slab + FxHash, the fastest found) and lobster (`reference/`).
 //!
 //! `cargo bench -p bitmesh-core --bench book`; `scripts/bench-core.sh` runs it beside the same
 //! workload in headless Chromium. `BOOK_SEED_ORDERS` and `BOOK_OPS` change the workload's size
@@ -12,6 +12,9 @@ use std::time::Instant;
 
 use bitmesh_core::testkit::{BookWorkload, PlainOp};
 use criterion::{Criterion, Throughput};
+
+mod reference;
+use reference::{Lobster, Matchcore};
 
 /// A size from the environment, or the default.
 fn size(variable: &str, default: usize) -> usize {
@@ -41,91 +44,14 @@ fn replay(workload: &BookWorkload, mut submit: impl FnMut(&PlainOp)) -> f64 {
 
 /// Runs the plain operations through lobster; returns the seconds the timed part took.
 fn lobster_run(workload: &BookWorkload) -> f64 {
-    use lobster::{OrderBook, OrderType, Side};
-    let side = |bid| if bid { Side::Bid } else { Side::Ask };
-    let mut book = OrderBook::new(
-        workload.plain_seed.len() + workload.plain_ops.len(),
-        16,
-        false,
-    );
-    let submit = |book: &mut OrderBook, op: &PlainOp| match *op {
-        PlainOp::Add {
-            id,
-            bid,
-            price,
-            quantity,
-        }
-        | PlainOp::Cross {
-            id,
-            bid,
-            price,
-            quantity,
-        } => {
-            book.execute(OrderType::Limit {
-                id: u128::from(id),
-                side: side(bid),
-                qty: quantity,
-                price,
-            });
-        }
-        PlainOp::Cancel { id } => {
-            book.execute(OrderType::Cancel { id: u128::from(id) });
-        }
-    };
-    replay(workload, |op| submit(&mut book, op))
+    let mut book = Lobster::new(workload.plain_seed.len() + workload.plain_ops.len());
+    replay(workload, |op| book.submit(op))
 }
 
-/// Runs the plain operations through matchcore (ids are the sequence numbers it assigns).
+/// Runs the plain operations through matchcore; returns the seconds the timed part took.
 fn matchcore_run(workload: &BookWorkload) -> f64 {
-    use matchcore::*;
-    let mut book = OrderBook::new("BENCH");
-    let mut sequence = 0u64;
-    let mut ids: Vec<u64> =
-        Vec::with_capacity(workload.plain_seed.len() + workload.plain_ops.len());
-    let mut submit = |book: &mut OrderBook, op: &PlainOp| {
-        let kind = match *op {
-            PlainOp::Add {
-                bid,
-                price,
-                quantity,
-                ..
-            }
-            | PlainOp::Cross {
-                bid,
-                price,
-                quantity,
-                ..
-            } => {
-                ids.push(sequence);
-                CommandKind::Submit(SubmitCmd {
-                    order: NewOrder::Limit(LimitOrder::new(
-                        Price(price),
-                        QuantityPolicy::Standard {
-                            quantity: Quantity(quantity),
-                        },
-                        OrderFlags::new(
-                            if bid { Side::Buy } else { Side::Sell },
-                            false,
-                            TimeInForce::Gtc,
-                        ),
-                    )),
-                })
-            }
-            PlainOp::Cancel { id } => CommandKind::Cancel(CancelCmd {
-                order_id: OrderId(ids[id as usize]),
-                order_kind: OrderKind::Limit,
-            }),
-        };
-        book.execute(&Command {
-            meta: CommandMeta {
-                sequence_number: SequenceNumber(sequence),
-                timestamp: Timestamp(sequence),
-            },
-            kind,
-        });
-        sequence += 1;
-    };
-    replay(workload, |op| submit(&mut book, op))
+    let mut book = Matchcore::new(workload.plain_seed.len() + workload.plain_ops.len());
+    replay(workload, |op| book.submit(op))
 }
 
 fn main() {

@@ -2,11 +2,17 @@
 //! books `ROUNDS` times (default 30) and prints the best time per operation. The timed part is
 //! the function `book_rounds::timed`, so `valgrind --tool=callgrind --toggle-collect=...` can
 //! count its instructions and simulated cache misses alone (`scripts/book-instructions.sh`):
-//! figures that repeat exactly, where this machine's clock varies by ±20 %.
+//! figures that repeat exactly, where this machine's clock varies by ±20 %. `BOOK=matchcore`
+//! runs the fastest reference crate on the same operations instead, in `book_rounds::matchcore`.
 
 use bitmesh_core::market::book::Book;
 use bitmesh_core::market::order::Order;
-use bitmesh_core::testkit::{BookOp, BookWorkload};
+use bitmesh_core::testkit::{BookOp, BookWorkload, PlainOp};
+
+#[path = "../benches/reference/mod.rs"]
+#[allow(dead_code)] // lobster is the benchmark's alone
+mod reference;
+use reference::Matchcore;
 
 #[inline(never)]
 #[allow(clippy::vec_box)] // the boxed orders of the messages, kept as `BookWorkload::apply` keeps them
@@ -14,22 +20,49 @@ fn timed(book: &mut Book, ops: &mut Vec<BookOp>, takers: &mut Vec<Box<Order>>) -
     BookWorkload::apply(book, ops, takers)
 }
 
+#[inline(never)]
+fn matchcore(book: &mut Matchcore, ops: &[PlainOp]) {
+    for op in ops {
+        book.submit(op);
+    }
+}
+
+/// Seconds the timed part of one round took.
+fn round(workload: &BookWorkload, reference: bool) -> f64 {
+    if reference {
+        let mut book = Matchcore::new(workload.plain_seed.len() + workload.plain_ops.len());
+        for op in &workload.plain_seed {
+            book.submit(op);
+        }
+        let start = std::time::Instant::now();
+        matchcore(&mut book, &workload.plain_ops);
+        return start.elapsed().as_secs_f64();
+    }
+    let mut book = workload.seeded_book();
+    let mut ops = workload.fresh_ops();
+    let mut takers = Vec::with_capacity(ops.len());
+    let start = std::time::Instant::now();
+    let fills = timed(&mut book, &mut ops, &mut takers);
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_eq!(fills, workload.fills, "the replay matches as recorded");
+    elapsed
+}
+
 fn main() {
     let rounds: usize = match std::env::var("ROUNDS") {
         Ok(rounds) => rounds.parse().expect("ROUNDS is a number"),
         Err(_) => 30,
     };
+    let name = std::env::var("BOOK").unwrap_or_else(|_| "bitmesh".into());
+    let reference = match name.as_str() {
+        "bitmesh" => false,
+        "matchcore" => true,
+        other => panic!("BOOK is bitmesh or matchcore, not {other}"),
+    };
     let workload = BookWorkload::benchmark();
-    let mut best = f64::MAX;
-    for _ in 0..rounds {
-        let mut book = workload.seeded_book();
-        let mut ops = workload.fresh_ops();
-        let mut takers = Vec::with_capacity(ops.len());
-        let start = std::time::Instant::now();
-        let fills = timed(&mut book, &mut ops, &mut takers);
-        best = best.min(start.elapsed().as_secs_f64());
-        assert_eq!(fills, workload.fills, "the replay matches as recorded");
-    }
+    let best = (0..rounds)
+        .map(|_| round(&workload, reference))
+        .fold(f64::MAX, f64::min);
     let per_op = best * 1e9 / workload.operations() as f64;
-    println!("book: best of {rounds} rounds {per_op:.1} ns per operation");
+    println!("{name}: best of {rounds} rounds {per_op:.1} ns per operation");
 }

@@ -12,7 +12,7 @@ use core::hash::{BuildHasher, Hasher};
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 
-use hashbrown::HashTable;
+use hashbrown::{hash_table, HashTable};
 
 use bitcoin::{OutPoint, XOnlyPublicKey};
 
@@ -191,6 +191,9 @@ struct Interner<K, V = ()> {
     numbers: HashMap<K, u32, IdHashing>,
     interned: Vec<Option<Interned<K, V>>>,
     free: Vec<u32>,
+    /// The number acquired last, tried before the map: orders come in runs of one market, and
+    /// often of one maker.
+    last: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +209,7 @@ impl<K, V> Default for Interner<K, V> {
             numbers: HashMap::default(),
             interned: Vec::new(),
             free: Vec::new(),
+            last: 0,
         }
     }
 }
@@ -231,11 +235,19 @@ impl<K: core::hash::Hash + Eq + Clone, V> Interner<K, V> {
 
     /// The number of `key` (its value made by `value` if it is new), counting one more user.
     fn acquire(&mut self, key: &K, value: impl FnOnce() -> V) -> u32 {
+        // A freed number's place is empty, or holds another key: either way not a hit.
+        if let Some(Some(last)) = self.interned.get_mut(self.last as usize) {
+            if last.key == *key {
+                last.users += 1;
+                return self.last;
+            }
+        }
         if let Some(&number) = self.numbers.get(key) {
             self.interned[number as usize]
                 .as_mut()
                 .expect("a live number")
                 .users += 1;
+            self.last = number;
             return number;
         }
         let interned = Some(Interned {
@@ -254,6 +266,7 @@ impl<K: core::hash::Hash + Eq + Clone, V> Interner<K, V> {
             }
         };
         self.numbers.insert(key.clone(), number);
+        self.last = number;
         number
     }
 
@@ -431,6 +444,10 @@ impl Hasher for IdHasher {
         self.0 = (self.0 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 
+    /// Lengths are not mixed: every key of a map hashed here has the same size (a slice's
+    /// hash writes its length first).
+    fn write_usize(&mut self, _: usize) {}
+
     fn finish(&self) -> u64 {
         self.0 ^ (self.0 >> 29)
     }
@@ -502,14 +519,18 @@ impl Book {
     /// Adds a verified order (a second copy changes nothing).
     pub fn insert_order(&mut self, order: VerifiedOrder) -> Result<Inserted, BookError> {
         let id = order.id();
-        let hash = self.hashing.hash_one(id);
-        let slab = &self.slab;
-        if self.index.find(hash, |&at| slab.get(at).id == id).is_some() {
-            return Ok(Inserted::Known);
-        }
-        if self.index.len() >= self.limits.max_orders {
-            return Err(BookError::Full);
-        }
+        let full = self.index.len() >= self.limits.max_orders;
+        let (slab, hashing) = (&self.slab, &self.hashing);
+        // One probe finds the id or where it goes.
+        let vacant = match self.index.entry(
+            hashing.hash_one(id),
+            |&at| slab.get(at).id == id,
+            |&at| hashing.hash_one(slab.get(at).id),
+        ) {
+            hash_table::Entry::Occupied(_) => return Ok(Inserted::Known),
+            hash_table::Entry::Vacant(_) if full => return Err(BookError::Full),
+            hash_table::Entry::Vacant(vacant) => vacant,
+        };
         let fields = order.order();
         let maker = self.makers.acquire(order.maker_bytes(), || fields.maker);
         let market = self.markets.acquire(&fields.market, || ());
@@ -544,9 +565,7 @@ impl Book {
             }
         }
         let at = self.slab.add(entry);
-        let (slab, hashing) = (&self.slab, &self.hashing);
-        self.index
-            .insert_unique(hash, at, |&at| hashing.hash_one(slab.get(at).id));
+        vacant.insert(at);
         self.place(at);
         Ok(Inserted::New)
     }
@@ -803,4 +822,37 @@ pub struct BookSnapshot {
     pub orphans: Vec<UpdateRank>,
     /// Each market's bids and asks in priority order.
     pub ladders: Vec<(AssetId, Vec<Resting>, Vec<Resting>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Interner;
+
+    /// The number tried first may have been freed, or given to another key since: neither
+    /// may be taken for a hit.
+    #[test]
+    fn an_interner_reuses_numbers_and_never_mistakes_a_freed_one() {
+        let mut interner: Interner<[u8; 32], u8> = Interner::default();
+        let a = interner.acquire(&[1; 32], || 1);
+        assert_eq!(interner.acquire(&[1; 32], || 9), a, "a hit on the last");
+        interner.release(a);
+        interner.release(a);
+        assert_eq!(interner.get(&[1; 32]), None, "freed with its last user");
+
+        // The freed number goes to another key; the first comes back under a new number.
+        let b = interner.acquire(&[2; 32], || 2);
+        assert_eq!(b, a, "the freed number is reused");
+        let c = interner.acquire(&[1; 32], || 3);
+        assert_ne!(c, b);
+        assert_eq!((*interner.value(b), *interner.value(c)), (2, 3));
+        assert_eq!(interner.acquire(&[2; 32], || 9), b, "found in the map");
+        assert_eq!(interner.key(b), &[2; 32]);
+
+        // The number acquired last, then freed: a lookup, not a hit.
+        assert_eq!(interner.acquire(&[1; 32], || 9), c);
+        interner.release(c);
+        interner.release(c);
+        assert_eq!(interner.acquire(&[1; 32], || 4), c);
+        assert_eq!(*interner.value(c), 4, "made anew");
+    }
 }
