@@ -7,12 +7,16 @@
 
 use bitmesh_core::market::book::Book;
 use bitmesh_core::market::order::Order;
-use bitmesh_core::testkit::{BookOp, BookWorkload, PlainOp};
+#[cfg(not(target_arch = "wasm32"))]
+use bitmesh_core::testkit::PlainOp;
+use bitmesh_core::testkit::{BookOp, BookWorkload};
 
+// The reference books are native dev-dependencies: the wasm build of this example (which
+// `cargo test --target wasm32-unknown-unknown` makes, as of every example) has ours alone.
+#[cfg(not(target_arch = "wasm32"))]
 #[path = "../benches/reference/mod.rs"]
 #[allow(dead_code)] // lobster is the benchmark's alone
 mod reference;
-use reference::Matchcore;
 
 #[inline(never)]
 #[allow(clippy::vec_box)] // the boxed orders of the messages, kept as `BookWorkload::apply` keeps them
@@ -20,23 +24,35 @@ fn timed(book: &mut Book, ops: &mut Vec<BookOp>, takers: &mut Vec<Box<Order>>) -
     BookWorkload::apply(book, ops, takers)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[inline(never)]
-fn matchcore(book: &mut Matchcore, ops: &[PlainOp]) {
+fn matchcore(book: &mut reference::Matchcore, ops: &[PlainOp]) {
     for op in ops {
         book.submit(op);
     }
 }
 
+/// Seconds matchcore's timed part of one round took.
+#[cfg(not(target_arch = "wasm32"))]
+fn matchcore_round(workload: &BookWorkload) -> f64 {
+    let mut book = reference::Matchcore::new(workload.plain_seed.len() + workload.plain_ops.len());
+    for op in &workload.plain_seed {
+        book.submit(op);
+    }
+    let start = std::time::Instant::now();
+    matchcore(&mut book, &workload.plain_ops);
+    start.elapsed().as_secs_f64()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn matchcore_round(_: &BookWorkload) -> f64 {
+    panic!("matchcore is measured natively only")
+}
+
 /// Seconds the timed part of one round took.
 fn round(workload: &BookWorkload, reference: bool) -> f64 {
     if reference {
-        let mut book = Matchcore::new(workload.plain_seed.len() + workload.plain_ops.len());
-        for op in &workload.plain_seed {
-            book.submit(op);
-        }
-        let start = std::time::Instant::now();
-        matchcore(&mut book, &workload.plain_ops);
-        return start.elapsed().as_secs_f64();
+        return matchcore_round(workload);
     }
     let mut book = workload.seeded_book();
     let mut ops = workload.fresh_ops();
