@@ -245,6 +245,22 @@ impl Browser {
             .await
     }
 
+    /// Waits, with a DOM observer in the page, until the text of the element matching
+    /// `selector` starts with one of `prefixes`; returns its whole text.
+    pub async fn wait_for_text_starting(
+        &self,
+        selector: &str,
+        prefixes: &[&str],
+    ) -> Result<String> {
+        self.wait_until(
+            selector,
+            "goal.some((prefix) => text.startsWith(prefix))",
+            json!(prefixes),
+            &prefixes.join("` or `"),
+        )
+        .await
+    }
+
     /// Waits until the page has at least `count` neighbours (a mesh that may grow while the
     /// test looks: "connected" is `1` or more, never exactly `1`); returns the count shown.
     pub async fn wait_for_neighbours(&self, count: u32) -> Result<String> {

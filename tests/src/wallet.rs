@@ -44,7 +44,9 @@ impl Browser {
     /// The receive addresses this device and `sibling` (the same wallet) show, once they
     /// differ or after 30 s. Both may have claimed the same index before they heard of each
     /// other; the one with the higher device id moves on once they sync, so the change may
-    /// come from either page and both are read.
+    /// come from either page and both are read. Polled, not observed: a wait in one browser
+    /// could not be called off when the other changed (its WebDriver session stays busy until
+    /// the script times out).
     pub async fn receive_addresses_beside(&self, sibling: &Browser) -> Result<(String, String)> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {

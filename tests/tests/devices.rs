@@ -27,20 +27,10 @@ async fn refusals(tab: &Browser) -> Result<String> {
     Ok(value.as_str().unwrap_or_default().to_owned())
 }
 
-/// The wallet notice once a confirmed spend settled: sent, or refused (polled: the notice
-/// says one or the other within a step).
+/// The wallet notice once a confirmed spend settled: sent, or refused.
 async fn settled_notice(tab: &Browser) -> Result<String> {
-    let deadline = Instant::now() + bitmesh_e2e::STEP_TIMEOUT;
-    loop {
-        let notice = tab.text("#wallet-notice").await?;
-        if notice.starts_with("Sent") || notice.starts_with("The transaction was refused") {
-            return Ok(notice);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the spend never settled: {notice}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    tab.wait_for_text_starting("#wallet-notice", &["Sent", "The transaction was refused"])
+        .await
 }
 
 /// Whether the node's chain confirmed `txid`.
