@@ -80,5 +80,6 @@ fn main() {
         .map(|_| round(&workload, reference))
         .fold(f64::MAX, f64::min);
     let per_op = best * 1e9 / workload.operations() as f64;
-    println!("{name}: best of {rounds} rounds {per_op:.1} ns per operation");
+    let rate = workload.operations() as f64 / best;
+    println!("{name}: best of {rounds} rounds {per_op:.1} ns per operation ({rate:.0} ops/s)");
 }
