@@ -301,14 +301,16 @@ impl Slab {
         &mut self.entries[at as usize]
     }
 
-    fn add(&mut self, entry: Entry) -> u32 {
+    /// Puts the entry `make` gives in a free place; `make` runs where the entry goes, so the
+    /// record is written there once, not built aside and copied in.
+    fn add(&mut self, make: impl FnOnce() -> Entry) -> u32 {
         match self.free.pop() {
             Some(at) => {
-                self.entries[at as usize] = entry;
+                self.entries[at as usize] = make();
                 at
             }
             None => {
-                self.entries.push(entry);
+                self.entries.push(make());
                 (self.entries.len() - 1) as u32
             }
         }
@@ -537,35 +539,37 @@ impl Book {
         if market as usize == self.ladders.len() {
             self.ladders.push(Ladder::new());
         }
-        let mut entry = Entry {
+        let (side, price, created_millis) = (fields.side, fields.price, fields.created_millis);
+        let (amount, expiry_millis) = (fields.amount, fields.expiry_millis);
+        let at = self.slab.add(|| Entry {
             id,
-            node: Node::new(fields.side, fields.price, fields.created_millis),
-            amount: fields.amount,
+            node: Node::new(side, price, created_millis),
+            amount,
             filled: 0,
-            expiry_millis: fields.expiry_millis,
+            expiry_millis,
             sequence: 0,
             maker,
             market,
             cancelled: false,
             order: Some(order),
             update: None,
-        };
+        });
+        vacant.insert(at);
         // Updates that came first: the best valid one of this maker's wins.
         if !self.orphans.is_empty() {
             if let Some(waiting) = self.orphans.remove(&id) {
                 self.orphan_count -= waiting.len();
+                let entry = self.slab.get_mut(at);
                 let maker_key = self.makers.key(maker);
                 let best = waiting
                     .into_iter()
-                    .filter(|update| check_update(&entry, update, maker_key).is_ok())
+                    .filter(|update| check_update(entry, update, maker_key).is_ok())
                     .max_by_key(|update| update.rank());
                 if let Some(best) = best {
                     entry.adopt(best);
                 }
             }
         }
-        let at = self.slab.add(entry);
-        vacant.insert(at);
         self.place(at);
         Ok(Inserted::New)
     }
