@@ -9,6 +9,7 @@
 
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
+use core::ops::ControlFlow;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 
@@ -761,22 +762,25 @@ impl Book {
             Side::Bid => price <= incoming.price,
             Side::Ask => price >= incoming.price,
         };
-        for at in ladder.priority(&self.slab, incoming.side.opposite()) {
+        if rest == 0 {
+            return rest;
+        }
+        ladder.walk(&self.slab, incoming.side.opposite(), |at| {
             let entry = self.slab.get(at);
             let Node { side, price, .. } = entry.node;
-            if rest == 0 || !crosses(price) {
-                break;
+            if !crosses(price) {
+                return ControlFlow::Break(());
             }
             if Some(entry.maker) == taker
                 || entry.expiry_millis <= now_millis
                 || unreachable.contains(&entry.maker)
             {
-                continue;
+                return ControlFlow::Continue(());
             }
             let remaining = entry.node.remaining();
             let quantity = rest.min(remaining);
             let Some(sats) = fill_allowed(side, price, remaining, quantity) else {
-                continue;
+                return ControlFlow::Continue(());
             };
             fills.push(Fill {
                 order: entry.id,
@@ -787,7 +791,12 @@ impl Book {
                 sequence: entry.sequence,
             });
             rest -= quantity;
-        }
+            if rest == 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
         rest
     }
 }

@@ -16,6 +16,7 @@
 //! ones, when they rest again or when the book frees them, so the work stays O(1) amortized.
 //! Nothing here allocates per operation once the vectors have grown.
 
+use core::ops::ControlFlow;
 use std::collections::HashMap;
 
 use super::book::IdHashing;
@@ -403,6 +404,28 @@ impl Ladder {
     }
 
     /// A side's resting orders in priority order (best price first, then earliest), by slot.
+    /// Shows `visit` the resting orders of `side` in priority order, until it breaks: the
+    /// loop of [`Ladder::priority`] without an iterator's state between calls (matching runs
+    /// it for every crossing order).
+    pub fn walk<N: Nodes>(
+        &self,
+        nodes: &N,
+        side: Side,
+        mut visit: impl FnMut(Slot) -> ControlFlow<()>,
+    ) {
+        for level in self.best_first(side) {
+            let mut slot = level.head;
+            while slot != NIL {
+                let node = nodes.node(slot);
+                let next = node.next;
+                if !node.dead && visit(slot).is_break() {
+                    return;
+                }
+                slot = next;
+            }
+        }
+    }
+
     pub fn priority<'a, N: Nodes>(
         &'a self,
         nodes: &'a N,
@@ -463,11 +486,20 @@ mod tests {
         }
     }
 
+    /// The first id bytes of a side in priority order, as `priority` lists them and as `walk`
+    /// shows them (which must agree).
     fn ids(ladder: &Ladder, slab: &Slab, side: Side) -> Vec<u8> {
-        ladder
+        let listed: Vec<u8> = ladder
             .priority(slab, side)
             .map(|slot| slab.id(slot).0[0])
-            .collect()
+            .collect();
+        let mut walked = Vec::new();
+        ladder.walk(slab, side, |slot| {
+            walked.push(slab.id(slot).0[0]);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(walked, listed, "walk and priority agree");
+        listed
     }
 
     fn linked(ladder: &Ladder, side: Side) -> u32 {
@@ -501,6 +533,16 @@ mod tests {
                 .collect::<Vec<_>>(),
             [6, 2]
         );
+        let mut first_two = Vec::new();
+        ladder.walk(&slab, Side::Ask, |slot| {
+            first_two.push(slot);
+            if first_two.len() == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!(first_two, [6, 2], "the walk stops where it is told");
         assert_eq!(ids(&ladder, &slab, Side::Bid), [5, 4]);
         assert_eq!(ladder.best(Side::Ask).unwrap().price, 100);
         assert_eq!(ladder.best(Side::Ask).unwrap().total, 40);
