@@ -403,7 +403,6 @@ impl Ladder {
         self.best_first(side).map(depth)
     }
 
-    /// A side's resting orders in priority order (best price first, then earliest), by slot.
     /// Shows `visit` the resting orders of `side` in priority order, until it breaks: the
     /// loop of [`Ladder::priority`] without an iterator's state between calls (matching runs
     /// it for every crossing order).
@@ -426,6 +425,7 @@ impl Ladder {
         }
     }
 
+    /// A side's resting orders in priority order (best price first, then earliest), by slot.
     pub fn priority<'a, N: Nodes>(
         &'a self,
         nodes: &'a N,
