@@ -710,6 +710,7 @@ impl Book {
                 let side = |side| {
                     ladder
                         .priority(&self.slab, side)
+                        .into_iter()
                         .map(|at| {
                             let entry = self.slab.get(at);
                             Resting {

@@ -403,9 +403,8 @@ impl Ladder {
         self.best_first(side).map(depth)
     }
 
-    /// Shows `visit` the resting orders of `side` in priority order, until it breaks: the
-    /// loop of [`Ladder::priority`] without an iterator's state between calls (matching runs
-    /// it for every crossing order).
+    /// Shows `visit` the resting orders of `side` in priority order (best price first, then
+    /// earliest), until it breaks. Matching runs it for every crossing order.
     pub fn walk<N: Nodes>(
         &self,
         nodes: &N,
@@ -425,26 +424,14 @@ impl Ladder {
         }
     }
 
-    /// A side's resting orders in priority order (best price first, then earliest), by slot.
-    pub fn priority<'a, N: Nodes>(
-        &'a self,
-        nodes: &'a N,
-        side: Side,
-    ) -> impl Iterator<Item = Slot> + 'a {
-        self.best_first(side).flat_map(move |level| {
-            let mut slot = level.head;
-            core::iter::from_fn(move || loop {
-                if slot == NIL {
-                    return None;
-                }
-                let here = slot;
-                let node = nodes.node(here);
-                slot = node.next;
-                if !node.dead {
-                    return Some(here);
-                }
-            })
-        })
+    /// A side's resting orders in priority order, by slot: all that [`Ladder::walk`] shows.
+    pub fn priority<N: Nodes>(&self, nodes: &N, side: Side) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        self.walk(nodes, side, |slot| {
+            slots.push(slot);
+            ControlFlow::Continue(())
+        });
+        slots
     }
 }
 
@@ -486,20 +473,12 @@ mod tests {
         }
     }
 
-    /// The first id bytes of a side in priority order, as `priority` lists them and as `walk`
-    /// shows them (which must agree).
     fn ids(ladder: &Ladder, slab: &Slab, side: Side) -> Vec<u8> {
-        let listed: Vec<u8> = ladder
+        ladder
             .priority(slab, side)
+            .into_iter()
             .map(|slot| slab.id(slot).0[0])
-            .collect();
-        let mut walked = Vec::new();
-        ladder.walk(slab, side, |slot| {
-            walked.push(slab.id(slot).0[0]);
-            ControlFlow::Continue(())
-        });
-        assert_eq!(walked, listed, "walk and priority agree");
-        listed
+            .collect()
     }
 
     fn linked(ladder: &Ladder, side: Side) -> u32 {
@@ -526,13 +505,7 @@ mod tests {
         slab.0[6].0 .0[31] = 1;
         ladder.insert(&mut slab, 6, 10);
         assert_eq!(ids(&ladder, &slab, Side::Ask), [2, 2, 3, 1, 0]);
-        assert_eq!(
-            ladder
-                .priority(&slab, Side::Ask)
-                .take(2)
-                .collect::<Vec<_>>(),
-            [6, 2]
-        );
+        assert_eq!(ladder.priority(&slab, Side::Ask)[..2], [6, 2]);
         let mut first_two = Vec::new();
         ladder.walk(&slab, Side::Ask, |slot| {
             first_two.push(slot);
