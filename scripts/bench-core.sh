@@ -11,11 +11,16 @@ step "native: cargo bench -p bitmesh-core (connect, vault, book, relay)"
 native_log="$TMPDIR/bench-native.log"
 cargo bench -p bitmesh-core --bench connect --bench vault --bench book --bench relay | tee "$native_log"
 
+# The browser benchmarks (those named in "$@", or all) in headless Chromium.
+wasm_bench() {
+  CARGO_NET_OFFLINE=true in_loopback_namespace wasm-pack test --release --headless --chrome --mode no-install \
+    crates/core --test bench_wasm -- --include-ignored --nocapture "$@"
+}
+
 step "wasm: the same work in headless Chromium (wasm-pack test --release)"
 wasm_log="$TMPDIR/bench-wasm.log"
 cargo fetch --quiet
-CARGO_NET_OFFLINE=true in_loopback_namespace wasm-pack test --release --headless --chrome --mode no-install \
-  crates/core --test bench_wasm -- --include-ignored --nocapture | tee "$wasm_log"
+wasm_bench | tee "$wasm_log"
 
 # The book's wasm/native figure again, from runs seconds apart: this machine's speed drifts by
 # more than the goal's margin between the native and browser runs above, minutes apart.
@@ -24,8 +29,7 @@ cargo build --release -p bitmesh-core --example book_rounds
 rounds_bin="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/book_rounds"
 book_log="$TMPDIR/bench-book.log"
 ROUNDS=15 "$rounds_bin" | sed 's/^/before: /' | tee "$book_log"
-CARGO_NET_OFFLINE=true in_loopback_namespace wasm-pack test --release --headless --chrome --mode no-install \
-  crates/core --test bench_wasm -- --include-ignored --nocapture book_benchmark | tee -a "$book_log"
+wasm_bench book_benchmark | tee -a "$book_log"
 ROUNDS=15 "$rounds_bin" | sed 's/^/after: /' | tee -a "$book_log"
 
 value() { sed -n "s/.*$1.*/\\1/p" "$2" | tail -1; }
