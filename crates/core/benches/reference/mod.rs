@@ -1,6 +1,7 @@
 //! The order-book crates of the registry that bitmesh's book is measured against, fed the
-//! workload's plain operations: matchcore (slab + FxHash, the fastest found) and lobster.
-//! Shared by `benches/book.rs` and the profiling example `examples/book_rounds.rs`.
+//! workload's plain operations: matchcore (slab + FxHash, the fastest found: `book-survey/`
+//! runs every crate we could) and lobster. Shared by `benches/book.rs`, the profiling example
+//! `examples/book_rounds.rs` and `book-survey/`.
 
 use bitmesh_core::testkit::PlainOp;
 
