@@ -2,7 +2,7 @@
 //! merged into the book, and announced on. Orders announced as new must be fresh; those listed
 //! as a neighbour's holdings may be older (ADR 0004's time rule). Expired orders are dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
 
@@ -298,8 +298,10 @@ impl Protocol for MarketRelay {
     fn on_tick(&mut self, ctx: &mut Context<'_>) {
         if ctx.now_millis >= self.last_expiry_millis + EXPIRE_EVERY_MILLIS {
             self.last_expiry_millis = ctx.now_millis;
-            for id in self.book.expire(ctx.now_millis) {
-                self.updates.retain(|_, order| *order != id);
+            // One pass over the updates for all the orders that lapsed together.
+            let expired: HashSet<OrderId> = self.book.expire(ctx.now_millis).into_iter().collect();
+            if !expired.is_empty() {
+                self.updates.retain(|_, order| !expired.contains(order));
             }
         }
     }
