@@ -156,18 +156,27 @@ async fn two_devices_of_one_wallet_share_labels_refuse_reserved_coins_and_settle
         let txid = |notice: &str| notice.rsplit(' ').next().unwrap_or_default().to_owned();
         let tx_a = txid(&from_a);
         if from_b.starts_with("The transaction was refused") {
-            // A's spend reached B's mempool (through the node) before B's: B's own mempool
-            // names the conflict, and nothing of B's was spent.
-            assert!(
-                from_b.contains("already spent") && from_b.contains(&tx_a),
-                "{from_b}"
-            );
+            // A's spend reached B (through the node) before B's: B's own mempool names it as
+            // the conflict, or, if a block took it already, names the coin it spent. Nothing
+            // of B's was spent.
             node.wait_for_json(
                 &format!("/api/tx/{tx_a}/status"),
                 "A's spend confirms",
                 |status| status["confirmed"] == true,
             )
             .await?;
+            let spent_by_a: Vec<String> = node.json(&format!("/api/tx/{tx_a}")).await?["vin"]
+                .as_array()
+                .ok_or("A's spend lists no inputs")?
+                .iter()
+                .map(|input| format!("{}:{}", input["txid"].as_str().unwrap_or(""), input["vout"]))
+                .collect();
+            assert!(
+                from_b.contains("already spent")
+                    && (from_b.contains(&tx_a)
+                        || spent_by_a.iter().any(|coin| from_b.contains(coin.as_str()))),
+                "{from_b}; A's spend {tx_a} spent {spent_by_a:?}"
+            );
             b.screenshot("devices-conflict.png").await?;
         } else {
             // Both spends went out: the chain takes exactly one, the other device shows its
