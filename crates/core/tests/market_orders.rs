@@ -156,6 +156,57 @@ fn the_book_accepts_updates_from_the_maker_only() {
     assert!(book.open(&market(), Side::Ask).is_empty());
 }
 
+/// A flood of updates of orders that never come fills the pool of waiting updates; the update
+/// that merely overtook its order still gets in (a random waiting order's updates make room),
+/// and the order takes it when it comes.
+#[test]
+fn a_flood_of_orphan_updates_does_not_shut_out_an_update_that_overtook_its_order() {
+    const POOL: usize = 8;
+    let secp = Secp256k1::new();
+    let (maker, flooder) = (TestKey::new(1), TestKey::new(2));
+    let mut book = Book::new(BookLimits {
+        max_orders: 100,
+        max_orphans: POOL,
+    });
+    for nonce in 0..3 * POOL as u64 {
+        let never = Order {
+            nonce,
+            ..order(&flooder, Side::Bid, 40_000, 1_000_000, NOW)
+        };
+        let update = update(&flooder, &never, 1, Change::Cancel);
+        assert_eq!(
+            book.apply_update(update.verify(&secp).unwrap()),
+            Ok(Applied::Orphaned)
+        );
+        assert!(book.snapshot().orphans.len() <= POOL);
+    }
+    assert_eq!(book.snapshot().orphans.len(), POOL);
+
+    let order = order(&maker, Side::Ask, 50_000, 10_000_000, NOW);
+    let early = update(&maker, &order, 1, fill(4_000_000))
+        .verify(&secp)
+        .unwrap();
+    assert_eq!(book.apply_update(early.clone()), Ok(Applied::Orphaned));
+    // A second copy is not held twice.
+    assert_eq!(book.apply_update(early), Ok(Applied::Orphaned));
+    assert_eq!(book.snapshot().orphans.len(), POOL);
+    let verified = signed(&maker, order.clone()).verify(&secp).unwrap();
+    assert_eq!(book.insert_order(verified), Ok(Inserted::New));
+    assert_eq!(book.get(&order.id()).unwrap().remaining(), 6_000_000);
+    assert_eq!(book.snapshot().orphans.len(), POOL - 1);
+
+    // A book that keeps no waiting update says so.
+    let mut strict = Book::new(BookLimits {
+        max_orders: 100,
+        max_orphans: 0,
+    });
+    let late = update(&maker, &order, 2, Change::Cancel)
+        .verify(&secp)
+        .unwrap();
+    assert_eq!(strict.apply_update(late), Err(BookError::TooManyOrphans));
+    assert!(strict.snapshot().orphans.is_empty());
+}
+
 #[test]
 fn order_rules_give_exact_reasons() {
     let maker = TestKey::new(1);

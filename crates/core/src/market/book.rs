@@ -45,7 +45,8 @@ impl Default for BookLimits {
 pub enum BookError {
     /// The book holds [`BookLimits::max_orders`] orders.
     Full,
-    /// [`BookLimits::max_orphans`] updates already wait for their orders.
+    /// The book keeps no update that comes before its order ([`BookLimits::max_orphans`] is
+    /// 0).
     TooManyOrphans,
     /// The update is signed by someone other than the order's maker.
     WrongMaker(OrderId),
@@ -64,7 +65,7 @@ impl fmt::Display for BookError {
         match self {
             BookError::Full => f.write_str("the order book is full"),
             BookError::TooManyOrphans => {
-                f.write_str("too many updates are waiting for orders not yet received")
+                f.write_str("this book keeps no update of an order it has not received")
             }
             BookError::WrongMaker(order) => {
                 write!(f, "the update of order {order} is not signed by its maker")
@@ -579,16 +580,7 @@ impl Book {
     pub fn apply_update(&mut self, update: VerifiedUpdate) -> Result<Applied, BookError> {
         let id = update.update().order;
         let Some(at) = self.position(&id) else {
-            let waiting = self.orphans.entry(id).or_default();
-            if waiting.contains(&update) {
-                return Ok(Applied::Orphaned);
-            }
-            if self.orphan_count >= self.limits.max_orphans {
-                return Err(BookError::TooManyOrphans);
-            }
-            waiting.push(update);
-            self.orphan_count += 1;
-            return Ok(Applied::Orphaned);
+            return self.hold_orphan(id, update);
         };
         let entry = self.slab.get_mut(at);
         check_update(entry, &update, self.makers.key(entry.maker))?;
@@ -598,6 +590,33 @@ impl Book {
         entry.adopt(update);
         self.place(at);
         Ok(Applied::Changed)
+    }
+
+    /// Keeps an update of order `id`, which has not come yet. A full pool makes room by
+    /// dropping the updates of one waiting order picked at random (as Bitcoin Core's orphan
+    /// pool does): a peer that floods updates of orders that never come cannot shut out the
+    /// updates that merely overtook their orders, and the pool takes updates again as soon as
+    /// the flood stops. What is dropped comes back with the next book sync.
+    fn hold_orphan(&mut self, id: OrderId, update: VerifiedUpdate) -> Result<Applied, BookError> {
+        if self
+            .orphans
+            .get(&id)
+            .is_some_and(|waiting| waiting.contains(&update))
+        {
+            return Ok(Applied::Orphaned);
+        }
+        if self.limits.max_orphans == 0 {
+            return Err(BookError::TooManyOrphans);
+        }
+        // Each turn drops at least one update: no order waits with none.
+        while self.orphan_count >= self.limits.max_orphans {
+            let dropped = *self.orphans.keys().next().expect("a full pool holds some");
+            let waiting = self.orphans.remove(&dropped).expect("listed");
+            self.orphan_count -= waiting.len();
+        }
+        self.orphans.entry(id).or_default().push(update);
+        self.orphan_count += 1;
+        Ok(Applied::Orphaned)
     }
 
     /// Puts the order where its state says: resting with what is left, or out of the ladder.
