@@ -73,7 +73,7 @@ impl World {
         let mut world = World {
             chain: Chain::new(Network::Test),
             mempool: Mempool::new(MempoolConfig::default()),
-            book: Book::new(BookLimits::default()),
+            book: Book::new(BookLimits::default(), 1),
             alice: trader(1),
             bob: trader(2),
             gold: AssetId::from_issuing_outpoint(&OutPoint::null()),

@@ -108,7 +108,7 @@ fn the_book_accepts_updates_from_the_maker_only() {
     let maker = TestKey::new(1);
     let thief = TestKey::new(2);
     let order = order(&maker, Side::Ask, 50_000, 10_000_000, NOW);
-    let mut book = Book::new(BookLimits::default());
+    let mut book = Book::new(BookLimits::default(), 1);
     let verified = signed(&maker, order.clone()).verify(&secp).unwrap();
     assert_eq!(book.insert_order(verified.clone()), Ok(Inserted::New));
     assert_eq!(book.insert_order(verified), Ok(Inserted::Known));
@@ -164,10 +164,11 @@ fn a_flood_of_orphan_updates_does_not_shut_out_an_update_that_overtook_its_order
     const POOL: usize = 8;
     let secp = Secp256k1::new();
     let (maker, flooder) = (TestKey::new(1), TestKey::new(2));
-    let mut book = Book::new(BookLimits {
+    let limits = BookLimits {
         max_orders: 100,
         max_orphans: POOL,
-    });
+    };
+    let mut book = Book::new(limits, 1);
     for nonce in 0..3 * POOL as u64 {
         let never = Order {
             nonce,
@@ -196,10 +197,11 @@ fn a_flood_of_orphan_updates_does_not_shut_out_an_update_that_overtook_its_order
     assert_eq!(book.snapshot().orphans.len(), POOL - 1);
 
     // A book that keeps no waiting update says so.
-    let mut strict = Book::new(BookLimits {
+    let limits = BookLimits {
         max_orders: 100,
         max_orphans: 0,
-    });
+    };
+    let mut strict = Book::new(limits, 1);
     let late = update(&maker, &order, 2, Change::Cancel)
         .verify(&secp)
         .unwrap();
@@ -322,7 +324,7 @@ fn matching_walks_best_price_then_time_skipping_what_it_must() {
     let secp = Secp256k1::new();
     let makers: Vec<TestKey> = (1..=4).map(TestKey::new).collect();
     let taker = TestKey::new(9);
-    let mut book = Book::new(BookLimits::default());
+    let mut book = Book::new(BookLimits::default(), 1);
     let mut add = |maker: &TestKey, price, amount, created| {
         let order = order(maker, Side::Ask, price, amount, created);
         book.insert_order(signed(maker, order.clone()).verify(&secp).unwrap())
@@ -379,7 +381,7 @@ fn partial_fills_round_in_the_makers_favour_and_tiny_partials_are_skipped() {
     let seller = TestKey::new(1);
     let buyer = TestKey::new(2);
     let taker = TestKey::new(9);
-    let mut book = Book::new(BookLimits::default());
+    let mut book = Book::new(BookLimits::default(), 1);
     // 33,333 sat per 10^8 units.
     let ask = order(&seller, Side::Ask, 33_333, 300_000_000, NOW);
     let bid = order(&buyer, Side::Bid, 33_333, 300_000_000, NOW);
@@ -405,7 +407,7 @@ fn partial_fills_round_in_the_makers_favour_and_tiny_partials_are_skipped() {
 fn the_queue_survives_cancels_reopened_fills_expiry_and_reuse() {
     let secp = Secp256k1::new();
     let maker = TestKey::new(1);
-    let mut book = Book::new(BookLimits::default());
+    let mut book = Book::new(BookLimits::default(), 1);
     let price = 50_000;
     // The seventh comes later; the third lapses early.
     let orders: Vec<_> = [0, 1, 2, 3, 4, 5, 10]

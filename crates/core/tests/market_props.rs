@@ -102,8 +102,13 @@ fn universe() -> &'static [Message] {
     })
 }
 
+/// The book of `messages` in that order, its maps keyed by the order too: replicas hash alike
+/// only by chance, as on the network.
 fn book_of(messages: &[usize]) -> Book {
-    let mut book = Book::new(BookLimits::default());
+    let hash_key = messages.iter().fold(17u64, |key, &index| {
+        key.wrapping_mul(31).wrapping_add(index as u64)
+    });
+    let mut book = Book::new(BookLimits::default(), hash_key);
     for &index in messages {
         apply(&mut book, &universe()[index]);
     }
@@ -146,7 +151,7 @@ proptest! {
         amount in 1u64..2_000,
     ) {
         let makers: Vec<TestKey> = (1..=3).map(TestKey::new).collect();
-        let mut book = Book::new(BookLimits::default());
+        let mut book = Book::new(BookLimits::default(), 1);
         for (n, (bid, price, lots)) in resting.iter().enumerate() {
             let maker = &makers[n % 3];
             let order = Order { market: AssetId::from_byte_array([0; 32]), ..order_at(maker, n, *bid, *price, *lots) };

@@ -33,7 +33,7 @@ fn node() -> Node {
         [1; 32],
         NOW_MS,
     );
-    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node.register(Box::new(MarketRelay::new(BookLimits::default(), 1)));
     node
 }
 

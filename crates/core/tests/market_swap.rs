@@ -120,7 +120,7 @@ impl Party {
         Party {
             tracker: Tracker::new(vec![account], Network::Test.params().coinbase_maturity),
             metadata: Metadata::new(),
-            book: Book::new(BookLimits::default()),
+            book: Book::new(BookLimits::default(), 1),
             key: TestKey::new(u64::from(seed) + 100),
             device: DeviceId([seed; 16]),
         }

@@ -10,7 +10,6 @@
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
 use core::ops::ControlFlow;
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 
 use hashbrown::{hash_table, HashTable};
@@ -205,10 +204,10 @@ struct Interned<K, V> {
     users: u32,
 }
 
-impl<K, V> Default for Interner<K, V> {
-    fn default() -> Self {
+impl<K, V> Interner<K, V> {
+    fn new(hashing: IdHashing) -> Self {
         Interner {
-            numbers: HashMap::default(),
+            numbers: HashMap::with_hasher(hashing),
             interned: Vec::new(),
             free: Vec::new(),
             last: 0,
@@ -414,16 +413,17 @@ pub struct Matched {
 }
 
 /// Hashes order ids, keys and asset ids, which are uniformly random already (hash outputs, curve
-/// points): one multiply mixes their first eight bytes with a per-book random key, so a peer
-/// cannot aim its values at one bucket. Eight bytes spread such keys as well as all of them:
+/// points): one multiply mixes their first eight bytes with a per-book random key (an input:
+/// std's own `RandomState` has no entropy on wasm32-unknown-unknown), so a peer cannot aim its
+/// values at one bucket. Eight bytes spread such keys as well as all of them:
 /// keys sharing their first eight bytes cost a peer about 2^32 tries for each pair, and they
 /// still differ where the map compares them.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct IdHashing(u64);
 
-impl Default for IdHashing {
-    fn default() -> IdHashing {
-        IdHashing(RandomState::new().hash_one(0x0062_6974_6d65_7368_u64) | 1)
+impl IdHashing {
+    pub(super) fn new(key: u64) -> IdHashing {
+        IdHashing(key | 1)
     }
 }
 
@@ -458,7 +458,7 @@ impl Hasher for IdHasher {
 }
 
 /// The order books of every market.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Book {
     limits: BookLimits,
     /// Orders in a slab, found by id through `index`, which holds slab numbers only (a
@@ -471,17 +471,28 @@ pub struct Book {
     markets: Interner<AssetId>,
     /// One ladder per market number.
     ladders: Vec<Ladder>,
-    orphans: HashMap<OrderId, Vec<VerifiedUpdate>>,
+    orphans: HashMap<OrderId, Vec<VerifiedUpdate>, IdHashing>,
     orphan_count: usize,
     /// Serialized keys of makers the driver cannot reach.
-    unreachable: HashSet<[u8; 32]>,
+    unreachable: HashSet<[u8; 32], IdHashing>,
 }
 
 impl Book {
-    pub fn new(limits: BookLimits) -> Book {
+    /// An empty book. `hash_key` keys its maps: random bytes from the driver, so that no peer
+    /// can aim ids at one bucket of them.
+    pub fn new(limits: BookLimits, hash_key: u64) -> Book {
+        let hashing = IdHashing::new(hash_key);
         Book {
             limits,
-            ..Book::default()
+            slab: Slab::default(),
+            index: HashTable::new(),
+            hashing,
+            makers: Interner::new(hashing),
+            markets: Interner::new(hashing),
+            ladders: Vec::new(),
+            orphans: HashMap::with_hasher(hashing),
+            orphan_count: 0,
+            unreachable: HashSet::with_hasher(hashing),
         }
     }
 
@@ -539,7 +550,7 @@ impl Book {
         let maker = self.makers.acquire(order.maker_bytes(), || fields.maker);
         let market = self.markets.acquire(&fields.market, || ());
         if market as usize == self.ladders.len() {
-            self.ladders.push(Ladder::new());
+            self.ladders.push(Ladder::new(self.hashing));
         }
         let (side, price, created_millis) = (fields.side, fields.price, fields.created_millis);
         let (amount, expiry_millis) = (fields.amount, fields.expiry_millis);
@@ -859,13 +870,13 @@ pub struct BookSnapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::Interner;
+    use super::{IdHashing, Interner};
 
     /// The number tried first may have been freed, or given to another key since: neither
     /// may be taken for a hit.
     #[test]
     fn an_interner_reuses_numbers_and_never_mistakes_a_freed_one() {
-        let mut interner: Interner<[u8; 32], u8> = Interner::default();
+        let mut interner: Interner<[u8; 32], u8> = Interner::new(IdHashing::new(3));
         let a = interner.acquire(&[1; 32], || 1);
         assert_eq!(interner.acquire(&[1; 32], || 9), a, "a hit on the last");
         interner.release(a);

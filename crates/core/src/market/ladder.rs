@@ -121,7 +121,7 @@ pub struct Depth {
 
 /// One side's levels, best last: their sort keys (ascending) and, beside them, their numbers;
 /// and the numbers by price.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Sorted {
     keys: Vec<u64>,
     numbers: Vec<u32>,
@@ -129,7 +129,7 @@ struct Sorted {
 }
 
 /// Both sides of one market.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Ladder {
     bids: Sorted,
     asks: Sorted,
@@ -148,8 +148,20 @@ fn level_key(side: Side, price: u64) -> u64 {
 }
 
 impl Ladder {
-    pub fn new() -> Ladder {
-        Ladder::default()
+    /// An empty ladder whose maps `hashing` keys (the book's).
+    pub(super) fn new(hashing: IdHashing) -> Ladder {
+        let sorted = || Sorted {
+            keys: Vec::new(),
+            numbers: Vec::new(),
+            by_price: HashMap::with_hasher(hashing),
+        };
+        Ladder {
+            bids: sorted(),
+            asks: sorted(),
+            levels: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
     }
 
     fn sorted(&self, side: Side) -> &Sorted {
@@ -487,7 +499,7 @@ mod tests {
 
     #[test]
     fn best_price_first_then_earliest_then_smallest_id() {
-        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
         for (n, side, price, created) in [
             (0, Side::Ask, 105, 10),
             (1, Side::Ask, 100, 30),
@@ -524,7 +536,7 @@ mod tests {
 
     #[test]
     fn removed_orders_in_the_middle_are_skipped_then_compacted() {
-        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
         for n in 0..100u8 {
             let slot = slab.add(n, Side::Ask, 100, u64::from(n));
             ladder.insert(&mut slab, slot, 10);
@@ -551,7 +563,7 @@ mod tests {
 
     #[test]
     fn emptied_levels_give_their_numbers_to_new_prices_on_either_side() {
-        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
         let a = slab.add(0, Side::Ask, 110, 0);
         let b = slab.add(1, Side::Bid, 90, 1);
         ladder.insert(&mut slab, a, 5);
@@ -585,7 +597,7 @@ mod tests {
 
     #[test]
     fn removing_resizing_and_resting_again_keep_levels_and_totals_right() {
-        let (mut ladder, mut slab) = (Ladder::new(), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
         for n in 0..3 {
             let slot = slab.add(n, Side::Bid, 100, u64::from(n));
             ladder.insert(&mut slab, slot, 10);

@@ -403,10 +403,13 @@ impl BookWorkload {
             rng ^= rng << 17;
             rng % bound
         };
-        let mut book = Book::new(BookLimits {
-            max_orders: usize::MAX,
-            max_orphans: 0,
-        });
+        let mut book = Book::new(
+            BookLimits {
+                max_orders: usize::MAX,
+                max_orphans: 0,
+            },
+            seed,
+        );
         let mut plain_ids: std::collections::HashMap<OrderId, u64> = Default::default();
         let mut live: Vec<OrderId> = Vec::new();
         let mut live_at: std::collections::HashMap<OrderId, usize> = Default::default();
@@ -590,10 +593,11 @@ impl BookWorkload {
     /// A book holding the seed orders, with room for the rest (as the reference books are
     /// given their capacity).
     pub fn seeded_book(&self) -> crate::market::book::Book {
-        let mut book = crate::market::book::Book::new(crate::market::book::BookLimits {
+        let limits = crate::market::book::BookLimits {
             max_orders: usize::MAX,
             max_orphans: 0,
-        });
+        };
+        let mut book = crate::market::book::Book::new(limits, 1);
         book.reserve(self.seed_orders.len() + self.ops.len());
         for order in &self.seed_orders {
             book.insert_order(order.clone()).expect("no limit");

@@ -41,7 +41,7 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
     );
     node.register(Box::new(ChainSync::new()));
     node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
-    node.register(Box::new(MarketRelay::new(BookLimits::default())));
+    node.register(Box::new(MarketRelay::new(BookLimits::default(), n)));
     node.register(Box::new(TopicBoard::new()));
     node
 }
@@ -376,7 +376,7 @@ impl RelayWorkload {
             .map(|_| {
                 let mut chain = self.chain();
                 let mut mempool = Mempool::new(MempoolConfig::default());
-                let mut book = Book::new(BookLimits::default());
+                let mut book = Book::new(BookLimits::default(), 1);
                 let secp = Secp256k1::verification_only();
                 let (txs, orders) = (self.txs.clone(), self.orders.clone());
                 let now = self.inputs.last().map_or(START_MILLIS, |(now, _)| *now);

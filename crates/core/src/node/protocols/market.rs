@@ -50,9 +50,11 @@ pub struct MarketRelay {
 }
 
 impl MarketRelay {
-    pub fn new(limits: BookLimits) -> MarketRelay {
+    /// A relay whose book holds at most `limits`; `hash_key`: random bytes from the driver,
+    /// which key the book's maps ([`Book::new`]).
+    pub fn new(limits: BookLimits, hash_key: u64) -> MarketRelay {
         MarketRelay {
-            book: Book::new(limits),
+            book: Book::new(limits, hash_key),
             secp: Secp256k1::verification_only(),
             updates: HashMap::new(),
             last_expiry_millis: 0,
