@@ -417,11 +417,9 @@ pub struct Matched {
 /// std's own `RandomState` has no entropy on wasm32-unknown-unknown), so a peer cannot aim its
 /// values at one bucket. Eight bytes spread such keys as well as all of them:
 /// keys sharing their first eight bytes cost a peer about 2^32 tries for each pair, and they
-/// still differ where the map compares them. Two maps take values a peer picks freely, the
-/// prices of levels and the order ids that waiting updates name: values that differ only in
-/// high bits share a bucket whatever the key (a multiply carries differences upwards only).
-/// A probe then walks those entries: bounded by the book's limits, where it costs about what
-/// verifying the message that makes the entry does (up to twice that, estimated, not measured).
+/// still differ where the map compares them. Not for values a peer picks freely: those that
+/// differ only in high bits would share a bucket whatever the key (a multiply carries
+/// differences upwards only). Those maps use [`StrongHashing`].
 #[derive(Debug, Clone, Copy)]
 pub(super) struct IdHashing(u64);
 
@@ -429,6 +427,19 @@ impl IdHashing {
     pub(super) fn new(key: u64) -> IdHashing {
         IdHashing(key | 1)
     }
+}
+
+/// Hashes values a peer picks freely (the prices of levels, the order ids that waiting
+/// updates name) with foldhash, keyed by the book's random key: every bit of a value reaches
+/// every bit of its hash, so a peer that does not know the key cannot make its values share
+/// buckets.
+pub(super) type StrongHashing = foldhash::fast::SeedableRandomState;
+
+/// The [`StrongHashing`] of a book whose hash key is `key`.
+pub(super) fn strong_hashing(key: u64) -> StrongHashing {
+    // Another key than the id hasher's, in case the weaker hash ever gave its key away.
+    let seed = key.rotate_left(32) ^ 0x6f72_6465_7262_6f6f;
+    StrongHashing::with_seed(seed, foldhash::SharedSeed::global_fixed())
 }
 
 impl BuildHasher for IdHashing {
@@ -470,12 +481,13 @@ pub struct Book {
     slab: Slab,
     index: HashTable<u32>,
     hashing: IdHashing,
+    strong_hashing: StrongHashing,
     /// Makers by serialized key, each with its parsed key (for fills).
     makers: Interner<[u8; 32], XOnlyPublicKey>,
     markets: Interner<AssetId>,
     /// One ladder per market number.
     ladders: Vec<Ladder>,
-    orphans: HashMap<OrderId, Vec<VerifiedUpdate>, IdHashing>,
+    orphans: HashMap<OrderId, Vec<VerifiedUpdate>, StrongHashing>,
     orphan_count: usize,
     /// Serialized keys of makers the driver cannot reach.
     unreachable: HashSet<[u8; 32], IdHashing>,
@@ -485,16 +497,17 @@ impl Book {
     /// An empty book. `hash_key` keys its maps: random bytes from the driver, so that no peer
     /// can aim ids at one bucket of them.
     pub fn new(limits: BookLimits, hash_key: u64) -> Book {
-        let hashing = IdHashing::new(hash_key);
+        let (hashing, strong_hashing) = (IdHashing::new(hash_key), strong_hashing(hash_key));
         Book {
             limits,
             slab: Slab::default(),
             index: HashTable::new(),
             hashing,
+            strong_hashing: strong_hashing.clone(),
             makers: Interner::new(hashing),
             markets: Interner::new(hashing),
             ladders: Vec::new(),
-            orphans: HashMap::with_hasher(hashing),
+            orphans: HashMap::with_hasher(strong_hashing),
             orphan_count: 0,
             unreachable: HashSet::with_hasher(hashing),
         }
@@ -554,7 +567,7 @@ impl Book {
         let maker = self.makers.acquire(order.maker_bytes(), || fields.maker);
         let market = self.markets.acquire(&fields.market, || ());
         if market as usize == self.ladders.len() {
-            self.ladders.push(Ladder::new(self.hashing));
+            self.ladders.push(Ladder::new(self.strong_hashing.clone()));
         }
         let (side, price, created_millis) = (fields.side, fields.price, fields.created_millis);
         let (amount, expiry_millis) = (fields.amount, fields.expiry_millis);
@@ -874,7 +887,37 @@ pub struct BookSnapshot {
 
 #[cfg(test)]
 mod tests {
-    use super::{IdHashing, Interner};
+    use core::hash::BuildHasher;
+
+    use super::{strong_hashing, IdHashing, Interner};
+
+    /// Prices that differ only in their high bits: the id hasher puts them all in one bucket
+    /// of a small table whatever its key, the strong one spreads them.
+    #[test]
+    fn prices_a_peer_picks_are_spread_by_the_strong_hasher_only() {
+        let prices: Vec<u64> = (1..=64).map(|i| 1_000 + (i << 44)).collect();
+        let low_bits = |hash: u64| hash & 0x3f;
+        for key in [1, 0x1234_5678_9abc_def0] {
+            let weak = IdHashing::new(key);
+            let weak_buckets: std::collections::HashSet<u64> =
+                prices.iter().map(|&p| low_bits(weak.hash_one(p))).collect();
+            assert_eq!(
+                weak_buckets.len(),
+                1,
+                "the multiply carries differences upwards only"
+            );
+            let strong = strong_hashing(key);
+            let strong_buckets: std::collections::HashSet<u64> = prices
+                .iter()
+                .map(|&p| low_bits(strong.hash_one(p)))
+                .collect();
+            assert!(
+                strong_buckets.len() > 32,
+                "{} buckets of 64",
+                strong_buckets.len()
+            );
+        }
+    }
 
     /// The number tried first may have been freed, or given to another key since: neither
     /// may be taken for a hit.

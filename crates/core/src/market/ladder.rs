@@ -19,7 +19,7 @@
 use core::ops::ControlFlow;
 use std::collections::HashMap;
 
-use super::book::IdHashing;
+use super::book::StrongHashing;
 use super::order::{OrderId, Side};
 
 /// An order's number in the book's slab.
@@ -125,7 +125,7 @@ pub struct Depth {
 struct Sorted {
     keys: Vec<u64>,
     numbers: Vec<u32>,
-    by_price: HashMap<u64, u32, IdHashing>,
+    by_price: HashMap<u64, u32, StrongHashing>,
 }
 
 /// Both sides of one market.
@@ -148,12 +148,12 @@ fn level_key(side: Side, price: u64) -> u64 {
 }
 
 impl Ladder {
-    /// An empty ladder whose maps `hashing` keys (the book's).
-    pub(super) fn new(hashing: IdHashing) -> Ladder {
+    /// An empty ladder, its prices hashed by `hashing` (the book's).
+    pub(super) fn new(hashing: StrongHashing) -> Ladder {
         let sorted = || Sorted {
             keys: Vec::new(),
             numbers: Vec::new(),
-            by_price: HashMap::with_hasher(hashing),
+            by_price: HashMap::with_hasher(hashing.clone()),
         };
         Ladder {
             bids: sorted(),
@@ -458,6 +458,7 @@ fn depth(level: &Level) -> Depth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::book::strong_hashing;
 
     /// A slab of orders numbered by their first id byte.
     #[derive(Default)]
@@ -499,7 +500,7 @@ mod tests {
 
     #[test]
     fn best_price_first_then_earliest_then_smallest_id() {
-        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(strong_hashing(7)), Slab::default());
         for (n, side, price, created) in [
             (0, Side::Ask, 105, 10),
             (1, Side::Ask, 100, 30),
@@ -536,7 +537,7 @@ mod tests {
 
     #[test]
     fn removed_orders_in_the_middle_are_skipped_then_compacted() {
-        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(strong_hashing(7)), Slab::default());
         for n in 0..100u8 {
             let slot = slab.add(n, Side::Ask, 100, u64::from(n));
             ladder.insert(&mut slab, slot, 10);
@@ -563,7 +564,7 @@ mod tests {
 
     #[test]
     fn emptied_levels_give_their_numbers_to_new_prices_on_either_side() {
-        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(strong_hashing(7)), Slab::default());
         let a = slab.add(0, Side::Ask, 110, 0);
         let b = slab.add(1, Side::Bid, 90, 1);
         ladder.insert(&mut slab, a, 5);
@@ -597,7 +598,7 @@ mod tests {
 
     #[test]
     fn removing_resizing_and_resting_again_keep_levels_and_totals_right() {
-        let (mut ladder, mut slab) = (Ladder::new(IdHashing::new(7)), Slab::default());
+        let (mut ladder, mut slab) = (Ladder::new(strong_hashing(7)), Slab::default());
         for n in 0..3 {
             let slot = slab.add(n, Side::Bid, 100, u64::from(n));
             ladder.insert(&mut slab, slot, 10);
