@@ -12,49 +12,22 @@ use bitmesh_core::testkit::{BookWorkload, PlainOp};
 
 #[path = "../../crates/core/benches/reference/mod.rs"]
 mod reference;
-
-/// A book of the survey, fresh for each round.
-trait Submit {
-    fn submit(&mut self, op: &PlainOp);
-}
-
-impl Submit for reference::Matchcore {
-    fn submit(&mut self, op: &PlainOp) {
-        reference::Matchcore::submit(self, op)
-    }
-}
-
-impl Submit for reference::Lobster {
-    fn submit(&mut self, op: &PlainOp) {
-        reference::Lobster::submit(self, op)
-    }
-}
+use reference::{replay, Lobster, Matchcore};
 
 /// orderbook-rs: a concurrent book (lock-free price levels, a concurrent map of orders).
 struct OrderbookRs(orderbook_rs::OrderBook<()>);
 
-impl Submit for OrderbookRs {
+impl OrderbookRs {
     fn submit(&mut self, op: &PlainOp) {
         use orderbook_rs::prelude::{Id, Side, TimeInForce};
         match *op {
-            PlainOp::Add {
-                id,
-                bid,
-                price,
-                quantity,
-            }
-            | PlainOp::Cross {
-                id,
-                bid,
-                price,
-                quantity,
-            } => {
-                let side = if bid { Side::Buy } else { Side::Sell };
+            PlainOp::Add(order) | PlainOp::Cross(order) => {
+                let side = if order.bid { Side::Buy } else { Side::Sell };
                 self.0
                     .add_limit_order(
-                        Id::Sequential(id),
-                        u128::from(price),
-                        quantity,
+                        Id::Sequential(order.id),
+                        u128::from(order.price),
+                        order.quantity,
                         side,
                         TimeInForce::Gtc,
                         None,
@@ -75,30 +48,23 @@ struct Lob {
     time: u64,
 }
 
-impl Submit for Lob {
+impl Lob {
     fn submit(&mut self, op: &PlainOp) {
         use lob::{Oid, Order, OrderSide, Price, Timestamp, Volume};
         self.time += 1;
         match *op {
-            PlainOp::Add {
-                id,
-                bid,
-                price,
-                quantity,
-            }
-            | PlainOp::Cross {
-                id,
-                bid,
-                price,
-                quantity,
-            } => {
-                let side = if bid { OrderSide::Buy } else { OrderSide::Sell };
+            PlainOp::Add(plain) | PlainOp::Cross(plain) => {
+                let side = if plain.bid {
+                    OrderSide::Buy
+                } else {
+                    OrderSide::Sell
+                };
                 let order = Order::new_limit(
-                    Oid::new(id),
+                    Oid::new(plain.id),
                     side,
                     Timestamp::new(self.time),
-                    Price::from(price as f64),
-                    Volume::new(quantity),
+                    Price::from(plain.price as f64),
+                    Volume::new(plain.quantity),
                 );
                 self.book.execute(&order).expect("a valid limit order");
             }
@@ -116,27 +82,24 @@ struct Limitbook {
     ids: Vec<u64>,
 }
 
-impl Submit for Limitbook {
+impl Limitbook {
     fn submit(&mut self, op: &PlainOp) {
         use limitbook::OrderSide;
         use rust_decimal::Decimal;
         match *op {
-            PlainOp::Add {
-                bid,
-                price,
-                quantity,
-                ..
-            }
-            | PlainOp::Cross {
-                bid,
-                price,
-                quantity,
-                ..
-            } => {
-                let side = if bid { OrderSide::Buy } else { OrderSide::Sell };
+            PlainOp::Add(order) | PlainOp::Cross(order) => {
+                let side = if order.bid {
+                    OrderSide::Buy
+                } else {
+                    OrderSide::Sell
+                };
                 let (id, _fills) = self
                     .book
-                    .add_limit_order(side, Decimal::from(price), Decimal::from(quantity))
+                    .add_limit_order(
+                        side,
+                        Decimal::from(order.price),
+                        Decimal::from(order.quantity),
+                    )
                     .expect("a valid limit order");
                 self.ids.push(id);
             }
@@ -147,18 +110,6 @@ impl Submit for Limitbook {
     }
 }
 
-/// Seconds the timed part of one round took on a fresh book.
-fn round<B: Submit>(workload: &BookWorkload, mut book: B) -> f64 {
-    for op in &workload.plain_seed {
-        book.submit(op);
-    }
-    let start = Instant::now();
-    for op in &workload.plain_ops {
-        book.submit(op);
-    }
-    start.elapsed().as_secs_f64()
-}
-
 fn main() {
     let workload = BookWorkload::benchmark();
     let orders = workload.plain_seed.len() + workload.plain_ops.len();
@@ -167,35 +118,30 @@ fn main() {
             workload.operations() as f64 / workload.ops_per_second(1, seconds)
         }),
         ("matchcore 0.4", &|| {
-            round(&workload, reference::Matchcore::new(orders))
+            let mut book = Matchcore::new(orders);
+            replay(&workload, |op| book.submit(op))
         }),
         ("lobster 0.7", &|| {
-            round(&workload, reference::Lobster::new(orders))
+            let mut book = Lobster::new(orders);
+            replay(&workload, |op| book.submit(op))
         }),
         ("orderbook-rs 0.15", &|| {
-            round(
-                &workload,
-                OrderbookRs(orderbook_rs::OrderBook::new("SURVEY")),
-            )
+            let mut book = OrderbookRs(orderbook_rs::OrderBook::new("SURVEY"));
+            replay(&workload, |op| book.submit(op))
         }),
         ("lob 0.1", &|| {
-            round(
-                &workload,
-                Lob {
-                    book: lob::OrderBook::default(),
-                    time: 0,
-                },
-            )
+            let mut book = Lob {
+                book: lob::OrderBook::default(),
+                time: 0,
+            };
+            replay(&workload, |op| book.submit(op))
         }),
         ("limitbook 0.1", &|| {
-            round(
-                &workload,
-                Limitbook {
-                    book: limitbook::OrderBook::new(rust_decimal::Decimal::ONE)
-                        .expect("a tick size"),
-                    ids: Vec::with_capacity(orders),
-                },
-            )
+            let mut book = Limitbook {
+                book: limitbook::OrderBook::new(rust_decimal::Decimal::ONE).expect("a tick size"),
+                ids: Vec::with_capacity(orders),
+            };
+            replay(&workload, |op| book.submit(op))
         }),
     ];
     let mut best = [f64::MAX; 6];

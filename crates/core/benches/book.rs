@@ -10,11 +10,11 @@
 
 use std::time::Instant;
 
-use bitmesh_core::testkit::{BookWorkload, PlainOp};
+use bitmesh_core::testkit::BookWorkload;
 use criterion::{Criterion, Throughput};
 
 mod reference;
-use reference::{Lobster, Matchcore};
+use reference::{replay, Lobster, Matchcore};
 
 /// A size from the environment, or the default.
 fn size(variable: &str, default: usize) -> usize {
@@ -28,18 +28,6 @@ const ROUNDS: usize = BookWorkload::ROUNDS;
 
 fn best_rate(ops: usize, mut run: impl FnMut() -> f64) -> f64 {
     (0..ROUNDS).map(|_| ops as f64 / run()).fold(0.0, f64::max)
-}
-
-/// Submits the seed orders, then times the operations; returns the seconds they took.
-fn replay(workload: &BookWorkload, mut submit: impl FnMut(&PlainOp)) -> f64 {
-    for op in &workload.plain_seed {
-        submit(op);
-    }
-    let start = Instant::now();
-    for op in &workload.plain_ops {
-        submit(op);
-    }
-    start.elapsed().as_secs_f64()
 }
 
 /// Runs the plain operations through lobster; returns the seconds the timed part took.

@@ -15,7 +15,7 @@ use bitmesh_core::testkit::{BookOp, BookWorkload};
 // `cargo test --target wasm32-unknown-unknown` makes, as of every example) has ours alone.
 #[cfg(not(target_arch = "wasm32"))]
 #[path = "../benches/reference/mod.rs"]
-#[allow(dead_code)] // lobster is the benchmark's alone
+#[allow(dead_code)] // lobster and replay are the benchmark's and the survey's
 mod reference;
 
 #[inline(never)]

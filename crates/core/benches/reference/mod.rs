@@ -3,7 +3,22 @@
 //! runs every crate we could) and lobster. Shared by `benches/book.rs`, the profiling example
 //! `examples/book_rounds.rs` and `book-survey/`.
 
-use bitmesh_core::testkit::PlainOp;
+use std::time::Instant;
+
+use bitmesh_core::testkit::{BookWorkload, PlainOp};
+
+/// Submits the workload's seed orders, then times its operations; returns the seconds they
+/// took.
+pub fn replay(workload: &BookWorkload, mut submit: impl FnMut(&PlainOp)) -> f64 {
+    for op in &workload.plain_seed {
+        submit(op);
+    }
+    let start = Instant::now();
+    for op in &workload.plain_ops {
+        submit(op);
+    }
+    start.elapsed().as_secs_f64()
+}
 
 /// matchcore, whose ids are the sequence numbers it assigns.
 pub struct Matchcore {
@@ -25,27 +40,16 @@ impl Matchcore {
     pub fn submit(&mut self, op: &PlainOp) {
         use matchcore::*;
         let kind = match *op {
-            PlainOp::Add {
-                bid,
-                price,
-                quantity,
-                ..
-            }
-            | PlainOp::Cross {
-                bid,
-                price,
-                quantity,
-                ..
-            } => {
+            PlainOp::Add(order) | PlainOp::Cross(order) => {
                 self.ids.push(self.sequence);
                 CommandKind::Submit(SubmitCmd {
                     order: NewOrder::Limit(LimitOrder::new(
-                        Price(price),
+                        Price(order.price),
                         QuantityPolicy::Standard {
-                            quantity: Quantity(quantity),
+                            quantity: Quantity(order.quantity),
                         },
                         OrderFlags::new(
-                            if bid { Side::Buy } else { Side::Sell },
+                            if order.bid { Side::Buy } else { Side::Sell },
                             false,
                             TimeInForce::Gtc,
                         ),
@@ -80,23 +84,12 @@ impl Lobster {
         use lobster::{OrderType, Side};
         let side = |bid| if bid { Side::Bid } else { Side::Ask };
         match *op {
-            PlainOp::Add {
-                id,
-                bid,
-                price,
-                quantity,
-            }
-            | PlainOp::Cross {
-                id,
-                bid,
-                price,
-                quantity,
-            } => {
+            PlainOp::Add(order) | PlainOp::Cross(order) => {
                 self.0.execute(OrderType::Limit {
-                    id: u128::from(id),
-                    side: side(bid),
-                    qty: quantity,
-                    price,
+                    id: u128::from(order.id),
+                    side: side(order.bid),
+                    qty: order.quantity,
+                    price: order.price,
                 });
             }
             PlainOp::Cancel { id } => {

@@ -331,22 +331,21 @@ pub enum BookOp {
 /// the order the orders were submitted (seed orders first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlainOp {
-    Add {
-        id: u64,
-        bid: bool,
-        price: u64,
-        quantity: u64,
-    },
+    Add(PlainOrder),
     Cancel {
         id: u64,
     },
     /// A limit order that fills completely against the book.
-    Cross {
-        id: u64,
-        bid: bool,
-        price: u64,
-        quantity: u64,
-    },
+    Cross(PlainOrder),
+}
+
+/// A limit order in plain numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainOrder {
+    pub id: u64,
+    pub bid: bool,
+    pub price: u64,
+    pub quantity: u64,
 }
 
 /// The order-book benchmark's workload: a seeded book of ~50 price levels, then 70 % adds,
@@ -483,12 +482,12 @@ impl BookWorkload {
                 plain_ids.insert(id, submitted);
                 live_at.insert(id, live.len());
                 live.push(id);
-                let plain = PlainOp::Add {
+                let plain = PlainOp::Add(PlainOrder {
                     id: submitted,
                     bid,
                     price,
                     quantity,
-                };
+                });
                 submitted += 1;
                 if seeding {
                     seed_list.push(order);
@@ -567,12 +566,12 @@ impl BookWorkload {
                     }
                     ops_list.push(BookOp::Update(fill_update));
                 }
-                plain_ops.push(PlainOp::Cross {
+                plain_ops.push(PlainOp::Cross(PlainOrder {
                     id: submitted,
                     bid,
                     price,
                     quantity,
-                });
+                }));
                 submitted += 1;
             }
         }
