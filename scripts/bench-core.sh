@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The core's benchmarks natively and in headless Chromium, in one run: block connection, vault
 # unlock, the order book (beside two order-book crates) and the node's message handling, each
-# printed with wasm ÷ native; then the book natively and in Chromium in turns, seconds apart.
+# printed with wasm ÷ native; the book under adversarial arrival orders (native only); then the
+# book natively and in Chromium in turns, seconds apart.
 # Usage: scripts/bench-core.sh
 source "$(dirname "$0")/common.sh"
 install_test_tools
 # Browser runs of the book, each between two native ones (BOOK_TURNS=5 by default).
 BOOK_TURNS="${BOOK_TURNS:-5}"
 
-step "native: cargo bench -p bitmesh-core (connect, vault, book, relay)"
+step "native: cargo bench -p bitmesh-core (connect, vault, book, relay, book_arrival)"
 native_log="$TMPDIR/bench-native.log"
-cargo bench -p bitmesh-core --bench connect --bench vault --bench book --bench relay | tee "$native_log"
+cargo bench -p bitmesh-core --bench connect --bench vault --bench book --bench relay \
+  --bench book_arrival | tee "$native_log"
 
 # The browser benchmarks (those named in "$@", or all) in headless Chromium.
 wasm_bench() {

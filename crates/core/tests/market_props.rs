@@ -50,18 +50,33 @@ fn order(maker: &TestKey, n: u64) -> Order {
     }
 }
 
+/// Orders of the crowd at one price, beyond the 12 with histories: more than a level lets a
+/// late order walk past, so that some arrive too far out of time order to be queued.
+const CROWD: u64 = 24;
+
 /// Every message the replicas may receive: 12 orders of 3 makers, each with a history of
 /// fills and a cancel, equivocating updates (two different updates with one sequence number),
-/// and invalid ones (overfilled, signed by another maker).
+/// and invalid ones (overfilled, signed by another maker); and a crowd of orders at one price
+/// with times in no order, a third of them cancelled.
 fn universe() -> &'static [Message] {
     static UNIVERSE: OnceLock<Vec<Message>> = OnceLock::new();
     UNIVERSE.get_or_init(|| {
         let secp = Secp256k1::new();
         let makers: Vec<TestKey> = (1..=3).map(TestKey::new).collect();
         let mut messages = Vec::new();
-        for n in 0..12u64 {
+        for n in 0..12 + CROWD {
             let maker = &makers[(n % 3) as usize];
-            let order = order(maker, n);
+            let order = if n < 12 {
+                order(maker, n)
+            } else {
+                Order {
+                    market: AssetId::from_byte_array([0; 32]),
+                    side: Side::Ask,
+                    price: 10_000,
+                    created_millis: NOW + (n * 5) % 11,
+                    ..order(maker, n)
+                }
+            };
             let id = order.id();
             messages.push(Message::Order(
                 SignedOrder::sign(&secp, order, &maker.keypair(), &[1; 32])
@@ -88,6 +103,12 @@ fn universe() -> &'static [Message] {
                     filled as u32,
                 )],
             };
+            if n >= 12 {
+                if n % 3 == 0 {
+                    update(maker, 1, Change::Cancel);
+                }
+                continue;
+            }
             update(maker, 1, fill(10_000_000));
             update(maker, 2, fill(30_000_000 + n));
             update(maker, 2, fill(40_000_000));
