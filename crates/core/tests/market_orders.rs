@@ -336,7 +336,12 @@ fn matching_walks_best_price_then_time_skipping_what_it_must() {
     let dear = add(&makers[2], 60_000, 10_000_000, NOW);
     let offline = add(&makers[3], 30_000, 10_000_000, NOW);
     let too_dear = add(&makers[3], 90_000, 10_000_000, NOW);
-    let own = add(&taker, 35_000, 10_000_000, NOW);
+    // The taker's own order as a peer sends it back: its key parsed from the wire, where the
+    // crossing order's comes from the taker's key pair.
+    let own_order = order(&taker, Side::Ask, 35_000, 10_000_000, NOW);
+    let own = own_order.id();
+    let echoed = SignedOrder::decode(&signed(&taker, own_order).encode()).unwrap();
+    book.insert_order(echoed.verify(&secp).unwrap()).unwrap();
     book.set_reachable(makers[3].xonly(), false);
 
     let buy = order(&taker, Side::Bid, 60_000, 25_000_000, NOW + 10);

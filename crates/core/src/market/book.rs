@@ -800,7 +800,6 @@ impl Book {
         let Some(ladder) = self.ladder(&incoming.market) else {
             return rest;
         };
-        let taker = self.makers.get(&incoming.maker.serialize());
         let unreachable: Vec<u32> = self
             .unreachable
             .iter()
@@ -819,7 +818,11 @@ impl Book {
             if !crosses(price) {
                 return ControlFlow::Break(());
             }
-            if Some(entry.maker) == taker
+            // The taker's own order: parsed keys, compared as they are held (the same point
+            // has one representation in the library; serializing the taker's key instead cost
+            // a twentieth of the book benchmark).
+            let maker = self.makers.value(entry.maker);
+            if maker.eq_fast_unstable(&incoming.maker)
                 || entry.expiry_millis <= now_millis
                 || unreachable.contains(&entry.maker)
             {
@@ -832,7 +835,7 @@ impl Book {
             };
             fills.push(Fill {
                 order: entry.id,
-                maker: *self.makers.value(entry.maker),
+                maker: *maker,
                 quantity,
                 price,
                 sats,
