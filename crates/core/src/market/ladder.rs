@@ -140,8 +140,6 @@ struct Level {
     count: u32,
     /// Removed orders still linked.
     dead: u32,
-    /// Orders in the level's late set.
-    late: u32,
 }
 
 /// How many removed orders a level may keep linked beyond its live ones.
@@ -258,7 +256,6 @@ impl Ladder {
             total: 0,
             count: 0,
             dead: 0,
-            late: 0,
         };
         let number = match free.pop() {
             Some(number) => {
@@ -323,7 +320,6 @@ impl Ladder {
             if passed == MAX_WALK_BACK {
                 let (created_millis, id) = time_key(nodes, slot);
                 self.late[number as usize].insert((created_millis, *id), slot);
-                level.late += 1;
                 let node = nodes.node_mut(slot);
                 node.level = number;
                 node.remaining = remaining;
@@ -374,7 +370,6 @@ impl Ladder {
         if place == Place::Late {
             let (created_millis, id) = time_key(nodes, slot);
             self.late[number as usize].remove(&(created_millis, *id));
-            self.levels[number as usize].late -= 1;
             let node = nodes.node_mut(slot);
             node.place = Place::Out;
             node.level = NIL;
@@ -490,16 +485,13 @@ impl Ladder {
         mut visit: impl FnMut(Slot) -> ControlFlow<()>,
     ) {
         for number in self.best_first(side) {
-            let level = &self.levels[number as usize];
-            let mut slot = level.head;
-            let mut late = (level.late > 0).then(|| self.late[number as usize].iter().peekable());
+            let mut slot = self.levels[number as usize].head;
+            let late = &self.late[number as usize];
+            let mut late = (!late.is_empty()).then(|| late.iter().peekable());
             loop {
                 let next = match late.as_mut() {
                     None => {
-                        while slot != NIL && nodes.node(slot).place == Place::Dead {
-                            slot = nodes.node(slot).next;
-                        }
-                        let queued = slot;
+                        let queued = first_queued(nodes, slot);
                         if queued != NIL {
                             slot = nodes.node(queued).next;
                         }
@@ -528,6 +520,14 @@ impl Ladder {
     }
 }
 
+/// The first order from `slot` on in its queue that is not dead; NIL if none.
+fn first_queued(nodes: &impl Nodes, mut slot: Slot) -> Slot {
+    while slot != NIL && nodes.node(slot).place == Place::Dead {
+        slot = nodes.node(slot).next;
+    }
+    slot
+}
+
 /// The next order of a level whose queue (at `queued`, which it moves on) and late set
 /// (`late`) are merged by time; NIL after the last.
 #[cold]
@@ -536,9 +536,7 @@ fn next_merged<'a>(
     queued: &mut Slot,
     late: &mut Peekable<impl Iterator<Item = (&'a (u64, OrderId), &'a Slot)>>,
 ) -> Slot {
-    while *queued != NIL && nodes.node(*queued).place == Place::Dead {
-        *queued = nodes.node(*queued).next;
-    }
+    *queued = first_queued(nodes, *queued);
     match late.peek() {
         Some(&(&(created_millis, ref id), &late_slot))
             if *queued == NIL || time_key(nodes, *queued) > (created_millis, id) =>
