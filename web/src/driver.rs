@@ -604,12 +604,17 @@ async fn run(
     let saver = kept.as_ref().map(|_| ChainSaver::holding(&chain));
     let mut node = Node::new(NodeConfig::new(network), key, chain, seed, now());
     node.register(Box::new(ChainSync::new()));
-    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MempoolRelay::new(
+        MempoolConfig::default(),
+        u64::from_le_bytes(random_bytes::<8>()),
+    )));
     node.register(Box::new(MarketRelay::new(
         BookLimits::default(),
         u64::from_le_bytes(random_bytes::<8>()),
     )));
-    node.register(Box::new(TopicBoard::new()));
+    node.register(Box::new(TopicBoard::new(u64::from_le_bytes(
+        random_bytes::<8>(),
+    ))));
     let (cleanup, losers) = match kept.as_ref().map(|kept| restore_kept(&mut node, kept)) {
         Some((cleanup, losers)) => (Some(cleanup), losers),
         None => (None, Vec::new()),

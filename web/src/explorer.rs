@@ -244,7 +244,7 @@ mod tests {
             let block = block_on(&chain, chain.tip(), vec![], 0, &payout, n);
             chain.accept_block(block, 2_000_000_000).unwrap();
         }
-        let mempool = Mempool::new(MempoolConfig::default());
+        let mempool = Mempool::new(MempoolConfig::default(), 1);
         let recent = recent_blocks(&chain);
         assert_eq!(
             recent.iter().map(|row| row.height).collect::<Vec<_>>(),

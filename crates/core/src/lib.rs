@@ -8,6 +8,7 @@
 pub mod chain;
 pub mod encode;
 pub mod faucet;
+pub mod hashing;
 pub mod market;
 pub mod node;
 pub mod store;

@@ -72,7 +72,7 @@ impl World {
     fn new() -> World {
         let mut world = World {
             chain: Chain::new(Network::Test),
-            mempool: Mempool::new(MempoolConfig::default()),
+            mempool: Mempool::new(MempoolConfig::default(), 1),
             book: Book::new(BookLimits::default(), 1),
             alice: trader(1),
             bob: trader(2),

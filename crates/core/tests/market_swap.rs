@@ -178,7 +178,7 @@ impl Market {
     fn new() -> Market {
         let mut world = World {
             chain: Chain::new(Network::Test),
-            mempool: Mempool::new(MempoolConfig::default()),
+            mempool: Mempool::new(MempoolConfig::default(), 1),
         };
         let mut alice = Party::new(1, Purpose::Bip84);
         let mut bob = Party::new(2, Purpose::Bip86);

@@ -75,7 +75,7 @@ fn output(tx: &Transaction, vout: u32) -> (OutPoint, TxOut) {
 #[test]
 fn acceptance_and_each_refusal() {
     let (mut chain, key, coins) = funded(3);
-    let mut pool = Mempool::new(MempoolConfig::default());
+    let mut pool = Mempool::new(MempoolConfig::default(), 1);
     let now = u64::from(NOW);
 
     let tx = pay_self(&key, &coins[..1], 1_000, 1);
@@ -161,7 +161,7 @@ fn acceptance_and_each_refusal() {
 #[test]
 fn unconfirmed_chains_and_child_pays_for_parent() {
     let (mut chain, key, coins) = funded(2);
-    let mut pool = Mempool::new(MempoolConfig::default());
+    let mut pool = Mempool::new(MempoolConfig::default(), 1);
     let now = u64::from(NOW);
     let parent = pay_self(&key, &coins[..1], 200, 1); // about 1.8 sat/vB
     let child = pay_self(&key, &[output(&parent, 0)], 20_000, 1);
@@ -202,10 +202,13 @@ fn a_full_pool_evicts_the_lowest_fee_rate() {
         .map(|i| pay_self(&key, &coins[i..i + 1], 1_000 * (i as u64 + 1), 1))
         .collect();
     let vsize = txs[0].vsize() as u64;
-    let mut pool = Mempool::new(MempoolConfig {
-        max_vbytes: vsize * 2 + 1,
-        ..MempoolConfig::default()
-    });
+    let mut pool = Mempool::new(
+        MempoolConfig {
+            max_vbytes: vsize * 2 + 1,
+            ..MempoolConfig::default()
+        },
+        1,
+    );
     pool.accept(txs[1].clone(), &mut chain, now).unwrap();
     pool.accept(txs[2].clone(), &mut chain, now).unwrap();
     // The cheapest arrives last and does not fit.
@@ -226,10 +229,13 @@ fn a_full_pool_evicts_the_lowest_fee_rate() {
 #[test]
 fn entries_expire_with_their_descendants() {
     let (mut chain, key, coins) = funded(1);
-    let mut pool = Mempool::new(MempoolConfig {
-        expiry_secs: 100,
-        ..MempoolConfig::default()
-    });
+    let mut pool = Mempool::new(
+        MempoolConfig {
+            expiry_secs: 100,
+            ..MempoolConfig::default()
+        },
+        1,
+    );
     let parent = pay_self(&key, &coins, 1_000, 1);
     let child = pay_self(&key, &[output(&parent, 0)], 1_000, 1);
     pool.accept(parent.clone(), &mut chain, 1_000).unwrap();
@@ -246,7 +252,7 @@ fn entries_expire_with_their_descendants() {
 #[test]
 fn blocks_remove_confirmed_and_conflicting_and_reorgs_give_back() {
     let (mut chain, key, coins) = funded(2);
-    let mut pool = Mempool::new(MempoolConfig::default());
+    let mut pool = Mempool::new(MempoolConfig::default(), 1);
     let now = u64::from(NOW);
     let in_pool = pay_self(&key, &coins[..1], 1_000, 1);
     let confirmed_elsewhere = pay_self(&key, &coins[..1], 3_000, 2); // conflicts with in_pool
@@ -288,7 +294,7 @@ fn blocks_remove_confirmed_and_conflicting_and_reorgs_give_back() {
 #[test]
 fn a_reorganisation_keeps_unconfirmed_chains_whole() {
     let (mut chain, key, coins) = funded(1);
-    let mut pool = Mempool::new(MempoolConfig::default());
+    let mut pool = Mempool::new(MempoolConfig::default(), 1);
     // Five generations entering at the same second: only the parent links give their order.
     let mut generation = pay_self(&key, &coins, 1_000, 1);
     let mut txids = Vec::new();
@@ -315,7 +321,7 @@ fn a_reorganisation_keeps_unconfirmed_chains_whole() {
 #[test]
 fn fee_rates_are_ordered() {
     let (mut chain, key, coins) = funded(3);
-    let mut pool = Mempool::new(MempoolConfig::default());
+    let mut pool = Mempool::new(MempoolConfig::default(), 1);
     for (i, fee) in [5_000u64, 1_000, 3_000].into_iter().enumerate() {
         pool.accept(
             pay_self(&key, &coins[i..i + 1], fee, 1),

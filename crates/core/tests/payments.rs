@@ -43,7 +43,7 @@ impl Wallet {
         let maturity = Network::Test.params().coinbase_maturity;
         let mut wallet = Wallet {
             chain: Chain::new(Network::Test),
-            mempool: Mempool::new(MempoolConfig::default()),
+            mempool: Mempool::new(MempoolConfig::default(), 1),
             tracker: Tracker::new(vec![account.clone()], maturity),
             metadata: Metadata::new(),
         };

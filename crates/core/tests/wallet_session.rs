@@ -42,7 +42,7 @@ impl World {
             .to_seed_normalized("");
         let mut world = World {
             chain: Chain::new(Network::Test),
-            mempool: Mempool::new(MempoolConfig::default()),
+            mempool: Mempool::new(MempoolConfig::default(), 1),
             wallet: Wallet::new(&seed, Network::Test, Metadata::new()).unwrap(),
         };
         let first = world.wallet.receive_address().script_pubkey();
@@ -395,7 +395,7 @@ fn the_loser_of_a_double_spend_is_conflicted_and_its_other_coins_are_released() 
     world.submit(sweep.clone());
 
     // The miner saw the phone's payment first.
-    let mut miner_pool = Mempool::new(MempoolConfig::default());
+    let mut miner_pool = Mempool::new(MempoolConfig::default(), 1);
     miner_pool
         .accept(payment.clone(), &mut world.chain, u64::from(NOW))
         .unwrap();

@@ -457,7 +457,7 @@ mod tests {
         fn new() -> TestLedger {
             TestLedger {
                 chain: Chain::new(Network::Test),
-                mempool: Mempool::new(MempoolConfig::default()),
+                mempool: Mempool::new(MempoolConfig::default(), 1),
                 index: TxIndex::default(),
             }
         }

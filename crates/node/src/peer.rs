@@ -344,12 +344,17 @@ pub fn start(
     }
     let mut node = Node::new(node_config, key, chain, seed, now);
     node.register(Box::new(ChainSync::new()));
-    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MempoolRelay::new(
+        MempoolConfig::default(),
+        u64::from_le_bytes(random32()[..8].try_into().expect("8 bytes")),
+    )));
     node.register(Box::new(MarketRelay::new(
         BookLimits::default(),
         u64::from_le_bytes(random32()[..8].try_into().expect("8 bytes")),
     )));
-    node.register(Box::new(TopicBoard::new()));
+    node.register(Box::new(TopicBoard::new(u64::from_le_bytes(
+        random32()[..8].try_into().expect("8 bytes"),
+    ))));
     node.remember(peers.iter().copied());
     let _ = status.id.set(node.id());
     // Shown from the first request on, before the peer's loop has run.

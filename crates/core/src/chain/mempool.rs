@@ -8,7 +8,7 @@
 //! transactions back.
 
 use core::fmt;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bitcoin::{Amount, Block, FeeRate, OutPoint, Transaction, TxOut, Txid, Weight};
@@ -19,6 +19,7 @@ use super::spend::{verify_spends, SpendError};
 use super::state::{Chain, TipChange};
 use super::tx::{check_transaction, TxError};
 use super::utxo::Coin;
+use crate::hashing::{KeyedHashing, KeyedMap, KeyedSet};
 
 /// The heaviest transaction the mempool relays (as Bitcoin's standardness rule).
 pub const MAX_STANDARD_TX_WEIGHT: Weight = Weight::from_wu(400_000);
@@ -123,9 +124,9 @@ pub struct MempoolEntry {
     /// The asset units of each output.
     pub output_assets: Vec<AssetAmounts>,
     /// Mempool transactions it spends from.
-    pub parents: HashSet<Txid>,
+    pub parents: KeyedSet<Txid>,
     /// Mempool transactions spending from it.
-    pub children: HashSet<Txid>,
+    pub children: KeyedSet<Txid>,
 }
 
 impl MempoolEntry {
@@ -142,23 +143,39 @@ pub(crate) fn fee_rate(fee: Amount, vsize: u64) -> FeeRate {
 }
 
 /// Unconfirmed transactions, bounded in size.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Mempool {
     config: MempoolConfig,
-    entries: HashMap<Txid, MempoolEntry>,
-    spent_by: HashMap<OutPoint, Txid>,
+    /// Keys the maps and sets of transaction ids, which peers can grind ([`KeyedHashing`]).
+    hashing: KeyedHashing,
+    entries: KeyedMap<Txid, MempoolEntry>,
+    spent_by: KeyedMap<OutPoint, Txid>,
     /// (fee rate, txid) of every entry, lowest first.
     by_fee_rate: BTreeSet<(FeeRate, Txid)>,
     vbytes: u64,
 }
 
 impl Mempool {
-    /// An empty mempool with `config`'s limits.
-    pub fn new(config: MempoolConfig) -> Mempool {
+    /// An empty mempool with `config`'s limits, its maps keyed by `hash_key`: random bits
+    /// from the driver.
+    pub fn new(config: MempoolConfig, hash_key: u64) -> Mempool {
+        Mempool::keyed(config, KeyedHashing::new(hash_key))
+    }
+
+    pub(crate) fn keyed(config: MempoolConfig, hashing: KeyedHashing) -> Mempool {
         Mempool {
             config,
-            ..Mempool::default()
+            hashing,
+            entries: KeyedMap::with_hasher(hashing.derive(0)),
+            spent_by: KeyedMap::with_hasher(hashing.derive(1)),
+            by_fee_rate: BTreeSet::new(),
+            vbytes: 0,
         }
+    }
+
+    /// An empty set of transaction ids, keyed.
+    fn txid_set(&self) -> KeyedSet<Txid> {
+        KeyedSet::with_hasher(self.hashing.derive(2))
     }
 
     /// The number of transactions.
@@ -247,7 +264,7 @@ impl Mempool {
         }
         let next_height = chain.height() + 1;
         let mut coins = Vec::with_capacity(tx.input.len());
-        let mut parents = HashSet::new();
+        let mut parents = self.txid_set();
         for txin in &tx.input {
             let outpoint = txin.previous_output;
             if let Some(&by) = self.spent_by.get(&outpoint) {
@@ -304,7 +321,7 @@ impl Mempool {
                 entered: now,
                 output_assets: checked.allocation.outputs,
                 parents,
-                children: HashSet::new(),
+                children: self.txid_set(),
             },
         );
         let evicted = self.trim();
@@ -355,7 +372,7 @@ impl Mempool {
     pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
         let mut order = Vec::new();
         let mut pending = vec![*txid];
-        let mut seen = HashSet::new();
+        let mut seen = self.txid_set();
         while let Some(txid) = pending.pop() {
             if let Some(entry) = self.entries.get(&txid) {
                 if seen.insert(txid) {
@@ -399,11 +416,13 @@ impl Mempool {
         chain: &mut Chain,
         now: u64,
     ) -> Vec<Txid> {
-        let confirmed: HashSet<Txid> = change
-            .connected
-            .iter()
-            .flat_map(|block| block.txdata.iter().map(Transaction::compute_txid))
-            .collect();
+        let mut confirmed = self.txid_set();
+        confirmed.extend(
+            change
+                .connected
+                .iter()
+                .flat_map(|block| block.txdata.iter().map(Transaction::compute_txid)),
+        );
         let mut candidates = Vec::new();
         if change.disconnected.is_empty() {
             for block in &change.connected {
@@ -411,7 +430,7 @@ impl Mempool {
             }
         } else {
             // Re-validate everything against the new tip: keep the old pool aside.
-            let previous = std::mem::replace(self, Mempool::new(self.config));
+            let previous = std::mem::replace(self, Mempool::keyed(self.config, self.hashing));
             for block in change.disconnected.iter().rev() {
                 for tx in block.txdata.iter().skip(1) {
                     candidates.push(tx.compute_txid());
@@ -436,7 +455,7 @@ impl Mempool {
 
     /// The number of in-pool ancestors of `txid`.
     pub fn ancestors(&self, txid: &Txid) -> usize {
-        let mut seen = HashSet::new();
+        let mut seen = self.txid_set();
         let mut pending: Vec<Txid> = self
             .entries
             .get(txid)

@@ -5,24 +5,32 @@
 //! again when its block connects: the check can be skipped. Entries are forgotten oldest first
 //! when the cache is full.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use bitcoin::Wtxid;
+
+use crate::hashing::{KeyedHashing, KeyedSet};
 
 /// Witness txids whose signatures verified.
 #[derive(Debug, Clone)]
 pub struct SigCache {
     capacity: usize,
-    verified: HashSet<Wtxid>,
+    /// Keyed once a node holds the chain ([`SigCache::rekey`]): a peer grinds the wtxids of
+    /// valid transactions for free (one the full mempool refuses is verified first).
+    verified: KeyedSet<Wtxid>,
     order: VecDeque<Wtxid>,
 }
 
 impl SigCache {
-    /// A cache remembering at most `capacity` transactions.
+    /// A cache remembering at most `capacity` transactions, hashed with
+    /// [`KeyedHashing::fixed`] until rekeyed.
     pub fn new(capacity: usize) -> SigCache {
         SigCache {
             capacity,
-            verified: HashSet::with_capacity(capacity.min(1 << 16)),
+            verified: KeyedSet::with_capacity_and_hasher(
+                capacity.min(1 << 16),
+                KeyedHashing::fixed(),
+            ),
             order: VecDeque::with_capacity(capacity.min(1 << 16)),
         }
     }
@@ -53,6 +61,13 @@ impl SigCache {
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+
+    /// The same entries, hashed with `hashing` from now on.
+    pub fn rekey(&mut self, hashing: KeyedHashing) {
+        let mut verified = KeyedSet::with_capacity_and_hasher(self.verified.capacity(), hashing);
+        verified.extend(self.verified.drain());
+        self.verified = verified;
     }
 
     /// Forgets everything.
@@ -90,6 +105,19 @@ mod tests {
         assert!(cache.contains(&wtxid(2)) && cache.contains(&wtxid(3)));
         cache.clear();
         assert!(cache.is_empty() && !cache.contains(&wtxid(2)));
+    }
+
+    #[test]
+    fn rekeying_keeps_what_is_remembered_and_its_order() {
+        let mut cache = SigCache::new(3);
+        for n in 1..=3 {
+            cache.insert(wtxid(n));
+        }
+        cache.rekey(KeyedHashing::new(7));
+        assert!((1..=3).all(|n| cache.contains(&wtxid(n))));
+        cache.insert(wtxid(4));
+        assert!(!cache.contains(&wtxid(1)), "the oldest goes first still");
+        assert!((2..=4).all(|n| cache.contains(&wtxid(n))));
     }
 
     #[test]

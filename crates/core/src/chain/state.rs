@@ -20,6 +20,7 @@ use super::index::{BlockIndex, BlockStatus, IndexEntry};
 use super::sigcache::SigCache;
 use super::utxo::{BlockUndo, UtxoSet};
 use super::{Network, Params};
+use crate::hashing::KeyedHashing;
 
 /// How far ahead of the local clock a block's time may be, in seconds.
 pub const MAX_FUTURE_BLOCK_TIME: u32 = 2 * 60 * 60;
@@ -334,6 +335,14 @@ impl Chain {
     /// What the active chain says about asset `id`.
     pub fn asset(&self, id: &AssetId) -> Option<&Issuance> {
         self.assets.get(id)
+    }
+
+    /// Hashes the maps whose keys a peer can grind for little (the UTXO set, the signature
+    /// cache) with `hashing` from now on: a node does so with a key from its seed when it
+    /// takes the chain. The block maps are left as they are: their keys cost proof of work.
+    pub fn rekey(&mut self, hashing: KeyedHashing) {
+        self.utxo.rekey(hashing.derive(0));
+        self.sigcache.rekey(hashing.derive(1));
     }
 
     /// The transactions known to verify, shared with the mempool.

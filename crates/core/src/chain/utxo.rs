@@ -1,10 +1,9 @@
 //! The set of unspent outputs, and the undo data that makes connecting a block reversible.
 
-use std::collections::HashMap;
-
 use bitcoin::{OutPoint, TxOut};
 
 use super::assets::AssetAmounts;
+use crate::hashing::{KeyedHashing, KeyedMap};
 
 /// An unspent output with what consensus needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +27,32 @@ pub struct BlockUndo {
 }
 
 /// The unspent outputs of the active chain.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UtxoSet {
-    coins: HashMap<OutPoint, Coin>,
+    /// Keyed once a node holds the chain ([`UtxoSet::rekey`]): a peer grinds the txids of
+    /// the transactions it has mined.
+    coins: KeyedMap<OutPoint, Coin>,
+}
+
+impl Default for UtxoSet {
+    fn default() -> UtxoSet {
+        UtxoSet::new()
+    }
 }
 
 impl UtxoSet {
-    /// An empty set.
+    /// An empty set, hashed with [`KeyedHashing::fixed`] until rekeyed.
     pub fn new() -> UtxoSet {
-        UtxoSet::default()
+        UtxoSet {
+            coins: KeyedMap::with_hasher(KeyedHashing::fixed()),
+        }
+    }
+
+    /// The same coins, hashed with `hashing` from now on.
+    pub fn rekey(&mut self, hashing: KeyedHashing) {
+        let mut coins = KeyedMap::with_capacity_and_hasher(self.coins.len(), hashing);
+        coins.extend(self.coins.drain());
+        self.coins = coins;
     }
 
     /// The coin at `outpoint`, if unspent.
@@ -70,5 +86,38 @@ impl UtxoSet {
 
     pub(crate) fn remove(&mut self, outpoint: &OutPoint) -> Option<Coin> {
         self.coins.remove(outpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bitcoin::hashes::Hash;
+    use bitcoin::{Amount, ScriptBuf, Txid};
+
+    use super::*;
+
+    #[test]
+    fn rekeying_keeps_every_coin() {
+        let mut set = UtxoSet::new();
+        for n in 0..100u32 {
+            let coin = Coin {
+                output: TxOut {
+                    value: Amount::from_sat(n.into()),
+                    script_pubkey: ScriptBuf::new(),
+                },
+                height: n,
+                is_coinbase: false,
+                assets: AssetAmounts::none(),
+            };
+            set.insert(OutPoint::new(Txid::from_byte_array([n as u8; 32]), n), coin);
+        }
+        let before = set.clone();
+        set.rekey(KeyedHashing::new(7));
+        assert_eq!(set, before);
+        assert_eq!(set.len(), 100);
+        let outpoint = OutPoint::new(Txid::from_byte_array([42; 32]), 42);
+        assert_eq!(set.get(&outpoint).map(|coin| coin.height), Some(42));
+        assert_eq!(set.remove(&outpoint).map(|coin| coin.height), Some(42));
+        assert!(!set.contains(&outpoint));
     }
 }

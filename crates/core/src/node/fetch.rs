@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::link::LinkId;
+use crate::hashing::{KeyedHashing, KeyedMap};
 use crate::wire::{InvItem, InvPurpose};
 
 /// How long a peer has to deliver a requested object.
@@ -25,13 +26,21 @@ struct Request {
     alternatives: Vec<(LinkId, InvPurpose)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Fetcher {
-    requests: HashMap<InvItem, Request>,
+    /// Keyed: peers announce the items.
+    requests: KeyedMap<InvItem, Request>,
     per_link: HashMap<LinkId, usize>,
 }
 
 impl Fetcher {
+    pub fn new(hashing: KeyedHashing) -> Fetcher {
+        Fetcher {
+            requests: KeyedMap::with_hasher(hashing),
+            per_link: HashMap::new(),
+        }
+    }
+
     /// `link` announced `item`, which the node wants: returns whether to request it from
     /// `link` now.
     pub fn announced(
@@ -171,7 +180,7 @@ mod tests {
 
     #[test]
     fn one_request_at_a_time_then_the_next_announcer() {
-        let mut fetcher = Fetcher::default();
+        let mut fetcher = Fetcher::new(KeyedHashing::new(1));
         let item = InvItem::new(InvKind::Tx, [1; 32]);
         let (a, b, c) = (LinkId(1), LinkId(2), LinkId(3));
         assert!(fetcher.announced(item, a, NEW, 0));

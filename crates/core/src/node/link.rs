@@ -1,8 +1,9 @@
 //! What the node keeps per link: where the handshake stands, what the peer knows, what waits
 //! to be announced to it, its rate budgets and its misbehaviour score. Everything bounded.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
+use crate::hashing::{KeyedHashing, KeyedSet};
 use crate::wire::{Features, Fingerprint, InvItem, PeerId};
 
 /// The driver's name for one channel to one peer.
@@ -34,15 +35,16 @@ pub enum LinkState {
 /// Items the peer has or was sent, the oldest forgotten first beyond `capacity`.
 #[derive(Debug, Clone)]
 pub struct KnownSet {
-    items: HashSet<InvItem>,
+    /// Keyed: the peer announces the items.
+    items: KeyedSet<InvItem>,
     order: VecDeque<InvItem>,
     capacity: usize,
 }
 
 impl KnownSet {
-    pub fn new(capacity: usize) -> KnownSet {
+    pub fn new(capacity: usize, hashing: KeyedHashing) -> KnownSet {
         KnownSet {
-            items: HashSet::new(),
+            items: KeyedSet::with_hasher(hashing),
             order: VecDeque::new(),
             capacity,
         }
@@ -180,6 +182,7 @@ impl Link {
         local_fingerprint: Fingerprint,
         remote_fingerprint: Fingerprint,
         now_millis: u64,
+        hashing: KeyedHashing,
     ) -> Link {
         let bucket = |class: Class| {
             let (burst, rate) = class.budget();
@@ -193,7 +196,7 @@ impl Link {
             state: LinkState::Handshake {
                 since_millis: now_millis,
             },
-            known: KnownSet::new(KNOWN_CAPACITY),
+            known: KnownSet::new(KNOWN_CAPACITY, hashing),
             announce_new: VecDeque::new(),
             announce_holdings: VecDeque::new(),
             buckets: [
@@ -260,7 +263,7 @@ mod tests {
 
     #[test]
     fn the_known_set_forgets_the_oldest() {
-        let mut known = KnownSet::new(2);
+        let mut known = KnownSet::new(2, KeyedHashing::new(1));
         let item = |n| InvItem::new(InvKind::Tx, [n; 32]);
         assert!(known.insert(item(1)));
         assert!(!known.insert(item(1)));

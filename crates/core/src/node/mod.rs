@@ -16,7 +16,7 @@ pub use fetch::{MAX_IN_FLIGHT_PER_LINK, REQUEST_TIMEOUT_MILLIS};
 pub use link::{Class, LinkId, LinkState, PeerInfo, TokenBucket};
 pub use protocol::{Context, Notice, Offence, Protocol, BAN_SCORE};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bitcoin::secp256k1::{Keypair, Secp256k1, VerifyOnly};
 use bitcoin::{BlockHash, Txid};
@@ -27,6 +27,7 @@ use self::protocol::Action;
 use self::routing::Seen;
 use crate::chain::state::Chain;
 use crate::encode::tagged_hash;
+use crate::hashing::{KeyedHashing, KeyedMap};
 use crate::market::order::OrderId;
 use crate::wire::{
     DecodeError, Features, Fingerprint, Goodbye, GoodbyeReason, Hello, InvItem, InvKind,
@@ -267,10 +268,12 @@ pub struct Node {
     links: BTreeMap<LinkId, Link>,
     fetcher: Fetcher,
     seen_routed: Seen,
-    known_peers: HashMap<PeerId, KnownPeer>,
-    dialing: HashMap<PeerId, u64>,
+    /// Keys the maps of what peers pick (peer ids, announced items): from the seed.
+    hashing: KeyedHashing,
+    known_peers: KeyedMap<PeerId, KnownPeer>,
+    dialing: KeyedMap<PeerId, u64>,
     last_feeler_millis: u64,
-    bans: HashMap<PeerId, u64>,
+    bans: KeyedMap<PeerId, u64>,
     actions: Vec<Action>,
     outputs: Vec<Output>,
     /// Set by [`Input::Leave`]: no dialing, no new links.
@@ -279,14 +282,20 @@ pub struct Node {
 
 impl Node {
     /// A node of `config.network` with identity `key`, its chain `chain` (as loaded), and
-    /// `seed`: 32 random bytes from the driver.
+    /// `seed`: 32 random bytes from the driver, which also key the maps of what peers pick
+    /// (the chain's among them, [`Chain::rekey`]).
     pub fn new(
         config: NodeConfig,
         key: Keypair,
-        chain: Chain,
+        mut chain: Chain,
         seed: [u8; 32],
         now_millis: u64,
     ) -> Node {
+        let hashing = tagged_hash(b"bitmesh/node-hashing", &[&seed]);
+        let hashing = KeyedHashing::new(u64::from_le_bytes(
+            hashing[..8].try_into().expect("8 bytes"),
+        ));
+        chain.rekey(hashing.derive(6));
         Node {
             id: PeerId::of(&key.x_only_public_key().0),
             config,
@@ -299,15 +308,16 @@ impl Node {
             chain,
             protocols: Vec::new(),
             links: BTreeMap::new(),
-            fetcher: Fetcher::default(),
-            seen_routed: Seen::default(),
-            known_peers: HashMap::new(),
-            dialing: HashMap::new(),
+            fetcher: Fetcher::new(hashing.derive(0)),
+            seen_routed: Seen::new(hashing.derive(1)),
+            known_peers: KeyedMap::with_hasher(hashing.derive(2)),
+            dialing: KeyedMap::with_hasher(hashing.derive(3)),
             last_feeler_millis: now_millis,
-            bans: HashMap::new(),
+            bans: KeyedMap::with_hasher(hashing.derive(4)),
             actions: Vec::new(),
             outputs: Vec::new(),
             leaving: false,
+            hashing,
         }
     }
 
@@ -552,7 +562,15 @@ impl Node {
         }
         self.links.insert(
             link,
-            Link::new(dialed.is_some(), dialed, local, remote, self.now_millis),
+            Link::new(
+                dialed.is_some(),
+                dialed,
+                local,
+                remote,
+                self.now_millis,
+                // A key of its own for each link's map.
+                self.hashing.derive(5).derive(link.0),
+            ),
         );
         if self.leaving {
             self.close(link, Some(leaving()));
@@ -1271,4 +1289,38 @@ fn object_item(message: &Message) -> Option<InvItem> {
         Message::Topic(announcement) => InvItem::new(InvKind::Topic, announcement.id()),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use core::hash::BuildHasher;
+
+    use super::*;
+    use crate::testkit::node_key;
+
+    fn node(seed: u8) -> Node {
+        Node::new(
+            NodeConfig::new(Network::Test),
+            node_key(0).keypair(),
+            Chain::new(Network::Test),
+            [seed; 32],
+            0,
+        )
+    }
+
+    /// A peer cannot aim ids at one place of a node's maps without knowing its seed, and a
+    /// simulation with the same seeds hashes the same way every run.
+    #[test]
+    fn maps_of_what_peers_pick_are_keyed_by_the_seed() {
+        let peer = PeerId::of(&node_key(1).keypair().x_only_public_key().0);
+        let hash = |node: &Node| node.known_peers.hasher().hash_one(peer);
+        assert_eq!(hash(&node(1)), hash(&node(1)));
+        assert_ne!(hash(&node(1)), hash(&node(2)));
+        let node = node(1);
+        assert_ne!(
+            node.known_peers.hasher().hash_one(peer),
+            node.bans.hasher().hash_one(peer),
+            "each map has a key of its own"
+        );
+    }
 }

@@ -1,20 +1,30 @@
 //! Deduplication of routed messages: each id is remembered for as long as a copy may still be
 //! accepted (its age window), and no more ids than a bound.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::hashing::{KeyedHashing, KeyedSet};
 
 /// How old (or how far ahead) a routed message may be.
 pub const MAX_ROUTED_AGE_MILLIS: u64 = 5 * 60_000;
 /// Ids remembered at most (the oldest go first).
 pub(super) const MAX_SEEN: usize = 100_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Seen {
-    ids: HashSet<[u8; 32]>,
+    /// Keyed: peers pick the ids.
+    ids: KeyedSet<[u8; 32]>,
     order: VecDeque<([u8; 32], u64)>,
 }
 
 impl Seen {
+    pub fn new(hashing: KeyedHashing) -> Seen {
+        Seen {
+            ids: KeyedSet::with_hasher(hashing),
+            order: VecDeque::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

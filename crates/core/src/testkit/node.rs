@@ -40,9 +40,9 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
         now_millis,
     );
     node.register(Box::new(ChainSync::new()));
-    node.register(Box::new(MempoolRelay::new(MempoolConfig::default())));
+    node.register(Box::new(MempoolRelay::new(MempoolConfig::default(), n)));
     node.register(Box::new(MarketRelay::new(BookLimits::default(), n)));
-    node.register(Box::new(TopicBoard::new()));
+    node.register(Box::new(TopicBoard::new(n)));
     node
 }
 
@@ -375,7 +375,7 @@ impl RelayWorkload {
         (0..rounds)
             .map(|_| {
                 let mut chain = self.chain();
-                let mut mempool = Mempool::new(MempoolConfig::default());
+                let mut mempool = Mempool::new(MempoolConfig::default(), 1);
                 let mut book = Book::new(BookLimits::default(), 1);
                 let secp = Secp256k1::verification_only();
                 let (txs, orders) = (self.txs.clone(), self.orders.clone());

@@ -2,11 +2,10 @@
 //! merged into the book, and announced on. Orders announced as new must be fresh; those listed
 //! as a neighbour's holdings may be older (ADR 0004's time rule). Expired orders are dropped.
 
-use std::collections::{HashMap, HashSet};
-
 use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
 
 use crate::chain::state::Chain;
+use crate::hashing::{KeyedHashing, KeyedMap, KeyedSet};
 use crate::market::book::{Applied, Book, BookLimits, Inserted};
 use crate::market::order::{
     Arrival, OrderError, OrderId, SignedOrder, SignedUpdate, UpdateError, VerifiedOrder,
@@ -44,19 +43,19 @@ impl std::error::Error for SubmitError {}
 pub struct MarketRelay {
     book: Book,
     secp: Secp256k1<VerifyOnly>,
-    /// Winning update digests, to serve them by name.
-    updates: HashMap<[u8; 32], OrderId>,
+    /// Winning update digests, to serve them by name (keyed: makers pick the updates).
+    updates: KeyedMap<[u8; 32], OrderId>,
     last_expiry_millis: u64,
 }
 
 impl MarketRelay {
     /// A relay whose book holds at most `limits`; `hash_key`: random bytes from the driver,
-    /// which key the book's maps ([`Book::new`]).
+    /// which key the book's maps ([`Book::new`]) and the relay's own ([`KeyedHashing`]).
     pub fn new(limits: BookLimits, hash_key: u64) -> MarketRelay {
         MarketRelay {
             book: Book::new(limits, hash_key),
             secp: Secp256k1::verification_only(),
-            updates: HashMap::new(),
+            updates: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(0)),
             last_expiry_millis: 0,
         }
     }
@@ -301,7 +300,8 @@ impl Protocol for MarketRelay {
         if ctx.now_millis >= self.last_expiry_millis + EXPIRE_EVERY_MILLIS {
             self.last_expiry_millis = ctx.now_millis;
             // One pass over the updates for all the orders that lapsed together.
-            let expired: HashSet<OrderId> = self.book.expire(ctx.now_millis).into_iter().collect();
+            let mut expired = KeyedSet::with_hasher(self.updates.hasher().derive(1));
+            expired.extend(self.book.expire(ctx.now_millis));
             if !expired.is_empty() {
                 self.updates.retain(|_, order| !expired.contains(order));
             }

@@ -2,13 +2,14 @@
 //! mempool, and announced on; those whose parents have not arrived wait in a small orphan pool.
 //! The mempool follows the chain's tip changes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{Transaction, Txid};
 
 use crate::chain::mempool::{Mempool, MempoolConfig, MempoolError};
 use crate::chain::state::Chain;
+use crate::hashing::{KeyedHashing, KeyedMap, KeyedSet};
 use crate::node::link::LinkId;
 use crate::node::protocol::{Context, Notice, Offence, Protocol};
 use crate::node::Event;
@@ -25,18 +26,22 @@ const EXPIRE_EVERY_MILLIS: u64 = 60_000;
 #[derive(Debug)]
 pub struct MempoolRelay {
     mempool: Mempool,
-    orphans: HashMap<Txid, Transaction>,
-    rejected: HashSet<Txid>,
+    /// Keyed, as `rejected`: peers make the transactions up.
+    orphans: KeyedMap<Txid, Transaction>,
+    rejected: KeyedSet<Txid>,
     rejected_order: VecDeque<Txid>,
     last_expiry_millis: u64,
 }
 
 impl MempoolRelay {
-    pub fn new(config: MempoolConfig) -> MempoolRelay {
+    /// A relay whose maps of what peers send are keyed by `hash_key`: random bits from the
+    /// driver ([`KeyedHashing`]).
+    pub fn new(config: MempoolConfig, hash_key: u64) -> MempoolRelay {
+        let hashing = KeyedHashing::new(hash_key);
         MempoolRelay {
-            mempool: Mempool::new(config),
-            orphans: HashMap::new(),
-            rejected: HashSet::new(),
+            mempool: Mempool::keyed(config, hashing.derive(2)),
+            orphans: KeyedMap::with_hasher(hashing.derive(0)),
+            rejected: KeyedSet::with_hasher(hashing.derive(1)),
             rejected_order: VecDeque::new(),
             last_expiry_millis: 0,
         }

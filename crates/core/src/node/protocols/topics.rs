@@ -5,11 +5,12 @@
 //! [`MIN_RENEW_MILLIS`]; the board keeps at most [`MAX_ANNOUNCEMENTS`] in all, so no peer can
 //! flood it or make it grow.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bitcoin::secp256k1::{Keypair, Secp256k1, VerifyOnly};
 
 use crate::chain::state::Chain;
+use crate::hashing::{KeyedHashing, KeyedMap};
 use crate::node::link::LinkId;
 use crate::node::protocol::{Context, Offence, Protocol};
 use crate::node::Event;
@@ -78,24 +79,21 @@ pub struct TopicBoard {
     /// The live announcement of each (topic, peer).
     live: BTreeMap<([u8; 32], PeerId), TopicAnnouncement>,
     /// The (topic, peer) of each live announcement's id, to serve and deduplicate.
-    ids: HashMap<[u8; 32], ([u8; 32], PeerId)>,
+    ids: KeyedMap<[u8; 32], ([u8; 32], PeerId)>,
     /// How many topics each peer follows.
-    per_peer: HashMap<PeerId, usize>,
-}
-
-impl Default for TopicBoard {
-    fn default() -> Self {
-        TopicBoard::new()
-    }
+    per_peer: KeyedMap<PeerId, usize>,
 }
 
 impl TopicBoard {
-    pub fn new() -> TopicBoard {
+    /// A board whose maps (keyed by what peers pick) are keyed by `hash_key`: random bits from
+    /// the driver ([`KeyedHashing`]).
+    pub fn new(hash_key: u64) -> TopicBoard {
+        let hashing = KeyedHashing::new(hash_key);
         TopicBoard {
             secp: Secp256k1::verification_only(),
             live: BTreeMap::new(),
-            ids: HashMap::new(),
-            per_peer: HashMap::new(),
+            ids: KeyedMap::with_hasher(hashing.derive(0)),
+            per_peer: KeyedMap::with_hasher(hashing.derive(1)),
         }
     }
 
@@ -334,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_forged_or_unrequested_announcement_costs_its_sender() {
-        let mut board = TopicBoard::new();
+        let mut board = TopicBoard::new(1);
         let mut forged = announcement(1, NOW, NOW + 60_000);
         forged.peer = PeerId::of(&TestKey::new(2).xonly());
         assert_eq!(
@@ -356,7 +354,7 @@ mod tests {
 
     #[test]
     fn stale_or_overlong_announcements_are_dropped_without_blame() {
-        let mut board = TopicBoard::new();
+        let mut board = TopicBoard::new(1);
         for (issued, expires) in [
             (NOW - 120_000, NOW),
             (NOW + 60_000, NOW + 30_000),
@@ -378,7 +376,7 @@ mod tests {
 
     #[test]
     fn the_board_keeps_at_most_its_bound_dropping_the_soonest_to_expire() {
-        let mut board = TopicBoard::new();
+        let mut board = TopicBoard::new(1);
         for key in 1..=(MAX_ANNOUNCEMENTS as u64 / MAX_TOPICS_PER_PEER as u64 + 1) {
             for topic in 0..MAX_TOPICS_PER_PEER as u8 {
                 let secp = Secp256k1::new();
