@@ -63,6 +63,11 @@ impl SigCache {
         self.order.is_empty()
     }
 
+    #[cfg(test)]
+    pub(crate) fn hashing(&self) -> &KeyedHashing {
+        self.verified.hasher()
+    }
+
     /// The same entries, hashed with `hashing` from now on.
     pub fn rekey(&mut self, hashing: KeyedHashing) {
         let mut verified = KeyedSet::with_capacity_and_hasher(self.verified.capacity(), hashing);

@@ -48,6 +48,11 @@ impl UtxoSet {
         }
     }
 
+    #[cfg(test)]
+    pub(crate) fn hashing(&self) -> &KeyedHashing {
+        self.coins.hasher()
+    }
+
     /// The same coins, hashed with `hashing` from now on.
     pub fn rekey(&mut self, hashing: KeyedHashing) {
         let mut coins = KeyedMap::with_capacity_and_hasher(self.coins.len(), hashing);

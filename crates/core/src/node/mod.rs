@@ -1316,11 +1316,14 @@ mod tests {
         let hash = |node: &Node| node.known_peers.hasher().hash_one(peer);
         assert_eq!(hash(&node(1)), hash(&node(1)));
         assert_ne!(hash(&node(1)), hash(&node(2)));
-        let node = node(1);
+        let mut node = node(1);
         assert_ne!(
             node.known_peers.hasher().hash_one(peer),
             node.bans.hasher().hash_one(peer),
             "each map has a key of its own"
         );
+        // The chain came with the key known to all; the node gave it its own.
+        assert_ne!(node.chain.utxo().hashing(), &KeyedHashing::fixed());
+        assert_ne!(node.chain.sigcache_mut().hashing(), &KeyedHashing::fixed());
     }
 }
