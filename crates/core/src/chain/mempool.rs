@@ -173,9 +173,15 @@ impl Mempool {
         }
     }
 
-    /// An empty set of transaction ids, keyed.
+    /// An empty set of transaction ids, keyed (the parents and children of entries).
     fn txid_set(&self) -> KeyedSet<Txid> {
         KeyedSet::with_hasher(self.hashing.derive(2))
+    }
+
+    /// An empty set for a walk over parents or children, under another key than theirs:
+    /// moving a set's ids, in its own order, into a set of the same key makes probes collide.
+    fn walk_set(&self) -> KeyedSet<Txid> {
+        KeyedSet::with_hasher(self.hashing.derive(3))
     }
 
     /// The number of transactions.
@@ -372,7 +378,7 @@ impl Mempool {
     pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Txid> {
         let mut order = Vec::new();
         let mut pending = vec![*txid];
-        let mut seen = self.txid_set();
+        let mut seen = self.walk_set();
         while let Some(txid) = pending.pop() {
             if let Some(entry) = self.entries.get(&txid) {
                 if seen.insert(txid) {
@@ -455,7 +461,7 @@ impl Mempool {
 
     /// The number of in-pool ancestors of `txid`.
     pub fn ancestors(&self, txid: &Txid) -> usize {
-        let mut seen = self.txid_set();
+        let mut seen = self.walk_set();
         let mut pending: Vec<Txid> = self
             .entries
             .get(txid)
