@@ -1,5 +1,5 @@
 //! Hashing for the maps whose keys a peer picks: announced ids, routed message ids, peer ids,
-//! ids of orphan and rejected transactions, block hashes asked for.
+//! the ids of transactions (in the mempool, orphan or refused), update digests, outpoints.
 //!
 //! A peer that can compute where its keys land in a map can send keys that all land in one
 //! place, and then every insert and lookup walks all of them (HashDoS): a few thousand such ids
