@@ -12,7 +12,7 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{
-    ChainSync, MarketRelay, MempoolRelay, TopicBoard, MAX_TOPIC_TTL_MILLIS,
+    ChainSync, MarketRelay, MempoolRelay, TopicBoard, MAKER_OFFLINE_MILLIS, MAX_TOPIC_TTL_MILLIS,
 };
 use bitmesh_core::node::{Event, Input, LinkId, Node, NodeConfig};
 use bitmesh_core::store::{Table, WriteBatch};
@@ -940,7 +940,7 @@ impl Page {
             (Some(desk), PageWallet::Unlocked { wallet, .. }) => Some((desk, &**wallet)),
             _ => None,
         };
-        self.market_view = page_market::view(market_book(node), trader, node.chain());
+        self.market_view = page_market::view(market_book(node), trader, node.chain(), now());
     }
 
     /// Carries out a wallet command. A confirmed spend first waits (at most
@@ -1341,17 +1341,17 @@ impl Page {
         let now = now();
         let (_, actions) = self
             .driver
-            .with_protocol::<MarketRelay, _>(now, |relay, _| {
+            .with_protocol::<MarketRelay, _>(now, |relay, ctx| {
                 for maker in &silent {
-                    relay.set_reachable(*maker, false);
+                    relay.mark_unreachable(ctx, *maker);
                 }
             });
         self.act(actions);
-        self.market_notice = Some(Notice::Refused(
-            "A maker did not answer in time: its orders are marked offline and your coins are \
-             free again"
-                .into(),
-        ));
+        self.market_notice = Some(Notice::Refused(format!(
+            "A maker did not answer in time: its orders are marked offline (skipped for {} \
+             minutes, or until it is heard from) and your coins are free again",
+            MAKER_OFFLINE_MILLIS / 60_000
+        )));
         self.keep_wallet_metadata();
         self.market_moved = true;
     }
@@ -1667,6 +1667,8 @@ impl Page {
                     self.orders_to_keep.push(id);
                     self.market_moved = true;
                 }
+                // Its orders are no longer shown offline.
+                Action::Event(Event::MakerReachable(_)) => self.market_moved = true,
                 Action::Event(_) => {}
             }
         }

@@ -247,8 +247,14 @@ pub fn price_text(price: u64, decimals: u8) -> String {
 
 /// What the market views show: every market the book or the wallet knows, and, with a trader
 /// (an unlocked wallet and its desk), its open orders and trades. Without one the book is still
-/// shown: a person can look before creating or unlocking a wallet.
-pub fn view(book: &Book, trader: Option<(&Desk, &Wallet)>, chain: &Chain) -> MarketView {
+/// shown: a person can look before creating or unlocking a wallet. `now_millis` tells which
+/// makers matching skips now.
+pub fn view(
+    book: &Book,
+    trader: Option<(&Desk, &Wallet)>,
+    chain: &Chain,
+    now_millis: u64,
+) -> MarketView {
     let mut assets: BTreeSet<AssetId> = book
         .orders()
         .map(|view| view.order.order().market)
@@ -265,8 +271,8 @@ pub fn view(book: &Book, trader: Option<(&Desk, &Wallet)>, chain: &Chain) -> Mar
             let (name, decimals) = unit_name(chain, Unit::Asset(asset));
             MarketBook {
                 asset,
-                bids: levels(book, &book.open(&asset, Side::Bid), decimals),
-                asks: levels(book, &book.open(&asset, Side::Ask), decimals),
+                bids: levels(book, &book.open(&asset, Side::Bid), decimals, now_millis),
+                asks: levels(book, &book.open(&asset, Side::Ask), decimals, now_millis),
                 name,
                 decimals,
             }
@@ -324,11 +330,11 @@ pub fn trade_row(trade: &Trade, chain: &Chain) -> TradeRow {
 }
 
 /// Open orders (in priority order) grouped by price, best first, at most [`LEVELS_SHOWN`].
-fn levels(book: &Book, open: &[OrderView], decimals: u8) -> Vec<Level> {
+fn levels(book: &Book, open: &[OrderView], decimals: u8, now_millis: u64) -> Vec<Level> {
     let mut levels: Vec<Level> = Vec::new();
     for view in open {
         let order = view.order.order();
-        let offline = usize::from(!book.is_reachable(&order.maker));
+        let offline = usize::from(!book.is_reachable(&order.maker, now_millis));
         match levels.last_mut() {
             Some(level) if level.price == order.price => {
                 level.amount += view.remaining();

@@ -342,7 +342,7 @@ fn matching_walks_best_price_then_time_skipping_what_it_must() {
     let own = own_order.id();
     let echoed = SignedOrder::decode(&signed(&taker, own_order).encode()).unwrap();
     book.insert_order(echoed.verify(&secp).unwrap()).unwrap();
-    book.set_reachable(makers[3].xonly(), false);
+    book.mark_unreachable(makers[3].xonly(), NOW + 600_000);
 
     let buy = order(&taker, Side::Bid, 60_000, 25_000_000, NOW + 10);
     let matched = book.match_order(&buy, NOW + 10);
@@ -366,12 +366,34 @@ fn matching_walks_best_price_then_time_skipping_what_it_must() {
         .any(|(id, _)| [offline, too_dear, own].contains(id)));
 
     // Once the offline maker is back, it comes first; a buy limited to 35,000 stops there.
-    book.set_reachable(makers[3].xonly(), true);
     let limited = order(&taker, Side::Bid, 35_000, 15_000_000, NOW + 10);
-    let matched = book.match_order(&limited, NOW + 10);
-    assert_eq!(matched.fills.len(), 1);
-    assert_eq!(matched.fills[0].order, offline);
-    assert_eq!(matched.rest, 5_000_000);
+    let back = |book: &Book, now_millis| {
+        let matched = book.match_order(&limited, now_millis);
+        matched.fills.len() == 1 && matched.fills[0].order == offline && matched.rest == 5_000_000
+    };
+    assert!(
+        !back(&book, NOW + 599_999),
+        "skipped while its mark is in force"
+    );
+    assert!(!book.is_reachable(&makers[3].xonly(), NOW + 599_999));
+    // Its mark lapses by itself...
+    assert!(
+        back(&book, NOW + 600_000),
+        "matched again once its mark lapsed"
+    );
+    assert!(book.is_reachable(&makers[3].xonly(), NOW + 600_000));
+    assert_eq!(book.lapse_marks(NOW + 599_999), []);
+    assert_eq!(book.lapse_marks(NOW + 600_000), [makers[3].xonly()]);
+    assert_eq!(
+        book.lapse_marks(NOW + 600_000),
+        [],
+        "lapsed marks are dropped"
+    );
+    // ...or is lifted when the maker is heard from.
+    book.mark_unreachable(makers[3].xonly(), NOW + 600_000);
+    assert!(book.mark_reachable(&makers[3].xonly()));
+    assert!(!book.mark_reachable(&makers[3].xonly()), "no mark left");
+    assert!(back(&book, NOW + 10));
 
     // An order past its expiry is skipped.
     let matched = book.match_order(&buy, NOW + 3_600_005);

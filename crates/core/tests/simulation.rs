@@ -7,8 +7,9 @@ mod sim;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::OutPoint;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::market::order::OrderId;
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay};
+use bitmesh_core::market::order::{Change, OrderId, OrderUpdate, SignedUpdate};
+use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MAKER_OFFLINE_MILLIS};
+use bitmesh_core::node::{Event, Input, Output};
 use bitmesh_core::testkit::{block_on, test_order, TestKey};
 use bitmesh_core::Network;
 use sim::{NetConfig, Sim};
@@ -79,6 +80,95 @@ fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
         block_messages as f64 / 100.0,
         order_messages as f64 / 100.0
     );
+}
+
+/// A maker that did not answer a trade is skipped until it is heard from: its fresh order,
+/// gossiped, lifts the mark at once; its older order, learnt from a neighbour's holdings, does
+/// not (old news is no sign of life); and a mark lapses by itself after
+/// [`MAKER_OFFLINE_MILLIS`]. Each time, the node says so, for the views that showed it offline.
+#[test]
+fn a_maker_marked_unreachable_is_matched_again_when_heard_from_or_after_a_while() {
+    let nodes = (0..3)
+        .map(|n| sim::full_node(n, Chain::new(Network::Test), sim::START_MILLIS))
+        .collect();
+    let mut sim = Sim::new(nodes, NetConfig::default(), 11);
+    let maker = TestKey::new(2);
+    let back = |sim: &Sim| {
+        sim.events
+            .iter()
+            .filter(|(node, _, event)| *node == 2 && *event == Event::MakerReachable(maker.xonly()))
+            .count()
+    };
+    let reachable = |sim: &Sim| sim.book(2).is_reachable(&maker.xonly(), sim.now);
+    sim.connect(0, 1);
+    assert!(sim.run_until(10_000, |sim| sim.degrees()[..2] == [1, 1]));
+    let old = test_order(&maker, sim.now, 1);
+    let old_id = old.order.id();
+    sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, old))
+        .expect("a valid order");
+
+    // Node 2 marks the maker, then joins and learns its order from node 1's holdings.
+    sim.with::<MarketRelay, _>(2, |market, ctx| market.mark_unreachable(ctx, maker.xonly()));
+    assert!(!reachable(&sim));
+    sim.connect(2, 1);
+    assert!(
+        sim.run_until(30_000, |sim| sim.book(2).get(&old_id).is_some()),
+        "node 2 syncs the book"
+    );
+    assert!(
+        !reachable(&sim),
+        "an order from a neighbour's holdings is old news"
+    );
+    assert_eq!(back(&sim), 0);
+
+    // The maker places a new order: gossiped, it reaches node 2 as fresh.
+    let fresh = test_order(&maker, sim.now, 2);
+    let fresh_id = fresh.order.id();
+    sim.with::<MarketRelay, _>(0, |market, ctx| market.submit_order(ctx, fresh))
+        .expect("a valid order");
+    assert!(sim.run_until(30_000, |sim| sim.book(2).get(&fresh_id).is_some()));
+    assert!(reachable(&sim), "a fresh order of the maker lifts its mark");
+    assert_eq!(back(&sim), 1);
+
+    // Marked again: the maker cancels its old order, and the cancel, gossiped, lifts it too.
+    sim.with::<MarketRelay, _>(2, |market, ctx| market.mark_unreachable(ctx, maker.xonly()));
+    let cancel = SignedUpdate::sign(
+        &Secp256k1::new(),
+        OrderUpdate {
+            order: old_id,
+            maker: maker.xonly(),
+            sequence: 1,
+            change: Change::Cancel,
+        },
+        &maker.keypair(),
+        &[0; 32],
+    );
+    sim.with::<MarketRelay, _>(0, |market, ctx| market.submit_update(ctx, cancel))
+        .expect("the maker's update");
+    assert!(sim.run_until(30_000, |sim| sim
+        .book(2)
+        .get(&old_id)
+        .is_some_and(|view| view.cancelled)));
+    assert!(
+        reachable(&sim),
+        "a fresh update of the maker lifts its mark"
+    );
+    assert_eq!(back(&sim), 2);
+
+    // Marked again, and not heard from: the mark lapses after its time, not before (node 2's
+    // clock moved straight there; the relay looks at its marks once a second).
+    let marked_at = sim.now;
+    sim.with::<MarketRelay, _>(2, |market, ctx| market.mark_unreachable(ctx, maker.xonly()));
+    let mut lapses_at = |now_millis| {
+        sim.nodes[2]
+            .handle(now_millis, Input::Tick)
+            .contains(&Output::Event(Event::MakerReachable(maker.xonly())))
+    };
+    assert!(!lapses_at(marked_at + MAKER_OFFLINE_MILLIS - 1_000));
+    assert!(lapses_at(marked_at + MAKER_OFFLINE_MILLIS));
+    assert!(sim
+        .book(2)
+        .is_reachable(&maker.xonly(), marked_at + MAKER_OFFLINE_MILLIS));
 }
 
 /// A chain of `length` empty blocks on the test network.
@@ -271,7 +361,6 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
 /// honest node, whose books and mempools hold nothing the attackers sent.
 #[test]
 fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
-    use bitmesh_core::node::Event;
     use bitmesh_core::node::{Footprint, NodeConfig};
     use bitmesh_core::wire::{
         InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind, MAX_MESSAGE_BYTES,

@@ -10,7 +10,7 @@
 use core::fmt;
 use core::hash::{BuildHasher, Hasher};
 use core::ops::ControlFlow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use hashbrown::{hash_table, HashTable};
 
@@ -182,6 +182,13 @@ impl Entry {
             Some(current) => update.rank() > current.rank(),
         }
     }
+}
+
+/// A maker's mark: matching skips its orders until `until_millis`.
+#[derive(Debug, Clone, Copy)]
+struct Unreachable {
+    maker: XOnlyPublicKey,
+    until_millis: u64,
 }
 
 /// Values shared by many orders (makers, markets), numbered and counted so that entries hold a
@@ -489,8 +496,9 @@ pub struct Book {
     ladders: Vec<Ladder>,
     orphans: HashMap<OrderId, Vec<VerifiedUpdate>, StrongHashing>,
     orphan_count: usize,
-    /// Serialized keys of makers the driver cannot reach.
-    unreachable: HashSet<[u8; 32], IdHashing>,
+    /// Makers the driver could not reach (serialized keys): skipped by matching until the
+    /// time beside each.
+    unreachable: HashMap<[u8; 32], Unreachable, IdHashing>,
 }
 
 impl Book {
@@ -509,7 +517,7 @@ impl Book {
             ladders: Vec::new(),
             orphans: HashMap::with_hasher(strong_hashing),
             orphan_count: 0,
-            unreachable: HashSet::with_hasher(hashing),
+            unreachable: HashMap::with_hasher(hashing),
         }
     }
 
@@ -683,17 +691,41 @@ impl Book {
         expired
     }
 
-    /// Marks a maker reachable or not (the driver knows); matching skips unreachable makers.
-    pub fn set_reachable(&mut self, maker: XOnlyPublicKey, reachable: bool) {
-        if reachable {
-            self.unreachable.remove(&maker.serialize());
-        } else {
-            self.unreachable.insert(maker.serialize());
-        }
+    /// Skips `maker`'s orders in matching until `until_millis` (the driver's mark: the maker
+    /// did not answer a trade). A later mark replaces an earlier one.
+    pub fn mark_unreachable(&mut self, maker: XOnlyPublicKey, until_millis: u64) {
+        self.unreachable.insert(
+            maker.serialize(),
+            Unreachable {
+                maker,
+                until_millis,
+            },
+        );
     }
 
-    pub fn is_reachable(&self, maker: &XOnlyPublicKey) -> bool {
-        !self.unreachable.contains(&maker.serialize())
+    /// Lifts `maker`'s mark (it was heard from); whether it had one.
+    pub fn mark_reachable(&mut self, maker: &XOnlyPublicKey) -> bool {
+        self.unreachable.remove(&maker.serialize()).is_some()
+    }
+
+    /// Lifts the marks that lapsed by `now_millis`; returns their makers.
+    pub fn lapse_marks(&mut self, now_millis: u64) -> Vec<XOnlyPublicKey> {
+        let mut lapsed = Vec::new();
+        self.unreachable.retain(|_, mark| {
+            let lapses = mark.until_millis <= now_millis;
+            if lapses {
+                lapsed.push(mark.maker);
+            }
+            !lapses
+        });
+        lapsed
+    }
+
+    /// Whether matching at `now_millis` takes `maker`'s orders (no mark in force).
+    pub fn is_reachable(&self, maker: &XOnlyPublicKey, now_millis: u64) -> bool {
+        self.unreachable
+            .get(&maker.serialize())
+            .is_none_or(|mark| mark.until_millis <= now_millis)
     }
 
     /// An order and where it stands.
@@ -803,7 +835,8 @@ impl Book {
         let unreachable: Vec<u32> = self
             .unreachable
             .iter()
-            .filter_map(|maker| self.makers.get(maker))
+            .filter(|(_, mark)| mark.until_millis > now_millis)
+            .filter_map(|(maker, _)| self.makers.get(maker))
             .collect();
         let crosses = |price: u64| match incoming.side {
             Side::Bid => price <= incoming.price,

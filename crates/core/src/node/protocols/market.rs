@@ -18,6 +18,12 @@ use crate::wire::{InvItem, InvKind, InvPurpose, Message};
 /// How often expired orders are dropped.
 const EXPIRE_EVERY_MILLIS: u64 = 1_000;
 
+/// How long matching skips the orders of a maker that did not answer a trade, unless the maker
+/// is heard from sooner (a fresh order or update of its own, gossiped): long enough that a
+/// taker does not wait on a gone maker trade after trade, short enough that a maker whose tab
+/// slept through one trade is tried again.
+pub const MAKER_OFFLINE_MILLIS: u64 = 10 * 60_000;
+
 /// Why a local order or update is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitError {
@@ -117,9 +123,19 @@ impl MarketRelay {
         Ok(id)
     }
 
-    /// Marks `maker` reachable or not: matching skips the orders of makers that did not answer.
-    pub fn set_reachable(&mut self, maker: bitcoin::XOnlyPublicKey, reachable: bool) {
-        self.book.set_reachable(maker, reachable);
+    /// Marks `maker` unreachable (it did not answer a trade): matching skips its orders for
+    /// [`MAKER_OFFLINE_MILLIS`], or until it is heard from ([`Event::MakerReachable`] then).
+    pub fn mark_unreachable(&mut self, ctx: &mut Context<'_>, maker: bitcoin::XOnlyPublicKey) {
+        self.book
+            .mark_unreachable(maker, ctx.now_millis.saturating_add(MAKER_OFFLINE_MILLIS));
+    }
+
+    /// The maker of something fresh that arrived (gossiped as new, and new here) is back, if
+    /// it was marked unreachable.
+    fn heard_from(&mut self, ctx: &mut Context<'_>, maker: bitcoin::XOnlyPublicKey) {
+        if self.book.mark_reachable(&maker) {
+            ctx.event(Event::MakerReachable(maker));
+        }
     }
 
     /// An order of this node's wallet.
@@ -151,9 +167,10 @@ impl MarketRelay {
         &mut self,
         ctx: &mut Context<'_>,
         order: VerifiedOrder,
-    ) -> Result<(), crate::market::book::BookError> {
+    ) -> Result<Inserted, crate::market::book::BookError> {
         let id = order.id();
-        if self.book.insert_order(order)? == Inserted::New {
+        let inserted = self.book.insert_order(order)?;
+        if inserted == Inserted::New {
             ctx.event(Event::OrderAccepted(id));
             ctx.announce(InvItem::new(InvKind::Order, id.0));
             // Updates that waited for it may have applied.
@@ -161,7 +178,7 @@ impl MarketRelay {
                 self.updates.insert(update.digest(), id);
             }
         }
-        Ok(())
+        Ok(inserted)
     }
 
     fn apply(
@@ -235,16 +252,27 @@ impl Protocol for MarketRelay {
                     InvPurpose::Holdings => Arrival::BookSync,
                 };
                 // Expired or stale: clocks differ, nobody is blamed.
-                if verified.check_time(ctx.now_millis, arrival).is_ok() {
-                    let _ = self.insert(ctx, verified);
+                if verified.check_time(ctx.now_millis, arrival).is_err() {
+                    return;
+                }
+                let maker = verified.order().maker;
+                let is_new = self.insert(ctx, verified) == Ok(Inserted::New);
+                // A neighbour's holdings may be old news; a fresh order is a sign of life.
+                if is_new && arrival == Arrival::Gossip {
+                    self.heard_from(ctx, maker);
                 }
             }
             Message::OrderUpdate(update) => match update.verify(&self.secp) {
                 Ok(verified) => {
-                    if let Err(crate::market::book::BookError::WrongMaker(_)) =
-                        self.apply(ctx, verified)
-                    {
-                        ctx.punish(link, Offence::BadSignature("order update"));
+                    let maker = verified.update().maker;
+                    match self.apply(ctx, verified) {
+                        Ok(Applied::Changed) if purpose == InvPurpose::New => {
+                            self.heard_from(ctx, maker);
+                        }
+                        Err(crate::market::book::BookError::WrongMaker(_)) => {
+                            ctx.punish(link, Offence::BadSignature("order update"));
+                        }
+                        _ => {}
                     }
                 }
                 Err(UpdateError::BadSignature) => {
@@ -304,6 +332,9 @@ impl Protocol for MarketRelay {
             expired.extend(self.book.expire(ctx.now_millis));
             if !expired.is_empty() {
                 self.updates.retain(|_, order| !expired.contains(order));
+            }
+            for maker in self.book.lapse_marks(ctx.now_millis) {
+                ctx.event(Event::MakerReachable(maker));
             }
         }
     }
