@@ -384,4 +384,29 @@ mod tests {
         // A book price from elsewhere that is finer than 8 decimals still shows exactly.
         assert_eq!(price_text(1, 2), "0.00000000000001");
     }
+
+    #[test]
+    fn a_maker_marked_unreachable_shows_offline_until_its_mark_lapses() {
+        use bitcoin::secp256k1::Secp256k1;
+        use bitmesh_core::market::book::BookLimits;
+        use bitmesh_core::testkit::{test_order, TestKey};
+
+        const NOW: u64 = 1_800_000_000_000;
+        let (silent, other) = (TestKey::new(2), TestKey::new(3));
+        let mut book = Book::new(BookLimits::default(), 1);
+        for (maker, nonce) in [(&silent, 1), (&other, 2)] {
+            let order = test_order(maker, NOW, nonce).verify(&Secp256k1::new());
+            book.insert_order(order.expect("a valid order"))
+                .expect("room");
+        }
+        book.mark_unreachable(silent.xonly(), NOW + 600_000);
+        let chain = Chain::new(bitmesh_core::Network::Test);
+        let asks = |now_millis| {
+            let view = view(&book, None, &chain, now_millis);
+            let level = &view.markets[0].asks[0];
+            (level.orders, level.offline)
+        };
+        assert_eq!(asks(NOW + 599_999), (2, 1));
+        assert_eq!(asks(NOW + 600_000), (2, 0));
+    }
 }
