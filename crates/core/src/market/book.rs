@@ -191,6 +191,13 @@ struct Unreachable {
     until_millis: u64,
 }
 
+impl Unreachable {
+    /// Whether matching at `now_millis` still skips the maker.
+    fn in_force(&self, now_millis: u64) -> bool {
+        self.until_millis > now_millis
+    }
+}
+
 /// Values shared by many orders (makers, markets), numbered and counted so that entries hold a
 /// small number and the numbers are freed when their last order goes. Each number may carry a
 /// value derived from its key (a maker's parsed key), kept where the hot paths find it.
@@ -712,7 +719,7 @@ impl Book {
     pub fn lapse_marks(&mut self, now_millis: u64) -> Vec<XOnlyPublicKey> {
         let mut lapsed = Vec::new();
         self.unreachable.retain(|_, mark| {
-            let lapses = mark.until_millis <= now_millis;
+            let lapses = !mark.in_force(now_millis);
             if lapses {
                 lapsed.push(mark.maker);
             }
@@ -725,7 +732,7 @@ impl Book {
     pub fn is_reachable(&self, maker: &XOnlyPublicKey, now_millis: u64) -> bool {
         self.unreachable
             .get(&maker.serialize())
-            .is_none_or(|mark| mark.until_millis <= now_millis)
+            .is_none_or(|mark| !mark.in_force(now_millis))
     }
 
     /// An order and where it stands.
@@ -835,7 +842,7 @@ impl Book {
         let unreachable: Vec<u32> = self
             .unreachable
             .iter()
-            .filter(|(_, mark)| mark.until_millis > now_millis)
+            .filter(|(_, mark)| mark.in_force(now_millis))
             .filter_map(|(maker, _)| self.makers.get(maker))
             .collect();
         let crosses = |price: u64| match incoming.side {
