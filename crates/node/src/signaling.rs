@@ -22,6 +22,8 @@ const MAX_FRAME_BYTES: usize = 4 * MAX_SIGNALING_MESSAGE;
 /// Inputs waiting for the server task at most.
 const SERVER_QUEUE: usize = 4_096;
 const TICK: Duration = Duration::from_secs(1);
+/// How long a connection the server closed waits for the client's Close (RFC 6455 §7.1.1).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// What connection tasks send the server task.
 enum Event {
@@ -131,6 +133,7 @@ async fn connection(signaling: Signaling, socket: WebSocket) {
         return;
     }
     let (mut sink, mut stream) = socket.split();
+    // Resolves to true when the server closed this client with a Close frame.
     let writer = async {
         while let Some(message) = to_client.recv().await {
             let frame = match message {
@@ -141,10 +144,14 @@ async fn connection(signaling: Signaling, socket: WebSocket) {
                 })),
             };
             let close = matches!(frame, Message::Close(_));
-            if sink.send(frame).await.is_err() || close {
+            if sink.send(frame).await.is_err() {
                 break;
             }
+            if close {
+                return true;
+            }
         }
+        false
     };
     let reader = async {
         while let Some(Ok(message)) = stream.next().await {
@@ -166,9 +173,22 @@ async fn connection(signaling: Signaling, socket: WebSocket) {
         }
     };
     // Whichever ends first (the client left, or the server closed it) ends the connection.
-    tokio::select! {
-        _ = writer => {}
-        _ = reader => {}
+    let closed_by_server = tokio::select! {
+        closed = writer => closed,
+        _ = reader => false,
+    };
+    if closed_by_server {
+        // Read and drop what the client still sends until it answers the Close: a socket closed
+        // with unread input is reset, and a reset can discard, unread on the client's side, the
+        // error that said why it was closed (a flooder's "slow down" was lost so).
+        let drain = async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
     }
     let _ = signaling
         .events
