@@ -34,8 +34,8 @@ use bitmesh_core::store::{
 };
 use bitmesh_core::wallet::metadata::Metadata;
 
-use bitcoin::{Transaction, Txid};
-use bitmesh_core::market::desk::{Answer, Desk, Outgoing, TakeOutcome};
+use bitcoin::{Transaction, Txid, XOnlyPublicKey};
+use bitmesh_core::market::desk::{answer_locked, Answer, Desk, Outgoing, TakeOutcome};
 use bitmesh_core::market::order::{SignedOrder, SignedUpdate};
 use bitmesh_core::wallet::device_sync::{device_of, DeviceSync};
 use bitmesh_core::wallet::metadata::DeviceId;
@@ -249,6 +249,14 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 fn now() -> u64 {
     js_sys::Date::now() as u64
+}
+
+/// How long a maker marked offline stays so, in the page's words.
+fn offline_for() -> String {
+    format!(
+        "skipped for {} minutes, or until it is heard from",
+        MAKER_OFFLINE_MILLIS / 60_000
+    )
 }
 
 /// The signaling WebSocket of the node that served this page.
@@ -1272,7 +1280,10 @@ impl Page {
             mempool,
         }) = self.trading()
         else {
-            // A locked wallet cannot sign: the taker's swap times out and its coins are freed.
+            // A locked wallet cannot sign: the taker hears so at once, rather than waiting.
+            if let Some(answer) = answer_locked(from, payload) {
+                self.route(answer);
+            }
             return;
         };
         let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
@@ -1323,6 +1334,14 @@ impl Page {
                     "The maker refused the trade: {reason}; your coins are free again"
                 )));
             }
+            TakeOutcome::Unavailable { maker, .. } => {
+                self.mark_offline(&[maker]);
+                self.market_notice = Some(Notice::Refused(format!(
+                    "The maker's wallet is locked: its orders are marked offline ({}) and your \
+                     coins are free again",
+                    offline_for()
+                )));
+            }
         }
         self.keep_wallet_metadata();
         self.market_moved = true;
@@ -1338,22 +1357,26 @@ impl Page {
         if silent.is_empty() {
             return;
         }
-        let now = now();
+        self.mark_offline(&silent);
+        self.market_notice = Some(Notice::Refused(format!(
+            "A maker did not answer in time: its orders are marked offline ({}) and your coins \
+             are free again",
+            offline_for()
+        )));
+        self.keep_wallet_metadata();
+        self.market_moved = true;
+    }
+
+    /// Skips `makers`' orders a while: they did not answer a swap, or cannot sign.
+    fn mark_offline(&mut self, makers: &[XOnlyPublicKey]) {
         let (_, actions) = self
             .driver
-            .with_protocol::<MarketRelay, _>(now, |relay, ctx| {
-                for maker in &silent {
+            .with_protocol::<MarketRelay, _>(now(), |relay, ctx| {
+                for maker in makers {
                     relay.mark_unreachable(ctx, *maker);
                 }
             });
         self.act(actions);
-        self.market_notice = Some(Notice::Refused(format!(
-            "A maker did not answer in time: its orders are marked offline (skipped for {} \
-             minutes, or until it is heard from) and your coins are free again",
-            MAKER_OFFLINE_MILLIS / 60_000
-        )));
-        self.keep_wallet_metadata();
-        self.market_moved = true;
     }
 
     /// Swaps this tab settled as a maker that left the chain for good: their fills reopen.

@@ -124,7 +124,7 @@ fn Book(props: &BookProps) -> Html {
                                     <td class="orders">
                                         { level.orders }
                                         if level.offline > 0 {
-                                            <span class="offline" title="Its maker did not answer a trade; skipped when matching">{ format!(" · {} maker offline", level.offline) }</span>
+                                            <span class="offline" title="Its maker did not answer a trade, or could not sign one; skipped when matching">{ format!(" · {} maker offline", level.offline) }</span>
                                         }
                                     </td>
                                 </tr>

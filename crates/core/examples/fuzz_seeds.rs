@@ -101,6 +101,13 @@ fn main() -> std::io::Result<()> {
             3,
             SwapResponse::refusal(tx.compute_txid(), &"underpaid").encode(),
         ),
+        (
+            3,
+            SwapResponse::Unavailable {
+                txid: tx.compute_txid(),
+            }
+            .encode(),
+        ),
     ];
     for (n, (kind, bytes)) in messages.into_iter().enumerate() {
         let mut seed = vec![kind];

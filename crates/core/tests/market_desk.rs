@@ -2,7 +2,8 @@
 //! reserved), a crossing bid that takes part of it through a swap the maker checks, signs and
 //! relays, the fill published and mined with both wallets' balances right; a cancel that frees
 //! the coins; orders beyond the balance, over-precise or too small refused with nothing changed;
-//! an unanswered swap given up with its coins freed and its maker named.
+//! an unanswered swap given up with its coins freed and its maker named; a locked maker's
+//! answer, which frees them at once and names it too.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -18,7 +19,7 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::desk::{
-    Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, TakeOutcome,
+    answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, TakeOutcome,
 };
 use bitmesh_core::market::order::{OrderError, Side, SignedOrder, SignedUpdate};
 use bitmesh_core::market::swap::{REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
@@ -398,4 +399,68 @@ fn an_unanswered_swap_is_given_up_and_its_coins_freed() {
         spend_all(&w.bob.wallet, NOW_MS + 1).is_ok(),
         "freed at once"
     );
+}
+
+#[test]
+fn a_locked_maker_says_so_at_once_and_the_taker_frees_its_coins_and_names_it() {
+    let mut w = World::new();
+    let placed = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap();
+    let ask = placed.resting.unwrap();
+    let ask_id = ask.order.id();
+    w.publish(ask);
+    let placed = w
+        .place(false, w.request(Side::Bid, 50_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    let spend_all = |wallet: &Wallet| {
+        wallet.prepare_send(
+            &wallet.receive_address().to_string(),
+            Unit::Btc,
+            SendAmount::Max,
+            1,
+            NOW_MS,
+        )
+    };
+    assert!(spend_all(&w.bob.wallet).is_err(), "held for the swap");
+
+    // Alice's wallet is locked: she has no desk, and answers without one.
+    assert_eq!(answer_locked(w.bob.peer, b"not a proposal"), None);
+    let answer = answer_locked(w.bob.peer, &proposal.payload).expect("an answer");
+    assert_eq!(answer.to, w.bob.peer);
+    assert_eq!(answer.kind, RoutedKind::SwapResponse);
+
+    // Only the maker's answer counts.
+    assert_eq!(
+        w.bob
+            .desk
+            .on_response(&mut w.bob.wallet, w.bob.peer, &answer.payload, NOW_MS),
+        None
+    );
+    assert_eq!(w.bob.desk.pending_takes(), 1);
+    let outcome = w
+        .bob
+        .desk
+        .on_response(&mut w.bob.wallet, w.alice.peer, &answer.payload, NOW_MS)
+        .unwrap();
+    assert_eq!(
+        outcome,
+        TakeOutcome::Unavailable {
+            order: ask_id,
+            maker: w.alice.desk.maker_key(),
+        }
+    );
+    assert_eq!(w.bob.desk.pending_takes(), 0);
+    assert!(spend_all(&w.bob.wallet).is_ok(), "freed at once");
+    assert!(
+        w.bob
+            .desk
+            .on_tick(&mut w.bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS)
+            .is_empty(),
+        "nothing left to time out"
+    );
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
 }

@@ -730,6 +730,26 @@ fn an_unanswered_swap_times_out_and_frees_the_takers_coins() {
 }
 
 #[test]
+fn a_locked_makers_answer_ends_the_swap_at_once_and_only_its_own() {
+    let (mut m, ask, _) = market_with_ask();
+    let (mut swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    let (other, _) = m.bob_proposes(ask, 100_000_000, |_, _| {});
+    assert_eq!(
+        swap.on_response(SwapResponse::Unavailable { txid: other.txid() }),
+        Err(SwapError::NotOurs)
+    );
+    assert_eq!(swap.state(), &TakerState::Proposed);
+    assert_eq!(
+        swap.on_response(SwapResponse::Unavailable { txid: swap.txid() }),
+        Ok(&TakerState::Unavailable)
+    );
+    assert!(
+        !swap.on_tick(NOW_MS + SWAP_TIMEOUT_MILLIS),
+        "an answered swap does not time out"
+    );
+}
+
+#[test]
 fn a_maker_answer_that_is_not_the_proposed_transaction_is_rejected() {
     let (mut m, ask, _) = market_with_ask();
     let (mut swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
@@ -764,6 +784,13 @@ fn swap_messages_round_trip_and_garbage_is_an_error() {
     assert_eq!(SwapResponse::decode(&refusal.encode()).unwrap(), refusal);
     let accepted = SwapResponse::Accepted(swap.proposal.tx.clone());
     assert_eq!(SwapResponse::decode(&accepted.encode()).unwrap(), accepted);
+    let unavailable = SwapResponse::Unavailable { txid: swap.txid() };
+    let bytes = unavailable.encode();
+    assert_eq!(SwapResponse::decode(&bytes).unwrap(), unavailable);
+    for len in 0..bytes.len() {
+        assert!(SwapResponse::decode(&bytes[..len]).is_err());
+    }
+    assert!(SwapResponse::decode(&[&bytes[..], &[0]].concat()).is_err());
     assert_eq!(
         SwapResponse::decode(&[1, 7]),
         Err(SwapError::Malformed("unknown response"))

@@ -2,7 +2,8 @@
 //! places orders (funded by coins it reserves, signed by the node's key, which is the maker's
 //! identity and peer id), takes the orders an incoming one crosses (one swap proposal per fill,
 //! routed to the maker), answers proposals made to its own orders, cancels them, and remembers
-//! the trades that settled. Sans-I/O like the rest of the core: the driver submits the orders,
+//! the trades that settled. While the wallet is locked there is no desk: [`answer_locked`]
+//! tells takers at once that the maker cannot sign. Sans-I/O like the rest of the core: the driver submits the orders,
 //! updates and transactions it returns, and routes the messages.
 
 use core::fmt;
@@ -144,6 +145,12 @@ pub enum TakeOutcome {
     Settled { trade: Trade, tx: Transaction },
     /// The maker refused; the coins are free again.
     Refused { order: OrderId, reason: String },
+    /// The maker cannot sign now (its wallet is locked); the coins are free again. Its orders
+    /// are to be skipped a while, as a maker that does not answer.
+    Unavailable {
+        order: OrderId,
+        maker: XOnlyPublicKey,
+    },
 }
 
 /// What the maker side makes of a proposal.
@@ -559,10 +566,7 @@ impl Desk {
         now_millis: u64,
     ) -> Option<TakeOutcome> {
         let response = SwapResponse::decode(payload).ok()?;
-        let txid = match &response {
-            SwapResponse::Accepted(tx) => tx.compute_txid(),
-            SwapResponse::Refused { txid, .. } => *txid,
-        };
+        let txid = response.txid();
         let at = self
             .takes
             .iter()
@@ -583,6 +587,13 @@ impl Desk {
                 Some(TakeOutcome::Refused {
                     order: take.trade.order,
                     reason,
+                })
+            }
+            TakerState::Unavailable => {
+                wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
+                Some(TakeOutcome::Unavailable {
+                    order: take.trade.order,
+                    maker: take.maker,
                 })
             }
             TakerState::Proposed | TakerState::TimedOut => None,
@@ -633,4 +644,19 @@ impl Desk {
         }
         self.trades.push_back(trade);
     }
+}
+
+/// What a maker whose wallet is locked (it has no desk) answers a routed swap proposal from
+/// `from`: that it cannot sign now, so the taker frees its coins and skips the maker's orders
+/// at once rather than after [`SWAP_TIMEOUT_MILLIS`]. None for bytes that are no proposal.
+pub fn answer_locked(from: PeerId, payload: &[u8]) -> Option<Outgoing> {
+    let proposal = SwapProposal::decode(payload).ok()?;
+    Some(Outgoing {
+        to: from,
+        kind: RoutedKind::SwapResponse,
+        payload: SwapResponse::Unavailable {
+            txid: proposal.tx.compute_txid(),
+        }
+        .encode(),
+    })
 }

@@ -303,9 +303,20 @@ pub enum SwapResponse {
     Accepted(Transaction),
     /// The maker will not sign, and why.
     Refused { txid: Txid, reason: String },
+    /// The maker cannot sign anything now (its wallet is locked): the proposal may be sound,
+    /// but none of the maker's orders can be taken until it unlocks.
+    Unavailable { txid: Txid },
 }
 
 impl SwapResponse {
+    /// The transaction this answers the proposal of.
+    pub fn txid(&self) -> Txid {
+        match self {
+            SwapResponse::Accepted(tx) => tx.compute_txid(),
+            SwapResponse::Refused { txid, .. } | SwapResponse::Unavailable { txid } => *txid,
+        }
+    }
+
     /// A refusal of the proposal of `txid` for `error`.
     pub fn refusal(txid: Txid, error: &dyn fmt::Display) -> SwapResponse {
         let reason = crate::encode::truncated(error.to_string(), MAX_REASON_LEN);
@@ -324,6 +335,10 @@ impl SwapResponse {
                 out.extend_from_slice(txid.as_byte_array());
                 out.push(reason.len() as u8);
                 out.extend_from_slice(reason.as_bytes());
+            }
+            SwapResponse::Unavailable { txid } => {
+                out.push(2);
+                out.extend_from_slice(txid.as_byte_array());
             }
         }
         out
@@ -345,6 +360,9 @@ impl SwapResponse {
                     .to_owned();
                 SwapResponse::Refused { txid, reason }
             }
+            2 => SwapResponse::Unavailable {
+                txid: Txid::from_byte_array(reader.array()?),
+            },
             _ => return Err(SwapError::Malformed("unknown response")),
         };
         finish(reader, response)
@@ -667,6 +685,8 @@ pub enum TakerState {
     Settled(Transaction),
     /// The maker refused, for the reason given; the coins are free again.
     Refused(String),
+    /// The maker cannot sign now (its wallet is locked); the coins are free again.
+    Unavailable,
     /// No answer in time; the coins are free again (should the maker still broadcast, the
     /// swap simply happens: both sides get what the order said).
     TimedOut,
@@ -738,6 +758,12 @@ impl TakerSwap {
                     return Err(SwapError::NotOurs);
                 }
                 self.state = TakerState::Refused(reason);
+            }
+            SwapResponse::Unavailable { txid } => {
+                if txid != self.txid {
+                    return Err(SwapError::NotOurs);
+                }
+                self.state = TakerState::Unavailable;
             }
         }
         Ok(&self.state)
