@@ -1253,19 +1253,38 @@ impl Page {
             return;
         };
         let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
-        let (mut notice, effects) =
+        let (mut notice, mut effects) =
             page_market::run(command, desk, wallet, book, chain, coin, now(), &aux);
         for proposal in effects.proposals {
             self.route(proposal);
         }
+        if let Some(tx) = effects.funding_tx {
+            if let Err(err) = self.submit_tx(tx) {
+                notice = Notice::Refused(format!(
+                    "The order is not placed: the payment that funds it was refused ({err})"
+                ));
+                self.unplace(effects.order.take());
+            }
+        }
         if effects.order.is_some() || effects.update.is_some() {
+            let order = effects.order.clone();
             if let Err(err) = self.submit_to_book(effects.order, effects.update) {
                 notice = Notice::Refused(format!("The book refused it: {err}"));
+                self.unplace(order);
             }
         }
         self.keep_wallet_metadata();
         self.market_moved = true;
         self.market_notice = Some(notice);
+    }
+
+    /// Frees the coins of an order of this tab that did not reach the book.
+    fn unplace(&mut self, order: Option<SignedOrder>) {
+        if let (Some(order), Some(desk), Some(wallet)) =
+            (order, self.desk.as_mut(), self.wallet.unlocked())
+        {
+            desk.unplace(wallet, &order, now());
+        }
     }
 
     /// A swap proposal to one of this tab's orders: checked, signed, submitted, answered; on

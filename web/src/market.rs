@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use bitcoin::OutPoint;
+use bitcoin::{OutPoint, Transaction};
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::utxo::Coin;
@@ -47,6 +47,9 @@ pub enum MarketCommand {
 pub struct MarketEffects {
     /// An order to submit to the book and announce.
     pub order: Option<SignedOrder>,
+    /// The wallet's payment to itself that makes the order's funding coin: to submit to the
+    /// mempool first (the order is withdrawn if it is refused).
+    pub funding_tx: Option<Transaction>,
     /// An update (a cancel) to submit to the book and announce.
     pub update: Option<SignedUpdate>,
     /// Swap proposals to route to makers.
@@ -170,6 +173,7 @@ pub fn run(
                         ));
                     }
                     effects.order = placed.resting;
+                    effects.funding_tx = placed.funding_tx;
                     effects.proposals = placed.proposals;
                     Notice::Done(parts.join("; "))
                 }

@@ -152,6 +152,8 @@ impl World {
         }
     }
 
+    /// Places `request` for Alice or Bob, and submits the payment that funds its rest, as a
+    /// driver does.
     fn place(&mut self, alice: bool, request: OrderRequest) -> Result<Placed, PlaceError> {
         let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
         let trader = if alice {
@@ -159,9 +161,14 @@ impl World {
         } else {
             &mut self.bob
         };
-        trader
-            .desk
-            .place(&mut trader.wallet, &self.book, coin, request, NOW_MS, &AUX)
+        let placed =
+            trader
+                .desk
+                .place(&mut trader.wallet, &self.book, coin, request, NOW_MS, &AUX)?;
+        if let Some(tx) = placed.funding_tx.clone() {
+            self.submit(tx);
+        }
+        Ok(placed)
     }
 
     fn publish(&mut self, order: SignedOrder) {
@@ -194,27 +201,47 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     assert_eq!(w.units(&w.alice), SUPPLY);
     let (alice_btc, bob_btc) = (btc(&w.alice), btc(&w.bob));
 
-    // Alice sells 600,000,000 units at 50,000 sat per 10^8: nothing to take, all of it rests.
+    // Alice sells 600,000,000 of her units (all in one coin) at 50,000 sat per 10^8: nothing
+    // to take, all of it rests, funded by a coin of exactly 600,000,000 units that a payment to
+    // herself makes (the place helper submits it): the other units stay free.
     let placed = w
         .place(true, w.request(Side::Ask, 50_000, 600_000_000))
         .unwrap();
     assert!(placed.proposals.is_empty());
+    let funding_tx = placed.funding_tx.expect("a payment makes the order's coin");
     let ask = placed.resting.expect("the order rests");
     let ask_id = ask.order.id();
     let funding = ask.order.funding.clone();
+    let [coin] = &funding[..] else {
+        panic!("one funding coin: {funding:?}");
+    };
+    assert_eq!(coin.txid, funding_tx.compute_txid());
+    let coin = w.mempool.coin(&w.chain, coin).expect("in the mempool");
+    assert_eq!(coin.assets.amount(&w.gold), 600_000_000);
+    assert_eq!(w.units(&w.alice), SUPPLY, "she paid herself");
+    let split_fee = alice_btc - btc(&w.alice);
+    assert!(
+        (1..1_000).contains(&split_fee),
+        "the payment cost its fee only: {split_fee}"
+    );
+    let alice_btc = alice_btc - split_fee;
     w.publish(ask);
-    // Its coin is held back: a send of GOLD cannot take it.
-    assert!(w
-        .alice
-        .wallet
-        .prepare_send(
-            &w.alice.wallet.receive_address().to_string(),
+    // Its coin is held back, the rest is not (once mined: the remainder of an asset payment is
+    // paid to a receive address, whose unconfirmed coins the wallet does not spend): 400,000,000
+    // units can be sent, one more cannot.
+    w.mine();
+    let send_gold = |wallet: &Wallet, units| {
+        wallet.prepare_send(
+            &wallet.receive_address().to_string(),
             Unit::Asset(w.gold),
-            SendAmount::Exact(1),
+            SendAmount::Exact(units),
             1,
-            NOW_MS
+            NOW_MS,
         )
-        .is_err());
+    };
+    let sent = send_gold(&w.alice.wallet, SUPPLY - 600_000_000);
+    assert!(sent.is_ok(), "{sent:?}");
+    assert!(send_gold(&w.alice.wallet, SUPPLY - 600_000_000 + 1).is_err());
     assert_eq!(w.alice.desk.my_orders(&w.book).len(), 1);
     assert!(w.bob.desk.my_orders(&w.book).is_empty());
 
@@ -463,4 +490,53 @@ fn a_locked_maker_says_so_at_once_and_the_taker_frees_its_coins_and_names_it() {
         "nothing left to time out"
     );
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
+}
+
+#[test]
+fn a_bid_is_funded_by_a_coin_of_its_value_and_the_rest_stays_free() {
+    let mut w = World::new();
+    let bob_btc = btc(&w.bob);
+    // Bob bids 200,000,000 units at 50,000 sat per 10^8: 100,000 sat, from a reward of far
+    // more. A payment to himself makes a coin of exactly that.
+    let request = w.request(Side::Bid, 50_000, 200_000_000);
+    let placed = w.place(false, request).unwrap();
+    let funding_tx = placed.funding_tx.expect("a payment makes the bid's coin");
+    let bid = placed.resting.unwrap();
+    let funding = bid.order.funding.clone();
+    let [outpoint] = funding[..] else {
+        panic!("one funding coin: {funding:?}");
+    };
+    assert_eq!(outpoint.txid, funding_tx.compute_txid());
+    let coin = w.mempool.coin(&w.chain, &outpoint).expect("in the mempool");
+    assert_eq!(coin.output.value.to_sat(), 100_000);
+    assert!(coin.assets.is_empty());
+    let fee = bob_btc - btc(&w.bob);
+    assert!((1..1_000).contains(&fee), "its fee only: {fee}");
+    // The rest is free at once (its change is the wallet's own): all but the bid's coin.
+    let send = |wallet: &Wallet, sats| {
+        wallet.prepare_send(
+            &wallet.receive_address().to_string(),
+            Unit::Btc,
+            SendAmount::Exact(sats),
+            1,
+            NOW_MS,
+        )
+    };
+    let free = bob_btc - fee - 100_000;
+    let sent = send(&w.bob.wallet, free - 1_000);
+    assert!(sent.is_ok(), "{sent:?}");
+    assert!(send(&w.bob.wallet, free + 1).is_err());
+
+    // Cancelled and placed again, the bid is funded by the same coin, with no new payment.
+    let id = bid.order.id();
+    w.publish(bid);
+    let cancel = w
+        .bob
+        .desk
+        .cancel(&mut w.bob.wallet, &w.book, &id, NOW_MS, &AUX)
+        .unwrap();
+    w.apply(cancel);
+    let placed = w.place(false, request).unwrap();
+    assert!(placed.funding_tx.is_none(), "no second payment");
+    assert_eq!(placed.resting.unwrap().order.funding, funding);
 }

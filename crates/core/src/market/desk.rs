@@ -25,7 +25,7 @@ use crate::chain::assets::AssetId;
 use crate::chain::utxo::Coin;
 use crate::wallet::build::ForeignCoin;
 use crate::wallet::metadata::DeviceId;
-use crate::wallet::session::{PayError, Wallet};
+use crate::wallet::session::{OrderFunding, PayError, Wallet};
 use crate::wire::{PeerId, RoutedKind};
 
 /// Trades remembered for the history (the oldest are forgotten first).
@@ -65,6 +65,10 @@ pub struct Placed {
     pub taking: u64,
     /// The order for the rest, to submit to the book.
     pub resting: Option<SignedOrder>,
+    /// The wallet's payment to itself that makes the rest's funding coin (when its coins held
+    /// more than the rest needs), to submit to the mempool before the order goes to the book.
+    /// Should the mempool refuse it, [`Desk::unplace`] the order.
+    pub funding_tx: Option<Transaction>,
     /// Why the rest does not rest, when some was taken but the rest could not be placed.
     pub unplaced: Option<PlaceError>,
 }
@@ -298,7 +302,10 @@ impl Desk {
         let rest = request.amount - placed.taking;
         if rest > 0 {
             match self.rest(wallet, &request, rest, now_millis, aux_rand) {
-                Ok(order) => placed.resting = Some(order),
+                Ok((order, funding_tx)) => {
+                    placed.resting = Some(order);
+                    placed.funding_tx = funding_tx;
+                }
                 Err(err) if placed.proposals.is_empty() => return Err(err),
                 Err(err) => placed.unplaced = Some(err),
             }
@@ -382,7 +389,8 @@ impl Desk {
         Ok(outgoing)
     }
 
-    /// Signs the order for `rest` of `request`, funded by reserved coins.
+    /// Signs the order for `rest` of `request`, funded by reserved coins, and the payment that
+    /// makes its funding coin if there is one.
     fn rest(
         &mut self,
         wallet: &mut Wallet,
@@ -390,11 +398,21 @@ impl Desk {
         rest: u64,
         now_millis: u64,
         aux_rand: &[u8; 32],
-    ) -> Result<SignedOrder, PlaceError> {
+    ) -> Result<(SignedOrder, Option<Transaction>), PlaceError> {
         let sats = value_sats(rest, request.price, Rounding::Up)
             .ok_or(PlaceError::Order(OrderError::TooLarge))?;
-        let funding = wallet
-            .order_funding(request.side, request.market, rest, sats, now_millis)
+        let OrderFunding {
+            coins: funding,
+            split,
+        } = wallet
+            .prepare_order_funding(
+                request.side,
+                request.market,
+                rest,
+                sats,
+                request.sat_per_vb,
+                now_millis,
+            )
             .map_err(PlaceError::Funding)?;
         let expiry_millis = now_millis.saturating_add(request.lifetime_millis);
         let mut order = Order {
@@ -411,10 +429,21 @@ impl Desk {
             change: wallet.swap_receive_script(),
         };
         order.check().map_err(PlaceError::Order)?;
+        // Signed first, so that the order's scripts come after the ones the payment uses.
+        let funding_tx = split.map(|split| wallet.sign(&split, aux_rand));
         (order.receive, order.change) = wallet.order_scripts();
         self.nonce += 1;
         wallet.reserve(&funding, self.device, expiry_millis, now_millis);
-        Ok(SignedOrder::sign(&self.secp, order, &self.key, aux_rand))
+        Ok((
+            SignedOrder::sign(&self.secp, order, &self.key, aux_rand),
+            funding_tx,
+        ))
+    }
+
+    /// An order [`Desk::place`] made that did not reach the book (its funding payment or the
+    /// order itself was refused): its coins are free again.
+    pub fn unplace(&mut self, wallet: &mut Wallet, order: &SignedOrder, now_millis: u64) {
+        wallet.reserve(&order.order.funding, self.device, 0, now_millis);
     }
 
     /// Cancels this desk's order `id`; its coins are free again.

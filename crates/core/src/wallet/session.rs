@@ -65,6 +65,16 @@ pub fn build_unreserved<T>(
 /// The purpose of the wallet's one account (native segwit, as BIP84).
 const PURPOSE: Purpose = Purpose::Bip84;
 
+/// An order's funding ([`Wallet::prepare_order_funding`]).
+#[derive(Debug, Clone)]
+pub struct OrderFunding {
+    /// The coins the order offers.
+    pub coins: Vec<OutPoint>,
+    /// The payment to itself that makes its one coin, when the wallet's coins held more than
+    /// the order needs: to sign and submit before the order is published.
+    pub split: Option<BuiltTx>,
+}
+
 /// An unlocked wallet: one BIP84 account following one chain.
 #[derive(Debug, Clone)]
 pub struct Wallet {
@@ -496,17 +506,18 @@ impl Wallet {
         }
     }
 
-    /// The coins that fund an order: for an ask, coins carrying `units` of `market` (largest
-    /// first); for a bid, coins without assets worth `sats` (largest first). At most
-    /// [`MAX_FUNDING`] coins, none reserved.
-    pub fn order_funding(
+    /// Whole coins to fund an order: for an ask, coins carrying `units` of `market`; for a bid,
+    /// coins without assets worth `sats`. A coin of exactly that (one an earlier order's
+    /// payment made), else the largest first, at most [`MAX_FUNDING`] coins, none reserved;
+    /// and whether they hold more than it needs.
+    fn order_coins(
         &self,
         side: Side,
         market: AssetId,
         units: u64,
         sats: u64,
         now_millis: u64,
-    ) -> Result<Vec<OutPoint>, PayError> {
+    ) -> Result<(Vec<OutPoint>, bool), PayError> {
         let coins = self.coins(now_millis);
         let (mut candidates, needed): (Vec<(u64, OutPoint)>, u64) = match side {
             Side::Ask => (
@@ -526,6 +537,9 @@ impl Wallet {
                 sats,
             ),
         };
+        if let Some((_, exact)) = candidates.iter().find(|(value, _)| *value == needed) {
+            return Ok((vec![*exact], false));
+        }
         candidates.sort_unstable_by(|a, b| b.cmp(a));
         let available: u64 = candidates.iter().map(|(value, _)| value).sum();
         let mut funding = Vec::new();
@@ -548,7 +562,97 @@ impl Wallet {
                 available: available.min(gathered),
             });
         }
-        Ok(funding)
+        Ok((funding, gathered > needed))
+    }
+
+    /// The coins that fund an order: for an ask, `units` of `market`; for a bid, `sats` (none
+    /// reserved). When the wallet's coins hold more than the order needs (a 1,000-unit coin for
+    /// a 100-unit ask), it prepares a payment to itself of exactly what the order needs, whose
+    /// output is then the order's one funding coin: the rest stays free to spend and to fund
+    /// other orders, for the payment's fee (at `sat_per_vb`). Whole coins (the largest first,
+    /// at most [`MAX_FUNDING`]) fund it when nothing would be freed or the payment cannot be
+    /// built.
+    pub fn prepare_order_funding(
+        &self,
+        side: Side,
+        market: AssetId,
+        units: u64,
+        sats: u64,
+        sat_per_vb: u64,
+        now_millis: u64,
+    ) -> Result<OrderFunding, PayError> {
+        let (coins, excess) = self.order_coins(side, market, units, sats, now_millis)?;
+        let split = excess
+            .then(|| self.prepare_split(side, market, units, sats, sat_per_vb, now_millis))
+            .flatten();
+        Ok(match split {
+            // The txid is the signed transaction's: the wallet's inputs are all segwit.
+            Some((split, vout)) => OrderFunding {
+                coins: vec![OutPoint::new(split.tx.compute_txid(), vout)],
+                split: Some(split),
+            },
+            None => OrderFunding { coins, split: None },
+        })
+    }
+
+    /// The payment of exactly what an order needs to this wallet's next change address (its
+    /// change to the one after), and the output that receives it; None when it would free
+    /// nothing or cannot be built.
+    fn prepare_split(
+        &self,
+        side: Side,
+        market: AssetId,
+        units: u64,
+        sats: u64,
+        sat_per_vb: u64,
+        now_millis: u64,
+    ) -> Option<(BuiltTx, u32)> {
+        let fee_rate = fee_rate(sat_per_vb).ok()?;
+        let index = self.metadata.next_index(PURPOSE, Keychain::Internal);
+        let to = self.account().script_pubkey(Keychain::Internal, index);
+        let change = (0, index + 1);
+        let accounts = self.tracker.accounts();
+        let built = match side {
+            Side::Ask => self.build_with(now_millis, |coins| {
+                let remainder = (0, self.metadata.next_index(PURPOSE, Keychain::External));
+                build_transfer(
+                    coins,
+                    market,
+                    units,
+                    to.clone(),
+                    fee_rate,
+                    accounts,
+                    remainder,
+                    change,
+                )
+            }),
+            Side::Bid => self.build_with(now_millis, |coins| {
+                let request = PaymentRequest {
+                    recipients: vec![(to.clone(), Amount::from_sat(sats))],
+                    fee_rate,
+                };
+                build_payment(coins, &request, accounts, change)
+            }),
+        }
+        .ok()?;
+        let frees = match side {
+            Side::Ask => {
+                let spent: u64 = built
+                    .inputs
+                    .iter()
+                    .map(|coin| coin.assets.amount(&market))
+                    .sum();
+                spent > units
+            }
+            // Without change the excess would go to the fee.
+            Side::Bid => built.change.is_some(),
+        };
+        let vout = built
+            .tx
+            .output
+            .iter()
+            .position(|output| output.script_pubkey == to)?;
+        frees.then_some((built, vout as u32))
     }
 
     /// Fresh scripts for an order: where it is paid (external) and where its change returns
