@@ -226,10 +226,8 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     );
     let alice_btc = alice_btc - split_fee;
     w.publish(ask);
-    // Its coin is held back, the rest is not (once mined: the remainder of an asset payment is
-    // paid to a receive address, whose unconfirmed coins the wallet does not spend): 400,000,000
-    // units can be sent, one more cannot.
-    w.mine();
+    // Its coin is held back, the rest is not, before the payment confirms (nobody else could
+    // double-spend it): 400,000,000 units can be sent, one more cannot.
     let send_gold = |wallet: &Wallet, units| {
         wallet.prepare_send(
             &wallet.receive_address().to_string(),

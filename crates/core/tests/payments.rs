@@ -17,7 +17,7 @@ use bitmesh_core::wallet::coin_select::SelectionError;
 use bitmesh_core::wallet::keys::{Account, Keychain, Purpose};
 use bitmesh_core::wallet::metadata::{DeviceId, Metadata, Stamp};
 use bitmesh_core::wallet::mnemonic;
-use bitmesh_core::wallet::tracker::{Tracker, Unit};
+use bitmesh_core::wallet::tracker::{Tracker, TxStatus, Unit};
 use bitmesh_core::Network;
 
 const NOW: u32 = 2_000_000_000;
@@ -389,4 +389,61 @@ fn max_sends_everything_but_the_fee() {
         build_sweep(&[], stranger, FeeRate::from_sat_per_kwu(500)),
         Err(BuildError::Dust { .. })
     ));
+}
+
+#[test]
+fn unconfirmed_coins_are_spent_only_when_nobody_else_can_double_spend_them() {
+    use bitcoin::hashes::Hash;
+    use bitcoin::{OutPoint, Transaction, TxIn, TxOut};
+    let mut wallet = Wallet::funded(Purpose::Bip84, 2);
+    let own = wallet.tracker.accounts()[0].script_pubkey(Keychain::External, 5);
+    let unconfirmed = |wallet: &Wallet| -> Vec<OutPoint> {
+        spendable(&wallet.tracker, &wallet.metadata, 0, 2)
+            .into_iter()
+            .filter(|coin| matches!(coin.status, TxStatus::Unconfirmed { .. }))
+            .map(|coin| coin.outpoint)
+            .collect()
+    };
+
+    // A payment of the wallet's coins alone, to one of its receive addresses: its output and
+    // its change may be spent before it confirms.
+    let tx = wallet.pay(&own, 1_000_000).unwrap();
+    wallet.tracker.mempool_added(&tx, 1);
+    let txid = tx.compute_txid();
+    let paid = tx
+        .output
+        .iter()
+        .position(|output| output.script_pubkey == own)
+        .unwrap();
+    let mut expected: Vec<OutPoint> = (0..tx.output.len())
+        .map(|vout| OutPoint::new(txid, vout as u32))
+        .collect();
+    expected.sort();
+    let mut got = unconfirmed(&wallet);
+    got.sort();
+    assert_eq!(got, expected, "both outputs");
+    assert!(got.contains(&OutPoint::new(txid, paid as u32)));
+
+    // A stranger's unconfirmed payment to the same address may never confirm: not spent.
+    let stranger = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::new(bitcoin::Txid::from_byte_array([7; 32]), 0),
+            ..TxIn::default()
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(50_000),
+            script_pubkey: own.clone(),
+        }],
+    };
+    wallet.tracker.mempool_added(&stranger, 2);
+    assert_eq!(
+        wallet.tracker.balances()[&Unit::Btc].unconfirmed,
+        tx.output.iter().map(|o| o.value.to_sat()).sum::<u64>() + 50_000,
+        "the wallet sees it"
+    );
+    let mut after = unconfirmed(&wallet);
+    after.sort();
+    assert_eq!(after, expected, "but does not spend it");
 }

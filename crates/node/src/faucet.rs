@@ -126,6 +126,7 @@ impl NodeWallet {
                             height: coin.height,
                         },
                         is_coinbase: coin.is_coinbase,
+                        from_self: false,
                         key: (0, keychain, 0),
                     });
                 }
@@ -167,6 +168,7 @@ impl NodeWallet {
                         seen: entry.entered,
                     },
                     is_coinbase: false,
+                    from_self: true,
                     key: (0, keychain, 0),
                 });
             }

@@ -339,6 +339,8 @@ fn scan(account: &Account, network: WalletNetwork, node: &str) -> Result<Scan, W
                     assets: Default::default(),
                     status,
                     is_coinbase,
+                    // Unknown from the explorer's answer: unconfirmed coins stay unspent.
+                    from_self: false,
                     key: (0, keychain, index - 1),
                 });
             }

@@ -147,8 +147,9 @@ pub fn spendable(
             TxStatus::Confirmed { height } => {
                 !output.is_coinbase || tracker.tip() + 1 - height >= maturity
             }
-            // Only our own change: a stranger's unconfirmed payment may never confirm.
-            TxStatus::Unconfirmed { .. } => output.key.1 == Keychain::Internal,
+            // Only our own change, or what a transaction of our coins alone paid us: a
+            // stranger's unconfirmed payment may never confirm.
+            TxStatus::Unconfirmed { .. } => output.key.1 == Keychain::Internal || output.from_self,
         })
         .collect()
 }

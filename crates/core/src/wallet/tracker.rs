@@ -41,6 +41,9 @@ pub struct OwnedOutput {
     pub status: TxStatus,
     /// Whether a coinbase made it.
     pub is_coinbase: bool,
+    /// Whether every input of the transaction that made it spent a coin of the wallet's own
+    /// (a payment to itself, an asset transfer's remainder): nobody else can double-spend it.
+    pub from_self: bool,
     /// Which key: account index in the tracker, chain and index.
     pub key: (usize, Keychain, u32),
 }
@@ -358,9 +361,19 @@ impl Tracker {
         let spent: HashSet<OutPoint> = live()
             .flat_map(|(_, (tx, _))| tx.input.iter().map(|txin| txin.previous_output))
             .collect();
+        let ours = |outpoint: &OutPoint| {
+            self.txs.get(&outpoint.txid).is_some_and(|(parent, _)| {
+                parent
+                    .output
+                    .get(outpoint.vout as usize)
+                    .is_some_and(|txout| self.scripts.contains_key(&txout.script_pubkey))
+            })
+        };
         let mut outputs: Vec<OwnedOutput> = live()
             .flat_map(|(txid, (tx, status))| {
                 let assets = output_assets(tx);
+                let from_self =
+                    !tx.is_coinbase() && tx.input.iter().all(|txin| ours(&txin.previous_output));
                 tx.output
                     .iter()
                     .enumerate()
@@ -373,6 +386,7 @@ impl Tracker {
                             assets: assets[vout].clone(),
                             status: *status,
                             is_coinbase: tx.is_coinbase(),
+                            from_self,
                             key,
                         })
                     })
