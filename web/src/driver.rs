@@ -1261,7 +1261,7 @@ impl Page {
         if let Some(tx) = effects.funding_tx {
             if let Err(err) = self.submit_tx(tx) {
                 notice = Notice::Refused(format!(
-                    "The order is not placed: the payment that funds it was refused ({err})"
+                    "Not placed in the book: the payment that funds it was refused ({err})"
                 ));
                 self.unplace(effects.order.take());
             }

@@ -3,8 +3,8 @@
 //! identity and peer id), takes the orders an incoming one crosses (one swap proposal per fill,
 //! routed to the maker), answers proposals made to its own orders, cancels them, and remembers
 //! the trades that settled. While the wallet is locked there is no desk: [`answer_locked`]
-//! tells takers at once that the maker cannot sign. Sans-I/O like the rest of the core: the driver submits the orders,
-//! updates and transactions it returns, and routes the messages.
+//! tells takers at once that the maker cannot sign. Sans-I/O like the rest of the core: the
+//! driver submits the orders, updates and transactions it returns, and routes the messages.
 
 use core::fmt;
 use std::collections::{HashMap, VecDeque};
