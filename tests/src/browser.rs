@@ -245,6 +245,18 @@ impl Browser {
             .await
     }
 
+    /// Waits, with a DOM observer in the page, until the element matching `selector` is there
+    /// and its text does not contain `needle`; returns its text.
+    pub async fn wait_for_text_without(&self, selector: &str, needle: &str) -> Result<String> {
+        self.wait_until(
+            selector,
+            "!text.includes(goal)",
+            json!(needle),
+            &format!("a text without {needle}"),
+        )
+        .await
+    }
+
     /// Waits, with a DOM observer in the page, until the text of the element matching
     /// `selector` starts with one of `prefixes`; returns its whole text.
     pub async fn wait_for_text_starting(

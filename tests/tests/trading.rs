@@ -24,6 +24,11 @@ const WATCH_ASKS: &str = "window.bitmeshSeen = []; let shown = false;
         shown = row !== null;
     }).observe(document.body, { subtree: true, childList: true, characterData: true });
     return true;";
+/// Cancels the one of the tab's orders that has 10.00 DEMO left.
+const CANCEL_TEN: &str = "const row = [...document.querySelectorAll('#my-orders tbody tr')]
+        .find((row) => row.querySelector('.remaining').textContent === '10.00 DEMO');
+    row.querySelector('.cancel').click();
+    return true;";
 /// Counts the orders the profile's IndexedDB keeps.
 const KEPT_ORDERS: &str = "const done = arguments[arguments.length - 1];
     const open = indexedDB.open('bitmesh-test');
@@ -135,14 +140,21 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
 
         // While B is locked, A sells into B's bid (with DEMO its resting ask does not hold):
         // B cannot sign and says so at once, so A's coins are free again and B's bid is
-        // skipped as offline, without waiting a minute.
+        // skipped as offline, without waiting a minute; A's sell is placed again, skips B's
+        // bid and rests. A cancels it.
         b.wait_for_neighbours(2).await?;
         place_order(&a, "sell", "0.000005", "10").await?;
         a.wait_for_text("#market-notice", "The maker's wallet is locked")
             .await?;
+        a.wait_for_text("#market-notice", "placed again: Order placed: sell 10.00 DEMO")
+            .await?;
         a.wait_for_text("#bids .offline", "1 maker offline").await?;
         assert_eq!(a.text("#bids .amount").await?, "10.00", "B's bid is not taken");
+        a.wait_for_text("#asks", "0.00000500").await?;
         screenshots(&a, &b, "5-maker-locked").await?;
+        a.eval(CANCEL_TEN).await?;
+        a.wait_for_text("#market-notice", "Order cancelled").await?;
+        a.wait_for_text_without("#asks", "0.00000500").await?;
 
         b.fill("#unlock-password", PASSWORD).await?;
         b.click("#unlock").await?;

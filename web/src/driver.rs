@@ -1253,29 +1253,70 @@ impl Page {
             return;
         };
         let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
-        let (mut notice, mut effects) =
+        let (mut notice, effects) =
             page_market::run(command, desk, wallet, book, chain, coin, now(), &aux);
+        if let Some(refusal) = self.market_effects(effects) {
+            notice = Notice::Refused(refusal);
+        }
+        self.keep_wallet_metadata();
+        self.market_moved = true;
+        self.market_notice = Some(notice);
+    }
+
+    /// Does what a market operation asks of the tab: routes its swap proposals, submits its
+    /// order's funding payment, then its order or update. Returns why the order or update did
+    /// not reach the book, if it did not.
+    fn market_effects(&mut self, mut effects: page_market::MarketEffects) -> Option<String> {
         for proposal in effects.proposals {
             self.route(proposal);
         }
         if let Some(tx) = effects.funding_tx {
             if let Err(err) = self.submit_tx(tx) {
-                notice = Notice::Refused(format!(
+                self.unplace(effects.order.take());
+                return Some(format!(
                     "Not placed in the book: the payment that funds it was refused ({err})"
                 ));
-                self.unplace(effects.order.take());
             }
         }
-        if effects.order.is_some() || effects.update.is_some() {
-            let order = effects.order.clone();
-            if let Err(err) = self.submit_to_book(effects.order, effects.update) {
-                notice = Notice::Refused(format!("The book refused it: {err}"));
-                self.unplace(order);
-            }
+        if effects.order.is_none() && effects.update.is_none() {
+            return None;
         }
-        self.keep_wallet_metadata();
-        self.market_moved = true;
-        self.market_notice = Some(notice);
+        let order = effects.order.clone();
+        let err = self.submit_to_book(effects.order, effects.update).err()?;
+        self.unplace(order);
+        Some(format!("The book refused it: {err}"))
+    }
+
+    /// Places again the parts of orders whose swaps failed (a limit order does not lose them);
+    /// says what became of them.
+    fn place_again(&mut self) -> String {
+        let retakes = self
+            .desk
+            .as_mut()
+            .map(|desk| desk.take_retakes())
+            .unwrap_or_default();
+        let mut said = Vec::new();
+        for retake in retakes {
+            let aux = random_bytes();
+            let Some(Trading {
+                desk,
+                wallet,
+                book,
+                chain,
+                mempool,
+            }) = self.trading()
+            else {
+                break;
+            };
+            let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
+            let (words, effects) =
+                page_market::run_again(retake, desk, wallet, book, chain, coin, now(), &aux);
+            said.push(self.market_effects(effects).unwrap_or(words));
+        }
+        if said.is_empty() {
+            return "not placed again".into();
+        }
+        format!("placed again: {}", said.join("; "))
     }
 
     /// Frees the coins of an order of this tab that did not reach the book.
@@ -1349,15 +1390,19 @@ impl Page {
                 self.market_notice = Some(Notice::Done(format!("Trade settled: {}", row.text)));
             }
             TakeOutcome::Refused { reason, .. } => {
+                let again = self.place_again();
                 self.market_notice = Some(Notice::Refused(format!(
-                    "The maker refused the trade: {reason}; your coins are free again"
+                    "The maker refused the trade: {reason}; your coins are free again, and its \
+                     part of your order was {again}"
                 )));
             }
             TakeOutcome::Unavailable { maker, .. } => {
+                // Marked first, so that placing again skips its orders.
                 self.mark_offline(&[maker]);
+                let again = self.place_again();
                 self.market_notice = Some(Notice::Refused(format!(
-                    "The maker's wallet is locked: its orders are marked offline ({}) and your \
-                     coins are free again",
+                    "The maker's wallet is locked: its orders are marked offline ({}); your \
+                     coins are free again, and its part of your order was {again}",
                     offline_for()
                 )));
             }
@@ -1367,7 +1412,8 @@ impl Page {
         self.refresh_wallet(true);
     }
 
-    /// Gives up swaps whose makers did not answer in time; their orders are marked offline.
+    /// Gives up swaps whose makers did not answer in time; their orders are marked offline, and
+    /// the parts of orders they were taking placed again.
     fn tick_desk(&mut self) {
         let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
             return;
@@ -1377,9 +1423,10 @@ impl Page {
             return;
         }
         self.mark_offline(&silent);
+        let again = self.place_again();
         self.market_notice = Some(Notice::Refused(format!(
-            "A maker did not answer in time: its orders are marked offline ({}) and your coins \
-             are free again",
+            "A maker did not answer in time: its orders are marked offline ({}); your coins are \
+             free again, and its part of your order was {again}",
             offline_for()
         )));
         self.keep_wallet_metadata();

@@ -12,7 +12,7 @@ use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, OrderView};
-use bitmesh_core::market::desk::{Desk, OrderRequest, Outgoing, PlaceError, Trade};
+use bitmesh_core::market::desk::{Desk, OrderRequest, Outgoing, PlaceError, Placed, Retake, Trade};
 use bitmesh_core::market::order::{OrderId, Side, SignedOrder, SignedUpdate};
 use bitmesh_core::wallet::session::{parse_units, PayError, Wallet};
 use bitmesh_core::wallet::tracker::Unit;
@@ -130,7 +130,7 @@ pub fn run(
             price,
             amount,
         } => {
-            let (name, decimals) = unit_name(chain, Unit::Asset(market));
+            let (_, decimals) = unit_name(chain, Unit::Asset(market));
             let request = parse_price(&price, decimals).and_then(|price| {
                 let amount =
                     parse_units(&amount, decimals).map_err(|err| format!("Amount: {err}"))?;
@@ -150,32 +150,7 @@ pub fn run(
             }) {
                 Err(reason) => Notice::Refused(reason),
                 Ok((request, placed)) => {
-                    let units = |units| format!("{} {name}", format_units(units, decimals));
-                    let mut parts = Vec::new();
-                    if placed.taking > 0 {
-                        parts.push(format!(
-                            "Taking {} from the book: waiting for the makers",
-                            units(placed.taking)
-                        ));
-                    }
-                    if let Some(order) = &placed.resting {
-                        parts.push(format!(
-                            "Order placed: {} {} at {} BTC",
-                            if side == Side::Bid { "buy" } else { "sell" },
-                            units(order.order.amount),
-                            price_text(request.price, decimals)
-                        ));
-                    }
-                    if let Some(err) = &placed.unplaced {
-                        parts.push(format!(
-                            "the rest is not placed: {}",
-                            place_refusal(err, chain)
-                        ));
-                    }
-                    effects.order = placed.resting;
-                    effects.funding_tx = placed.funding_tx;
-                    effects.proposals = placed.proposals;
-                    Notice::Done(parts.join("; "))
+                    Notice::Done(placed_effects(&request, placed, chain, &mut effects))
                 }
             }
         }
@@ -188,6 +163,71 @@ pub fn run(
         },
     };
     (notice, effects)
+}
+
+/// Places again, with the unlocked `wallet`'s desk, the part of an order a failed swap was
+/// taking ([`Desk::take_retakes`]); says what became of it.
+#[allow(clippy::too_many_arguments)]
+pub fn run_again(
+    retake: Retake,
+    desk: &mut Desk,
+    wallet: &mut Wallet,
+    book: &Book,
+    chain: &Chain,
+    coin: impl Fn(&OutPoint) -> Option<Coin>,
+    now_millis: u64,
+    aux_rand: &[u8; 32],
+) -> (String, MarketEffects) {
+    let mut effects = MarketEffects::default();
+    let request = retake.request;
+    let said = match desk.place_again(wallet, book, coin, retake, now_millis, aux_rand) {
+        Ok(placed) => placed_effects(&request, placed, chain, &mut effects),
+        Err(err) => format!(
+            "it could not be placed again: {}",
+            place_refusal(&err, chain)
+        ),
+    };
+    (said, effects)
+}
+
+/// What placing `request` did, in words; what the driver is to do goes into `effects`.
+fn placed_effects(
+    request: &OrderRequest,
+    placed: Placed,
+    chain: &Chain,
+    effects: &mut MarketEffects,
+) -> String {
+    let (name, decimals) = unit_name(chain, Unit::Asset(request.market));
+    let units = |units| format!("{} {name}", format_units(units, decimals));
+    let mut parts = Vec::new();
+    if placed.taking > 0 {
+        parts.push(format!(
+            "Taking {} from the book: waiting for the makers",
+            units(placed.taking)
+        ));
+    }
+    if let Some(order) = &placed.resting {
+        parts.push(format!(
+            "Order placed: {} {} at {} BTC",
+            if request.side == Side::Bid {
+                "buy"
+            } else {
+                "sell"
+            },
+            units(order.order.amount),
+            price_text(request.price, decimals)
+        ));
+    }
+    if let Some(err) = &placed.unplaced {
+        parts.push(format!(
+            "the rest is not placed: {}",
+            place_refusal(err, chain)
+        ));
+    }
+    effects.order = placed.resting;
+    effects.funding_tx = placed.funding_tx;
+    effects.proposals = placed.proposals;
+    parts.join("; ")
 }
 
 /// Why an order is refused, in words, amounts in the unit's own decimals.

@@ -19,10 +19,11 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::desk::{
-    answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, TakeOutcome,
+    answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, Retake,
+    TakeOutcome, MAX_RETAKES,
 };
 use bitmesh_core::market::order::{OrderError, Side, SignedOrder, SignedUpdate};
-use bitmesh_core::market::swap::{REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
+use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
 use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::IssueRequest;
 use bitmesh_core::wallet::metadata::{DeviceId, Metadata};
@@ -165,6 +166,19 @@ impl World {
             trader
                 .desk
                 .place(&mut trader.wallet, &self.book, coin, request, NOW_MS, &AUX)?;
+        if let Some(tx) = placed.funding_tx.clone() {
+            self.submit(tx);
+        }
+        Ok(placed)
+    }
+
+    /// Places Bob's part of an order again, as [`World::place`] does.
+    fn place_again(&mut self, retake: Retake) -> Result<Placed, PlaceError> {
+        let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
+        let bob = &mut self.bob;
+        let placed =
+            bob.desk
+                .place_again(&mut bob.wallet, &self.book, coin, retake, NOW_MS, &AUX)?;
         if let Some(tx) = placed.funding_tx.clone() {
             self.submit(tx);
         }
@@ -420,6 +434,15 @@ fn an_unanswered_swap_is_given_up_and_its_coins_freed() {
         .on_tick(&mut w.bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS);
     assert_eq!(silent, vec![w.alice.desk.maker_key()]);
     assert_eq!(w.bob.desk.pending_takes(), 0);
+    let retakes = w.bob.desk.take_retakes();
+    assert_eq!(
+        retakes
+            .iter()
+            .map(|retake| retake.request)
+            .collect::<Vec<_>>(),
+        vec![w.request(Side::Bid, 50_000, 200_000_000)],
+        "its part, to place again"
+    );
     assert!(
         spend_all(&w.bob.wallet, NOW_MS + 1).is_ok(),
         "freed at once"
@@ -488,6 +511,71 @@ fn a_locked_maker_says_so_at_once_and_the_taker_frees_its_coins_and_names_it() {
         "nothing left to time out"
     );
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
+
+    // The part it was taking is not lost: placed again with Alice marked unreachable (as the
+    // driver marks her), it skips her ask and rests.
+    let retakes = w.bob.desk.take_retakes();
+    let [retake] = retakes[..] else {
+        panic!("one part to place again: {retakes:?}");
+    };
+    assert!(w.bob.desk.take_retakes().is_empty(), "handed out once");
+    assert_eq!(
+        retake.request,
+        w.request(Side::Bid, 50_000, 200_000_000),
+        "the part, on the order's terms"
+    );
+    w.book
+        .mark_unreachable(w.alice.desk.maker_key(), NOW_MS + HOUR);
+    let placed = w.place_again(retake).unwrap();
+    assert!(placed.proposals.is_empty(), "Alice is skipped");
+    let rest = placed.resting.expect("it rests");
+    assert_eq!(
+        (rest.order.side, rest.order.price, rest.order.amount),
+        (Side::Bid, 50_000, 200_000_000)
+    );
+}
+
+#[test]
+fn a_refused_part_is_proposed_again_a_bounded_number_of_times() {
+    let mut w = World::new();
+    let placed = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap();
+    w.publish(placed.resting.unwrap());
+    let mut placed = w
+        .place(false, w.request(Side::Bid, 50_000, 200_000_000))
+        .unwrap();
+    // Alice refuses every proposal (a refusal does not mark her): each refused part is
+    // proposed to her again, MAX_RETAKES times, and then given up.
+    for round in 0..=MAX_RETAKES {
+        let [proposal] = &placed.proposals[..] else {
+            panic!("round {round}: one proposal: {:?}", placed.proposals);
+        };
+        let txid = SwapProposal::decode(&proposal.payload)
+            .unwrap()
+            .tx
+            .compute_txid();
+        let refusal = SwapResponse::refusal(txid, &"not today").encode();
+        let outcome = w
+            .bob
+            .desk
+            .on_response(&mut w.bob.wallet, w.alice.peer, &refusal, NOW_MS)
+            .unwrap();
+        assert!(
+            matches!(outcome, TakeOutcome::Refused { .. }),
+            "{outcome:?}"
+        );
+        let retakes = w.bob.desk.take_retakes();
+        if round == MAX_RETAKES {
+            assert!(retakes.is_empty(), "given up after {MAX_RETAKES}");
+            break;
+        }
+        let [retake] = retakes[..] else {
+            panic!("round {round}: one part again: {retakes:?}");
+        };
+        placed = w.place_again(retake).unwrap();
+    }
+    assert_eq!(w.bob.desk.pending_takes(), 0);
 }
 
 #[test]

@@ -32,6 +32,9 @@ use crate::wire::{PeerId, RoutedKind};
 pub const MAX_TRADES: usize = 1_000;
 /// Fills one incoming order may take at once.
 pub const MAX_TAKES: usize = 8;
+/// How many times the part a failed swap was taking is placed again, at most: a maker that
+/// refuses every proposal cannot keep a taker proposing to it.
+pub const MAX_RETAKES: u8 = 2;
 
 /// What a person asks to trade: a limit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,10 +150,12 @@ pub struct Trade {
 pub enum TakeOutcome {
     /// The maker signed: the transaction to submit (harmless if the mempool has it).
     Settled { trade: Trade, tx: Transaction },
-    /// The maker refused; the coins are free again.
+    /// The maker refused; the coins are free again, and the part it was taking waits in
+    /// [`Desk::take_retakes`].
     Refused { order: OrderId, reason: String },
-    /// The maker cannot sign now (its wallet is locked); the coins are free again. Its orders
-    /// are to be skipped a while, as a maker that does not answer.
+    /// The maker cannot sign now (its wallet is locked); the coins are free again and the part
+    /// waits in [`Desk::take_retakes`]. Its orders are to be skipped a while, as a maker that
+    /// does not answer.
     Unavailable {
         order: OrderId,
         maker: XOnlyPublicKey,
@@ -175,6 +180,32 @@ struct Take {
     swap: TakerSwap,
     trade: Trade,
     maker: XOnlyPublicKey,
+    /// The order it takes for, and how many times its part was placed again already.
+    request: OrderRequest,
+    retakes: u8,
+}
+
+impl Take {
+    /// The part this swap was taking, to place again now that it failed; None once it was
+    /// placed again [`MAX_RETAKES`] times.
+    fn retake(&self) -> Option<Retake> {
+        (self.retakes < MAX_RETAKES).then_some(Retake {
+            request: OrderRequest {
+                amount: self.trade.quantity,
+                ..self.request
+            },
+            retakes: self.retakes + 1,
+        })
+    }
+}
+
+/// The part of an order that a failed swap (refused, unavailable or unanswered) was taking:
+/// a limit order does not lose it, [`Desk::place_again`] matches it against the book again
+/// (makers marked unreachable skipped) and rests the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retake {
+    pub request: OrderRequest,
+    retakes: u8,
 }
 
 /// A proposal to one of this desk's orders, signed and being submitted.
@@ -195,6 +226,8 @@ pub struct Desk {
     device: DeviceId,
     maker: Maker,
     takes: Vec<Take>,
+    /// Parts of orders whose swaps failed, for the driver to place again.
+    retakes: Vec<Retake>,
     answering: HashMap<Txid, Answering>,
     trades: VecDeque<Trade>,
     nonce: u64,
@@ -211,6 +244,7 @@ impl Desk {
             device,
             maker: Maker::new(),
             takes: Vec::new(),
+            retakes: Vec::new(),
             answering: HashMap::new(),
             trades: VecDeque::new(),
             nonce: 0,
@@ -270,6 +304,41 @@ impl Desk {
         now_millis: u64,
         aux_rand: &[u8; 32],
     ) -> Result<Placed, PlaceError> {
+        self.place_part(wallet, book, &coin, request, 0, now_millis, aux_rand)
+    }
+
+    /// The parts of orders whose swaps failed since the last call, to [`Desk::place_again`]
+    /// (after marking the makers that did not answer, so that matching skips them).
+    pub fn take_retakes(&mut self) -> Vec<Retake> {
+        std::mem::take(&mut self.retakes)
+    }
+
+    /// Places again the part of an order a failed swap was taking, as [`Desk::place`] does.
+    pub fn place_again(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        coin: impl Fn(&OutPoint) -> Option<Coin>,
+        retake: Retake,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Result<Placed, PlaceError> {
+        let Retake { request, retakes } = retake;
+        self.place_part(wallet, book, &coin, request, retakes, now_millis, aux_rand)
+    }
+
+    /// [`Desk::place`], for an order whose part was placed again `retakes` times.
+    #[allow(clippy::too_many_arguments)]
+    fn place_part(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        coin: &impl Fn(&OutPoint) -> Option<Coin>,
+        request: OrderRequest,
+        retakes: u8,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Result<Placed, PlaceError> {
         let receive = wallet.swap_receive_script();
         let incoming = Order {
             market: request.market,
@@ -288,7 +357,9 @@ impl Desk {
         let mut placed = Placed::default();
         let matched = book.match_order(&incoming, now_millis);
         for fill in matched.fills.iter().take(MAX_TAKES) {
-            match self.take(wallet, book, &coin, fill, &request, now_millis, aux_rand) {
+            match self.take(
+                wallet, book, coin, fill, &request, retakes, now_millis, aux_rand,
+            ) {
                 Ok(proposal) => {
                     placed.taking += fill.quantity;
                     placed.proposals.push(proposal);
@@ -322,6 +393,7 @@ impl Desk {
         coin: &impl Fn(&OutPoint) -> Option<Coin>,
         fill: &super::book::Fill,
         request: &OrderRequest,
+        retakes: u8,
         now_millis: u64,
         aux_rand: &[u8; 32],
     ) -> Result<Outgoing, PlaceError> {
@@ -385,6 +457,8 @@ impl Desk {
             },
             swap,
             maker: fill.maker,
+            request: *request,
+            retakes,
         });
         Ok(outgoing)
     }
@@ -613,6 +687,7 @@ impl Desk {
             }
             TakerState::Refused(reason) => {
                 wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
+                self.retakes.extend(take.retake());
                 Some(TakeOutcome::Refused {
                     order: take.trade.order,
                     reason,
@@ -620,6 +695,7 @@ impl Desk {
             }
             TakerState::Unavailable => {
                 wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
+                self.retakes.extend(take.retake());
                 Some(TakeOutcome::Unavailable {
                     order: take.trade.order,
                     maker: take.maker,
@@ -630,14 +706,17 @@ impl Desk {
     }
 
     /// Time passes: swaps unanswered past their deadline are given up and their coins freed.
-    /// Returns the makers that did not answer, to mark unreachable.
+    /// Returns the makers that did not answer, to mark unreachable; the parts their swaps were
+    /// taking wait in [`Desk::take_retakes`].
     pub fn on_tick(&mut self, wallet: &mut Wallet, now_millis: u64) -> Vec<XOnlyPublicKey> {
         let mut silent = Vec::new();
         let device = self.device;
+        let retakes = &mut self.retakes;
         self.takes.retain_mut(|take| {
             if take.swap.on_tick(now_millis) {
                 wallet.reserve(take.swap.reserved(), device, 0, now_millis);
                 silent.push(take.maker);
+                retakes.extend(take.retake());
                 return false;
             }
             true
