@@ -1412,8 +1412,7 @@ impl Page {
         self.refresh_wallet(true);
     }
 
-    /// Gives up swaps whose makers did not answer in time; their orders are marked offline, and
-    /// the parts of orders they were taking placed again.
+    /// Gives up swaps whose makers did not answer in time; their orders are marked offline.
     fn tick_desk(&mut self) {
         let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) else {
             return;
@@ -1423,10 +1422,10 @@ impl Page {
             return;
         }
         self.mark_offline(&silent);
-        let again = self.place_again();
         self.market_notice = Some(Notice::Refused(format!(
-            "A maker did not answer in time: its orders are marked offline ({}); your coins are \
-             free again, and its part of your order was {again}",
+            "A maker did not answer in time: its orders are marked offline ({}) and your coins \
+             are free again. Its part of your order is not placed again: the maker may still \
+             complete the trade",
             offline_for()
         )));
         self.keep_wallet_metadata();

@@ -199,9 +199,10 @@ impl Take {
     }
 }
 
-/// The part of an order that a failed swap (refused, unavailable or unanswered) was taking:
-/// a limit order does not lose it, [`Desk::place_again`] matches it against the book again
-/// (makers marked unreachable skipped) and rests the rest.
+/// The part of an order that a swap its maker turned down (refused, or unavailable) was
+/// taking: a limit order does not lose it, [`Desk::place_again`] matches it against the book
+/// again (makers marked unreachable skipped) and rests the rest. A swap that timed out has no
+/// such part: its maker may still complete it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retake {
     pub request: OrderRequest,
@@ -706,17 +707,16 @@ impl Desk {
     }
 
     /// Time passes: swaps unanswered past their deadline are given up and their coins freed.
-    /// Returns the makers that did not answer, to mark unreachable; the parts their swaps were
-    /// taking wait in [`Desk::take_retakes`].
+    /// Returns the makers that did not answer, to mark unreachable.
     pub fn on_tick(&mut self, wallet: &mut Wallet, now_millis: u64) -> Vec<XOnlyPublicKey> {
         let mut silent = Vec::new();
         let device = self.device;
-        let retakes = &mut self.retakes;
+        // Their parts are not placed again: the maker holds the signed proposal and may still
+        // complete it, and the part would trade twice.
         self.takes.retain_mut(|take| {
             if take.swap.on_tick(now_millis) {
                 wallet.reserve(take.swap.reserved(), device, 0, now_millis);
                 silent.push(take.maker);
-                retakes.extend(take.retake());
                 return false;
             }
             true
