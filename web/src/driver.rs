@@ -35,7 +35,7 @@ use bitmesh_core::store::{
 use bitmesh_core::wallet::metadata::Metadata;
 
 use bitcoin::{Transaction, Txid, XOnlyPublicKey};
-use bitmesh_core::market::desk::{answer_locked, Answer, Desk, Outgoing, TakeOutcome};
+use bitmesh_core::market::desk::{answer_locked, Answer, Desk, Outgoing, TakeOutcome, MAX_RETAKES};
 use bitmesh_core::market::order::{SignedOrder, SignedUpdate};
 use bitmesh_core::wallet::device_sync::{device_of, DeviceSync};
 use bitmesh_core::wallet::metadata::DeviceId;
@@ -1295,6 +1295,9 @@ impl Page {
             .as_mut()
             .map(|desk| desk.take_retakes())
             .unwrap_or_default();
+        if retakes.is_empty() {
+            return format!("not placed again (it was placed again {MAX_RETAKES} times already)");
+        }
         let mut said = Vec::new();
         for retake in retakes {
             let aux = random_bytes();
@@ -1306,17 +1309,15 @@ impl Page {
                 mempool,
             }) = self.trading()
             else {
-                break;
+                return "not placed again: the wallet is locked".into();
             };
             let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
             let (words, effects) =
                 page_market::run_again(retake, desk, wallet, book, chain, coin, now(), &aux);
-            said.push(self.market_effects(effects).unwrap_or(words));
+            let refused = self.market_effects(effects);
+            said.push(refused.map_or(words, |refusal| format!("not placed again: {refusal}")));
         }
-        if said.is_empty() {
-            return "not placed again".into();
-        }
-        format!("placed again: {}", said.join("; "))
+        said.join("; ")
     }
 
     /// Frees the coins of an order of this tab that did not reach the book.

@@ -166,7 +166,8 @@ pub fn run(
 }
 
 /// Places again, with the unlocked `wallet`'s desk, the part of an order a failed swap was
-/// taking ([`Desk::take_retakes`]); says what became of it.
+/// taking ([`Desk::take_retakes`]); says what became of it ("placed again: …" or "not placed
+/// again: …").
 #[allow(clippy::too_many_arguments)]
 pub fn run_again(
     retake: Retake,
@@ -181,11 +182,11 @@ pub fn run_again(
     let mut effects = MarketEffects::default();
     let request = retake.request;
     let said = match desk.place_again(wallet, book, coin, retake, now_millis, aux_rand) {
-        Ok(placed) => placed_effects(&request, placed, chain, &mut effects),
-        Err(err) => format!(
-            "it could not be placed again: {}",
-            place_refusal(&err, chain)
+        Ok(placed) => format!(
+            "placed again: {}",
+            placed_effects(&request, placed, chain, &mut effects)
         ),
+        Err(err) => format!("not placed again: {}", place_refusal(&err, chain)),
     };
     (said, effects)
 }
