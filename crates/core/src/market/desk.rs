@@ -678,32 +678,28 @@ impl Desk {
         // An answer that is not the proposed transaction signed is ignored; the swap times out.
         let state = self.takes[at].swap.on_response(response).ok()?.clone();
         let take = self.takes.remove(at);
-        match state {
+        let turned_down = match state {
             TakerState::Settled(tx) => {
                 self.remember(take.trade.clone());
-                Some(TakeOutcome::Settled {
+                return Some(TakeOutcome::Settled {
                     trade: take.trade,
                     tx,
-                })
+                });
             }
-            TakerState::Refused(reason) => {
-                wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
-                self.retakes.extend(take.retake());
-                Some(TakeOutcome::Refused {
-                    order: take.trade.order,
-                    reason,
-                })
-            }
-            TakerState::Unavailable => {
-                wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
-                self.retakes.extend(take.retake());
-                Some(TakeOutcome::Unavailable {
-                    order: take.trade.order,
-                    maker: take.maker,
-                })
-            }
-            TakerState::Proposed | TakerState::TimedOut => None,
-        }
+            TakerState::Refused(reason) => TakeOutcome::Refused {
+                order: take.trade.order,
+                reason,
+            },
+            TakerState::Unavailable => TakeOutcome::Unavailable {
+                order: take.trade.order,
+                maker: take.maker,
+            },
+            TakerState::Proposed | TakerState::TimedOut => return None,
+        };
+        // The maker turned it down: the coins are free again, and its part is to place again.
+        wallet.reserve(take.swap.reserved(), self.device, 0, now_millis);
+        self.retakes.extend(take.retake());
+        Some(turned_down)
     }
 
     /// Time passes: swaps unanswered past their deadline are given up and their coins freed.

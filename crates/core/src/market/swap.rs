@@ -732,40 +732,30 @@ impl TakerSwap {
         self.deadline_millis
     }
 
-    /// The maker's answer. An accepted transaction must be the proposed one (same txid) with
-    /// the taker's signatures untouched and every input signed.
+    /// The maker's answer, which must name the proposed transaction (its txid); an accepted
+    /// one must also keep the taker's signatures untouched and have every input signed.
     pub fn on_response(&mut self, response: SwapResponse) -> Result<&TakerState, SwapError> {
         if self.state != TakerState::Proposed {
             return Ok(&self.state);
         }
-        match response {
+        if response.txid() != self.txid {
+            return Err(SwapError::NotOurs);
+        }
+        self.state = match response {
             SwapResponse::Accepted(tx) => {
                 let ours_untouched = tx
                     .input
                     .iter()
                     .zip(&self.proposal.tx.input)
                     .all(|(got, sent)| sent.witness.is_empty() || got.witness == sent.witness);
-                if tx.compute_txid() != self.txid
-                    || !ours_untouched
-                    || tx.input.iter().any(|txin| txin.witness.is_empty())
-                {
+                if !ours_untouched || tx.input.iter().any(|txin| txin.witness.is_empty()) {
                     return Err(SwapError::NotOurs);
                 }
-                self.state = TakerState::Settled(tx);
+                TakerState::Settled(tx)
             }
-            SwapResponse::Refused { txid, reason } => {
-                if txid != self.txid {
-                    return Err(SwapError::NotOurs);
-                }
-                self.state = TakerState::Refused(reason);
-            }
-            SwapResponse::Unavailable { txid } => {
-                if txid != self.txid {
-                    return Err(SwapError::NotOurs);
-                }
-                self.state = TakerState::Unavailable;
-            }
-        }
+            SwapResponse::Refused { reason, .. } => TakerState::Refused(reason),
+            SwapResponse::Unavailable { .. } => TakerState::Unavailable,
+        };
         Ok(&self.state)
     }
 
