@@ -207,6 +207,13 @@ fn placed_effects(
             units(placed.taking)
         ));
     }
+    match placed.passed_over {
+        0 => {}
+        1 => parts.push("1 crossing order passed over: its coins are spent or not here yet".into()),
+        n => parts.push(format!(
+            "{n} crossing orders passed over: their coins are spent or not here yet"
+        )),
+    }
     if let Some(order) = &placed.resting {
         parts.push(format!(
             "Order placed: {} {} at {} BTC",
@@ -453,5 +460,34 @@ mod tests {
         };
         assert_eq!(asks(NOW + 599_999), (2, 1));
         assert_eq!(asks(NOW + 600_000), (2, 0));
+    }
+
+    #[test]
+    fn the_notice_says_how_many_crossing_orders_were_passed_over() {
+        let chain = Chain::new(bitmesh_core::Network::Test);
+        let request = OrderRequest {
+            market: bitmesh_core::chain::assets::AssetId::from_issuing_outpoint(&OutPoint::null()),
+            side: Side::Bid,
+            price: 1_000,
+            amount: 100,
+            lifetime_millis: ORDER_LIFETIME_MILLIS,
+            sat_per_vb: TAKER_SAT_PER_VB,
+        };
+        let said = |passed_over| {
+            let placed = Placed {
+                passed_over,
+                ..Placed::default()
+            };
+            placed_effects(&request, placed, &chain, &mut MarketEffects::default())
+        };
+        assert_eq!(said(0), "");
+        assert_eq!(
+            said(1),
+            "1 crossing order passed over: its coins are spent or not here yet"
+        );
+        assert_eq!(
+            said(3),
+            "3 crossing orders passed over: their coins are spent or not here yet"
+        );
     }
 }

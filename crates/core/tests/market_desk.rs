@@ -621,3 +621,69 @@ fn a_bid_is_funded_by_a_coin_of_its_value_and_the_rest_stays_free() {
     assert!(placed.funding_tx.is_none(), "no second payment");
     assert_eq!(placed.resting.unwrap().order.funding, funding);
 }
+
+#[test]
+fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
+    let mut w = World::new();
+    // Alice asks 60,000 for 300,000,000 units, then 50,000 (the better price) for as many,
+    // whose payment Bob has not received yet: the order came first, as it may on the mesh.
+    let dearer = w
+        .place(true, w.request(Side::Ask, 60_000, 300_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let request = w.request(Side::Ask, 50_000, 300_000_000);
+    let alice = &mut w.alice;
+    let cheaper = alice
+        .desk
+        .place(
+            &mut alice.wallet,
+            &w.book,
+            |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint),
+            request,
+            NOW_MS,
+            &AUX,
+        )
+        .unwrap();
+    let payment = cheaper.funding_tx.expect("a payment makes the ask's coin");
+    let cheaper = cheaper.resting.unwrap();
+    let (dearer_id, cheaper_id) = (dearer.order.id(), cheaper.order.id());
+    w.publish(dearer);
+    w.publish(cheaper);
+    let proposed_order = |placed: &Placed| {
+        let [proposal] = &placed.proposals[..] else {
+            panic!("one proposal: {:?}", placed.proposals);
+        };
+        SwapProposal::decode(&proposal.payload).unwrap().order
+    };
+
+    // Bob bids 60,000 for 100,000,000: the cheaper ask, whose coin he cannot find, is passed
+    // over (before, his bid was refused: "input … is unknown or spent"), the dearer one taken.
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 100_000_000))
+        .unwrap();
+    assert_eq!(placed.passed_over, 1);
+    assert_eq!(placed.taking, 100_000_000);
+    assert_eq!(proposed_order(&placed), dearer_id);
+    // (Alice does not answer: Bob's coin, held for the swap, is freed.)
+    let silent = w
+        .bob
+        .desk
+        .on_tick(&mut w.bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    assert_eq!(silent.len(), 1);
+    // A bid that crosses the cheaper ask alone rests, and says what it passed over.
+    let placed = w
+        .place(false, w.request(Side::Bid, 50_000, 100_000_000))
+        .unwrap();
+    assert_eq!(placed.passed_over, 1);
+    assert!(placed.proposals.is_empty());
+    assert_eq!(placed.resting.unwrap().order.amount, 100_000_000);
+
+    // The payment comes: the cheaper ask is taken first again.
+    w.submit(payment);
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 100_000_000))
+        .unwrap();
+    assert_eq!(placed.passed_over, 0);
+    assert_eq!(proposed_order(&placed), cheaper_id);
+}

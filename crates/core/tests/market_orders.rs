@@ -500,5 +500,15 @@ fn the_queue_survives_cancels_reopened_fills_expiry_and_reuse() {
     fills.extend(matched.fills.clone());
     let incoming = order(&TestKey::new(9), Side::Bid, price, 20_000_000, NOW + 20);
     let rest = book.match_into(&incoming, NOW + 20, &mut fills);
-    assert_eq!((fills, rest), (matched.fills, matched.rest));
+    assert_eq!((&fills, rest), (&matched.fills, matched.rest));
+    // An order the taker cannot take (its coins not found) is passed over for the next.
+    let mut shown = Vec::new();
+    let takeable = book.match_takeable(&incoming, NOW + 20, |view| {
+        shown.push(view.order.id());
+        view.order.id() != orders[3].0
+    });
+    assert_eq!(shown, [orders[3].0, orders[6].0]);
+    let filled: Vec<_> = takeable.fills.iter().map(|fill| fill.order).collect();
+    assert_eq!(filled, [orders[6].0]);
+    assert_eq!(takeable.rest, 20_000_000 - matched.fills[1].quantity);
 }

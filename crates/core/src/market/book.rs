@@ -831,9 +831,35 @@ impl Book {
         Matched { fills, rest }
     }
 
+    /// [`Book::match_order`] taking only the orders `takeable` accepts, shown each crossing
+    /// order that matching would otherwise take: a taker's desk passes over those whose funding
+    /// coins it cannot find, so that an order funded by coins already spent, or not seen yet,
+    /// or never made, does not stop it from taking the next.
+    pub fn match_takeable(
+        &self,
+        incoming: &Order,
+        now_millis: u64,
+        takeable: impl FnMut(&OrderView<'_>) -> bool,
+    ) -> Matched {
+        let mut fills = Vec::new();
+        let rest = self.match_with(incoming, now_millis, &mut fills, takeable);
+        Matched { fills, rest }
+    }
+
     /// [`Book::match_order`] into `fills` (cleared first), for a caller that matches often and
     /// keeps one buffer; returns what is left of the incoming order's amount.
     pub fn match_into(&self, incoming: &Order, now_millis: u64, fills: &mut Vec<Fill>) -> u64 {
+        self.match_with(incoming, now_millis, fills, |_| true)
+    }
+
+    /// [`Book::match_into`], taking only what `takeable` accepts.
+    fn match_with(
+        &self,
+        incoming: &Order,
+        now_millis: u64,
+        fills: &mut Vec<Fill>,
+        mut takeable: impl FnMut(&OrderView<'_>) -> bool,
+    ) -> u64 {
         fills.clear();
         let mut rest = incoming.amount;
         let Some(ladder) = self.ladder(&incoming.market) else {
@@ -873,6 +899,9 @@ impl Book {
             let Some(sats) = fill_allowed(side, price, remaining, quantity) else {
                 return ControlFlow::Continue(());
             };
+            if !takeable(&view(entry)) {
+                return ControlFlow::Continue(());
+            }
             fills.push(Fill {
                 order: entry.id,
                 maker: *maker,

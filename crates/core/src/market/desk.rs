@@ -74,6 +74,9 @@ pub struct Placed {
     pub funding_tx: Option<Transaction>,
     /// Why the rest does not rest, when some was taken but the rest could not be placed.
     pub unplaced: Option<PlaceError>,
+    /// Crossing orders matching passed over because their funding coins are spent or unknown
+    /// here.
+    pub passed_over: usize,
 }
 
 /// Why an order cannot be placed.
@@ -356,7 +359,15 @@ impl Desk {
         };
         incoming.check().map_err(PlaceError::Order)?;
         let mut placed = Placed::default();
-        let matched = book.match_order(&incoming, now_millis);
+        // An order whose coins this tab cannot find cannot be taken: they were spent by a swap
+        // whose fill update has not come yet, or their payment has not come yet (the order and
+        // the transaction travel apart), or its maker never had them. Passed over, it does
+        // not stand between the taker and the orders behind it.
+        let matched = book.match_takeable(&incoming, now_millis, |view| {
+            let found = view.funding.iter().all(|outpoint| coin(outpoint).is_some());
+            placed.passed_over += usize::from(!found);
+            found
+        });
         for fill in matched.fills.iter().take(MAX_TAKES) {
             match self.take(
                 wallet, book, coin, fill, &request, retakes, now_millis, aux_rand,
