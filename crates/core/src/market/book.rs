@@ -839,26 +839,27 @@ impl Book {
         &self,
         incoming: &Order,
         now_millis: u64,
-        takeable: impl FnMut(&OrderView<'_>) -> bool,
+        mut takeable: impl FnMut(&OrderView<'_>) -> bool,
     ) -> Matched {
         let mut fills = Vec::new();
-        let rest = self.match_with(incoming, now_millis, &mut fills, takeable);
+        let rest = self.match_with(incoming, now_millis, &mut fills, Some(&mut takeable));
         Matched { fills, rest }
     }
 
     /// [`Book::match_order`] into `fills` (cleared first), for a caller that matches often and
     /// keeps one buffer; returns what is left of the incoming order's amount.
     pub fn match_into(&self, incoming: &Order, now_millis: u64, fills: &mut Vec<Fill>) -> u64 {
-        self.match_with(incoming, now_millis, fills, |_| true)
+        self.match_with(incoming, now_millis, fills, None)
     }
 
-    /// [`Book::match_into`], taking only what `takeable` accepts.
+    /// [`Book::match_into`], taking only what `takeable` accepts, if given (the benchmarked
+    /// path takes every order, and reads no order's view for it).
     fn match_with(
         &self,
         incoming: &Order,
         now_millis: u64,
         fills: &mut Vec<Fill>,
-        mut takeable: impl FnMut(&OrderView<'_>) -> bool,
+        mut takeable: Option<&mut dyn FnMut(&OrderView<'_>) -> bool>,
     ) -> u64 {
         fills.clear();
         let mut rest = incoming.amount;
@@ -899,8 +900,10 @@ impl Book {
             let Some(sats) = fill_allowed(side, price, remaining, quantity) else {
                 return ControlFlow::Continue(());
             };
-            if !takeable(&view(entry)) {
-                return ControlFlow::Continue(());
+            if let Some(takeable) = takeable.as_mut() {
+                if !takeable(&view(entry)) {
+                    return ControlFlow::Continue(());
+                }
             }
             fills.push(Fill {
                 order: entry.id,
