@@ -70,6 +70,9 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
             seen.as_millis()
         );
         assert_eq!(b.text("#asks .price").await?, "0.00001000");
+        // The payment that made the ask's coin reaches B too (it travels apart from the
+        // order): until then B's book says the order has no coins, and B would pass it over.
+        b.wait_for_text_without("#asks", "without coins").await?;
         screenshots(&a, &b, "2-order-placed").await?;
 
         // An order beyond B's balance is refused and changes nothing.

@@ -948,7 +948,9 @@ impl Page {
             (Some(desk), PageWallet::Unlocked { wallet, .. }) => Some((desk, &**wallet)),
             _ => None,
         };
-        self.market_view = page_market::view(market_book(node), trader, node.chain(), now());
+        let (chain, mempool) = (node.chain(), tab_mempool(node));
+        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
+        self.market_view = page_market::view(market_book(node), trader, chain, coin, now());
     }
 
     /// Carries out a wallet command. A confirmed spend first waits (at most

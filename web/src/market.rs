@@ -89,6 +89,9 @@ pub struct Level {
     pub orders: usize,
     /// Orders whose makers did not answer a swap (skipped when matching).
     pub offline: usize,
+    /// Orders whose funding coins this tab cannot find: spent (their fill update not here
+    /// yet), not here yet, or never made (passed over when matching).
+    pub unfunded: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,11 +303,12 @@ pub fn price_text(price: u64, decimals: u8) -> String {
 /// What the market views show: every market the book or the wallet knows, and, with a trader
 /// (an unlocked wallet and its desk), its open orders and trades. Without one the book is still
 /// shown: a person can look before creating or unlocking a wallet. `now_millis` tells which
-/// makers matching skips now.
+/// makers matching skips now, `coin` (the tab's chain and mempool) which orders it passes over.
 pub fn view(
     book: &Book,
     trader: Option<(&Desk, &Wallet)>,
     chain: &Chain,
+    coin: impl Fn(&OutPoint) -> Option<Coin>,
     now_millis: u64,
 ) -> MarketView {
     let mut assets: BTreeSet<AssetId> = book
@@ -321,10 +325,11 @@ pub fn view(
         .into_iter()
         .map(|asset| {
             let (name, decimals) = unit_name(chain, Unit::Asset(asset));
+            let levels = |side| levels(book, &book.open(&asset, side), decimals, &coin, now_millis);
             MarketBook {
                 asset,
-                bids: levels(book, &book.open(&asset, Side::Bid), decimals, now_millis),
-                asks: levels(book, &book.open(&asset, Side::Ask), decimals, now_millis),
+                bids: levels(Side::Bid),
+                asks: levels(Side::Ask),
                 name,
                 decimals,
             }
@@ -382,16 +387,24 @@ pub fn trade_row(trade: &Trade, chain: &Chain) -> TradeRow {
 }
 
 /// Open orders (in priority order) grouped by price, best first, at most [`LEVELS_SHOWN`].
-fn levels(book: &Book, open: &[OrderView], decimals: u8, now_millis: u64) -> Vec<Level> {
+fn levels(
+    book: &Book,
+    open: &[OrderView],
+    decimals: u8,
+    coin: &impl Fn(&OutPoint) -> Option<Coin>,
+    now_millis: u64,
+) -> Vec<Level> {
     let mut levels: Vec<Level> = Vec::new();
     for view in open {
         let order = view.order.order();
         let offline = usize::from(!book.is_reachable(&order.maker, now_millis));
+        let funded = || view.funding.iter().all(|outpoint| coin(outpoint).is_some());
         match levels.last_mut() {
             Some(level) if level.price == order.price => {
                 level.amount += view.remaining();
                 level.orders += 1;
                 level.offline += offline;
+                level.unfunded += usize::from(!funded());
             }
             _ => {
                 if levels.len() == LEVELS_SHOWN {
@@ -404,6 +417,7 @@ fn levels(book: &Book, open: &[OrderView], decimals: u8, now_millis: u64) -> Vec
                     amount_text: String::new(),
                     orders: 1,
                     offline,
+                    unfunded: usize::from(!funded()),
                 });
             }
         }
@@ -438,7 +452,8 @@ mod tests {
     }
 
     #[test]
-    fn a_maker_marked_unreachable_shows_offline_until_its_mark_lapses() {
+    fn a_level_counts_makers_offline_until_their_marks_lapse_and_orders_without_coins() {
+        use bitcoin::hashes::Hash as _;
         use bitcoin::secp256k1::Secp256k1;
         use bitmesh_core::market::book::BookLimits;
         use bitmesh_core::testkit::{test_order, TestKey};
@@ -453,13 +468,27 @@ mod tests {
         }
         book.mark_unreachable(silent.xonly(), NOW + 600_000);
         let chain = Chain::new(bitmesh_core::Network::Test);
-        let asks = |now_millis| {
-            let view = view(&book, None, &chain, now_millis);
-            let level = &view.markets[0].asks[0];
-            (level.orders, level.offline)
+        // The tab finds the coin of one order (test_order's funding txid is its nonce's
+        // byte, repeated), or of none.
+        let found = |nonce: Option<u8>| {
+            move |outpoint: &OutPoint| {
+                (Some(outpoint.txid.as_byte_array()[0]) == nonce).then(|| Coin {
+                    output: bitcoin::TxOut::NULL,
+                    height: 1,
+                    is_coinbase: false,
+                    assets: Default::default(),
+                })
+            }
         };
-        assert_eq!(asks(NOW + 599_999), (2, 1));
-        assert_eq!(asks(NOW + 600_000), (2, 0));
+        let asks = |now_millis, nonce| {
+            let view = view(&book, None, &chain, found(nonce), now_millis);
+            let level = &view.markets[0].asks[0];
+            (level.orders, level.offline, level.unfunded)
+        };
+        assert_eq!(asks(NOW + 599_999, Some(2)), (2, 1, 1));
+        assert_eq!(asks(NOW + 600_000, Some(2)), (2, 0, 1));
+        assert_eq!(asks(NOW + 600_000, Some(1)), (2, 0, 1));
+        assert_eq!(asks(NOW + 600_000, None), (2, 0, 2));
     }
 
     #[test]
