@@ -102,6 +102,9 @@ pub struct MyOrder {
     pub price_text: String,
     pub amount_text: String,
     pub remaining_text: String,
+    /// Its coins are not in the tab's chain or mempool (spent by a trade not settled yet, or
+    /// the payment that made them dropped): takers pass it over.
+    pub unfunded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +357,7 @@ pub fn view(
                 price_text: price_text(order.price, decimals),
                 amount_text: format!("{} {name}", format_units(order.amount, decimals)),
                 remaining_text: format!("{} {name}", format_units(view.remaining(), decimals)),
+                unfunded: !view.is_funded(&coin),
             }
         })
         .collect();
@@ -398,13 +402,12 @@ fn levels(
     for view in open {
         let order = view.order.order();
         let offline = usize::from(!book.is_reachable(&order.maker, now_millis));
-        let funded = || view.funding.iter().all(|outpoint| coin(outpoint).is_some());
         match levels.last_mut() {
             Some(level) if level.price == order.price => {
                 level.amount += view.remaining();
                 level.orders += 1;
                 level.offline += offline;
-                level.unfunded += usize::from(!funded());
+                level.unfunded += usize::from(!view.is_funded(coin));
             }
             _ => {
                 if levels.len() == LEVELS_SHOWN {
@@ -417,7 +420,7 @@ fn levels(
                     amount_text: String::new(),
                     orders: 1,
                     offline,
-                    unfunded: usize::from(!funded()),
+                    unfunded: usize::from(!view.is_funded(coin)),
                 });
             }
         }
@@ -452,11 +455,13 @@ mod tests {
     }
 
     #[test]
-    fn a_level_counts_makers_offline_until_their_marks_lapse_and_orders_without_coins() {
+    fn offline_makers_and_orders_without_coins_show_in_levels_and_in_my_orders() {
         use bitcoin::hashes::Hash as _;
         use bitcoin::secp256k1::Secp256k1;
         use bitmesh_core::market::book::BookLimits;
         use bitmesh_core::testkit::{test_order, TestKey};
+        use bitmesh_core::wallet::metadata::{DeviceId, Metadata};
+        use bitmesh_core::wallet::mnemonic;
 
         const NOW: u64 = 1_800_000_000_000;
         let (silent, other) = (TestKey::new(2), TestKey::new(3));
@@ -489,6 +494,25 @@ mod tests {
         assert_eq!(asks(NOW + 600_000, Some(2)), (2, 0, 1));
         assert_eq!(asks(NOW + 600_000, Some(1)), (2, 0, 1));
         assert_eq!(asks(NOW + 600_000, None), (2, 0, 2));
+
+        // The maker of the first order sees it among its own, and whether it has its coins.
+        let desk = Desk::new(silent.keypair(), DeviceId([2; 16]));
+        let words = mnemonic::from_entropy(&[2; 16]).expect("16 bytes");
+        let wallet = Wallet::new(
+            &words.to_seed_normalized(""),
+            bitmesh_core::Network::Test,
+            Metadata::new(),
+        )
+        .expect("a wallet");
+        let mine = |nonce| {
+            let view = view(&book, Some((&desk, &wallet)), &chain, found(nonce), NOW);
+            let [order] = &view.my_orders[..] else {
+                panic!("one order of its own: {:?}", view.my_orders);
+            };
+            order.unfunded
+        };
+        assert!(!mine(Some(1)));
+        assert!(mine(Some(2)));
     }
 
     #[test]

@@ -290,7 +290,12 @@ fn MyOrders(props: &MyOrdersProps) -> Html {
                                     <td class="side">{ if order.side == Side::Bid { "buy" } else { "sell" } }</td>
                                     <td class="price">{ order.price_text.clone() }</td>
                                     <td class="amount">{ order.amount_text.clone() }</td>
-                                    <td class="remaining">{ order.remaining_text.clone() }</td>
+                                    <td class="remaining">
+                                        { order.remaining_text.clone() }
+                                        if order.unfunded {
+                                            <span class="unfunded" title="Its coins are spent (by a trade not settled yet) or no longer in this tab's mempool: takers pass it over">{ " · without coins" }</span>
+                                        }
+                                    </td>
                                     <td><button class="cancel secondary" onclick={cancel}>{ "Cancel" }</button></td>
                                 </tr>
                             }

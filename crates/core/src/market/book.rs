@@ -19,6 +19,7 @@ use bitcoin::{OutPoint, XOnlyPublicKey};
 use super::ladder::{Ladder, Node, Nodes, Resting, Slot};
 use super::order::{fill_allowed, Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate};
 use crate::chain::assets::AssetId;
+use crate::chain::utxo::Coin;
 
 /// How much a book holds at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +385,13 @@ impl OrderView<'_> {
         } else {
             self.order.order().amount - self.filled
         }
+    }
+
+    /// Whether `coin` (a node's chain and mempool) finds every coin that pays for what is left:
+    /// when it does not, they were spent (by a swap whose fill update has not come yet), have
+    /// not come yet, or were never made, and the order cannot be taken now.
+    pub fn is_funded(&self, coin: impl Fn(&OutPoint) -> Option<Coin>) -> bool {
+        self.funding.iter().all(|outpoint| coin(outpoint).is_some())
     }
 }
 

@@ -359,14 +359,12 @@ impl Desk {
         };
         incoming.check().map_err(PlaceError::Order)?;
         let mut placed = Placed::default();
-        // An order whose coins this tab cannot find cannot be taken: they were spent by a swap
-        // whose fill update has not come yet, or their payment has not come yet (the order and
-        // the transaction travel apart), or its maker never had them. Passed over, it does
-        // not stand between the taker and the orders behind it.
+        // An order whose coins this tab cannot find cannot be taken (`OrderView::is_funded`).
+        // Passed over, it does not stand between the taker and the orders behind it.
         let matched = book.match_takeable(&incoming, now_millis, |view| {
-            let found = view.funding.iter().all(|outpoint| coin(outpoint).is_some());
-            placed.passed_over += usize::from(!found);
-            found
+            let funded = view.is_funded(coin);
+            placed.passed_over += usize::from(!funded);
+            funded
         });
         for fill in matched.fills.iter().take(MAX_TAKES) {
             match self.take(
