@@ -836,6 +836,9 @@ impl Page {
         self.keep_orders();
         // A lone order shows at once; a burst (a book sync) at most every tick.
         if ticked || js_sys::Date::now() - self.market_refreshed_at >= f64::from(TICK_MILLIS) {
+            if self.market_moved {
+                self.take_passed_over();
+            }
             self.refresh_market();
         }
         self.update_status();
@@ -1320,6 +1323,44 @@ impl Page {
             said.push(refused.map_or(words, |refusal| format!("not placed again: {refusal}")));
         }
         said.join("; ")
+    }
+
+    /// Takes what this tab's resting orders passed over (their coins were not here) once it
+    /// can be taken: each such order is cancelled and placed again.
+    fn take_passed_over(&mut self) {
+        let aux = random_bytes();
+        let Some(Trading {
+            desk,
+            wallet,
+            book,
+            chain,
+            mempool,
+        }) = self.trading()
+        else {
+            return;
+        };
+        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
+        let placed_again =
+            page_market::run_passed_over(desk, wallet, book, chain, coin, now(), &aux);
+        for (words, mut effects) in placed_again {
+            // The cancel first: our own, it is not refused.
+            let cancel = page_market::MarketEffects {
+                update: effects.update.take(),
+                ..page_market::MarketEffects::default()
+            };
+            let _ = self.market_effects(cancel);
+            let refused = self.market_effects(effects);
+            self.market_notice = Some(match refused {
+                None => Notice::Done(format!(
+                    "An order yours passed over has its coins now: yours is placed again. {words}"
+                )),
+                Some(refusal) => Notice::Refused(format!(
+                    "An order yours passed over has its coins now: yours was cancelled to take \
+                     it, and placing it again failed: {refusal}"
+                )),
+            });
+            self.market_moved = true;
+        }
     }
 
     /// Frees the coins of an order of this tab that did not reach the book.

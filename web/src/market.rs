@@ -197,6 +197,32 @@ pub fn run_again(
     (said, effects)
 }
 
+/// Takes, with the unlocked `wallet`'s desk, what its resting orders passed over once it can
+/// be taken ([`Desk::take_passed_over`]): for each order placed again, what became of it in
+/// words, and what the driver is to do (the cancel of the resting order first).
+#[allow(clippy::too_many_arguments)]
+pub fn run_passed_over(
+    desk: &mut Desk,
+    wallet: &mut Wallet,
+    book: &Book,
+    chain: &Chain,
+    coin: impl Fn(&OutPoint) -> Option<Coin>,
+    now_millis: u64,
+    aux_rand: &[u8; 32],
+) -> Vec<(String, MarketEffects)> {
+    desk.take_passed_over(wallet, book, coin, now_millis, aux_rand)
+        .into_iter()
+        .map(|again| {
+            let mut effects = MarketEffects {
+                update: Some(again.cancel),
+                ..MarketEffects::default()
+            };
+            let said = placed_effects(&again.request, again.placed, chain, &mut effects);
+            (said, effects)
+        })
+        .collect()
+}
+
 /// What placing `request` did, in words; what the driver is to do goes into `effects`.
 fn placed_effects(
     request: &OrderRequest,

@@ -19,10 +19,10 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::desk::{
-    answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, Retake,
-    TakeOutcome, MAX_RETAKES,
+    answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, PlacedAgain,
+    Retake, TakeOutcome, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
 };
-use bitmesh_core::market::order::{OrderError, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::order::{Change, OrderError, Side, SignedOrder, SignedUpdate};
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
 use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::IssueRequest;
@@ -677,13 +677,79 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
         .unwrap();
     assert_eq!(placed.passed_over, 1);
     assert!(placed.proposals.is_empty());
-    assert_eq!(placed.resting.unwrap().order.amount, 100_000_000);
+    let resting = placed.resting.unwrap();
+    assert_eq!(resting.order.amount, 100_000_000);
+    let resting_id = resting.order.id();
+    w.publish(resting);
+    let take_passed_over = |w: &mut World, now_millis| {
+        let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
+        let bob = &mut w.bob;
+        bob.desk
+            .take_passed_over(&mut bob.wallet, &w.book, coin, now_millis, &AUX)
+    };
+    // While the ask's coin is still not here, the bid rests on.
+    assert!(take_passed_over(&mut w, NOW_MS + 1).is_empty());
 
-    // The payment comes: the cheaper ask is taken first again.
+    // The payment comes: Bob's desk cancels the resting bid and places it again, and it
+    // takes the ask it passed over. Once only.
     w.submit(payment);
-    let placed = w
-        .place(false, w.request(Side::Bid, 60_000, 100_000_000))
-        .unwrap();
+    let [PlacedAgain {
+        cancel,
+        request,
+        placed,
+    }] = &take_passed_over(&mut w, NOW_MS + 2)[..]
+    else {
+        panic!("the bid placed again");
+    };
+    assert_eq!(request.amount, 100_000_000);
+    assert_eq!(cancel.update.order, resting_id);
+    assert_eq!(cancel.update.change, Change::Cancel);
     assert_eq!(placed.passed_over, 0);
-    assert_eq!(proposed_order(&placed), cheaper_id);
+    assert_eq!(placed.taking, 100_000_000);
+    assert_eq!(proposed_order(placed), cheaper_id);
+    assert!(placed.resting.is_none());
+    assert!(take_passed_over(&mut w, NOW_MS + 3).is_empty());
+}
+
+#[test]
+fn orders_passed_over_are_watched_for_a_bounded_time() {
+    let mut w = World::new();
+    // Alice's ask on a payment Bob never receives; Bob's bid crossing it rests.
+    let request = w.request(Side::Ask, 50_000, 300_000_000);
+    let alice = &mut w.alice;
+    let ask = alice
+        .desk
+        .place(
+            &mut alice.wallet,
+            &w.book,
+            |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint),
+            request,
+            NOW_MS,
+            &AUX,
+        )
+        .unwrap();
+    let payment = ask.funding_tx.unwrap();
+    w.publish(ask.resting.unwrap());
+    let bid = w
+        .place(false, w.request(Side::Bid, 50_000, 100_000_000))
+        .unwrap();
+    assert_eq!(bid.passed_over, 1);
+    w.publish(bid.resting.unwrap());
+    let take_passed_over = |w: &mut World, now_millis| {
+        let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
+        let bob = &mut w.bob;
+        bob.desk
+            .take_passed_over(&mut bob.wallet, &w.book, coin, now_millis, &AUX)
+            .len()
+    };
+    // The watch lapses; the payment that comes after it changes nothing.
+    assert_eq!(
+        take_passed_over(&mut w, NOW_MS + PASSED_OVER_WATCH_MILLIS),
+        0
+    );
+    w.submit(payment);
+    assert_eq!(
+        take_passed_over(&mut w, NOW_MS + PASSED_OVER_WATCH_MILLIS),
+        0
+    );
 }

@@ -212,6 +212,33 @@ pub struct Retake {
     retakes: u8,
 }
 
+/// How long a desk watches the orders that placing one of its orders passed over (their coins
+/// not found): the fill update of another taker's swap, or a payment on its way, comes within
+/// seconds; a maker that never had the coins does not make them later.
+pub const PASSED_OVER_WATCH_MILLIS: u64 = 60_000;
+
+/// A resting order of this desk placed past orders whose coins were not found, which it would
+/// have taken: [`Desk::take_passed_over`] takes them once they can be taken.
+#[derive(Debug, Clone)]
+struct Watch {
+    resting: OrderId,
+    passed_over: Vec<OrderId>,
+    /// The resting order's terms (its amount is what rests of it when it is placed again).
+    request: OrderRequest,
+    retakes: u8,
+    until_millis: u64,
+}
+
+/// A resting order of this desk placed again by [`Desk::take_passed_over`].
+#[derive(Debug, Clone)]
+pub struct PlacedAgain {
+    /// Cancels the resting order: to publish before what placing again made.
+    pub cancel: SignedUpdate,
+    /// The resting order's terms, for what rested of it.
+    pub request: OrderRequest,
+    pub placed: Placed,
+}
+
 /// A proposal to one of this desk's orders, signed and being submitted.
 #[derive(Debug, Clone)]
 struct Answering {
@@ -232,6 +259,7 @@ pub struct Desk {
     takes: Vec<Take>,
     /// Parts of orders whose swaps failed, for the driver to place again.
     retakes: Vec<Retake>,
+    watches: Vec<Watch>,
     answering: HashMap<Txid, Answering>,
     trades: VecDeque<Trade>,
     nonce: u64,
@@ -249,6 +277,7 @@ impl Desk {
             maker: Maker::new(),
             takes: Vec::new(),
             retakes: Vec::new(),
+            watches: Vec::new(),
             answering: HashMap::new(),
             trades: VecDeque::new(),
             nonce: 0,
@@ -317,6 +346,91 @@ impl Desk {
         std::mem::take(&mut self.retakes)
     }
 
+    /// Takes what placing passed over once it can be taken: when an order of this desk rests
+    /// past orders whose coins were not found (another taker's swap had spent them, its fill
+    /// update not here yet; or their payment had not come), and within
+    /// [`PASSED_OVER_WATCH_MILLIS`] one of them is open again with its coins found and still
+    /// crosses it, the desk cancels the resting order and places what rests of it again, as
+    /// [`Desk::place`] does. Returns, for each, the cancel to publish first and what placing
+    /// again did; when placing again fails the order stays as it was (no cancel). The driver
+    /// calls it when its book or mempool moves.
+    pub fn take_passed_over(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        coin: impl Fn(&OutPoint) -> Option<Coin>,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Vec<PlacedAgain> {
+        self.watches.retain(|watch| watch.until_millis > now_millis);
+        let mut taken = Vec::new();
+        for watch in std::mem::take(&mut self.watches) {
+            let Some(resting) = book.get(&watch.resting) else {
+                // Not in the book yet: the driver submits it after placing.
+                self.watches.push(watch);
+                continue;
+            };
+            let remaining = resting.remaining();
+            if remaining == 0 {
+                continue;
+            }
+            let price = resting.order.order().price;
+            let takeable = watch.passed_over.iter().any(|id| {
+                book.get(id).is_some_and(|view| {
+                    let order = view.order.order();
+                    let crosses = match watch.request.side {
+                        Side::Bid => order.price <= price,
+                        Side::Ask => order.price >= price,
+                    };
+                    crosses
+                        && view.remaining() > 0
+                        && order.expiry_millis > now_millis
+                        && book.is_reachable(&order.maker, now_millis)
+                        && view.is_funded(&coin)
+                })
+            });
+            if !takeable {
+                self.watches.push(watch);
+                continue;
+            }
+            // A taker may be taking it meanwhile (Busy): tried again at the next call.
+            let Ok(cancel) = self.cancel(wallet, book, &watch.resting, now_millis, aux_rand) else {
+                self.watches.push(watch);
+                continue;
+            };
+            let request = OrderRequest {
+                amount: remaining,
+                ..watch.request
+            };
+            let placed = self.place_part(
+                wallet,
+                book,
+                &coin,
+                request,
+                watch.retakes,
+                now_millis,
+                aux_rand,
+            );
+            match placed {
+                Ok(placed) => taken.push(PlacedAgain {
+                    cancel,
+                    request,
+                    placed,
+                }),
+                // The cancel is not published: the order rests on, its coins reserved again.
+                Err(_) => {
+                    wallet.reserve(
+                        resting.funding,
+                        self.device,
+                        resting.order.order().expiry_millis,
+                        now_millis,
+                    );
+                }
+            }
+        }
+        taken
+    }
+
     /// Places again the part of an order a failed swap was taking, as [`Desk::place`] does.
     pub fn place_again(
         &mut self,
@@ -361,11 +475,15 @@ impl Desk {
         let mut placed = Placed::default();
         // An order whose coins this tab cannot find cannot be taken (`OrderView::is_funded`).
         // Passed over, it does not stand between the taker and the orders behind it.
+        let mut passed_over = Vec::new();
         let matched = book.match_takeable(&incoming, now_millis, |view| {
             let funded = view.is_funded(coin);
-            placed.passed_over += usize::from(!funded);
+            if !funded {
+                passed_over.push(view.order.id());
+            }
             funded
         });
+        placed.passed_over = passed_over.len();
         for fill in matched.fills.iter().take(MAX_TAKES) {
             match self.take(
                 wallet, book, coin, fill, &request, retakes, now_millis, aux_rand,
@@ -384,6 +502,15 @@ impl Desk {
         if rest > 0 {
             match self.rest(wallet, &request, rest, now_millis, aux_rand) {
                 Ok((order, funding_tx)) => {
+                    if !passed_over.is_empty() && retakes < MAX_RETAKES {
+                        self.watches.push(Watch {
+                            resting: order.order.id(),
+                            passed_over,
+                            request,
+                            retakes: retakes + 1,
+                            until_millis: now_millis.saturating_add(PASSED_OVER_WATCH_MILLIS),
+                        });
+                    }
                     placed.resting = Some(order);
                     placed.funding_tx = funding_tx;
                 }
