@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitmesh_core::chain::mempool::MempoolConfig;
 use bitmesh_core::chain::state::Chain;
+use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::faucet::{FaucetAnswer, FaucetRequest, Payment};
 use bitmesh_core::market::book::BookLimits;
 use bitmesh_core::node::protocols::{
@@ -491,6 +492,13 @@ fn market_relay(node: &Node) -> &MarketRelay {
     node.protocol::<MarketRelay>().expect("registered")
 }
 
+/// Looks an outpoint up in the node's chain and mempool: the `coin` the desk places, answers
+/// and marks orders with.
+fn tab_coin(node: &Node) -> impl Fn(&bitcoin::OutPoint) -> Option<Coin> + '_ {
+    let (chain, mempool) = (node.chain(), tab_mempool(node));
+    move |outpoint| mempool.coin(chain, outpoint)
+}
+
 /// The mempool of the node's mempool protocol.
 fn tab_mempool(node: &Node) -> &bitmesh_core::chain::mempool::Mempool {
     node.protocol::<MempoolRelay>()
@@ -499,13 +507,14 @@ fn tab_mempool(node: &Node) -> &bitmesh_core::chain::mempool::Mempool {
 }
 
 /// What a desk operation works with: the desk and the unlocked wallet, beside the tab's book,
-/// chain and mempool.
-struct Trading<'a> {
+/// chain, and its coins in the chain and mempool.
+struct Trading<'a, C> {
     desk: &'a mut Desk,
     wallet: &'a mut bitmesh_core::wallet::session::Wallet,
     book: &'a bitmesh_core::market::book::Book,
     chain: &'a Chain,
-    mempool: &'a bitmesh_core::chain::mempool::Mempool,
+    /// Looks outpoints up in the chain and mempool ([`tab_coin`]).
+    coin: C,
 }
 
 /// Where the identity key is kept in the store's facts, and the known peers.
@@ -951,9 +960,13 @@ impl Page {
             (Some(desk), PageWallet::Unlocked { wallet, .. }) => Some((desk, &**wallet)),
             _ => None,
         };
-        let (chain, mempool) = (node.chain(), tab_mempool(node));
-        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
-        self.market_view = page_market::view(market_book(node), trader, chain, coin, now());
+        self.market_view = page_market::view(
+            market_book(node),
+            trader,
+            node.chain(),
+            tab_coin(node),
+            now(),
+        );
     }
 
     /// Carries out a wallet command. A confirmed spend first waits (at most
@@ -1228,16 +1241,16 @@ impl Page {
         self.act(actions);
     }
 
-    /// The desk and the unlocked wallet with the tab's book, chain and mempool; none while
+    /// The desk and the unlocked wallet with the tab's book, chain and coins; none while
     /// the wallet is locked.
-    fn trading(&mut self) -> Option<Trading<'_>> {
+    fn trading(&mut self) -> Option<Trading<'_, impl Fn(&bitcoin::OutPoint) -> Option<Coin> + '_>> {
         let node = self.driver.node();
         Some(Trading {
             desk: self.desk.as_mut()?,
             wallet: self.wallet.unlocked()?,
             book: market_book(node),
             chain: node.chain(),
-            mempool: tab_mempool(node),
+            coin: tab_coin(node),
         })
     }
 
@@ -1249,7 +1262,7 @@ impl Page {
             wallet,
             book,
             chain,
-            mempool,
+            coin,
         }) = self.trading()
         else {
             self.market_notice = Some(Notice::Refused(
@@ -1257,7 +1270,6 @@ impl Page {
             ));
             return;
         };
-        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
         let (mut notice, effects) =
             page_market::run(command, desk, wallet, book, chain, coin, now(), &aux);
         if let Some(refusal) = self.market_effects(effects) {
@@ -1311,12 +1323,11 @@ impl Page {
                 wallet,
                 book,
                 chain,
-                mempool,
+                coin,
             }) = self.trading()
             else {
                 return "not placed again: the wallet is locked".into();
             };
-            let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
             let (words, effects) =
                 page_market::run_again(retake, desk, wallet, book, chain, coin, now(), &aux);
             let refused = self.market_effects(effects);
@@ -1334,12 +1345,11 @@ impl Page {
             wallet,
             book,
             chain,
-            mempool,
+            coin,
         }) = self.trading()
         else {
             return;
         };
-        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
         let placed_again =
             page_market::run_passed_over(desk, wallet, book, chain, coin, now(), &aux);
         for (words, mut effects) in placed_again {
@@ -1380,8 +1390,8 @@ impl Page {
             desk,
             wallet,
             book,
-            chain,
-            mempool,
+            coin,
+            ..
         }) = self.trading()
         else {
             // A locked wallet cannot sign: the taker hears so at once, rather than waiting.
@@ -1390,7 +1400,6 @@ impl Page {
             }
             return;
         };
-        let coin = |outpoint: &bitcoin::OutPoint| mempool.coin(chain, outpoint);
         let tx = match desk.answer(wallet, book, coin, from, payload, now(), &aux) {
             Answer::Submit(tx) => tx,
             Answer::Refuse(refusal) => return self.route(refusal),
