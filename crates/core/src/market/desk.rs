@@ -374,22 +374,16 @@ impl Desk {
             if remaining == 0 {
                 continue;
             }
-            let price = resting.order.order().price;
-            let takeable = watch.passed_over.iter().any(|id| {
-                book.get(id).is_some_and(|view| {
-                    let order = view.order.order();
-                    let crosses = match watch.request.side {
-                        Side::Bid => order.price <= price,
-                        Side::Ask => order.price >= price,
-                    };
-                    crosses
-                        && view.remaining() > 0
-                        && order.expiry_millis > now_millis
-                        && book.is_reachable(&order.maker, now_millis)
-                        && view.is_funded(&coin)
-                })
+            // Would matching what rests take one of them now? Matching's own rules decide
+            // (price, expiry, unreachable makers, partial fills too small), with the coins found.
+            let incoming = Order {
+                amount: remaining,
+                ..resting.order.order().clone()
+            };
+            let matched = book.match_takeable(&incoming, now_millis, |view| {
+                watch.passed_over.contains(&view.order.id()) && view.is_funded(&coin)
             });
-            if !takeable {
+            if matched.fills.is_empty() {
                 self.watches.push(watch);
                 continue;
             }
