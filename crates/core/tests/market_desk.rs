@@ -156,20 +156,33 @@ impl World {
     /// Places `request` for Alice or Bob, and submits the payment that funds its rest, as a
     /// driver does.
     fn place(&mut self, alice: bool, request: OrderRequest) -> Result<Placed, PlaceError> {
+        let placed = self.place_unpaid(alice, request)?;
+        if let Some(tx) = placed.funding_tx.clone() {
+            self.submit(tx);
+        }
+        Ok(placed)
+    }
+
+    /// [`World::place`], holding back the payment that funds the rest (as if it had not
+    /// reached the other trader yet).
+    fn place_unpaid(&mut self, alice: bool, request: OrderRequest) -> Result<Placed, PlaceError> {
         let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
         let trader = if alice {
             &mut self.alice
         } else {
             &mut self.bob
         };
-        let placed =
-            trader
-                .desk
-                .place(&mut trader.wallet, &self.book, coin, request, NOW_MS, &AUX)?;
-        if let Some(tx) = placed.funding_tx.clone() {
-            self.submit(tx);
-        }
-        Ok(placed)
+        trader
+            .desk
+            .place(&mut trader.wallet, &self.book, coin, request, NOW_MS, &AUX)
+    }
+
+    /// What Bob's desk takes again of what it passed over, at `now_millis`.
+    fn take_passed_over(&mut self, now_millis: u64) -> Vec<PlacedAgain> {
+        let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
+        let bob = &mut self.bob;
+        bob.desk
+            .take_passed_over(&mut bob.wallet, &self.book, coin, now_millis, &AUX)
     }
 
     /// Places Bob's part of an order again, as [`World::place`] does.
@@ -632,18 +645,8 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
         .unwrap()
         .resting
         .unwrap();
-    let request = w.request(Side::Ask, 50_000, 300_000_000);
-    let alice = &mut w.alice;
-    let cheaper = alice
-        .desk
-        .place(
-            &mut alice.wallet,
-            &w.book,
-            |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint),
-            request,
-            NOW_MS,
-            &AUX,
-        )
+    let cheaper = w
+        .place_unpaid(true, w.request(Side::Ask, 50_000, 300_000_000))
         .unwrap();
     let payment = cheaper.funding_tx.expect("a payment makes the ask's coin");
     let cheaper = cheaper.resting.unwrap();
@@ -681,14 +684,8 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
     assert_eq!(resting.order.amount, 100_000_000);
     let resting_id = resting.order.id();
     w.publish(resting);
-    let take_passed_over = |w: &mut World, now_millis| {
-        let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
-        let bob = &mut w.bob;
-        bob.desk
-            .take_passed_over(&mut bob.wallet, &w.book, coin, now_millis, &AUX)
-    };
     // While the ask's coin is still not here, the bid rests on.
-    assert!(take_passed_over(&mut w, NOW_MS + 1).is_empty());
+    assert!(w.take_passed_over(NOW_MS + 1).is_empty());
 
     // The payment comes: Bob's desk cancels the resting bid and places it again, and it
     // takes the ask it passed over. Once only.
@@ -697,7 +694,7 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
         cancel,
         request,
         placed,
-    }] = &take_passed_over(&mut w, NOW_MS + 2)[..]
+    }] = &w.take_passed_over(NOW_MS + 2)[..]
     else {
         panic!("the bid placed again");
     };
@@ -708,25 +705,15 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
     assert_eq!(placed.taking, 100_000_000);
     assert_eq!(proposed_order(placed), cheaper_id);
     assert!(placed.resting.is_none());
-    assert!(take_passed_over(&mut w, NOW_MS + 3).is_empty());
+    assert!(w.take_passed_over(NOW_MS + 3).is_empty());
 }
 
 #[test]
 fn orders_passed_over_are_watched_for_a_bounded_time() {
     let mut w = World::new();
     // Alice's ask on a payment Bob never receives; Bob's bid crossing it rests.
-    let request = w.request(Side::Ask, 50_000, 300_000_000);
-    let alice = &mut w.alice;
-    let ask = alice
-        .desk
-        .place(
-            &mut alice.wallet,
-            &w.book,
-            |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint),
-            request,
-            NOW_MS,
-            &AUX,
-        )
+    let ask = w
+        .place_unpaid(true, w.request(Side::Ask, 50_000, 300_000_000))
         .unwrap();
     let payment = ask.funding_tx.unwrap();
     w.publish(ask.resting.unwrap());
@@ -735,21 +722,12 @@ fn orders_passed_over_are_watched_for_a_bounded_time() {
         .unwrap();
     assert_eq!(bid.passed_over, 1);
     w.publish(bid.resting.unwrap());
-    let take_passed_over = |w: &mut World, now_millis| {
-        let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
-        let bob = &mut w.bob;
-        bob.desk
-            .take_passed_over(&mut bob.wallet, &w.book, coin, now_millis, &AUX)
-            .len()
-    };
     // The watch lapses; the payment that comes after it changes nothing.
-    assert_eq!(
-        take_passed_over(&mut w, NOW_MS + PASSED_OVER_WATCH_MILLIS),
-        0
-    );
+    assert!(w
+        .take_passed_over(NOW_MS + PASSED_OVER_WATCH_MILLIS)
+        .is_empty());
     w.submit(payment);
-    assert_eq!(
-        take_passed_over(&mut w, NOW_MS + PASSED_OVER_WATCH_MILLIS),
-        0
-    );
+    assert!(w
+        .take_passed_over(NOW_MS + PASSED_OVER_WATCH_MILLIS)
+        .is_empty());
 }
