@@ -1339,6 +1339,10 @@ impl Page {
     /// Takes what this tab's resting orders passed over (their coins were not here) once it
     /// can be taken: each such order is cancelled and placed again.
     fn take_passed_over(&mut self) {
+        // Most refreshes have nothing to watch: no randomness drawn for them.
+        if !self.desk.as_ref().is_some_and(Desk::is_watching) {
+            return;
+        }
         let aux = random_bytes();
         let Some(Trading {
             desk,

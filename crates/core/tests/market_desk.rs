@@ -684,6 +684,7 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
     assert_eq!(resting.order.amount, 100_000_000);
     let resting_id = resting.order.id();
     w.publish(resting);
+    assert!(w.bob.desk.is_watching());
     // While the ask's coin is still not here, the bid rests on.
     assert!(w.take_passed_over(NOW_MS + 1).is_empty());
 
@@ -706,6 +707,7 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
     assert_eq!(proposed_order(placed), cheaper_id);
     assert!(placed.resting.is_none());
     assert!(w.take_passed_over(NOW_MS + 3).is_empty());
+    assert!(!w.bob.desk.is_watching());
 }
 
 #[test]

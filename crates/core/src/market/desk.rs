@@ -346,6 +346,12 @@ impl Desk {
         std::mem::take(&mut self.retakes)
     }
 
+    /// Whether some resting order of this desk waits for orders it passed over
+    /// ([`Desk::take_passed_over`] has anything to do).
+    pub fn is_watching(&self) -> bool {
+        !self.watches.is_empty()
+    }
+
     /// Takes what placing passed over once it can be taken: when an order of this desk rests
     /// past orders whose coins were not found (another taker's swap had spent them, its fill
     /// update not here yet; or their payment had not come), and within
