@@ -370,6 +370,24 @@ impl Browser {
         Ok(())
     }
 
+    /// The values of the form fields matching `selectors` (an error if one is missing).
+    pub async fn values(&self, selectors: &[&str]) -> Result<Vec<String>> {
+        let found = self
+            .client
+            .execute(
+                "return arguments[0].map((selector) => { \
+                     const field = document.querySelector(selector); \
+                     return field ? field.value : null; })",
+                vec![json!(selectors)],
+            )
+            .await?;
+        serde_json::from_value::<Vec<Option<String>>>(found.clone())?
+            .into_iter()
+            .zip(selectors)
+            .map(|(value, selector)| value.ok_or_else(|| format!("no field `{selector}`").into()))
+            .collect()
+    }
+
     /// Runs `script` in the page and returns its result.
     pub async fn eval(&self, script: &str) -> Result<Value> {
         Ok(self.client.execute(script, Vec::new()).await?)

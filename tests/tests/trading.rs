@@ -84,8 +84,18 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         .await?;
         b.wait_for_text("#my-orders-empty", "None").await?;
 
-        // B buys 40.00 of them: one swap, settled by A, relayed to the node.
-        place_order(&b, "buy", "0.00001", "40").await?;
+        // B buys 40.00 of them: one swap, settled by A, relayed to the node. B clicks the
+        // ask in its book, which fills in the form to buy at its price, and the form tells
+        // what the order comes to before B places it.
+        b.click("#asks tr.pick").await?;
+        b.fill("#order-amount", "40").await?;
+        b.wait_for_text("#order-total", "You pay at most 0.00040000 BTC")
+            .await?;
+        assert_eq!(
+            b.values(&["#order-side", "#order-price"]).await?,
+            ["buy", "0.00001000"]
+        );
+        b.click("#place-order").await?;
         b.wait_for_text(
             "#fill-alert",
             "Trade settled: Bought 40.00 DEMO for 0.00040000 BTC",

@@ -32,6 +32,13 @@ async fn create_wallet(tab: &Browser) -> Result<Vec<String>> {
     tab.click("#create-confirm").await?;
     tab.wait_for_text("#wallet-problem", "is not the one shown")
         .await?;
+    // What was typed stays where it was typed, to be corrected: the problem line appearing
+    // once rebuilt the form, emptying some fields and moving a word into a password field.
+    assert_eq!(
+        tab.values(&["#new-password", "#new-password-again"])
+            .await?,
+        [PASSWORD, PASSWORD]
+    );
 
     for id in &asked {
         let position: usize = id.trim_start_matches("confirm-").parse()?;
@@ -87,6 +94,11 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         tab.send("nope", "0.01").await?;
         tab.wait_for_text("#wallet-notice", "\"nope\" is not an address")
             .await?;
+        // The form keeps what was typed, to be corrected.
+        assert_eq!(
+            tab.values(&["#send-to", "#send-amount"]).await?,
+            ["nope", "0.01"]
+        );
         tab.send(STRANGER, "1").await?;
         tab.wait_for_text("#wallet-notice", "insufficient funds")
             .await?;

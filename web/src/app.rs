@@ -226,9 +226,9 @@ fn MeshCard(props: &ChainCardProps) -> Html {
     };
     html! {
         <>
-            { for status.restoring.map(|(done, total)| html! {
+            if let Some((done, total)) = status.restoring {
                 <p class="note" id="restoring" role="status">{ format!("Restoring the kept chain: {done} of {total} blocks") }</p>
-            }) }
+            }
             <WalletCard view={status.wallet.clone()} notice={status.notice.clone()} {command} />
             <MarketCard view={status.market.clone()} notice={status.market_notice.clone()}
                 last_fill={status.last_fill.clone()} {unlocked} command={trade} />
@@ -335,15 +335,12 @@ fn FaucetCard(props: &FaucetCardProps) -> Html {
                 <button id="faucet-ask" type="submit"
                     disabled={props.state == FaucetState::Asking}>{ "Ask for coins" }</button>
             </form>
-            { for props.mine.clone().map(|address| {
-                let ask = props.ask.clone();
-                html! {
-                    <button id="faucet-mine" class="secondary" disabled={props.state == FaucetState::Asking}
-                        onclick={Callback::from(move |_| ask.emit(address.clone()))}>
-                        { "Ask for coins to my wallet" }
-                    </button>
-                }
-            }) }
+            if let Some(address) = props.mine.clone() {
+                <button id="faucet-mine" class="secondary" disabled={props.state == FaucetState::Asking}
+                    onclick={props.ask.reform(move |_| address.clone())}>
+                    { "Ask for coins to my wallet" }
+                </button>
+            }
             { result }
         </section>
     }

@@ -60,9 +60,9 @@ pub fn DevicesCard(props: &DevicesCardProps) -> Html {
                         placeholder={view.this_name.clone().unwrap_or_else(|| "Name it, e.g. Laptop".into())} />
                     <button id="device-name-save" type="submit" class="secondary">{ "Save" }</button>
                 </form>
-                { for view.this_name.as_ref().map(|name| html! {
+                if let Some(name) = &view.this_name {
                     <p class="note" id="device-name-saved">{ format!("Your other devices know this one as “{name}”.") }</p>
-                }) }
+                }
                 if view.others.is_empty() {
                     <p class="note" id="devices-none">{ "No other device of this wallet yet: restore the same recovery phrase elsewhere and it appears here." }</p>
                 } else {

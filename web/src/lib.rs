@@ -5,6 +5,7 @@
 //! and IndexedDB (`store`).
 
 pub mod app;
+pub mod depth;
 pub mod devices;
 #[cfg(target_arch = "wasm32")]
 pub mod devices_card;

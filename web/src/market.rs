@@ -13,7 +13,9 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, OrderView};
 use bitmesh_core::market::desk::{Desk, OrderRequest, Outgoing, PlaceError, Placed, Retake, Trade};
-use bitmesh_core::market::order::{OrderId, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::order::{
+    value_sats, OrderId, Rounding, Side, SignedOrder, SignedUpdate, MIN_ORDER_SATS,
+};
 use bitmesh_core::wallet::session::{parse_units, PayError, Wallet};
 use bitmesh_core::wallet::tracker::Unit;
 
@@ -329,6 +331,54 @@ pub fn price_text(price: u64, decimals: u8) -> String {
     format!("{}.{shown}", scaled / scale)
 }
 
+/// What an order of `amount` at `price` (both as typed, in whole units and BTC per unit) is
+/// worth at its limit, for the form to show as a person types: what a buy pays at most (asks it
+/// crosses may be cheaper) or a sell receives at least; or why it cannot be placed (the rules
+/// the order itself is checked by). None until both are typed.
+pub fn order_total(
+    side: Side,
+    price: &str,
+    amount: &str,
+    decimals: u8,
+) -> Option<Result<String, String>> {
+    if price.trim().is_empty() || amount.trim().is_empty() {
+        return None;
+    }
+    let total = order_value(price, amount, decimals).map(|sats| {
+        let btc = format_units(sats, 8);
+        match side {
+            Side::Bid => format!("You pay at most {btc} BTC, fees aside"),
+            Side::Ask => format!("You receive at least {btc} BTC, fees aside"),
+        }
+    });
+    Some(total)
+}
+
+/// The satoshis `amount` at `price` come to, exactly, or why no order can be made of them.
+fn order_value(price: &str, amount: &str, decimals: u8) -> Result<u64, String> {
+    let price = parse_price(price, decimals)?;
+    let amount = parse_units(amount, decimals).map_err(|err| format!("Amount: {err}"))?;
+    if amount == 0 {
+        return Err("Amount: it must be above zero".into());
+    }
+    let sats = value_sats(amount, price, Rounding::Down)
+        .ok_or("Worth more than 21 million BTC: a smaller amount")?;
+    if value_sats(amount, price, Rounding::Up) != Some(sats) {
+        return Err(
+            "Not a whole number of satoshis at this price: change the amount or the price a little"
+                .into(),
+        );
+    }
+    if sats < MIN_ORDER_SATS {
+        return Err(format!(
+            "Worth {} BTC: an order is worth {} BTC at least",
+            format_units(sats, 8),
+            format_units(MIN_ORDER_SATS, 8)
+        ));
+    }
+    Ok(sats)
+}
+
 /// What the market views show: every market the book or the wallet knows, and, with a trader
 /// (an unlocked wallet and its desk), its open orders and trades. Without one the book is still
 /// shown: a person can look before creating or unlocking a wallet. `now_millis` tells which
@@ -478,6 +528,37 @@ mod tests {
         assert!(parse_price("abc", 2).unwrap_err().starts_with("Price:"));
         // A book price from elsewhere that is finer than 8 decimals still shows exactly.
         assert_eq!(price_text(1, 2), "0.00000000000001");
+    }
+
+    #[test]
+    fn the_order_form_tells_what_an_order_is_worth_or_why_it_cannot_be_placed() {
+        // DEMO has 2 decimals.
+        assert_eq!(order_total(Side::Bid, "", "40", 2), None);
+        assert_eq!(order_total(Side::Bid, "0.00001", " ", 2), None);
+        assert_eq!(
+            order_total(Side::Bid, "0.00001", "40", 2),
+            Some(Ok("You pay at most 0.00040000 BTC, fees aside".into()))
+        );
+        assert_eq!(
+            order_total(Side::Ask, "0.00001", "40.5", 2),
+            Some(Ok("You receive at least 0.00040500 BTC, fees aside".into()))
+        );
+        let refused = |price, amount| {
+            order_total(Side::Bid, price, amount, 2)
+                .unwrap()
+                .unwrap_err()
+        };
+        assert!(refused("0.00001", "4.001").starts_with("Amount:"));
+        assert!(refused("0", "40").starts_with("Price:"));
+        assert!(refused("0.00001", "0").contains("above zero"));
+        // 0.01 DEMO at 0.00000101 BTC is 1.01 satoshis.
+        assert!(refused("0.00000101", "0.01").contains("whole number of satoshis"));
+        // 1 DEMO at 0.00000999 BTC is 999 satoshis, under the 1,000 an order needs.
+        assert_eq!(
+            refused("0.00000999", "1"),
+            "Worth 0.00000999 BTC: an order is worth 0.00001000 BTC at least"
+        );
+        assert!(refused("1000", "30000").contains("21 million"));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use bitmesh_core::market::order::Side;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::market::{Level, MarketBook, MarketCommand, MarketView};
+use crate::depth::{depth_chart, spread, BASE, HEIGHT, WIDTH};
+use crate::market::{order_total, price_text, Level, MarketBook, MarketCommand, MarketView};
 use crate::wallet::Notice;
 
 #[derive(Properties, PartialEq)]
@@ -24,6 +25,8 @@ pub struct MarketCardProps {
 #[function_component]
 pub fn MarketCard(props: &MarketCardProps) -> Html {
     let chosen = use_state(|| None::<AssetId>);
+    // A price level a person clicked, for the order form to take up.
+    let picked = use_state(|| None::<Pick>);
     let markets = &props.view.markets;
     // The market chosen, or the first one known.
     let market = chosen
@@ -47,6 +50,17 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
             }
         })
     };
+    let pick = {
+        let picked = picked.clone();
+        Callback::from(move |(side, price): (Side, u64)| {
+            let serial = picked.map_or(0, |pick| pick.serial + 1);
+            picked.set(Some(Pick {
+                side,
+                price,
+                serial,
+            }));
+        })
+    };
     let notice = props.notice.as_ref().map(|notice| match notice {
         Notice::Done(text) | Notice::Psbt(text) => {
             html! { <p id="market-notice" class="ok" role="status">{ text.clone() }</p> }
@@ -58,7 +72,7 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
     let body = if let Some(market) = market {
         html! {
             <>
-                <label>{ "Market " }
+                <label class="market-pick">{ "Market" }
                     <select id="market-select" {onchange}>
                         { for markets.iter().map(|m| html! {
                             <option key={m.asset.to_string()} selected={m.asset == market.asset}>
@@ -67,9 +81,9 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
                         }) }
                     </select>
                 </label>
-                <Book market={market.clone()} />
+                <Book market={market.clone()} pick={props.unlocked.then(|| pick.clone())} />
                 if props.unlocked {
-                    <OrderForm market={market.clone()} command={props.command.clone()} />
+                    <OrderForm market={market.clone()} picked={*picked} command={props.command.clone()} />
                 }
             </>
         }
@@ -83,14 +97,16 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
     html! {
         <section class="card market" id="market" aria-live="polite">
             <h2>{ "Market" }</h2>
-            { for props.last_fill.as_ref().map(|fill| html! {
+            if let Some(fill) = &props.last_fill {
                 <p id="fill-alert" class="ok" role="status">{ fill.clone() }</p>
-            }) }
+            }
             { body }
             if !props.unlocked {
                 <p class="note" id="trade-locked">{ "Unlock a wallet to trade: orders are paid from it." }</p>
             }
-            { for notice }
+            if let Some(notice) = notice {
+                { notice }
+            }
             if props.unlocked {
                 <MyOrders view={props.view.clone()} command={props.command.clone()} />
             }
@@ -98,16 +114,34 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
     }
 }
 
+/// A price level a person clicked: the order that would take it (buy at an ask's price, sell at
+/// a bid's). `serial` tells two clicks on the same level apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pick {
+    side: Side,
+    price: u64,
+    serial: u32,
+}
+
 #[derive(Properties, PartialEq)]
 struct BookProps {
     market: MarketBook,
+    /// Where a click on a level goes (the order form), when there is one.
+    pick: Option<Callback<(Side, u64)>>,
 }
 
-/// Bids and asks by price level, best first, and the depth chart.
+/// Bids and asks by price level, best first, the spread and the depth chart.
 #[function_component]
 fn Book(props: &BookProps) -> Html {
     let market = &props.market;
     let side = |id: &'static str, title: &'static str, levels: &[Level]| {
+        // A click on an ask fills the form to buy at its price, on a bid to sell at its price.
+        let taker = if id == "asks" { Side::Bid } else { Side::Ask };
+        let hint = match (&props.pick, taker) {
+            (None, _) => None,
+            (Some(_), Side::Bid) => Some("Buy at this price: fills in the order form"),
+            (Some(_), Side::Ask) => Some("Sell at this price: fills in the order form"),
+        };
         html! {
             <div class="book-side">
                 <h3>{ title }</h3>
@@ -117,8 +151,14 @@ fn Book(props: &BookProps) -> Html {
                     <table id={id}>
                         <thead><tr><th>{ "Price (BTC)" }</th><th>{ format!("Amount ({})", market.name) }</th><th>{ "Orders" }</th></tr></thead>
                         <tbody>
-                            { for levels.iter().map(|level| html! {
-                                <tr key={level.price} data-price={level.price.to_string()}>
+                            { for levels.iter().map(|level| {
+                                let price = level.price;
+                                let onclick = props.pick.clone().map(|pick| {
+                                    Callback::from(move |_: MouseEvent| pick.emit((taker, price)))
+                                });
+                                html! {
+                                <tr key={level.price} data-price={level.price.to_string()}
+                                    class={classes!(onclick.is_some().then_some("pick"))} title={hint} {onclick}>
                                     <td class="price">{ level.price_text.clone() }</td>
                                     <td class="amount">{ level.amount_text.clone() }</td>
                                     <td class="orders">
@@ -131,7 +171,7 @@ fn Book(props: &BookProps) -> Html {
                                         }
                                     </td>
                                 </tr>
-                            }) }
+                            }}) }
                         </tbody>
                     </table>
                 }
@@ -140,6 +180,9 @@ fn Book(props: &BookProps) -> Html {
     };
     html! {
         <>
+            if let Some(line) = spread(market) {
+                <p id="spread" class="note">{ line }</p>
+            }
             <div class="book">
                 { side("asks", "Asks (sell orders)", &market.asks) }
                 { side("bids", "Bids (buy orders)", &market.bids) }
@@ -149,60 +192,35 @@ fn Book(props: &BookProps) -> Html {
     }
 }
 
-/// The depth chart: the amount open at each price or better, bids left, asks right.
+#[derive(Properties, PartialEq)]
+struct DepthProps {
+    market: MarketBook,
+}
+
+/// The depth chart ([`depth_chart`]): the amount open at each price or better, bids left of
+/// the spread and asks right.
 #[function_component]
-fn Depth(props: &BookProps) -> Html {
-    const WIDTH: f64 = 320.0;
-    const HEIGHT: f64 = 120.0;
+fn Depth(props: &DepthProps) -> Html {
     let market = &props.market;
-    let prices = market
-        .bids
-        .iter()
-        .chain(&market.asks)
-        .map(|level| level.price);
-    let (Some(low), Some(high)) = (prices.clone().min(), prices.max()) else {
+    let Some(chart) = depth_chart(market) else {
         return html! {};
     };
-    let cumulative = |levels: &[Level]| -> Vec<(u64, u64)> {
-        let mut total = 0u64;
-        levels
-            .iter()
-            .map(|level| {
-                total = total.saturating_add(level.amount);
-                (level.price, total)
-            })
-            .collect()
-    };
-    let (bids, asks) = (cumulative(&market.bids), cumulative(&market.asks));
-    let most = bids
-        .iter()
-        .chain(&asks)
-        .map(|(_, total)| *total)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let span = (high - low).max(1) as f64;
-    let x = |price: u64| 10.0 + (price - low) as f64 / span * (WIDTH - 20.0);
-    let y = |total: u64| HEIGHT - total as f64 / most as f64 * (HEIGHT - 10.0);
-    // A step line from the best price outwards, on to the chart's edge (`end`).
-    let steps = |points: &[(u64, u64)], end: f64| -> String {
-        let mut path = Vec::new();
-        let mut previous = 0u64;
-        for (price, total) in points {
-            path.push(format!("{:.1},{:.1}", x(*price), y(previous)));
-            path.push(format!("{:.1},{:.1}", x(*price), y(*total)));
-            previous = *total;
-        }
-        if !points.is_empty() {
-            path.push(format!("{end:.1},{:.1}", y(previous)));
-        }
-        path.join(" ")
-    };
+    let label = format!(
+        "Depth of the {} market: {} bid levels, {} ask levels, from {} to {} BTC",
+        market.name,
+        market.bids.len(),
+        market.asks.len(),
+        chart.low,
+        chart.high
+    );
     html! {
-        <svg id="depth" class="depth" viewBox={format!("0 0 {WIDTH} {HEIGHT}")} role="img"
-            aria-label={format!("Depth of the {} market: {} bid levels, {} ask levels", market.name, bids.len(), asks.len())}>
-            <polyline class="bids" points={steps(&bids, 0.0)} />
-            <polyline class="asks" points={steps(&asks, WIDTH)} />
+        <svg id="depth" class="depth" viewBox={format!("0 0 {WIDTH} {HEIGHT}")} role="img" aria-label={label}>
+            <line class="axis" x1="0" y1={BASE.to_string()} x2={WIDTH.to_string()} y2={BASE.to_string()} />
+            <polygon class="bids" points={chart.bids} />
+            <polygon class="asks" points={chart.asks} />
+            <text class="axis" x="8" y="10">{ chart.most }</text>
+            <text class="axis" x="8" y={(HEIGHT - 6.0).to_string()}>{ chart.low }</text>
+            <text class="axis end" x={(WIDTH - 8.0).to_string()} y={(HEIGHT - 6.0).to_string()}>{ chart.high }</text>
         </svg>
     }
 }
@@ -210,18 +228,20 @@ fn Depth(props: &BookProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct OrderFormProps {
     market: MarketBook,
+    /// The level a person clicked last, to take up.
+    picked: Option<Pick>,
     command: Callback<MarketCommand>,
 }
 
-/// A limit order: buy or sell, price in BTC per unit, amount in units.
+/// A limit order: buy or sell, price in BTC per unit, amount in units, and what it comes to as
+/// it is typed ([`order_total`]).
 #[function_component]
 fn OrderForm(props: &OrderFormProps) -> Html {
     let (side, price, amount) = (use_node_ref(), use_node_ref(), use_node_ref());
-    let onsubmit = {
+    let total = use_state(|| None::<Result<String, String>>);
+    let read = {
         let (side, price, amount) = (side.clone(), price.clone(), amount.clone());
-        let (market, command) = (props.market.asset, props.command.clone());
-        Callback::from(move |event: SubmitEvent| {
-            event.prevent_default();
+        move || {
             let side = match side
                 .cast::<HtmlSelectElement>()
                 .map(|select| select.value())
@@ -234,31 +254,82 @@ fn OrderForm(props: &OrderFormProps) -> Html {
                     .map(|input| input.value())
                     .unwrap_or_default()
             };
+            (side, text(&price), text(&amount))
+        }
+    };
+    let retotal = {
+        let (read, total, decimals) = (read.clone(), total.clone(), props.market.decimals);
+        move || {
+            let (side, price, amount) = read();
+            total.set(order_total(side, &price, &amount, decimals));
+        }
+    };
+    // A clicked level: its side and price into the form, the cursor to the amount.
+    {
+        let (side, price, amount) = (side.clone(), price.clone(), amount.clone());
+        let (retotal, decimals) = (retotal.clone(), props.market.decimals);
+        use_effect_with(props.picked, move |picked| {
+            if let Some(pick) = picked {
+                if let Some(select) = side.cast::<HtmlSelectElement>() {
+                    select.set_value(if pick.side == Side::Ask {
+                        "sell"
+                    } else {
+                        "buy"
+                    });
+                }
+                if let Some(input) = price.cast::<HtmlInputElement>() {
+                    input.set_value(&price_text(pick.price, decimals));
+                }
+                if let Some(input) = amount.cast::<HtmlInputElement>() {
+                    let _ = input.focus();
+                }
+                retotal();
+            }
+        });
+    }
+    let oninput = {
+        let retotal = retotal.clone();
+        Callback::from(move |_: InputEvent| retotal())
+    };
+    let onchange = Callback::from(move |_: Event| retotal());
+    let onsubmit = {
+        let (market, command) = (props.market.asset, props.command.clone());
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let (side, price, amount) = read();
             command.emit(MarketCommand::Place {
                 market,
                 side,
-                price: text(&price),
-                amount: text(&amount),
+                price,
+                amount,
             });
         })
     };
+    let name = &props.market.name;
     html! {
-        <form class="order-form" {onsubmit}>
+        <form class="order-form" {onsubmit} {oninput} {onchange}>
             <h3>{ "Place a limit order" }</h3>
-            <label>{ "Side " }
-                <select id="order-side" ref={side}>
-                    <option value="buy">{ format!("Buy {}", props.market.name) }</option>
-                    <option value="sell">{ format!("Sell {}", props.market.name) }</option>
-                </select>
-            </label>
-            <label>{ format!("Price (BTC per {})", props.market.name) }
-                <input id="order-price" ref={price} inputmode="decimal" autocomplete="off" placeholder="0.00001000" />
-            </label>
-            <label>{ format!("Amount ({})", props.market.name) }
-                <input id="order-amount" ref={amount} inputmode="decimal" autocomplete="off" />
-            </label>
+            <div class="fields">
+                <label>{ "Side" }
+                    <select id="order-side" ref={side}>
+                        <option value="buy">{ format!("Buy {name}") }</option>
+                        <option value="sell">{ format!("Sell {name}") }</option>
+                    </select>
+                </label>
+                <label>{ format!("Price (BTC per {name})") }
+                    <input id="order-price" ref={price} inputmode="decimal" autocomplete="off" placeholder="0.00001000" />
+                </label>
+                <label>{ format!("Amount ({name})") }
+                    <input id="order-amount" ref={amount} inputmode="decimal" autocomplete="off" placeholder="0" />
+                </label>
+            </div>
+            if let Some(total) = &*total {
+                <p id="order-total" class={classes!("total", total.is_err().then_some("refused"))}>
+                    { total.clone().unwrap_or_else(|why| why) }
+                </p>
+            }
             <button id="place-order" type="submit">{ "Place order" }</button>
-            <p class="note">{ "An order that crosses the book trades at once at the makers' prices; the rest waits in the book for 24 hours. Each trade settles in one transaction: both sides or nothing." }</p>
+            <p class="note">{ "An order that crosses the book trades at once at the makers' prices; the rest waits in the book for 24 hours. Each trade settles in one transaction: both sides or nothing. Click a price in the book to fill it in." }</p>
         </form>
     }
 }

@@ -54,7 +54,9 @@ pub fn WalletCard(props: &WalletCardProps) -> Html {
         <section class="card wallet" id="wallet" aria-live="polite">
             <h2>{ "Wallet" }</h2>
             { body }
-            { for notice }
+            if let Some(notice) = notice {
+                { notice }
+            }
         </section>
     }
 }
@@ -253,7 +255,9 @@ fn NewWallet(props: &CommandProps) -> Html {
                     }) }
                     { password_fields }
                     <button id="create-confirm" type="submit">{ "Create the wallet" }</button>
-                    { for problem_line }
+                    if let Some(problem) = problem_line.clone() {
+                        { problem }
+                    }
                 </form>
             }
         }
@@ -286,7 +290,9 @@ fn NewWallet(props: &CommandProps) -> Html {
                     <textarea id="restore-phrase" ref={phrase.clone()} rows="3" spellcheck="false" autocomplete="off" />
                     { password_fields }
                     <button id="restore-confirm" type="submit">{ "Restore the wallet" }</button>
-                    { for problem_line }
+                    if let Some(problem) = problem_line.clone() {
+                        { problem }
+                    }
                 </form>
             }
         }
@@ -336,7 +342,9 @@ fn Unlocked(props: &UnlockedProps) -> Html {
     });
     html! {
         <>
-            { for sync }
+            if let Some(sync) = sync {
+                { sync }
+            }
             <table class="balances" id="balances">
                 <thead><tr><th>{ "Asset" }</th><th>{ "Confirmed" }</th><th>{ "Unconfirmed" }</th><th>{ "Immature" }</th></tr></thead>
                 <tbody>
@@ -351,7 +359,7 @@ fn Unlocked(props: &UnlockedProps) -> Html {
                 </tbody>
             </table>
             <Receive address={summary.receive.clone()} new_address={emit(&command, WalletCommand::NewAddress)} />
-            { for summary.pending.as_ref().map(|review| html! {
+            if let Some(review) = &summary.pending {
                 <div class="review" id="spend-review" role="dialog" aria-label="Confirm the spend">
                     <p id="spend-review-text">{ review.clone() }</p>
                     <div class="row">
@@ -359,7 +367,7 @@ fn Unlocked(props: &UnlockedProps) -> Html {
                         <button id="spend-cancel" class="secondary" onclick={emit(&command, WalletCommand::CancelSpend)}>{ "Cancel" }</button>
                     </div>
                 </div>
-            }) }
+            }
             <Send summary={summary.clone()} command={command.clone()} />
             <Issue command={command.clone()} />
             <h3>{ "History" }</h3>
@@ -368,7 +376,7 @@ fn Unlocked(props: &UnlockedProps) -> Html {
             } else {
                 <ul class="history" id="history">
                     { for summary.history.iter().map(|row| html! {
-                        <li class={classes!(row.conflicted.then_some("conflicted"))} data-txid={row.txid.clone()}>
+                        <li key={row.txid.clone()} class={classes!(row.conflicted.then_some("conflicted"))} data-txid={row.txid.clone()}>
                             <span class="changes">{ row.changes.join(", ") }</span>
                             { " · " }
                             <span class="confirmations">{
