@@ -132,7 +132,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         b.wait_for_text("#tx-place", "in block").await?;
         b.wait_for_text("#tx-outputs", "40.00 DEMO").await?;
         b.click("#recent-blocks button").await?;
-        b.wait_for_text("#explored", "transactions").await?;
+        b.wait_for_text("#explored", "transaction").await?;
 
         // B bids (nothing to take: it rests), then reloads: locked; the orders, the balances
         // and the trade come back from IndexedDB.

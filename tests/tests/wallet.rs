@@ -112,7 +112,7 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         // The node's next block confirms the faucet's payment.
         tab.wait_for_text(&balance("BTC", "confirmed"), "0.10000294")
             .await?;
-        tab.wait_for_text("#history", "confirmations").await?;
+        tab.wait_for_text("#history", "confirmation").await?;
 
         // A payment to someone else: the node learns it through the mesh.
         tab.send(STRANGER, "0.01").await?;

@@ -248,7 +248,7 @@ fn MeshCard(props: &ChainCardProps) -> Html {
                     <dt>{ "Sync" }</dt>
                     <dd id="sync-state">{ sync }</dd>
                     <dt>{ "Mempool" }</dt>
-                    <dd id="mempool-size">{ format!("{} transactions", status.mempool) }</dd>
+                    <dd id="mempool-size">{ count(status.mempool as u64, "transaction", "transactions") }</dd>
                     <dt>{ "Storage" }</dt>
                     <dd id="storage-persisted">{ persisted }</dd>
                 </dl>
@@ -346,6 +346,14 @@ fn FaucetCard(props: &FaucetCardProps) -> Html {
     }
 }
 
+/// `n` things in words, singular for one: "1 confirmation", "3 confirmations".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    match n.into() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// `units` base units of something with `decimals` decimal places, as a person reads it:
 /// `format_units(10_000_000, 8)` is `0.10000000`.
 pub fn format_units(units: u64, decimals: u8) -> String {
@@ -399,6 +407,16 @@ mod tests {
         assert_eq!(
             take_over_link("?network=test&takeover=1"),
             "?network=test&takeover=1"
+        );
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1u32, "block", "blocks"), "1 block");
+        assert_eq!(count(0u32, "block", "blocks"), "0 blocks");
+        assert_eq!(
+            count(12u64, "confirmation", "confirmations"),
+            "12 confirmations"
         );
     }
 

@@ -9,7 +9,7 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::wallet::tracker::Unit;
 use bitmesh_core::Network;
 
-use crate::app::format_units;
+use crate::app::{count, format_units};
 use crate::wallet::unit_name;
 
 /// Blocks listed as recent.
@@ -134,10 +134,8 @@ pub fn explore(chain: &Chain, mempool: &Mempool, network: Network, query: &str) 
             .and_then(|hash| chain.block(&hash))
             .and_then(|block| block.txdata.iter().find(|tx| tx.compute_txid() == txid));
         if let Some(tx) = found {
-            let place = format!(
-                "in block {height} ({} confirmations)",
-                chain.height() - height + 1
-            );
+            let confirmations = count(chain.height() - height + 1, "confirmation", "confirmations");
+            let place = format!("in block {height} ({confirmations})");
             return Explored::Tx(tx_detail(chain, mempool, network, tx, place));
         }
     }

@@ -5,6 +5,7 @@
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use crate::app::count;
 use crate::explorer::{BlockRow, Explored};
 
 #[derive(Properties, PartialEq)]
@@ -42,7 +43,7 @@ pub fn ExplorerCard(props: &ExplorerCardProps) -> Html {
             <div id="explored">
                 <h3>{ format!("Block {}", block.height) }</h3>
                 <code class="hash">{ block.hash.clone() }</code>
-                <p class="note">{ format!("{} transactions", block.txs) }</p>
+                <p class="note">{ count(block.txs as u64, "transaction", "transactions") }</p>
                 <ul class="history" id="block-txs">
                     { for txs.iter().map(|tx| html! {
                         <li key={tx.txid.clone()}>
@@ -91,7 +92,7 @@ pub fn ExplorerCard(props: &ExplorerCardProps) -> Html {
                 { for props.recent.iter().map(|block| html! {
                     <li key={block.hash.clone()}>
                         { look_up(block.hash.clone(), format!("#{}", block.height)) }
-                        { format!(" · {} transactions · ", block.txs) }
+                        { format!(" · {} · ", count(block.txs as u64, "transaction", "transactions")) }
                         <code class="hash">{ block.hash.get(..16).unwrap_or_default().to_owned() }</code>
                     </li>
                 }) }

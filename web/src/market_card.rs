@@ -375,7 +375,10 @@ fn MyOrders(props: &MyOrdersProps) -> Html {
                 </table>
             }
             if view.pending > 0 {
-                <p class="note" id="pending-takes">{ format!("{} trade(s) waiting for their makers", view.pending) }</p>
+                <p class="note" id="pending-takes">{ match view.pending {
+                    1 => "1 trade waiting for its maker".to_owned(),
+                    n => format!("{n} trades waiting for their makers"),
+                } }</p>
             }
             <h3>{ "My trades" }</h3>
             if view.trades.is_empty() {

@@ -9,7 +9,7 @@ use bitmesh_core::wallet::tracker::Unit;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::app::format_units;
+use crate::app::{count, format_units};
 use crate::wallet::{Notice, Summary, WalletCommand, WalletView, MIN_PASSWORD_LEN};
 
 #[derive(Properties, PartialEq)]
@@ -338,7 +338,7 @@ fn Unlocked(props: &UnlockedProps) -> Html {
         Callback::from(move |_| command.emit(what.clone()))
     };
     let sync = (summary.behind > 0).then(|| {
-        html! { <p class="note" id="wallet-sync">{ format!("Following the chain: {} blocks to go", summary.behind) }</p> }
+        html! { <p class="note" id="wallet-sync">{ format!("Following the chain: {} to go", count(summary.behind, "block", "blocks")) }</p> }
     });
     html! {
         <>
@@ -382,7 +382,7 @@ fn Unlocked(props: &UnlockedProps) -> Html {
                             <span class="confirmations">{
                                 if row.conflicted { "conflicted: another spend of its coins confirmed, this one never will".to_owned() }
                                 else if row.confirmations == 0 { "unconfirmed".to_owned() }
-                                else { format!("{} confirmations", row.confirmations) }
+                                else { count(row.confirmations, "confirmation", "confirmations") }
                             }</span>
                             { row.fee.as_ref().map(|fee| format!(" · fee {fee}")).unwrap_or_default() }
                             { if row.trade { " · trade" } else { "" } }
