@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use bitmesh_e2e::wallet::{balance, funded_tab, place_order};
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
+use fantoccini::key::Key;
+use fantoccini::Locator;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 const PASSWORD: &str = "correct horse battery";
@@ -155,8 +157,22 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         // B cannot sign and says so at once, so A's coins are free again and B's bid is
         // skipped as offline, without waiting a minute; A's sell is placed again, skips B's
         // bid and rests. A cancels it.
+        // A picks B's bid from the keyboard: the level's row takes the focus, and Enter fills
+        // in the form to sell at its price.
         b.wait_for_neighbours(2).await?;
-        place_order(&a, "sell", "0.000005", "10").await?;
+        a.client()
+            .find(Locator::Css("#bids tr.pick"))
+            .await?
+            .send_keys(&Key::Enter.to_string())
+            .await?;
+        a.fill("#order-amount", "10").await?;
+        a.wait_for_text("#order-total", "You receive at least 0.00005000 BTC")
+            .await?;
+        assert_eq!(
+            a.values(&["#order-side", "#order-price"]).await?,
+            ["sell", "0.00000500"]
+        );
+        a.click("#place-order").await?;
         a.wait_for_text("#market-notice", "The maker's wallet is locked")
             .await?;
         a.wait_for_text("#market-notice", "placed again: Order placed: sell 10.00 DEMO")

@@ -156,9 +156,20 @@ fn Book(props: &BookProps) -> Html {
                                 let onclick = props.pick.clone().map(|pick| {
                                     Callback::from(move |_: MouseEvent| pick.emit((taker, price)))
                                 });
+                                // From the keyboard too: a focusable row, Enter or Space picks it.
+                                let onkeydown = props.pick.clone().map(|pick| {
+                                    Callback::from(move |event: KeyboardEvent| {
+                                        if matches!(event.key().as_str(), "Enter" | " ") {
+                                            event.prevent_default();
+                                            pick.emit((taker, price));
+                                        }
+                                    })
+                                });
+                                let tabindex = props.pick.is_some().then_some("0");
                                 html! {
                                 <tr key={level.price} data-price={level.price.to_string()}
-                                    class={classes!(onclick.is_some().then_some("pick"))} title={hint} {onclick}>
+                                    class={classes!(onclick.is_some().then_some("pick"))} title={hint}
+                                    {tabindex} {onclick} {onkeydown}>
                                     <td class="price">{ level.price_text.clone() }</td>
                                     <td class="amount">{ level.amount_text.clone() }</td>
                                     <td class="orders">
