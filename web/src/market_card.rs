@@ -53,7 +53,7 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
     let pick = {
         let picked = picked.clone();
         Callback::from(move |(side, price): (Side, u64)| {
-            let serial = picked.map_or(0, |pick| pick.serial + 1);
+            let serial = picked.map_or(0, |pick| pick.serial.wrapping_add(1));
             picked.set(Some(Pick {
                 side,
                 price,
