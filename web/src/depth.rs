@@ -1,7 +1,7 @@
 //! What the market card draws above its book: the best prices and the spread between them in
 //! words, and the depth chart (the amount open at each price or better, bids to the left of the
-//! spread, asks to the right) as SVG geometry, with the prices at its ends and its largest depth
-//! written on it. Pure, so that it is tested natively; `market_card` only renders it.
+//! spread, asks to the right) as SVG geometry, with the prices at its two edges and its largest
+//! depth written on it. Pure, so that it is tested natively; `market_card` only renders it.
 
 use crate::app::format_units;
 use crate::market::{price_text, Level, MarketBook};
@@ -22,7 +22,7 @@ pub struct DepthChart {
     /// The bids' filled area as SVG polygon points (empty when there are none).
     pub bids: String,
     pub asks: String,
-    /// The lowest and the highest price shown, written at the chart's two ends.
+    /// The prices at the chart's two ends (the outermost levels are a margin inside them).
     pub low: String,
     pub high: String,
     /// The largest depth, at the top: "100.00 DEMO".
@@ -108,8 +108,8 @@ pub fn depth_chart(book: &MarketBook) -> Option<DepthChart> {
     Some(DepthChart {
         bids: area(&book.bids, LEFT),
         asks: area(&book.asks, RIGHT),
-        low: price_text(low, book.decimals),
-        high: price_text(high, book.decimals),
+        low: price_text(from, book.decimals),
+        high: price_text(to, book.decimals),
         most: format!("{} {}", format_units(most, book.decimals), book.name),
     })
 }
@@ -182,8 +182,9 @@ mod tests {
             &[(1_100_000_000, 1_500)],
         ))
         .expect("a chart");
-        assert_eq!(chart.low, "0.00000800");
-        assert_eq!(chart.high, "0.00001100");
+        // The edges: a twentieth of the levels' span (0.000003) beyond the outermost ones.
+        assert_eq!(chart.low, "0.00000785");
+        assert_eq!(chart.high, "0.00001115");
         assert_eq!(chart.most, "30.00 DEMO");
         let (bids, asks) = (points(&chart.bids), points(&chart.asks));
         // Bids: from the best bid at the baseline, up 10.00, left to the next price, up to all
@@ -212,7 +213,8 @@ mod tests {
         assert_eq!(asks[1].1, TOP);
         assert_eq!(
             (chart.low.as_str(), chart.high.as_str()),
-            ("0.00001000", "0.00001000")
+            ("0.00000900", "0.00001100"),
+            "a tenth of the price on either side"
         );
         assert_eq!(depth_chart(&book(&[], &[])), None);
         // The smallest price there is: the margin is still a price step.
