@@ -14,7 +14,7 @@ use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, OrderView};
 use bitmesh_core::market::desk::{Desk, OrderRequest, Outgoing, PlaceError, Placed, Retake, Trade};
 use bitmesh_core::market::order::{
-    value_sats, OrderId, Rounding, Side, SignedOrder, SignedUpdate, MIN_ORDER_SATS,
+    order_sats, OrderError, OrderId, Side, SignedOrder, SignedUpdate, MIN_ORDER_SATS,
 };
 use bitmesh_core::wallet::session::{parse_units, PayError, Wallet};
 use bitmesh_core::wallet::tracker::Unit;
@@ -361,22 +361,20 @@ fn order_value(price: &str, amount: &str, decimals: u8) -> Result<u64, String> {
     if amount == 0 {
         return Err("Amount: it must be above zero".into());
     }
-    let sats = value_sats(amount, price, Rounding::Down)
-        .ok_or("Worth more than 21 million BTC: a smaller amount")?;
-    if value_sats(amount, price, Rounding::Up) != Some(sats) {
-        return Err(
+    // The order's own rules (`Order::check`), in the form's words.
+    order_sats(amount, price).map_err(|err| match err {
+        OrderError::TooLarge => "Worth more than 21 million BTC: a smaller amount".into(),
+        OrderError::OverPrecise { .. } => {
             "Not a whole number of satoshis at this price: change the amount or the price a little"
-                .into(),
-        );
-    }
-    if sats < MIN_ORDER_SATS {
-        return Err(format!(
+                .into()
+        }
+        OrderError::TooSmall { sats } => format!(
             "Worth {} BTC: an order is worth {} BTC at least",
             format_units(sats, 8),
             format_units(MIN_ORDER_SATS, 8)
-        ));
-    }
-    Ok(sats)
+        ),
+        other => other.to_string(),
+    })
 }
 
 /// What the market views show: every market the book or the wallet knows, and, with a trader

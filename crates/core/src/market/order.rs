@@ -109,6 +109,20 @@ pub fn value_sats(amount: u64, price: u64, rounding: Rounding) -> Option<u64> {
         .filter(|sats| *sats <= Amount::MAX_MONEY.to_sat())
 }
 
+/// What `amount` base units at `price` are worth, exactly: an order's value obeys this
+/// whoever checks it (the book, or a form before placing). Refused when it is not a whole
+/// number of satoshis, under [`MIN_ORDER_SATS`] or over 21 million BTC.
+pub fn order_sats(amount: u64, price: u64) -> Result<u64, OrderError> {
+    let value = value_sats(amount, price, Rounding::Down).ok_or(OrderError::TooLarge)?;
+    if value_sats(amount, price, Rounding::Up) != Some(value) {
+        return Err(OrderError::OverPrecise { amount, price });
+    }
+    if value < MIN_ORDER_SATS {
+        return Err(OrderError::TooSmall { sats: value });
+    }
+    Ok(value)
+}
+
 /// The satoshi value of a fill of `quantity` base units of an order on `side` at `price`,
 /// rounded in the maker's favour (up when it sells, down when it buys).
 pub fn fill_value(side: Side, price: u64, quantity: u64) -> Option<u64> {
@@ -227,17 +241,7 @@ impl Order {
         if self.price == 0 {
             return Err(OrderError::ZeroPrice);
         }
-        let value =
-            value_sats(self.amount, self.price, Rounding::Down).ok_or(OrderError::TooLarge)?;
-        if value_sats(self.amount, self.price, Rounding::Up) != Some(value) {
-            return Err(OrderError::OverPrecise {
-                amount: self.amount,
-                price: self.price,
-            });
-        }
-        if value < MIN_ORDER_SATS {
-            return Err(OrderError::TooSmall { sats: value });
-        }
+        order_sats(self.amount, self.price)?;
         check_funding_count(self.funding.len(), false).map_err(OrderError::Malformed)?;
         for (which, script) in [("receive", &self.receive), ("change", &self.change)] {
             if !(script.is_p2wpkh() || script.is_p2tr()) {
