@@ -196,3 +196,22 @@ pub async fn place_order(tab: &Browser, side: &str, price: &str, amount: &str) -
     tab.fill("#order-amount", amount).await?;
     tab.click("#place-order").await
 }
+
+/// After a book level was picked (which fills in the order form's side and price): types
+/// `amount`, waits for the form's total to show `total`, asserts the `side` and `price` the pick
+/// filled in, and places the order.
+pub async fn place_picked(
+    tab: &Browser,
+    amount: &str,
+    total: &str,
+    side: &str,
+    price: &str,
+) -> Result<()> {
+    tab.fill("#order-amount", amount).await?;
+    tab.wait_for_text("#order-total", total).await?;
+    assert_eq!(
+        tab.values(&["#order-side", "#order-price"]).await?,
+        [side, price]
+    );
+    tab.click("#place-order").await
+}

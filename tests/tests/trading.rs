@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use bitmesh_e2e::wallet::{balance, funded_tab, place_order};
+use bitmesh_e2e::wallet::{balance, funded_tab, place_order, place_picked};
 use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
 use fantoccini::key::Key;
 use fantoccini::Locator;
@@ -90,14 +90,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         // ask in its book, which fills in the form to buy at its price, and the form tells
         // what the order comes to before B places it.
         b.click("#asks tr.pick").await?;
-        b.fill("#order-amount", "40").await?;
-        b.wait_for_text("#order-total", "You pay at most 0.00040000 BTC")
-            .await?;
-        assert_eq!(
-            b.values(&["#order-side", "#order-price"]).await?,
-            ["buy", "0.00001000"]
-        );
-        b.click("#place-order").await?;
+        place_picked(&b, "40", "You pay at most 0.00040000 BTC", "buy", "0.00001000").await?;
         b.wait_for_text(
             "#fill-alert",
             "Trade settled: Bought 40.00 DEMO for 0.00040000 BTC",
@@ -165,14 +158,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
             .await?
             .send_keys(&Key::Enter.to_string())
             .await?;
-        a.fill("#order-amount", "10").await?;
-        a.wait_for_text("#order-total", "You receive at least 0.00005000 BTC")
-            .await?;
-        assert_eq!(
-            a.values(&["#order-side", "#order-price"]).await?,
-            ["sell", "0.00000500"]
-        );
-        a.click("#place-order").await?;
+        place_picked(&a, "10", "You receive at least 0.00005000 BTC", "sell", "0.00000500").await?;
         a.wait_for_text("#market-notice", "The maker's wallet is locked")
             .await?;
         a.wait_for_text("#market-notice", "placed again: Order placed: sell 10.00 DEMO")

@@ -72,18 +72,14 @@ pub fn depth_chart(book: &MarketBook) -> Option<DepthChart> {
     let (from, to) = (low.saturating_sub(margin), high.saturating_add(margin));
     let span = (to - from) as f64;
     let x = |price: u64| LEFT + (price - from) as f64 / span * (RIGHT - LEFT);
-    let most = book
-        .bids
-        .iter()
-        .map(|level| level.amount)
-        .fold(0u64, u64::saturating_add)
-        .max(
-            book.asks
-                .iter()
-                .map(|level| level.amount)
-                .fold(0, u64::saturating_add),
-        )
-        .max(1);
+    // The deeper side's whole depth is the chart's height.
+    let whole = |levels: &[Level]| {
+        levels
+            .iter()
+            .map(|level| level.amount)
+            .fold(0u64, u64::saturating_add)
+    };
+    let most = whole(&book.bids).max(whole(&book.asks)).max(1);
     let y = |depth: u64| BASE - depth as f64 / most as f64 * (BASE - TOP);
     // From the best price outwards: up a step at each level, then on to the chart's edge
     // (`edge`) and down to the baseline.
