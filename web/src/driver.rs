@@ -1505,10 +1505,10 @@ impl Page {
     fn transactions_dropped(&mut self, dropped: &[Txid]) {
         let aux = random_bytes();
         let book = market_book(self.driver.node());
-        let Some(desk) = self.desk.as_mut() else {
+        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked_ref()) else {
             return;
         };
-        for update in desk.on_dropped(book, dropped, &aux) {
+        for update in desk.on_dropped(wallet, book, dropped, &aux) {
             let _ = self.submit_to_book(None, Some(update));
         }
     }

@@ -579,11 +579,17 @@ mod tests {
         book.mark_unreachable(silent.xonly(), NOW + 600_000);
         let chain = Chain::new(bitmesh_core::Network::Test);
         // The tab finds the coin of one order (test_order's funding txid is its nonce's
-        // byte, repeated), or of none.
+        // byte, repeated; its maker owns it), or of none.
+        let scripts = [silent.p2wpkh(), other.p2wpkh()];
         let found = |nonce: Option<u8>| {
+            let scripts = scripts.clone();
             move |outpoint: &OutPoint| {
-                (Some(outpoint.txid.as_byte_array()[0]) == nonce).then(|| Coin {
-                    output: bitcoin::TxOut::NULL,
+                let byte = outpoint.txid.as_byte_array()[0];
+                (Some(byte) == nonce).then(|| Coin {
+                    output: bitcoin::TxOut {
+                        value: bitcoin::Amount::from_sat(10_000),
+                        script_pubkey: scripts[usize::from(byte) - 1].clone(),
+                    },
                     height: 1,
                     is_coinbase: false,
                     assets: Default::default(),

@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 
 use bitcoin::consensus::encode::serialize;
-use bitcoin::secp256k1::Secp256k1;
 use bitmesh_core::chain::assets::{AssetId, AssetRecord, Issuance, Transfer};
-use bitmesh_core::market::order::{Change, Order, OrderUpdate, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::order::{Change, Order, OrderUpdate, Side};
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse};
 use bitmesh_core::testkit::{ConnectWorkload, TestKey};
 
@@ -52,7 +51,6 @@ fn main() -> std::io::Result<()> {
     // Market messages, each after the byte that selects its decoder.
     let market = root.join("market_messages");
     std::fs::create_dir_all(&market)?;
-    let secp = Secp256k1::new();
     let maker = TestKey::new(3);
     let order = Order {
         market: asset,
@@ -78,14 +76,8 @@ fn main() -> std::io::Result<()> {
     };
     let tx = workload.block.txdata[1].clone();
     let messages = [
-        (
-            0u8,
-            SignedOrder::sign(&secp, order.clone(), &maker.keypair(), &[1; 32]).encode(),
-        ),
-        (
-            1,
-            SignedUpdate::sign(&secp, update, &maker.keypair(), &[2; 32]).encode(),
-        ),
+        (0u8, maker.sign_order(order.clone(), &maker).encode()),
+        (1, maker.sign_update(update, &maker).encode()),
         (
             2,
             SwapProposal {

@@ -8,12 +8,14 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{OutPoint, Txid};
-use bitmesh_core::chain::assets::AssetId;
+use bitcoin::{Amount, OutPoint, TxOut, Txid};
+use bitmesh_core::chain::assets::{AssetAmounts, AssetId};
+use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Applied, Book, BookError, BookLimits, Inserted};
 use bitmesh_core::market::order::{
-    Arrival, Change, Order, OrderError, OrderUpdate, Side, SignedOrder, SignedUpdate, UpdateError,
-    MAX_CLOCK_SKEW_MILLIS, MAX_GOSSIP_AGE_MILLIS, PRICE_SCALE,
+    Arrival, Change, FundingProof, FundingProofError, Order, OrderError, OrderUpdate, Side,
+    SignedOrder, SignedUpdate, UpdateError, MAX_CLOCK_SKEW_MILLIS, MAX_GOSSIP_AGE_MILLIS,
+    PRICE_SCALE,
 };
 use bitmesh_core::testkit::TestKey;
 
@@ -39,21 +41,21 @@ fn order(maker: &TestKey, side: Side, price: u64, amount: u64, created: u64) -> 
     }
 }
 
+/// `order` signed by `maker`, which owns its funding coins.
 fn signed(maker: &TestKey, order: Order) -> SignedOrder {
-    SignedOrder::sign(&Secp256k1::new(), order, &maker.keypair(), &[9; 32])
+    maker.sign_order(order, maker)
 }
 
+/// An update signed by `maker`, which owns its funding coins.
 fn update(maker: &TestKey, order: &Order, sequence: u32, change: Change) -> SignedUpdate {
-    SignedUpdate::sign(
-        &Secp256k1::new(),
+    maker.sign_update(
         OrderUpdate {
             order: order.id(),
             maker: maker.xonly(),
             sequence,
             change,
         },
-        &maker.keypair(),
-        &[3; 32],
+        maker,
     )
 }
 
@@ -100,6 +102,121 @@ fn forged_orders_and_updates_are_refused() {
         update(&maker, &victim, 0, Change::Cancel).verify(&secp),
         Err(UpdateError::ZeroSequence)
     );
+}
+
+/// Naming a coin as funding takes its owner's signature: nobody can offer someone else's coins
+/// (which would make takers propose swaps that cannot settle, and let anyone shadow an honest
+/// order's coins). The signature is checked with the message; whether its key is the one the
+/// coin's script pays, by whoever looks the coin up.
+#[test]
+fn funding_coins_need_their_owners_proof() {
+    let secp = Secp256k1::new();
+    let (maker, squatter) = (TestKey::new(1), TestKey::new(2));
+    let coin = OutPoint::new(Txid::from_byte_array([1; 32]), 0);
+    let honest = signed(&maker, order(&maker, Side::Ask, 50_000, 10_000_000, NOW));
+
+    // Proofs missing, or taken from another order.
+    let mut bare = honest.clone();
+    bare.proofs.clear();
+    assert_eq!(
+        bare.verify(&secp),
+        Err(OrderError::FundingProof(FundingProofError::Count {
+            coins: 1,
+            proofs: 0
+        }))
+    );
+    let other = signed(
+        &maker,
+        Order {
+            nonce: 1,
+            ..honest.order.clone()
+        },
+    );
+    let mut replayed = honest.clone();
+    replayed.proofs = other.proofs.clone();
+    assert_eq!(
+        replayed.verify(&secp),
+        Err(OrderError::FundingProof(FundingProofError::BadSignature(
+            coin
+        )))
+    );
+    // A proof whose key is swapped for the owner's after signing.
+    let mut swapped = signed(
+        &squatter,
+        order(&squatter, Side::Ask, 50_000, 10_000_000, NOW),
+    );
+    swapped.proofs[0].key = honest.proofs[0].key;
+    assert!(matches!(
+        swapped.verify(&secp),
+        Err(OrderError::FundingProof(FundingProofError::BadSignature(_)))
+    ));
+
+    // A squatter that proves the maker's coin with its own key gets a valid message, which no
+    // taker takes: the coin's script does not pay that key.
+    let squatting = signed(
+        &squatter,
+        Order {
+            maker: squatter.xonly(),
+            ..honest.order.clone()
+        },
+    )
+    .verify(&secp)
+    .unwrap();
+    let mut book = Book::new(BookLimits::default(), 1);
+    let honest = honest.verify(&secp).unwrap();
+    book.insert_order(honest.clone()).unwrap();
+    book.insert_order(squatting.clone()).unwrap();
+    // The coins as a chain holds them: `owner`'s P2WPKH output at any outpoint.
+    let paying = |owner: &TestKey| {
+        let script_pubkey = owner.p2wpkh();
+        move |_: &OutPoint| {
+            Some(Coin {
+                output: TxOut {
+                    value: Amount::from_sat(10_000),
+                    script_pubkey: script_pubkey.clone(),
+                },
+                height: 1,
+                is_coinbase: false,
+                assets: AssetAmounts::none(),
+            })
+        }
+    };
+    assert!(book.get(&honest.id()).unwrap().is_funded(paying(&maker)));
+    assert!(!book.get(&squatting.id()).unwrap().is_funded(paying(&maker)));
+
+    // A fill's new funding takes the same proof, over the update's digest; a maker that moves
+    // its rest onto someone else's coin proves nothing.
+    let refill = update(&maker, honest.order(), 1, fill(10));
+    book.apply_update(refill.verify(&secp).unwrap()).unwrap();
+    assert!(book.get(&honest.id()).unwrap().is_funded(paying(&maker)));
+    assert!(!book.get(&honest.id()).unwrap().is_funded(paying(&squatter)));
+    let mut unproven = update(&maker, honest.order(), 2, fill(10));
+    unproven.proofs.clear();
+    assert_eq!(
+        unproven.verify(&secp),
+        Err(UpdateError::FundingProof(FundingProofError::Count {
+            coins: 1,
+            proofs: 0
+        }))
+    );
+}
+
+/// What a proof's key owns: the P2WPKH script of the key, or the P2TR script whose output key
+/// it is (the owner signs with the tweaked key pair, as it spends).
+#[test]
+fn a_proof_owns_the_scripts_of_its_key() {
+    let secp = Secp256k1::new();
+    let owner = TestKey::new(1);
+    let coin = OutPoint::new(Txid::from_byte_array([1; 32]), 0);
+    let segwit = FundingProof::sign(&secp, &[7; 32], &coin, &owner.keypair(), &[0; 32]);
+    assert!(segwit.owns(&owner.p2wpkh()));
+    assert!(!segwit.owns(&owner.p2tr()));
+    assert!(!segwit.owns(&TestKey::new(2).p2wpkh()));
+    let taproot = FundingProof::sign(&secp, &[7; 32], &coin, &owner.tweaked_keypair(), &[0; 32]);
+    assert!(taproot.owns(&owner.p2tr()));
+    assert!(!taproot.owns(&owner.p2wpkh()));
+    assert!(!taproot.owns(&TestKey::new(2).p2tr()));
+    assert!(!segwit.owns(&bitcoin::ScriptBuf::new_op_return([1u8; 4])));
 }
 
 #[test]
@@ -305,10 +422,10 @@ fn truncated_or_padded_messages_are_malformed_never_a_panic() {
         Err(OrderError::Malformed("trailing bytes"))
     );
     let mut future = bytes;
-    future[0] = 2;
+    future[0] = 3;
     assert_eq!(
         SignedOrder::decode(&future),
-        Err(OrderError::UnknownVersion(2))
+        Err(OrderError::UnknownVersion(3))
     );
     let update = update(&maker, &order.order, 1, fill(5)).encode();
     for len in 0..update.len() {

@@ -11,8 +11,7 @@ use bitcoin::{OutPoint, Txid};
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::order::{
-    Change, Order, OrderUpdate, Side, SignedOrder, SignedUpdate, VerifiedOrder, VerifiedUpdate,
-    PRICE_SCALE,
+    Change, Order, OrderUpdate, Side, SignedOrder, VerifiedOrder, VerifiedUpdate, PRICE_SCALE,
 };
 use bitmesh_core::testkit::TestKey;
 use proptest::prelude::*;
@@ -79,9 +78,7 @@ fn universe() -> &'static [Message] {
             };
             let id = order.id();
             messages.push(Message::Order(
-                SignedOrder::sign(&secp, order, &maker.keypair(), &[1; 32])
-                    .verify(&secp)
-                    .unwrap(),
+                maker.sign_order(order, maker).verify(&secp).unwrap(),
             ));
             let mut update = |key: &TestKey, sequence, change| {
                 let update = OrderUpdate {
@@ -91,9 +88,7 @@ fn universe() -> &'static [Message] {
                     change,
                 };
                 messages.push(Message::Update(
-                    SignedUpdate::sign(&secp, update, &key.keypair(), &[2; 32])
-                        .verify(&secp)
-                        .unwrap(),
+                    key.sign_update(update, key).verify(&secp).unwrap(),
                 ));
             };
             let fill = |filled| Change::Fill {
@@ -176,7 +171,7 @@ proptest! {
         for (n, (bid, price, lots)) in resting.iter().enumerate() {
             let maker = &makers[n % 3];
             let order = Order { market: AssetId::from_byte_array([0; 32]), ..order_at(maker, n, *bid, *price, *lots) };
-            let signed = SignedOrder { order, signature: dummy_signature() };
+            let signed = SignedOrder { order, signature: dummy_signature(), proofs: Vec::new() };
             book.insert_order(VerifiedOrder::assume_verified(signed)).unwrap();
         }
         let taker = TestKey::new(9);

@@ -8,7 +8,6 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use bitcoin::hashes::Hash;
-use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{OutPoint, Txid};
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
@@ -52,13 +51,12 @@ fn ask(maker: &TestKey, nonce: u64, expiry_millis: u64) -> SignedOrder {
         receive: maker.p2wpkh(),
         change: maker.p2wpkh(),
     };
-    SignedOrder::sign(&Secp256k1::new(), order, &maker.keypair(), &[0; 32])
+    maker.sign_order(order, maker)
 }
 
 /// `maker`'s first update of order `id`: a third of its 6 BTC filled.
 fn fill(maker: &TestKey, id: OrderId) -> SignedUpdate {
-    SignedUpdate::sign(
-        &Secp256k1::new(),
+    maker.sign_update(
         OrderUpdate {
             order: id,
             maker: maker.xonly(),
@@ -68,8 +66,7 @@ fn fill(maker: &TestKey, id: OrderId) -> SignedUpdate {
                 funding: vec![OutPoint::new(Txid::all_zeros(), 2)],
             },
         },
-        &maker.keypair(),
-        &[0; 32],
+        maker,
     )
 }
 

@@ -16,7 +16,9 @@ use bitmesh_core::chain::state::{Chain, TipChange};
 use bitmesh_core::chain::template::build_template;
 use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, BookLimits};
-use bitmesh_core::market::order::{Order, OrderId, Side, SignedOrder, SignedUpdate, VerifiedOrder};
+use bitmesh_core::market::order::{
+    FundingProof, Order, OrderId, Side, SignedOrder, SignedUpdate, VerifiedOrder, VERSION,
+};
 use bitmesh_core::market::swap::{
     fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
     SWAP_TIMEOUT_MILLIS,
@@ -130,6 +132,19 @@ impl Party {
         self.tracker.accounts()
     }
 
+    /// Proofs that this wallet owns `coins` (which it follows), for what `named_by` names.
+    fn prove(&self, named_by: &[u8; 32], coins: &[OutPoint]) -> Vec<FundingProof> {
+        let secp = Secp256k1::new();
+        coins
+            .iter()
+            .map(|coin| {
+                let (account, keychain, index) = self.tracker.key_of(coin).unwrap();
+                let owner = self.accounts()[account].signing_keypair(keychain, index);
+                FundingProof::sign(&secp, named_by, coin, &owner, &AUX)
+            })
+            .collect()
+    }
+
     fn script(&self, index: u32) -> ScriptBuf {
         self.accounts()[0].script_pubkey(Keychain::External, index)
     }
@@ -233,7 +248,8 @@ impl Market {
             change: self.alice.script(2),
         };
         let secp = Secp256k1::new();
-        let verified = SignedOrder::sign(&secp, order, &self.alice.key.keypair(), &AUX)
+        let proofs = self.alice.prove(&order.id().0, &order.funding);
+        let verified = SignedOrder::sign(&secp, order, &self.alice.key.keypair(), proofs, &AUX)
             .verify(&secp)
             .unwrap();
         for coin in funding {
@@ -354,7 +370,8 @@ impl Market {
 
     fn alice_publishes(&mut self, update: bitmesh_core::market::order::OrderUpdate) {
         let secp = Secp256k1::new();
-        let verified = SignedUpdate::sign(&secp, update, &self.alice.key.keypair(), &AUX)
+        let proofs = self.alice.prove(&update.digest(), update.change.funding());
+        let verified = SignedUpdate::sign(&secp, update, &self.alice.key.keypair(), proofs, &AUX)
             .verify(&secp)
             .unwrap();
         for book in [&mut self.alice.book, &mut self.bob.book] {
@@ -792,7 +809,7 @@ fn swap_messages_round_trip_and_garbage_is_an_error() {
     }
     assert!(SwapResponse::decode(&[&bytes[..], &[0]].concat()).is_err());
     assert_eq!(
-        SwapResponse::decode(&[1, 7]),
+        SwapResponse::decode(&[VERSION, 7]),
         Err(SwapError::Malformed("unknown response"))
     );
 }

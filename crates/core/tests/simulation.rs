@@ -7,7 +7,7 @@ mod sim;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::OutPoint;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::market::order::{Change, OrderId, OrderUpdate, SignedUpdate};
+use bitmesh_core::market::order::{Change, OrderId, OrderUpdate};
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MAKER_OFFLINE_MILLIS};
 use bitmesh_core::node::{Event, Input, Output};
 use bitmesh_core::testkit::{block_on, test_order, TestKey};
@@ -132,16 +132,14 @@ fn a_maker_marked_unreachable_is_matched_again_when_heard_from_or_after_a_while(
 
     // Marked again: the maker cancels its old order, and the cancel, gossiped, lifts it too.
     sim.with::<MarketRelay, _>(2, |market, ctx| market.mark_unreachable(ctx, maker.xonly()));
-    let cancel = SignedUpdate::sign(
-        &Secp256k1::new(),
+    let cancel = maker.sign_update(
         OrderUpdate {
             order: old_id,
             maker: maker.xonly(),
             sequence: 1,
             change: Change::Cancel,
         },
-        &maker.keypair(),
-        &[0; 32],
+        &maker,
     );
     sim.with::<MarketRelay, _>(0, |market, ctx| market.submit_update(ctx, cancel))
         .expect("the maker's update");

@@ -11,7 +11,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{OutPoint, Txid};
-use bitmesh_core::market::order::OrderError;
+use bitmesh_core::market::order::{OrderError, VERSION};
 use bitmesh_core::testkit::{pay, spend, wire_samples, TestKey};
 use bitmesh_core::wire::*;
 use bitmesh_core::Network;
@@ -200,11 +200,11 @@ fn malformed_fields_get_their_own_errors() {
         Err(DecodeError::BadObject { message: "tx", .. })
     ));
     assert!(matches!(
-        Message::decode(&[0x40, 1]),
+        Message::decode(&[0x40, VERSION]),
         Err(DecodeError::Order(OrderError::Malformed(_)))
     ));
     assert!(matches!(
-        Message::decode(&[0x41, 1]),
+        Message::decode(&[0x41, VERSION]),
         Err(DecodeError::OrderUpdate(_))
     ));
     assert_eq!(

@@ -17,7 +17,9 @@ use hashbrown::{hash_table, HashTable};
 use bitcoin::{OutPoint, XOnlyPublicKey};
 
 use super::ladder::{Ladder, Node, Nodes, Resting, Slot};
-use super::order::{fill_allowed, Change, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate};
+use super::order::{
+    fill_allowed, Change, FundingProof, Order, OrderId, Side, VerifiedOrder, VerifiedUpdate,
+};
 use crate::chain::assets::AssetId;
 use crate::chain::utxo::Coin;
 
@@ -376,6 +378,8 @@ pub struct OrderView<'a> {
     pub cancelled: bool,
     /// The coins that pay for what is left.
     pub funding: &'a [OutPoint],
+    /// Their owners' proofs, one per coin.
+    pub proofs: &'a [FundingProof],
 }
 
 impl OrderView<'_> {
@@ -387,19 +391,32 @@ impl OrderView<'_> {
         }
     }
 
-    /// Whether `coin` (a node's chain and mempool) finds every coin that pays for what is left:
-    /// when it does not, they were spent (by a swap whose fill update has not come yet), have
-    /// not come yet, or were never made, and the order cannot be taken now.
+    /// Whether `coin` (a node's chain and mempool) finds every coin that pays for what is
+    /// left, each locked to the key of its proof. When it does not, they were spent (by a swap
+    /// whose fill update has not come yet), have not come yet, were never made, or are someone
+    /// else's, and the order cannot be taken now.
     pub fn is_funded(&self, coin: impl Fn(&OutPoint) -> Option<Coin>) -> bool {
-        self.funding.iter().all(|outpoint| coin(outpoint).is_some())
+        self.funding.len() == self.proofs.len()
+            && self
+                .funding
+                .iter()
+                .zip(self.proofs)
+                .all(|(outpoint, proof)| {
+                    coin(outpoint).is_some_and(|coin| proof.owns(&coin.output.script_pubkey))
+                })
     }
 }
 
 fn view(entry: &Entry) -> OrderView<'_> {
-    let funding = match entry.update.as_ref().map(|update| &update.update().change) {
-        None => &entry.order().order().funding[..],
-        Some(Change::Fill { funding, .. }) => &funding[..],
-        Some(Change::Cancel) => &[][..],
+    let (funding, proofs) = match &entry.update {
+        None => {
+            let signed = entry.order().signed();
+            (&signed.order.funding[..], &signed.proofs[..])
+        }
+        Some(update) => {
+            let signed = update.signed();
+            (signed.update.change.funding(), &signed.proofs[..])
+        }
     };
     OrderView {
         order: entry.order(),
@@ -407,6 +424,7 @@ fn view(entry: &Entry) -> OrderView<'_> {
         filled: entry.filled,
         cancelled: entry.cancelled,
         funding,
+        proofs,
     }
 }
 

@@ -25,7 +25,7 @@ use crate::chain::assets::AssetId;
 use crate::chain::utxo::Coin;
 use crate::wallet::build::ForeignCoin;
 use crate::wallet::metadata::DeviceId;
-use crate::wallet::session::{OrderFunding, PayError, Wallet};
+use crate::wallet::session::{NotOurs, OrderFunding, PayError, Wallet};
 use crate::wire::{PeerId, RoutedKind};
 
 /// Trades remembered for the history (the oldest are forgotten first).
@@ -89,6 +89,8 @@ pub enum PlaceError {
     Funding(PayError),
     /// Taking a crossing order failed before anything was proposed.
     Take(SwapError),
+    /// The wallet cannot prove it owns the order's coins.
+    Proof(NotOurs),
 }
 
 impl fmt::Display for PlaceError {
@@ -97,6 +99,7 @@ impl fmt::Display for PlaceError {
             PlaceError::Order(err) => write!(f, "{err}"),
             PlaceError::Funding(err) => write!(f, "{err}"),
             PlaceError::Take(err) => write!(f, "a crossing order cannot be taken: {err}"),
+            PlaceError::Proof(err) => write!(f, "the order's coins cannot be proven: {err}"),
         }
     }
 }
@@ -643,10 +646,13 @@ impl Desk {
         // Signed first, so that the order's scripts come after the ones the payment uses.
         let funding_tx = split.map(|split| wallet.sign(&split, aux_rand));
         (order.receive, order.change) = wallet.order_scripts();
+        let proofs = wallet
+            .prove_funding(&order.id().0, &funding, funding_tx.as_ref(), aux_rand)
+            .map_err(PlaceError::Proof)?;
         self.nonce += 1;
         wallet.reserve(&funding, self.device, expiry_millis, now_millis);
         Ok((
-            SignedOrder::sign(&self.secp, order, &self.key, aux_rand),
+            SignedOrder::sign(&self.secp, order, &self.key, proofs, aux_rand),
             funding_tx,
         ))
     }
@@ -683,7 +689,13 @@ impl Desk {
             sequence: view.sequence + 1,
             change: Change::Cancel,
         };
-        Ok(SignedUpdate::sign(&self.secp, update, &self.key, aux_rand))
+        Ok(SignedUpdate::sign(
+            &self.secp,
+            update,
+            &self.key,
+            Vec::new(),
+            aux_rand,
+        ))
     }
 
     /// A routed swap proposal from `from`: checked against this desk's order and, when it
@@ -789,7 +801,7 @@ impl Desk {
             // The change that funds the rest is held back like the coins before it.
             wallet.reserve(funding, self.device, answering.expiry_millis, now_millis);
         }
-        let signed = SignedUpdate::sign(&self.secp, update, &self.key, aux_rand);
+        let signed = self.sign_update(wallet, update, Some(&answering.tx), aux_rand);
         self.remember(answering.trade.clone());
         Some((
             respond(SwapResponse::Accepted(answering.tx)),
@@ -860,6 +872,7 @@ impl Desk {
     /// of this desk's orders they settled.
     pub fn on_dropped(
         &mut self,
+        wallet: &Wallet,
         book: &Book,
         dropped: &[Txid],
         aux_rand: &[u8; 32],
@@ -871,11 +884,37 @@ impl Desk {
                     continue;
                 };
                 if let Some(update) = self.maker.on_dropped(txid, &view) {
-                    updates.push(SignedUpdate::sign(&self.secp, update, &self.key, aux_rand));
+                    updates.push(self.sign_update(wallet, update, None, aux_rand));
                 }
             }
         }
         updates
+    }
+
+    /// Signs an update of this desk's order, with the proofs of the coins that fund its rest
+    /// (`made_by`: the transaction that makes some of them, if the wallet does not follow it
+    /// yet). Those coins pay the wallet's own scripts, so the proofs cannot fail; were they to,
+    /// the rest is withdrawn (a cancel) rather than published with coins nobody can check.
+    fn sign_update(
+        &self,
+        wallet: &Wallet,
+        update: OrderUpdate,
+        made_by: Option<&Transaction>,
+        aux_rand: &[u8; 32],
+    ) -> SignedUpdate {
+        let proofs =
+            wallet.prove_funding(&update.digest(), update.change.funding(), made_by, aux_rand);
+        let (update, proofs) = match proofs {
+            Ok(proofs) => (update, proofs),
+            Err(_) => (
+                OrderUpdate {
+                    change: Change::Cancel,
+                    ..update
+                },
+                Vec::new(),
+            ),
+        };
+        SignedUpdate::sign(&self.secp, update, &self.key, proofs, aux_rand)
     }
 
     fn remember(&mut self, trade: Trade) {

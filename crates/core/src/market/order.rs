@@ -10,8 +10,9 @@ use core::fmt;
 use std::sync::Arc;
 
 use bitcoin::hashes::Hash;
+use bitcoin::key::CompressedPublicKey;
 use bitcoin::secp256k1::{schnorr, Keypair, Message, Secp256k1, Signing, Verification};
-use bitcoin::{Amount, OutPoint, ScriptBuf, Txid, XOnlyPublicKey};
+use bitcoin::{Amount, OutPoint, Script, ScriptBuf, Txid, XOnlyPublicKey};
 
 use crate::chain::assets::AssetId;
 use crate::encode::{tagged_hash, EndOfInput, Reader};
@@ -30,11 +31,13 @@ pub const MAX_CLOCK_SKEW_MILLIS: u64 = 30_000;
 pub const MAX_GOSSIP_AGE_MILLIS: u64 = 120_000;
 /// The longest an order may live.
 pub const MAX_LIFETIME_MILLIS: u64 = 30 * 24 * 3600 * 1000;
-/// The encoding version written and read.
-pub const VERSION: u8 = 1;
+/// The encoding version written and read (2: every funding coin carries a
+/// [`FundingProof`]).
+pub const VERSION: u8 = 2;
 
 const ORDER_TAG: &[u8] = b"bitmesh/order";
 const UPDATE_TAG: &[u8] = b"bitmesh/order-update";
+const FUNDING_TAG: &[u8] = b"bitmesh/funding-proof";
 
 /// Which way the maker trades the market's asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -325,6 +328,8 @@ pub enum OrderError {
     UnknownVersion(u8),
     /// The signature is not the maker's over this order.
     BadSignature,
+    /// A funding coin's proof of ownership is missing or does not verify.
+    FundingProof(FundingProofError),
     ZeroAmount,
     ZeroPrice,
     /// The order's value is not a whole number of satoshis.
@@ -367,6 +372,7 @@ impl fmt::Display for OrderError {
             OrderError::Malformed(what) => write!(f, "malformed order: {what}"),
             OrderError::UnknownVersion(version) => write!(f, "order version {version} is unknown"),
             OrderError::BadSignature => f.write_str("the order's signature is not its maker's"),
+            OrderError::FundingProof(err) => write!(f, "order refused: {err}"),
             OrderError::ZeroAmount => f.write_str("the order's amount is zero"),
             OrderError::ZeroPrice => f.write_str("the order's price is zero"),
             OrderError::OverPrecise { amount, price } => write!(
@@ -414,30 +420,181 @@ pub enum Arrival {
     BookSync,
 }
 
-/// An order with the maker's BIP340 signature over its id.
+/// The consent of a funding coin's owner to the order (or update) that names the coin: the
+/// coin's key and its BIP340 signature over [`FundingProof::digest`]. The maker key is the
+/// tab's peer id, not a wallet key, so without it anyone could name someone else's coins as
+/// the funding of an order of its own. The signature is checked with the message; that the key
+/// is the one the coin's script pays ([`FundingProof::owns`]) is checked by whoever looks the
+/// coin up (a taker, before it proposes a swap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundingProof {
+    /// A P2WPKH coin's public key, or a P2TR coin's output key (the script holds its x part).
+    pub key: CompressedPublicKey,
+    pub signature: schnorr::Signature,
+}
+
+impl FundingProof {
+    /// Bytes of one proof: the key, then the signature.
+    pub const SIZE: usize = 33 + 64;
+
+    /// What the owner of `coin` signs to fund with it the order (or update) whose id (or
+    /// digest) is `named_by`.
+    pub fn digest(named_by: &[u8; 32], coin: &OutPoint) -> [u8; 32] {
+        tagged_hash(
+            FUNDING_TAG,
+            &[
+                named_by,
+                coin.txid.as_byte_array(),
+                &coin.vout.to_le_bytes(),
+            ],
+        )
+    }
+
+    /// The proof that `owner` (the key pair that spends `coin`: tweaked for a P2TR coin) funds
+    /// with `coin` what `named_by` names.
+    pub fn sign<C: Signing>(
+        secp: &Secp256k1<C>,
+        named_by: &[u8; 32],
+        coin: &OutPoint,
+        owner: &Keypair,
+        aux_rand: &[u8; 32],
+    ) -> FundingProof {
+        let message = Message::from_digest(FundingProof::digest(named_by, coin));
+        FundingProof {
+            key: CompressedPublicKey(owner.public_key()),
+            signature: secp.sign_schnorr_with_aux_rand(&message, owner, aux_rand),
+        }
+    }
+
+    fn verify<C: Verification>(
+        &self,
+        secp: &Secp256k1<C>,
+        named_by: &[u8; 32],
+        coin: &OutPoint,
+    ) -> bool {
+        let message = Message::from_digest(FundingProof::digest(named_by, coin));
+        secp.verify_schnorr(&self.signature, &message, &self.key.0.x_only_public_key().0)
+            .is_ok()
+    }
+
+    /// Whether `script` pays this proof's key, so that the coin it locks is the signer's.
+    pub fn owns(&self, script: &Script) -> bool {
+        if script.is_p2wpkh() {
+            script == ScriptBuf::new_p2wpkh(&self.key.wpubkey_hash()).as_script()
+        } else if script.is_p2tr() {
+            script.as_bytes()[2..] == self.key.0.x_only_public_key().0.serialize()
+        } else {
+            false
+        }
+    }
+
+    fn encode(proofs: &[FundingProof], out: &mut Vec<u8>) {
+        for proof in proofs {
+            out.extend_from_slice(&proof.key.to_bytes());
+            out.extend_from_slice(proof.signature.as_ref());
+        }
+    }
+
+    /// Reads `count` proofs.
+    fn decode(reader: &mut Reader, count: usize) -> Result<Vec<FundingProof>, &'static str> {
+        const ENDS_EARLY: &str = "the message ends early";
+        (0..count)
+            .map(|_| {
+                let key =
+                    CompressedPublicKey::from_slice(&reader.array::<33>().map_err(|_| ENDS_EARLY)?)
+                        .map_err(|_| "a funding proof's key is not a valid compressed key")?;
+                let signature =
+                    schnorr::Signature::from_slice(&reader.array::<64>().map_err(|_| ENDS_EARLY)?)
+                        .map_err(|_| "bad signature encoding")?;
+                Ok(FundingProof { key, signature })
+            })
+            .collect()
+    }
+
+    /// Checks one proof per coin of `funding`, each over `named_by`; the first coin whose proof
+    /// fails, if one does.
+    fn check_all<C: Verification>(
+        secp: &Secp256k1<C>,
+        named_by: &[u8; 32],
+        funding: &[OutPoint],
+        proofs: &[FundingProof],
+    ) -> Result<(), FundingProofError> {
+        if proofs.len() != funding.len() {
+            return Err(FundingProofError::Count {
+                coins: funding.len(),
+                proofs: proofs.len(),
+            });
+        }
+        match funding
+            .iter()
+            .zip(proofs)
+            .find(|(coin, proof)| !proof.verify(secp, named_by, coin))
+        {
+            Some((coin, _)) => Err(FundingProofError::BadSignature(*coin)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why the funding proofs of an order or update are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FundingProofError {
+    /// Not one proof per funding coin.
+    Count { coins: usize, proofs: usize },
+    /// The proof of this coin is not its key's signature.
+    BadSignature(OutPoint),
+}
+
+impl fmt::Display for FundingProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FundingProofError::Count { coins, proofs } => {
+                write!(f, "{proofs} funding proofs for {coins} funding coins")
+            }
+            FundingProofError::BadSignature(coin) => {
+                write!(
+                    f,
+                    "the proof that funding coin {coin} is the maker's does not verify"
+                )
+            }
+        }
+    }
+}
+
+/// An order with the maker's BIP340 signature over its id, and a proof for each funding coin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedOrder {
     pub order: Order,
     pub signature: schnorr::Signature,
+    /// One per coin of `order.funding`, in its order.
+    pub proofs: Vec<FundingProof>,
 }
 
 impl SignedOrder {
-    /// Signs `order` with the maker's key (`aux_rand`: 32 fresh random bytes, BIP340).
+    /// Signs `order` with the maker's key (`aux_rand`: 32 fresh random bytes, BIP340);
+    /// `proofs`: one per funding coin ([`FundingProof::sign`] over the order's id).
     pub fn sign<C: Signing>(
         secp: &Secp256k1<C>,
         order: Order,
         maker: &Keypair,
+        proofs: Vec<FundingProof>,
         aux_rand: &[u8; 32],
     ) -> SignedOrder {
         let message = Message::from_digest(order.id().0);
         let signature = secp.sign_schnorr_with_aux_rand(&message, maker, aux_rand);
-        SignedOrder { order, signature }
+        SignedOrder {
+            order,
+            signature,
+            proofs,
+        }
     }
 
-    /// The canonical encoding: the order's, then the signature.
+    /// The canonical encoding: the order's, the signature, then the funding proofs (as many
+    /// as funding coins).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.order.encode();
         out.extend_from_slice(self.signature.as_ref());
+        FundingProof::encode(&self.proofs, &mut out);
         out
     }
 
@@ -447,13 +604,20 @@ impl SignedOrder {
         let order = Order::decode(&mut reader)?;
         let signature = schnorr::Signature::from_slice(&reader.array::<64>()?)
             .map_err(|_| OrderError::Malformed("bad signature encoding"))?;
+        let proofs = FundingProof::decode(&mut reader, order.funding.len())
+            .map_err(OrderError::Malformed)?;
         if !reader.rest().is_empty() {
             return Err(OrderError::Malformed("trailing bytes"));
         }
-        Ok(SignedOrder { order, signature })
+        Ok(SignedOrder {
+            order,
+            signature,
+            proofs,
+        })
     }
 
-    /// Checks the order's rules and the maker's signature, once: the result carries its id.
+    /// Checks the order's rules, the maker's signature and the funding proofs, once: the
+    /// result carries its id.
     pub fn verify<C: Verification>(self, secp: &Secp256k1<C>) -> Result<VerifiedOrder, OrderError> {
         self.order.check()?;
         let id = self.order.id();
@@ -463,6 +627,8 @@ impl SignedOrder {
             &self.order.maker,
         )
         .map_err(|_| OrderError::BadSignature)?;
+        FundingProof::check_all(secp, &id.0, &self.order.funding, &self.proofs)
+            .map_err(OrderError::FundingProof)?;
         Ok(VerifiedOrder::new(self, id))
     }
 }
@@ -625,6 +791,8 @@ pub enum UpdateError {
     UnknownVersion(u8),
     /// The signature is not the named maker's.
     BadSignature,
+    /// A funding coin's proof of ownership is missing or does not verify.
+    FundingProof(FundingProofError),
     /// Sequence numbers start at 1.
     ZeroSequence,
 }
@@ -637,6 +805,7 @@ impl fmt::Display for UpdateError {
                 write!(f, "order update version {version} is unknown")
             }
             UpdateError::BadSignature => f.write_str("the update's signature is not its maker's"),
+            UpdateError::FundingProof(err) => write!(f, "order update refused: {err}"),
             UpdateError::ZeroSequence => f.write_str("the update's sequence number is zero"),
         }
     }
@@ -650,29 +819,49 @@ impl From<EndOfInput> for UpdateError {
     }
 }
 
-/// An update with the maker's signature over its digest.
+impl Change {
+    /// The coins that pay for the rest of the order (none for a cancel).
+    pub fn funding(&self) -> &[OutPoint] {
+        match self {
+            Change::Fill { funding, .. } => funding,
+            Change::Cancel => &[],
+        }
+    }
+}
+
+/// An update with the maker's signature over its digest, and a proof for each coin that funds
+/// the rest of the order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedUpdate {
     pub update: OrderUpdate,
     pub signature: schnorr::Signature,
+    /// One per coin of the change's funding, in its order.
+    pub proofs: Vec<FundingProof>,
 }
 
 impl SignedUpdate {
-    /// Signs `update` with the maker's key (`aux_rand`: 32 fresh random bytes).
+    /// Signs `update` with the maker's key (`aux_rand`: 32 fresh random bytes); `proofs`: one
+    /// per funding coin ([`FundingProof::sign`] over the update's digest).
     pub fn sign<C: Signing>(
         secp: &Secp256k1<C>,
         update: OrderUpdate,
         maker: &Keypair,
+        proofs: Vec<FundingProof>,
         aux_rand: &[u8; 32],
     ) -> SignedUpdate {
         let message = Message::from_digest(update.digest());
         let signature = secp.sign_schnorr_with_aux_rand(&message, maker, aux_rand);
-        SignedUpdate { update, signature }
+        SignedUpdate {
+            update,
+            signature,
+            proofs,
+        }
     }
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.update.encode();
         out.extend_from_slice(self.signature.as_ref());
+        FundingProof::encode(&self.proofs, &mut out);
         out
     }
 
@@ -681,13 +870,19 @@ impl SignedUpdate {
         let update = OrderUpdate::decode(&mut reader)?;
         let signature = schnorr::Signature::from_slice(&reader.array::<64>()?)
             .map_err(|_| UpdateError::Malformed("bad signature encoding"))?;
+        let proofs = FundingProof::decode(&mut reader, update.change.funding().len())
+            .map_err(UpdateError::Malformed)?;
         if !reader.rest().is_empty() {
             return Err(UpdateError::Malformed("trailing bytes"));
         }
-        Ok(SignedUpdate { update, signature })
+        Ok(SignedUpdate {
+            update,
+            signature,
+            proofs,
+        })
     }
 
-    /// Checks the update's form and the named maker's signature, once.
+    /// Checks the update's form, the named maker's signature and the funding proofs, once.
     pub fn verify<C: Verification>(
         self,
         secp: &Secp256k1<C>,
@@ -702,6 +897,8 @@ impl SignedUpdate {
             &self.update.maker,
         )
         .map_err(|_| UpdateError::BadSignature)?;
+        FundingProof::check_all(secp, &digest, self.update.change.funding(), &self.proofs)
+            .map_err(UpdateError::FundingProof)?;
         Ok(VerifiedUpdate::new(self, digest))
     }
 }

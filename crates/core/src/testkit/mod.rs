@@ -16,6 +16,7 @@ use crate::chain::pow::{block_subsidy, search_nonce};
 use crate::chain::state::Chain;
 use crate::chain::template::add_witness_commitment;
 use crate::chain::tx::OutputKind;
+use crate::market::order::{FundingProof, Order, OrderUpdate, SignedOrder, SignedUpdate};
 
 mod node;
 pub use node::*;
@@ -62,6 +63,32 @@ impl TestKey {
     pub fn p2tr(&self) -> ScriptBuf {
         let (internal, _) = UntweakedPublicKey::from_keypair(&self.keypair());
         ScriptBuf::new_p2tr(&self.secp, internal, None)
+    }
+
+    /// The key pair that spends this key's P2TR outputs by the key path (tweaked).
+    pub fn tweaked_keypair(&self) -> Keypair {
+        self.keypair().tap_tweak(&self.secp, None).to_keypair()
+    }
+
+    /// Proofs that this key owns every coin of `funding` (its P2WPKH coins), for the order whose
+    /// id (or the update whose digest) is `named_by`.
+    pub fn prove(&self, named_by: &[u8; 32], funding: &[OutPoint]) -> Vec<FundingProof> {
+        funding
+            .iter()
+            .map(|coin| FundingProof::sign(&self.secp, named_by, coin, &self.keypair(), &[3; 32]))
+            .collect()
+    }
+
+    /// `order` signed by this key as its maker, its funding coins proven by `owner`.
+    pub fn sign_order(&self, order: Order, owner: &TestKey) -> SignedOrder {
+        let proofs = owner.prove(&order.id().0, &order.funding);
+        SignedOrder::sign(&self.secp, order, &self.keypair(), proofs, &[4; 32])
+    }
+
+    /// `update` signed by this key as its maker, its funding coins proven by `owner`.
+    pub fn sign_update(&self, update: OrderUpdate, owner: &TestKey) -> SignedUpdate {
+        let proofs = owner.prove(&update.digest(), update.change.funding());
+        SignedUpdate::sign(&self.secp, update, &self.keypair(), proofs, &[5; 32])
     }
 
     /// Signs input `input` of `tx`, which spends `prevouts[input]` (a P2WPKH or P2TR output of
@@ -393,6 +420,11 @@ impl BookWorkload {
         let signature =
             bitcoin::secp256k1::schnorr::Signature::from_slice(&[1; 64]).expect("64 bytes");
         let script = TestKey::new(1).p2wpkh();
+        // A proof of the funding coin as large as a real one (the book does not read it).
+        let proof = FundingProof {
+            key: TestKey::new(1).public(),
+            signature,
+        };
         let funding = vec![OutPoint::new(bitcoin::Txid::all_zeros(), 0)];
         let mut rng = seed | 1;
         let mut next = move |bound: u64| {
@@ -436,6 +468,7 @@ impl BookWorkload {
                     change,
                 },
                 signature,
+                proofs: vec![],
             })
         };
         let remove_live = |live: &mut Vec<OrderId>,
@@ -463,6 +496,7 @@ impl BookWorkload {
             let order = VerifiedOrder::assume_verified(SignedOrder {
                 order: order(side, price, quantity, nonce, maker),
                 signature,
+                proofs: vec![proof],
             });
             (order, bid, price, quantity)
         };
@@ -696,7 +730,7 @@ impl BookWorkload {
 pub fn wire_samples() -> Vec<crate::wire::Message> {
     use crate::chain::assets::AssetId;
     use crate::chain::state::Chain;
-    use crate::market::order::{Change, Order, OrderUpdate, Side, SignedOrder, SignedUpdate};
+    use crate::market::order::{Change, Side};
     use crate::wire::*;
     use bitcoin::secp256k1::Secp256k1;
 
@@ -725,8 +759,7 @@ pub fn wire_samples() -> Vec<crate::wire::Message> {
         &alice.keypair(),
         &[3; 32],
     );
-    let order = SignedOrder::sign(
-        &secp,
+    let order = alice.sign_order(
         Order {
             market: AssetId::from_byte_array([7; 32]),
             side: Side::Ask,
@@ -740,19 +773,16 @@ pub fn wire_samples() -> Vec<crate::wire::Message> {
             receive: alice.p2tr(),
             change: alice.p2wpkh(),
         },
-        &alice.keypair(),
-        &[4; 32],
+        &alice,
     );
-    let update = SignedUpdate::sign(
-        &secp,
+    let update = alice.sign_update(
         OrderUpdate {
             order: order.order.id(),
             maker: alice.xonly(),
             sequence: 1,
             change: Change::Cancel,
         },
-        &alice.keypair(),
-        &[5; 32],
+        &alice,
     );
     let routed = Routed::sign(
         &secp,

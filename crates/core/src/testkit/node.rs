@@ -49,8 +49,7 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
 /// A signed ask of 1 BTC at 50,000 on market `[7; 32]` by `maker`, made at `created_millis`,
 /// valid an hour, funded by a made-up outpoint that `nonce` tells apart.
 pub fn test_order(maker: &TestKey, created_millis: u64, nonce: u64) -> SignedOrder {
-    SignedOrder::sign(
-        &Secp256k1::new(),
+    maker.sign_order(
         Order {
             market: AssetId::from_byte_array([7; 32]),
             side: Side::Ask,
@@ -64,8 +63,7 @@ pub fn test_order(maker: &TestKey, created_millis: u64, nonce: u64) -> SignedOrd
             receive: maker.p2tr(),
             change: maker.p2wpkh(),
         },
-        &maker.keypair(),
-        &[3; 32],
+        maker,
     )
 }
 
@@ -236,7 +234,6 @@ impl RelayWorkload {
             *now += INPUT_SPACING_MILLIS;
             inputs.push((*now, input));
         };
-        let secp = Secp256k1::new();
         let (mut all_txs, mut all_orders) = (Vec::new(), Vec::new());
         for n in 0..txs {
             let mut tx = spend(
@@ -245,8 +242,7 @@ impl RelayWorkload {
             );
             sign_all(&funder, &mut tx, &coins[n..=n]);
             let maker = TestKey::new(1_000 + n as u64);
-            let order = SignedOrder::sign(
-                &secp,
+            let order = maker.sign_order(
                 Order {
                     market: AssetId::from_byte_array([7; 32]),
                     side: if n % 2 == 0 { Side::Ask } else { Side::Bid },
@@ -260,8 +256,7 @@ impl RelayWorkload {
                     receive: maker.p2tr(),
                     change: maker.p2wpkh(),
                 },
-                &maker.keypair(),
-                &[3; 32],
+                &maker,
             );
             all_txs.push(tx.clone());
             all_orders.push(order.clone());

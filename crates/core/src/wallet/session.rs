@@ -24,7 +24,7 @@ use super::tracker::{Balance, HistoryEntry, OwnedOutput, Tracker, Unit};
 use crate::chain::assets::AssetId;
 use crate::chain::mempool::Mempool;
 use crate::chain::state::Chain;
-use crate::market::order::{Side, MAX_FUNDING};
+use crate::market::order::{FundingProof, Side, MAX_FUNDING};
 use crate::Network;
 
 /// Builds with those of `coins` no device of the wallet reserved at `now_millis`; when they
@@ -74,6 +74,18 @@ pub struct OrderFunding {
     /// the order needs: to sign and submit before the order is published.
     pub split: Option<BuiltTx>,
 }
+
+/// A coin the wallet was asked to prove it owns is not one of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotOurs(pub OutPoint);
+
+impl fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "coin {} is not this wallet's", self.0)
+    }
+}
+
+impl std::error::Error for NotOurs {}
 
 /// An unlocked wallet: one BIP84 account following one chain.
 #[derive(Debug, Clone)]
@@ -664,6 +676,50 @@ impl Wallet {
             self.account().script_pubkey(Keychain::External, receive),
             self.account().script_pubkey(Keychain::Internal, change),
         )
+    }
+
+    /// Proofs that this wallet owns `coins` ([`FundingProof`]), for the order whose id (or the
+    /// update whose digest) is `named_by`: each coin's key is found by the coin if the wallet
+    /// follows it, else by its output in `made_by` (the transaction that makes it, signed and
+    /// not followed yet: an order's funding payment, a swap whose change funds the rest).
+    pub fn prove_funding(
+        &self,
+        named_by: &[u8; 32],
+        coins: &[OutPoint],
+        made_by: Option<&Transaction>,
+        aux_rand: &[u8; 32],
+    ) -> Result<Vec<FundingProof>, NotOurs> {
+        let secp = bitcoin::secp256k1::Secp256k1::signing_only();
+        coins
+            .iter()
+            .map(|coin| {
+                let made_here = made_by
+                    .filter(|tx| tx.compute_txid() == coin.txid)
+                    .and_then(|tx| tx.output.get(coin.vout as usize))
+                    .and_then(|txout| self.key_of_script(&txout.script_pubkey));
+                let (_, keychain, index) = made_here
+                    .or_else(|| self.tracker.key_of(coin))
+                    .ok_or(NotOurs(*coin))?;
+                let owner = self.account().signing_keypair(keychain, index);
+                Ok(FundingProof::sign(&secp, named_by, coin, &owner, aux_rand))
+            })
+            .collect()
+    }
+
+    /// The wallet key `script` pays: one the tracker watches, or one this wallet handed out
+    /// beyond what it watches yet (orders take their scripts ahead of any payment to them).
+    fn key_of_script(&self, script: &ScriptBuf) -> Option<(usize, Keychain, u32)> {
+        self.tracker.key_of_script(script).or_else(|| {
+            [Keychain::External, Keychain::Internal]
+                .into_iter()
+                .find_map(|keychain| {
+                    let next = self.metadata.next_index(PURPOSE, keychain);
+                    (0..next.saturating_add(2))
+                        .rev()
+                        .find(|&index| self.account().script_pubkey(keychain, index) == *script)
+                        .map(|index| (0, keychain, index))
+                })
+        })
     }
 
     /// Where this wallet receives what it takes in a swap (not handed out yet).

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use bitcoin::{Amount, Block, OutPoint, ScriptBuf, Transaction, Txid};
+use bitcoin::{Amount, Block, OutPoint, Script, ScriptBuf, Transaction, Txid};
 
 use super::keys::{Account, Keychain};
 use crate::chain::assets::{AssetAmounts, AssetId, AssetRecord};
@@ -171,7 +171,12 @@ impl Tracker {
     pub fn key_of(&self, outpoint: &OutPoint) -> Option<(usize, Keychain, u32)> {
         let (tx, _) = self.txs.get(&outpoint.txid)?;
         let txout = tx.output.get(outpoint.vout as usize)?;
-        self.scripts.get(&txout.script_pubkey).copied()
+        self.key_of_script(&txout.script_pubkey)
+    }
+
+    /// The wallet key that `script` pays, if it is one the tracker watches.
+    pub fn key_of_script(&self, script: &Script) -> Option<(usize, Keychain, u32)> {
+        self.scripts.get(script).copied()
     }
 
     /// A block connected at `height`.
