@@ -63,6 +63,12 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         a.wait_for_text("#market-notice", "Order placed: sell 100.00 DEMO")
             .await?;
         let placed = Instant::now();
+        // The form starts afresh for the next order: its amount emptied, side and price kept.
+        assert_eq!(
+            a.values(&["#order-side", "#order-price", "#order-amount"])
+                .await?,
+            ["sell", "0.00001", ""]
+        );
         a.wait_for_text("#my-orders .remaining", "100.00 DEMO")
             .await?;
         b.wait_for_text("#asks .amount", "100.00").await?;
@@ -85,6 +91,8 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         )
         .await?;
         b.wait_for_text("#my-orders-empty", "None").await?;
+        // A refused order keeps what was typed, to be corrected.
+        assert_eq!(b.values(&["#order-amount"]).await?, ["5000"]);
 
         // B buys 40.00 of them: one swap, settled by A, relayed to the node. B clicks the
         // ask in its book, which fills in the form to buy at its price, and the form tells

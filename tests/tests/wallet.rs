@@ -107,6 +107,11 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
             .await?;
         let row_text = tab.text(&row("BTC")).await?;
         assert!(row_text.contains("0.10000294"), "{row_text}");
+        // A refused send keeps what was typed, to be corrected.
+        assert_eq!(
+            tab.values(&["#send-to", "#send-amount"]).await?,
+            [STRANGER, "1.000000001"]
+        );
         tab.screenshot("wallet-refused.png").await?;
 
         // The node's next block confirms the faucet's payment.
@@ -123,6 +128,13 @@ async fn a_person_creates_a_wallet_gets_coins_sends_and_unlocks_after_a_reload()
         assert!(
             tab.texts("#spend-review").await?.is_empty(),
             "review closed"
+        );
+        // The form starts afresh: a second click cannot send the same again unnoticed. The
+        // fee rate stays.
+        assert_eq!(
+            tab.values(&["#send-to", "#send-amount", "#send-fee"])
+                .await?,
+            ["", "", "2"]
         );
         let txid = sent.rsplit(' ').next().unwrap_or_default().to_owned();
         node.wait_for_json(

@@ -229,9 +229,9 @@ fn MeshCard(props: &ChainCardProps) -> Html {
             if let Some((done, total)) = status.restoring {
                 <p class="note" id="restoring" role="status">{ format!("Restoring the kept chain: {done} of {total} blocks") }</p>
             }
-            <WalletCard view={status.wallet.clone()} notice={status.notice.clone()} {command} />
+            <WalletCard view={status.wallet.clone()} notice={status.notice.clone()} sent={status.spends_sent} {command} />
             <MarketCard view={status.market.clone()} notice={status.market_notice.clone()}
-                last_fill={status.last_fill.clone()} {unlocked} command={trade} />
+                last_fill={status.last_fill.clone()} placed={status.orders_placed} {unlocked} command={trade} />
             <FaucetCard state={status.faucet.clone()} {ask} {mine} />
             <DevicesCard view={status.devices.clone()} command={devices} />
             <section class="card" aria-live="polite">

@@ -86,6 +86,10 @@ pub struct PageStatus {
     pub market: MarketView,
     /// The outcome of the last market command, or what became of a swap.
     pub market_notice: Option<Notice>,
+    /// Orders this tab placed (the order form empties its amount at each).
+    pub orders_placed: u32,
+    /// Spends this tab signed and sent (the send and issue forms empty at each).
+    pub spends_sent: u32,
     /// The last fill of this wallet's orders or takes, as it happened.
     pub last_fill: Option<String>,
     /// Another tab took over: this one stopped.
@@ -216,6 +220,8 @@ struct Page {
     desk: Option<Desk>,
     market_view: MarketView,
     market_notice: Option<Notice>,
+    orders_placed: u32,
+    spends_sent: u32,
     last_fill: Option<String>,
     /// Whether the book or the desk changed since the market view was computed.
     market_moved: bool,
@@ -692,6 +698,8 @@ async fn run(
         desk: None,
         market_view: MarketView::default(),
         market_notice: None,
+        orders_placed: 0,
+        spends_sent: 0,
         last_fill: None,
         market_moved: true,
         kept_unconfirmed: Vec::new(),
@@ -1041,14 +1049,17 @@ impl Page {
         let mut metadata_changed = effects.metadata_changed;
         if let Some(tx) = effects.submit {
             let coins: Vec<_> = tx.input.iter().map(|txin| txin.previous_output).collect();
-            if let Err(err) = self.submit_tx(tx) {
-                notice = Notice::Refused(format!(
-                    "The transaction was refused, nothing was spent: {err}"
-                ));
-                // Its coins are not held for a spend that will not happen.
-                if let Some(wallet) = self.wallet.unlocked() {
-                    wallet.reserve(&coins, device, 0, now());
-                    metadata_changed = true;
+            match self.submit_tx(tx) {
+                Ok(_) => self.spends_sent = self.spends_sent.wrapping_add(1),
+                Err(err) => {
+                    notice = Notice::Refused(format!(
+                        "The transaction was refused, nothing was spent: {err}"
+                    ));
+                    // Its coins are not held for a spend that will not happen.
+                    if let Some(wallet) = self.wallet.unlocked() {
+                        wallet.reserve(&coins, device, 0, now());
+                        metadata_changed = true;
+                    }
                 }
             }
         }
@@ -1270,10 +1281,14 @@ impl Page {
             ));
             return;
         };
+        let placing = matches!(command, MarketCommand::Place { .. });
         let (mut notice, effects) =
             page_market::run(command, desk, wallet, book, chain, coin, now(), &aux);
         if let Some(refusal) = self.market_effects(effects) {
             notice = Notice::Refused(refusal);
+        }
+        if placing && matches!(notice, Notice::Done(_)) {
+            self.orders_placed = self.orders_placed.wrapping_add(1);
         }
         self.keep_wallet_metadata();
         self.market_moved = true;
@@ -1658,6 +1673,8 @@ impl Page {
             notice: self.notice.clone(),
             market: self.market_view.clone(),
             market_notice: self.market_notice.clone(),
+            orders_placed: self.orders_placed,
+            spends_sent: self.spends_sent,
             last_fill: self.last_fill.clone(),
             stopped: false,
             recent_blocks: explorer::recent_blocks(node.chain()),

@@ -11,12 +11,15 @@ use yew::prelude::*;
 use crate::depth::{depth_chart, spread, BASE, HEIGHT, WIDTH};
 use crate::market::{order_total, price_text, Level, MarketBook, MarketCommand, MarketView};
 use crate::wallet::Notice;
+use crate::wallet_card::use_emptied_on;
 
 #[derive(Properties, PartialEq)]
 pub struct MarketCardProps {
     pub view: MarketView,
     pub notice: Option<Notice>,
     pub last_fill: Option<String>,
+    /// Orders placed: the order form empties its amount at each.
+    pub placed: u32,
     /// Whether a wallet is unlocked (orders are paid from it).
     pub unlocked: bool,
     pub command: Callback<MarketCommand>,
@@ -83,7 +86,7 @@ pub fn MarketCard(props: &MarketCardProps) -> Html {
                 </label>
                 <Book market={market.clone()} pick={props.unlocked.then(|| pick.clone())} />
                 if props.unlocked {
-                    <OrderForm market={market.clone()} picked={*picked} command={props.command.clone()} />
+                    <OrderForm market={market.clone()} picked={*picked} placed={props.placed} command={props.command.clone()} />
                 }
             </>
         }
@@ -241,6 +244,7 @@ struct OrderFormProps {
     market: MarketBook,
     /// The level a person clicked last, to take up.
     picked: Option<Pick>,
+    placed: u32,
     command: Callback<MarketCommand>,
 }
 
@@ -250,6 +254,13 @@ struct OrderFormProps {
 fn OrderForm(props: &OrderFormProps) -> Html {
     let (side, price, amount) = (use_node_ref(), use_node_ref(), use_node_ref());
     let total = use_state(|| None::<Result<String, String>>);
+    // A placed order empties the amount and its total; side and price stay, for the next
+    // order at the same price.
+    use_emptied_on(props.placed, core::slice::from_ref(&amount));
+    {
+        let total = total.clone();
+        use_effect_with(props.placed, move |_| total.set(None));
+    }
     let read = {
         let (side, price, amount) = (side.clone(), price.clone(), amount.clone());
         move || {

@@ -16,6 +16,8 @@ use crate::wallet::{Notice, Summary, WalletCommand, WalletView, MIN_PASSWORD_LEN
 pub struct WalletCardProps {
     pub view: WalletView,
     pub notice: Option<Notice>,
+    /// Spends sent: the send and issue forms empty at each.
+    pub sent: u32,
     pub command: Callback<WalletCommand>,
 }
 
@@ -33,7 +35,7 @@ pub fn WalletCard(props: &WalletCardProps) -> Html {
         WalletView::Absent => html! { <NewWallet command={props.command.clone()} /> },
         WalletView::Locked => html! { <Unlock command={props.command.clone()} /> },
         WalletView::Unlocked(summary) => html! {
-            <Unlocked summary={summary.clone()} command={props.command.clone()} />
+            <Unlocked summary={summary.clone()} sent={props.sent} command={props.command.clone()} />
         },
     };
     let notice = props.notice.as_ref().map(|notice| match notice {
@@ -76,6 +78,22 @@ fn mark_interactive() {
 }
 
 /// The value of the input behind `node`.
+/// Empties the inputs `fields` whenever `done` changes (a count of what the form sent that
+/// went through): a form starts afresh after its spend or order, so a second click cannot send
+/// it again unnoticed, while a refused one keeps what was typed to be corrected.
+#[hook]
+pub fn use_emptied_on(done: u32, fields: &[NodeRef]) {
+    let fields = fields.to_vec();
+    use_effect_with(done, move |_| {
+        for field in &fields {
+            if let Some(input) = field.cast::<HtmlInputElement>() {
+                input.set_value("");
+                input.set_checked(false);
+            }
+        }
+    });
+}
+
 fn value(node: &NodeRef) -> String {
     node.cast::<HtmlInputElement>()
         .map(|input| input.value())
@@ -325,6 +343,7 @@ fn Unlock(props: &CommandProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct UnlockedProps {
     summary: Summary,
+    sent: u32,
     command: Callback<WalletCommand>,
 }
 
@@ -368,8 +387,8 @@ fn Unlocked(props: &UnlockedProps) -> Html {
                     </div>
                 </div>
             }
-            <Send summary={summary.clone()} command={command.clone()} />
-            <Issue command={command.clone()} />
+            <Send summary={summary.clone()} sent={props.sent} command={command.clone()} />
+            <Issue sent={props.sent} command={command.clone()} />
             <h3>{ "History" }</h3>
             if summary.history.is_empty() {
                 <p class="note" id="history-empty">{ "No transactions yet." }</p>
@@ -479,6 +498,7 @@ fn Receive(props: &ReceiveProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct SendProps {
     summary: Summary,
+    sent: u32,
     command: Callback<WalletCommand>,
 }
 
@@ -492,6 +512,8 @@ fn Send(props: &SendProps) -> Html {
         use_node_ref(),
         use_node_ref(),
     );
+    // The fee rate stays: a person sending again likely wants the same.
+    use_emptied_on(props.sent, &[to.clone(), amount.clone(), max.clone()]);
     let units: Vec<(Unit, String)> = props
         .summary
         .balances
@@ -569,10 +591,17 @@ fn Send(props: &SendProps) -> Html {
     }
 }
 
+#[derive(Properties, PartialEq)]
+struct IssueProps {
+    sent: u32,
+    command: Callback<WalletCommand>,
+}
+
 /// Issue a new asset to the wallet.
 #[function_component]
-fn Issue(props: &CommandProps) -> Html {
+fn Issue(props: &IssueProps) -> Html {
     let (ticker, decimals, supply) = (use_node_ref(), use_node_ref(), use_node_ref());
+    use_emptied_on(props.sent, &[ticker.clone(), supply.clone()]);
     let onsubmit = {
         let (ticker, decimals, supply, command) = (
             ticker.clone(),
