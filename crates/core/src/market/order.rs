@@ -372,7 +372,7 @@ impl fmt::Display for OrderError {
             OrderError::Malformed(what) => write!(f, "malformed order: {what}"),
             OrderError::UnknownVersion(version) => write!(f, "order version {version} is unknown"),
             OrderError::BadSignature => f.write_str("the order's signature is not its maker's"),
-            OrderError::FundingProof(err) => write!(f, "order refused: {err}"),
+            OrderError::FundingProof(err) => write!(f, "{err}"),
             OrderError::ZeroAmount => f.write_str("the order's amount is zero"),
             OrderError::ZeroPrice => f.write_str("the order's price is zero"),
             OrderError::OverPrecise { amount, price } => write!(
@@ -434,9 +434,6 @@ pub struct FundingProof {
 }
 
 impl FundingProof {
-    /// Bytes of one proof: the key, then the signature.
-    pub const SIZE: usize = 33 + 64;
-
     /// What the owner of `coin` signs to fund with it the order (or update) whose id (or
     /// digest) is `named_by`.
     pub fn digest(named_by: &[u8; 32], coin: &OutPoint) -> [u8; 32] {
@@ -805,7 +802,7 @@ impl fmt::Display for UpdateError {
                 write!(f, "order update version {version} is unknown")
             }
             UpdateError::BadSignature => f.write_str("the update's signature is not its maker's"),
-            UpdateError::FundingProof(err) => write!(f, "order update refused: {err}"),
+            UpdateError::FundingProof(err) => write!(f, "{err}"),
             UpdateError::ZeroSequence => f.write_str("the update's sequence number is zero"),
         }
     }
