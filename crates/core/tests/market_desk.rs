@@ -3,7 +3,8 @@
 //! relays, the fill published and mined with both wallets' balances right; a cancel that frees
 //! the coins; orders beyond the balance, over-precise or too small refused with nothing changed;
 //! an unanswered swap given up with its coins freed and its maker named; a locked maker's
-//! answer, which frees them at once and names it too.
+//! answer, which frees them at once and names it too; an order on someone else's coins passed
+//! over for their owner's.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -22,7 +23,7 @@ use bitmesh_core::market::desk::{
     answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, PlacedAgain,
     Retake, TakeOutcome, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
 };
-use bitmesh_core::market::order::{Change, OrderError, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::order::{Change, Order, OrderError, Side, SignedOrder, SignedUpdate};
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
 use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::IssueRequest;
@@ -708,6 +709,48 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
     assert!(placed.resting.is_none());
     assert!(w.take_passed_over(NOW_MS + 3).is_empty());
     assert!(!w.bob.desk.is_watching());
+}
+
+/// Someone names Alice's coins as the funding of a better ask of its own, proving them with
+/// its own key (the signatures verify: nobody can tell before looking the coins up). Bob's
+/// desk finds the coins locked to Alice's key, not the squatter's: it passes the squatter's
+/// ask over and takes Alice's, instead of proposing a swap that could never settle.
+#[test]
+fn an_order_on_someone_elses_coins_is_passed_over_for_their_owners() {
+    let mut w = World::new();
+    let honest = w
+        .place(true, w.request(Side::Ask, 60_000, 300_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let squatter = TestKey::new(77);
+    let squatting = squatter.sign_order(
+        Order {
+            price: 50_000,
+            nonce: 1,
+            maker: squatter.xonly(),
+            receive: squatter.p2wpkh(),
+            change: squatter.p2wpkh(),
+            ..honest.order.clone()
+        },
+        &squatter,
+    );
+    let honest_id = honest.order.id();
+    w.publish(honest);
+    w.publish(squatting);
+
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 100_000_000))
+        .unwrap();
+    assert_eq!(placed.passed_over, 1);
+    assert_eq!(placed.taking, 100_000_000);
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    assert_eq!(
+        SwapProposal::decode(&proposal.payload).unwrap().order,
+        honest_id
+    );
 }
 
 #[test]
