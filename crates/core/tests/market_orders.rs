@@ -140,16 +140,21 @@ fn funding_coins_need_their_owners_proof() {
             coin
         )))
     );
-    // A proof whose key is swapped for the owner's after signing.
-    let mut swapped = signed(
-        &squatter,
-        order(&squatter, Side::Ask, 50_000, 10_000_000, NOW),
+    // A copy of the order whose proof someone swapped for one by its own key over the same
+    // id (which no taker would take, and a relay that checks the coin would refuse by id,
+    // shadowing the maker's own): the maker's signature covers the proofs' keys.
+    let mut swapped = honest.clone();
+    swapped.proofs = squatter.prove(&honest.order.id().0, &[coin]);
+    assert_eq!(swapped.verify(&secp), Err(OrderError::BadSignature));
+    // A proof's signature that is not its key's.
+    let mut garbled = honest.clone();
+    garbled.proofs[0].signature = other.proofs[0].signature;
+    assert_eq!(
+        garbled.verify(&secp),
+        Err(OrderError::FundingProof(FundingProofError::BadSignature(
+            coin
+        )))
     );
-    swapped.proofs[0].key = honest.proofs[0].key;
-    assert!(matches!(
-        swapped.verify(&secp),
-        Err(OrderError::FundingProof(FundingProofError::BadSignature(_)))
-    ));
 
     // A squatter that proves the maker's coin with its own key gets a valid message, which no
     // taker takes: the coin's script does not pay that key.
@@ -199,6 +204,9 @@ fn funding_coins_need_their_owners_proof() {
             proofs: 0
         }))
     );
+    let mut swapped = update(&maker, honest.order(), 2, fill(10));
+    swapped.proofs = squatter.prove(&swapped.update.digest(), swapped.update.change.funding());
+    assert_eq!(swapped.verify(&secp), Err(UpdateError::BadSignature));
 }
 
 /// What a proof's key owns: the P2WPKH script of the key, or the P2TR script whose output key

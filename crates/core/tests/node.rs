@@ -7,6 +7,8 @@ use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Amount, OutPoint, Txid};
 use bitmesh_core::chain::state::Chain;
 
+use bitmesh_core::market::order::{Change, OrderUpdate};
+use bitmesh_core::node::protocols::MarketRelay;
 use bitmesh_core::node::{
     Event, Footprint, Input, LinkId, Node, NodeConfig, Output, BAN_MILLIS,
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
@@ -344,6 +346,92 @@ fn deliver(node: &mut Node, peer: &ScriptedPeer, item: InvItem, object: &Message
         vec![Message::GetData(vec![item])]
     );
     node.handle(NOW, peer.says(object))
+}
+
+/// An order naming a coin of the node's chain that its proof does not own is refused: not
+/// kept, not accepted, and not fetched again when another neighbour announces it (a coin's
+/// script never changes). The owner's order on the same coin is taken; an update of it whose
+/// new coin's proof is someone else's is refused as the order was.
+#[test]
+fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
+    let (owner, squatter) = (TestKey::new(60), TestKey::new(61));
+    let mut chain = Chain::new(Network::Test);
+    let block = block_on(&chain, chain.tip(), vec![], 0, &owner.p2wpkh(), 1);
+    let coin = OutPoint::new(block.txdata[0].compute_txid(), 0);
+    chain.accept_block(block, (NOW / 1000) as u32).unwrap();
+    let mut node = full_node(0, chain, NOW);
+    let (first, second) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
+    ready(&mut node, &first);
+    ready(&mut node, &second);
+    let on_coin = |maker: &TestKey, nonce| {
+        let mut order = test_order(maker, NOW, nonce).order;
+        order.funding = vec![coin];
+        maker.sign_order(order, maker)
+    };
+    let accepted = |outputs: &[Output], id| events(outputs).contains(&&Event::OrderAccepted(id));
+    let held = |node: &Node, id| {
+        node.protocol::<MarketRelay>()
+            .unwrap()
+            .book()
+            .get(&id)
+            .is_some()
+    };
+
+    let squatting = on_coin(&squatter, 1);
+    let id = squatting.order.id();
+    let item = InvItem::new(InvKind::Order, id.0);
+    let outputs = deliver(&mut node, &first, item, &Message::Order(squatting));
+    assert!(!accepted(&outputs, id));
+    assert!(!held(&node, id));
+    assert!(
+        ban_of(&outputs).is_none(),
+        "a relay that lacked the coin is not blamed"
+    );
+    let inv = Message::Inv {
+        purpose: InvPurpose::New,
+        items: vec![item],
+    };
+    let asked = node.handle(NOW, second.says(&inv));
+    assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
+
+    // The owner's order on it, first as a copy whose proof the squatter swapped for its own
+    // (refused for its maker's signature, which covers the proofs' keys: the copy does not
+    // get the order's id refused), then as it was made.
+    let owners = on_coin(&owner, 2);
+    let id = owners.order.id();
+    let item = InvItem::new(InvKind::Order, id.0);
+    let mut mangled = owners.clone();
+    mangled.proofs = squatter.prove(&id.0, &[coin]);
+    let outputs = deliver(&mut node, &first, item, &Message::Order(mangled));
+    assert!(!accepted(&outputs, id));
+    let outputs = deliver(&mut node, &second, item, &Message::Order(owners));
+    assert!(accepted(&outputs, id));
+    assert!(held(&node, id));
+
+    // A fill update of it whose new coin's proof is not the coin's owner's is refused alike.
+    let update = owner.sign_update(
+        OrderUpdate {
+            order: id,
+            maker: owner.xonly(),
+            sequence: 1,
+            change: Change::Fill {
+                filled: 1_000_000,
+                funding: vec![coin],
+            },
+        },
+        &squatter,
+    );
+    let item = InvItem::new(InvKind::OrderUpdate, update.update.digest());
+    let outputs = deliver(&mut node, &first, item, &Message::OrderUpdate(update));
+    assert!(!events(&outputs).contains(&&Event::OrderUpdated(id)));
+    let relay = node.protocol::<MarketRelay>().unwrap();
+    assert_eq!(relay.book().get(&id).unwrap().sequence, 0);
+    let inv = Message::Inv {
+        purpose: InvPurpose::New,
+        items: vec![item],
+    };
+    let asked = node.handle(NOW, second.says(&inv));
+    assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
 }
 
 /// How many times `offend(n)` must be done before the peer is banned (200 at most), and the

@@ -38,6 +38,7 @@ pub const VERSION: u8 = 2;
 const ORDER_TAG: &[u8] = b"bitmesh/order";
 const UPDATE_TAG: &[u8] = b"bitmesh/order-update";
 const FUNDING_TAG: &[u8] = b"bitmesh/funding-proof";
+const SIGNED_TAG: &[u8] = b"bitmesh/signed-with-funding-keys";
 
 /// Which way the maker trades the market's asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -447,6 +448,17 @@ impl FundingProof {
         )
     }
 
+    /// What the maker signs: the order's id (or the update's digest) and the keys of its funding
+    /// proofs. Were the keys not signed, anyone could swap a proof for one by its own key over
+    /// the same id: a copy with the same id that no taker takes, and that a relay which checks
+    /// the coin refuses, shadowing the maker's own wherever it came first.
+    fn signed_digest(named_by: &[u8; 32], proofs: &[FundingProof]) -> Message {
+        let keys: Vec<[u8; 33]> = proofs.iter().map(|proof| proof.key.to_bytes()).collect();
+        let mut parts: Vec<&[u8]> = vec![named_by];
+        parts.extend(keys.iter().map(|key| &key[..]));
+        Message::from_digest(tagged_hash(SIGNED_TAG, &parts))
+    }
+
     /// The proof that `owner` (the key pair that spends `coin`: tweaked for a P2TR coin) funds
     /// with `coin` what `named_by` names.
     pub fn sign<C: Signing>(
@@ -508,20 +520,24 @@ impl FundingProof {
             .collect()
     }
 
-    /// Checks one proof per coin of `funding`, each over `named_by`; the first coin whose proof
-    /// fails, if one does.
-    fn check_all<C: Verification>(
-        secp: &Secp256k1<C>,
-        named_by: &[u8; 32],
-        funding: &[OutPoint],
-        proofs: &[FundingProof],
-    ) -> Result<(), FundingProofError> {
+    /// Whether there is one proof per coin of `funding`.
+    fn check_count(funding: &[OutPoint], proofs: &[FundingProof]) -> Result<(), FundingProofError> {
         if proofs.len() != funding.len() {
             return Err(FundingProofError::Count {
                 coins: funding.len(),
                 proofs: proofs.len(),
             });
         }
+        Ok(())
+    }
+
+    /// Checks each coin's proof over `named_by`; the first coin whose proof fails, if one does.
+    fn check_all<C: Verification>(
+        secp: &Secp256k1<C>,
+        named_by: &[u8; 32],
+        funding: &[OutPoint],
+        proofs: &[FundingProof],
+    ) -> Result<(), FundingProofError> {
         match funding
             .iter()
             .zip(proofs)
@@ -558,7 +574,8 @@ impl fmt::Display for FundingProofError {
     }
 }
 
-/// An order with the maker's BIP340 signature over its id, and a proof for each funding coin.
+/// An order with a proof for each funding coin, and the maker's BIP340 signature over its id
+/// and the proofs' keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedOrder {
     pub order: Order,
@@ -577,7 +594,7 @@ impl SignedOrder {
         proofs: Vec<FundingProof>,
         aux_rand: &[u8; 32],
     ) -> SignedOrder {
-        let message = Message::from_digest(order.id().0);
+        let message = FundingProof::signed_digest(&order.id().0, &proofs);
         let signature = secp.sign_schnorr_with_aux_rand(&message, maker, aux_rand);
         SignedOrder {
             order,
@@ -617,10 +634,12 @@ impl SignedOrder {
     /// result carries its id.
     pub fn verify<C: Verification>(self, secp: &Secp256k1<C>) -> Result<VerifiedOrder, OrderError> {
         self.order.check()?;
+        FundingProof::check_count(&self.order.funding, &self.proofs)
+            .map_err(OrderError::FundingProof)?;
         let id = self.order.id();
         secp.verify_schnorr(
             &self.signature,
-            &Message::from_digest(id.0),
+            &FundingProof::signed_digest(&id.0, &self.proofs),
             &self.order.maker,
         )
         .map_err(|_| OrderError::BadSignature)?;
@@ -826,8 +845,8 @@ impl Change {
     }
 }
 
-/// An update with the maker's signature over its digest, and a proof for each coin that funds
-/// the rest of the order.
+/// An update with a proof for each coin that funds the rest of the order, and the maker's
+/// signature over its digest and the proofs' keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedUpdate {
     pub update: OrderUpdate,
@@ -846,7 +865,7 @@ impl SignedUpdate {
         proofs: Vec<FundingProof>,
         aux_rand: &[u8; 32],
     ) -> SignedUpdate {
-        let message = Message::from_digest(update.digest());
+        let message = FundingProof::signed_digest(&update.digest(), &proofs);
         let signature = secp.sign_schnorr_with_aux_rand(&message, maker, aux_rand);
         SignedUpdate {
             update,
@@ -887,10 +906,12 @@ impl SignedUpdate {
         if self.update.sequence == 0 {
             return Err(UpdateError::ZeroSequence);
         }
+        FundingProof::check_count(self.update.change.funding(), &self.proofs)
+            .map_err(UpdateError::FundingProof)?;
         let digest = self.update.digest();
         secp.verify_schnorr(
             &self.signature,
-            &Message::from_digest(digest),
+            &FundingProof::signed_digest(&digest, &self.proofs),
             &self.update.maker,
         )
         .map_err(|_| UpdateError::BadSignature)?;

@@ -1,14 +1,22 @@
 //! Order relay: announced orders and maker updates are fetched, their signatures checked once,
 //! merged into the book, and announced on. Orders announced as new must be fresh; those listed
 //! as a neighbour's holdings may be older (ADR 0004's time rule). Expired orders are dropped.
+//! An order or update that names a coin of this node's chain locked to another key than its
+//! funding proof's is refused and not fetched again: a coin's script never changes, so it can
+//! never be good. (Coins the chain does not hold — spent, unconfirmed, or never made — are not
+//! judged here: takers look them up in their chain and mempool before they propose a swap.)
+
+use std::collections::VecDeque;
 
 use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
+use bitcoin::OutPoint;
 
 use crate::chain::state::Chain;
 use crate::hashing::{KeyedHashing, KeyedMap, KeyedSet};
 use crate::market::book::{Applied, Book, BookLimits, Inserted};
 use crate::market::order::{
-    Arrival, OrderError, OrderId, SignedOrder, SignedUpdate, UpdateError, VerifiedOrder,
+    Arrival, FundingProof, FundingProofError, OrderError, OrderId, SignedOrder, SignedUpdate,
+    UpdateError, VerifiedOrder,
 };
 use crate::node::link::LinkId;
 use crate::node::protocol::{Context, Offence, Protocol};
@@ -24,12 +32,18 @@ const EXPIRE_EVERY_MILLIS: u64 = 1_000;
 /// slept through one trade is tried again.
 pub const MAKER_OFFLINE_MILLIS: u64 = 10 * 60_000;
 
+/// How many refused orders and updates the relay remembers, so as not to fetch them again
+/// (the oldest are forgotten first).
+const MAX_REFUSED: usize = 10_000;
+
 /// Why a local order or update is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitError {
     Order(OrderError),
     Update(UpdateError),
     Book(crate::market::book::BookError),
+    /// This coin, in the node's chain, is locked to another key than its funding proof's.
+    NotTheOwners(OutPoint),
 }
 
 impl core::fmt::Display for SubmitError {
@@ -38,6 +52,12 @@ impl core::fmt::Display for SubmitError {
             SubmitError::Order(err) => write!(f, "order refused: {err}"),
             SubmitError::Update(err) => write!(f, "update refused: {err}"),
             SubmitError::Book(err) => write!(f, "the book refused it: {err}"),
+            SubmitError::NotTheOwners(coin) => {
+                write!(
+                    f,
+                    "funding coin {coin} belongs to another key than its proof's"
+                )
+            }
         }
     }
 }
@@ -51,6 +71,10 @@ pub struct MarketRelay {
     secp: Secp256k1<VerifyOnly>,
     /// Winning update digests, to serve them by name (keyed: makers pick the updates).
     updates: KeyedMap<[u8; 32], OrderId>,
+    /// Orders (ids) and updates (digests) refused for a coin that is not their proof's, not
+    /// fetched again; `refused_order` forgets the oldest beyond [`MAX_REFUSED`].
+    refused: KeyedSet<[u8; 32]>,
+    refused_order: VecDeque<[u8; 32]>,
     last_expiry_millis: u64,
 }
 
@@ -62,6 +86,8 @@ impl MarketRelay {
             book: Book::new(limits, hash_key),
             secp: Secp256k1::verification_only(),
             updates: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(0)),
+            refused: KeyedSet::with_hasher(KeyedHashing::new(hash_key).derive(2)),
+            refused_order: VecDeque::new(),
             last_expiry_millis: 0,
         }
     }
@@ -112,13 +138,13 @@ impl MarketRelay {
             .check_time(ctx.now_millis, Arrival::BookSync)
             .map_err(SubmitError::Order)?;
         let id = order.id();
-        self.insert(ctx, order).map_err(SubmitError::Book)?;
+        self.insert(ctx, order)?;
         if !update.is_empty() {
             let update = SignedUpdate::decode(update)
                 .map_err(SubmitError::Update)?
                 .verify(&self.secp)
                 .map_err(SubmitError::Update)?;
-            self.apply(ctx, update).map_err(SubmitError::Book)?;
+            self.apply(ctx, update)?;
         }
         Ok(id)
     }
@@ -149,7 +175,7 @@ impl MarketRelay {
             .check_time(ctx.now_millis, Arrival::Gossip)
             .map_err(SubmitError::Order)?;
         let id = verified.id();
-        self.insert(ctx, verified).map_err(SubmitError::Book)?;
+        self.insert(ctx, verified)?;
         Ok(id)
     }
 
@@ -160,16 +186,53 @@ impl MarketRelay {
         update: SignedUpdate,
     ) -> Result<Applied, SubmitError> {
         let verified = update.verify(&self.secp).map_err(SubmitError::Update)?;
-        self.apply(ctx, verified).map_err(SubmitError::Book)
+        self.apply(ctx, verified)
+    }
+
+    /// The first of `funding` that this node's chain holds locked to another key than its
+    /// proof's, if one is.
+    fn disowned(
+        ctx: &Context<'_>,
+        funding: &[OutPoint],
+        proofs: &[FundingProof],
+    ) -> Option<OutPoint> {
+        funding
+            .iter()
+            .zip(proofs)
+            .find(|(coin, proof)| {
+                ctx.chain
+                    .utxo()
+                    .get(coin)
+                    .is_some_and(|held| !proof.owns(&held.output.script_pubkey))
+            })
+            .map(|(coin, _)| *coin)
+    }
+
+    /// Remembers a refused order id or update digest, forgetting the oldest beyond
+    /// [`MAX_REFUSED`].
+    fn refuse(&mut self, name: [u8; 32]) {
+        if self.refused.insert(name) {
+            self.refused_order.push_back(name);
+        }
+        if self.refused_order.len() > MAX_REFUSED {
+            if let Some(oldest) = self.refused_order.pop_front() {
+                self.refused.remove(&oldest);
+            }
+        }
     }
 
     fn insert(
         &mut self,
         ctx: &mut Context<'_>,
         order: VerifiedOrder,
-    ) -> Result<Inserted, crate::market::book::BookError> {
+    ) -> Result<Inserted, SubmitError> {
         let id = order.id();
-        let inserted = self.book.insert_order(order)?;
+        let signed = order.signed();
+        if let Some(coin) = Self::disowned(ctx, &signed.order.funding, &signed.proofs) {
+            self.refuse(id.0);
+            return Err(SubmitError::NotTheOwners(coin));
+        }
+        let inserted = self.book.insert_order(order).map_err(SubmitError::Book)?;
         if inserted == Inserted::New {
             ctx.event(Event::OrderAccepted(id));
             ctx.announce(InvItem::new(InvKind::Order, id.0));
@@ -185,11 +248,16 @@ impl MarketRelay {
         &mut self,
         ctx: &mut Context<'_>,
         update: crate::market::order::VerifiedUpdate,
-    ) -> Result<Applied, crate::market::book::BookError> {
+    ) -> Result<Applied, SubmitError> {
         let id = update.update().order;
         let digest = update.digest();
+        let signed = update.signed();
+        if let Some(coin) = Self::disowned(ctx, signed.update.change.funding(), &signed.proofs) {
+            self.refuse(digest);
+            return Err(SubmitError::NotTheOwners(coin));
+        }
         let previous = self.book.update_of(&id).map(|update| update.digest());
-        let applied = self.book.apply_update(update)?;
+        let applied = self.book.apply_update(update).map_err(SubmitError::Book)?;
         match applied {
             Applied::Changed => {
                 if let Some(previous) = previous {
@@ -234,7 +302,10 @@ impl Protocol for MarketRelay {
             Message::Order(order) => {
                 let verified = match order.verify(&self.secp) {
                     Ok(verified) => verified,
-                    Err(OrderError::BadSignature) => {
+                    Err(
+                        OrderError::BadSignature
+                        | OrderError::FundingProof(FundingProofError::BadSignature(_)),
+                    ) => {
                         ctx.punish(link, Offence::BadSignature("order"));
                         return;
                     }
@@ -269,13 +340,16 @@ impl Protocol for MarketRelay {
                         Ok(Applied::Changed) if purpose == InvPurpose::New => {
                             self.heard_from(ctx, maker);
                         }
-                        Err(crate::market::book::BookError::WrongMaker(_)) => {
+                        Err(SubmitError::Book(crate::market::book::BookError::WrongMaker(_))) => {
                             ctx.punish(link, Offence::BadSignature("order update"));
                         }
                         _ => {}
                     }
                 }
-                Err(UpdateError::BadSignature) => {
+                Err(
+                    UpdateError::BadSignature
+                    | UpdateError::FundingProof(FundingProofError::BadSignature(_)),
+                ) => {
                     ctx.punish(link, Offence::BadSignature("order update"));
                 }
                 Err(_) => ctx.punish(link, Offence::Malformed("an invalid order update".into())),
@@ -286,8 +360,12 @@ impl Protocol for MarketRelay {
 
     fn wants(&mut self, _ctx: &mut Context<'_>, _link: LinkId, item: &InvItem) -> bool {
         match item.kind {
-            InvKind::Order => self.book.get(&OrderId(item.id)).is_none(),
-            InvKind::OrderUpdate => !self.updates.contains_key(&item.id),
+            InvKind::Order => {
+                self.book.get(&OrderId(item.id)).is_none() && !self.refused.contains(&item.id)
+            }
+            InvKind::OrderUpdate => {
+                !self.updates.contains_key(&item.id) && !self.refused.contains(&item.id)
+            }
             _ => false,
         }
     }
