@@ -8,14 +8,14 @@ use bitcoin::{Amount, OutPoint, Txid};
 use bitmesh_core::chain::state::Chain;
 
 use bitmesh_core::market::order::{Change, OrderUpdate};
-use bitmesh_core::node::protocols::MarketRelay;
+use bitmesh_core::node::protocols::{MarketRelay, MempoolRelay};
 use bitmesh_core::node::{
     Event, Footprint, Input, LinkId, Node, NodeConfig, Output, BAN_MILLIS,
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
 };
 use bitmesh_core::testkit::{
-    block_on, events, full_node, node_key, pay, sent_on, spend, test_order, RelayWorkload,
-    ScriptedPeer, TestKey, START_MILLIS,
+    block_on, events, full_node, node_key, pay, sent_on, sign_all, spend, test_order,
+    RelayWorkload, ScriptedPeer, TestKey, START_MILLIS,
 };
 use bitmesh_core::wire::{
     Goodbye, GoodbyeReason, InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind,
@@ -432,6 +432,50 @@ fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
     };
     let asked = node.handle(NOW, second.says(&inv));
     assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
+}
+
+/// The same for a coin that a transaction in the node's mempool makes (the common case: a
+/// new order's funding payment travels beside it): the relay reads the mempool protocol's.
+#[test]
+fn an_order_on_a_coin_of_the_mempool_that_its_proof_does_not_own_is_refused() {
+    let (funder, owner, squatter) = (TestKey::new(59), TestKey::new(60), TestKey::new(61));
+    let mut chain = Chain::new(Network::Test);
+    let mut reward = None;
+    for n in 0..=Network::Test.params().coinbase_maturity {
+        let block = block_on(&chain, chain.tip(), vec![], 0, &funder.p2wpkh(), n.into());
+        reward.get_or_insert((
+            OutPoint::new(block.txdata[0].compute_txid(), 0),
+            block.txdata[0].output[0].clone(),
+        ));
+        chain.accept_block(block, (NOW / 1000) as u32).unwrap();
+    }
+    let (reward, prevout) = reward.unwrap();
+    let mut payment = spend(&[reward], vec![pay(&owner.p2wpkh(), 1_000_000)]);
+    sign_all(&funder, &mut payment, &[prevout]);
+    let coin = OutPoint::new(payment.compute_txid(), 0);
+    let mut node = full_node(0, chain, NOW);
+    let (accepted, _) =
+        node.with_protocol::<MempoolRelay, _>(NOW, |relay, ctx| relay.submit(ctx, payment));
+    accepted.unwrap().unwrap();
+    let peer = ScriptedPeer::new(1);
+    ready(&mut node, &peer);
+
+    let on_coin = |maker: &TestKey, nonce| {
+        let mut order = test_order(maker, NOW, nonce).order;
+        order.funding = vec![coin];
+        maker.sign_order(order, maker)
+    };
+    for (maker, taken) in [(&squatter, false), (&owner, true)] {
+        let order = on_coin(maker, 1);
+        let id = order.order.id();
+        let item = InvItem::new(InvKind::Order, id.0);
+        let outputs = deliver(&mut node, &peer, item, &Message::Order(order));
+        assert_eq!(
+            events(&outputs).contains(&&Event::OrderAccepted(id)),
+            taken,
+            "{outputs:?}"
+        );
+    }
 }
 
 /// How many times `offend(n)` must be done before the peer is banned (200 at most), and the

@@ -239,6 +239,12 @@ impl Mempool {
         })
     }
 
+    /// The output at `outpoint` if the chain holds it unspent or a mempool transaction made it,
+    /// spent by another or not.
+    pub fn output(&self, chain: &Chain, outpoint: &OutPoint) -> Option<TxOut> {
+        self.lookup(chain, outpoint).map(|coin| coin.output)
+    }
+
     /// The coin at `outpoint` as the chain and the mempool see it together: unspent in the
     /// chain or made by a mempool transaction, and not spent by one.
     pub fn coin(&self, chain: &Chain, outpoint: &OutPoint) -> Option<Coin> {

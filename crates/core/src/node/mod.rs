@@ -396,13 +396,15 @@ impl Node {
             return (None, Vec::new());
         };
         let result = {
-            let mut ctx = Context {
-                now_millis: self.now_millis,
-                chain: &mut self.chain,
-                links: &self.links,
-                actions: &mut self.actions,
-            };
-            let protocol = self.protocols[index]
+            let (protocol, mut ctx) = acting(
+                &mut self.protocols,
+                index,
+                self.now_millis,
+                &mut self.chain,
+                &self.links,
+                &mut self.actions,
+            );
+            let protocol = protocol
                 .as_any_mut()
                 .downcast_mut::<P>()
                 .expect("checked above");
@@ -612,14 +614,16 @@ impl Node {
 
     /// Calls `f` on every protocol with a context.
     fn each_protocol(&mut self, mut f: impl FnMut(&mut dyn Protocol, &mut Context<'_>)) {
-        for protocol in &mut self.protocols {
-            let mut ctx = Context {
-                now_millis: self.now_millis,
-                chain: &mut self.chain,
-                links: &self.links,
-                actions: &mut self.actions,
-            };
-            f(protocol.as_mut(), &mut ctx);
+        for index in 0..self.protocols.len() {
+            let (protocol, mut ctx) = acting(
+                &mut self.protocols,
+                index,
+                self.now_millis,
+                &mut self.chain,
+                &self.links,
+                &mut self.actions,
+            );
+            f(protocol, &mut ctx);
         }
     }
 
@@ -722,13 +726,15 @@ impl Node {
             // Nothing here speaks it (a feature this node lacks): ignored.
             return;
         };
-        let mut ctx = Context {
-            now_millis: self.now_millis,
-            chain: &mut self.chain,
-            links: &self.links,
-            actions: &mut self.actions,
-        };
-        self.protocols[index].on_message(&mut ctx, link, message, requested);
+        let (protocol, mut ctx) = acting(
+            &mut self.protocols,
+            index,
+            self.now_millis,
+            &mut self.chain,
+            &self.links,
+            &mut self.actions,
+        );
+        protocol.on_message(&mut ctx, link, message, requested);
     }
 
     fn on_hello(&mut self, link: LinkId, hello: SignedHello) {
@@ -876,13 +882,15 @@ impl Node {
             let Some(index) = self.owner(item.kind) else {
                 continue;
             };
-            let mut ctx = Context {
-                now_millis: self.now_millis,
-                chain: &mut self.chain,
-                links: &self.links,
-                actions: &mut self.actions,
-            };
-            if self.protocols[index].wants(&mut ctx, link, &item)
+            let (protocol, mut ctx) = acting(
+                &mut self.protocols,
+                index,
+                self.now_millis,
+                &mut self.chain,
+                &self.links,
+                &mut self.actions,
+            );
+            if protocol.wants(&mut ctx, link, &item)
                 && self.fetcher.announced(item, link, purpose, self.now_millis)
             {
                 wanted.push(item);
@@ -1291,6 +1299,32 @@ fn object_item(message: &Message) -> Option<InvItem> {
         Message::Topic(announcement) => InvItem::new(InvKind::Topic, announcement.id()),
         _ => return None,
     })
+}
+
+/// Protocol `index` of `protocols`, and the context it acts in: the mempool is read from the
+/// protocol that holds it, unless that is the one acting (it has its own).
+fn acting<'a>(
+    protocols: &'a mut [Box<dyn Protocol>],
+    index: usize,
+    now_millis: u64,
+    chain: &'a mut Chain,
+    links: &'a BTreeMap<LinkId, Link>,
+    actions: &'a mut Vec<Action>,
+) -> (&'a mut dyn Protocol, Context<'a>) {
+    let (before, rest) = protocols.split_at_mut(index);
+    let (protocol, after) = rest.split_first_mut().expect("a protocol's index");
+    let mempool = before
+        .iter()
+        .chain(after.iter())
+        .find_map(|other| other.shared_mempool());
+    let ctx = Context {
+        now_millis,
+        chain,
+        mempool,
+        links,
+        actions,
+    };
+    (protocol.as_mut(), ctx)
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
 //! The one small trait through which a protocol (chain sync, mempool relay, the market...)
 //! plugs into the node, and the context it acts through. A protocol owns its state, reads and
-//! changes the chain through the context, and asks the node to send, announce, punish or tell:
-//! it never sees another protocol, so adding one touches no other.
+//! changes the chain through the context, reads the mempool that the mempool protocol shares
+//! ([`Protocol::shared_mempool`]), and asks the node to send, announce, punish or tell: it never
+//! sees another protocol, so adding one touches no other.
 
 use core::any::Any;
 use core::fmt;
 use std::collections::BTreeMap;
 
-use bitcoin::Txid;
+use bitcoin::{OutPoint, TxOut, Txid};
 
 use super::link::{Link, LinkId, PeerInfo};
 use super::Event;
+use crate::chain::mempool::Mempool;
 use crate::chain::state::{Chain, TipChange};
 use crate::wire::{InvItem, InvKind, InvPurpose, Message};
 
@@ -93,10 +95,13 @@ pub(crate) enum Action {
     Event(Event),
 }
 
-/// How a protocol acts: the clock, the chain, the links, and the node's hands.
+/// How a protocol acts: the clock, the chain, the unconfirmed transactions another protocol
+/// shares, the links, and the node's hands.
 pub struct Context<'a> {
     pub now_millis: u64,
     pub chain: &'a mut Chain,
+    /// The mempool, to read, when a protocol other than this one holds it.
+    pub mempool: Option<&'a Mempool>,
     pub(crate) links: &'a BTreeMap<LinkId, Link>,
     pub(crate) actions: &'a mut Vec<Action>,
 }
@@ -135,6 +140,19 @@ impl Context<'_> {
             .get(&link)
             .filter(|link| link.is_ready())
             .and_then(Link::peer)
+    }
+
+    /// The output at `outpoint`, if the chain holds it unspent or a mempool transaction made
+    /// it (spent or not: what it is locked to never changes).
+    pub fn output(&self, outpoint: &OutPoint) -> Option<TxOut> {
+        match self.mempool {
+            Some(mempool) => mempool.output(self.chain, outpoint),
+            None => self
+                .chain
+                .utxo()
+                .get(outpoint)
+                .map(|coin| coin.output.clone()),
+        }
     }
 
     /// The unix time in seconds (what chain and mempool rules take).
@@ -182,6 +200,12 @@ pub trait Protocol: Any + Send {
     fn on_notice(&mut self, _ctx: &mut Context<'_>, _notice: &Notice) {}
 
     fn on_tick(&mut self, _ctx: &mut Context<'_>) {}
+
+    /// The unconfirmed transactions it holds, for the other protocols to read (the mempool
+    /// protocol's).
+    fn shared_mempool(&self) -> Option<&Mempool> {
+        None
+    }
 
     fn as_any(&self) -> &dyn Any;
 

@@ -1,10 +1,10 @@
 //! Order relay: announced orders and maker updates are fetched, their signatures checked once,
 //! merged into the book, and announced on. Orders announced as new must be fresh; those listed
 //! as a neighbour's holdings may be older (ADR 0004's time rule). Expired orders are dropped.
-//! An order or update that names a coin of this node's chain locked to another key than its
-//! funding proof's is refused and not fetched again: a coin's script never changes, so it can
-//! never be good. (Coins the chain does not hold — spent, unconfirmed, or never made — are not
-//! judged here: takers look them up in their chain and mempool before they propose a swap.)
+//! An order or update that names a coin of this node's chain or mempool locked to another key
+//! than its funding proof's is refused and not fetched again: what an output is locked to never
+//! changes, so it can never be good. (Coins neither holds — spent and confirmed, not arrived, or
+//! never made — are not judged here: takers look them up before they propose a swap.)
 
 use std::collections::VecDeque;
 
@@ -189,8 +189,8 @@ impl MarketRelay {
         self.apply(ctx, verified)
     }
 
-    /// The first of `funding` that this node's chain holds locked to another key than its
-    /// proof's, if one is.
+    /// The first of `funding` that this node's chain or mempool holds locked to another key
+    /// than its proof's, if one is.
     fn disowned(
         ctx: &Context<'_>,
         funding: &[OutPoint],
@@ -200,10 +200,8 @@ impl MarketRelay {
             .iter()
             .zip(proofs)
             .find(|(coin, proof)| {
-                ctx.chain
-                    .utxo()
-                    .get(coin)
-                    .is_some_and(|held| !proof.owns(&held.output.script_pubkey))
+                ctx.output(coin)
+                    .is_some_and(|output| !proof.owns(&output.script_pubkey))
             })
             .map(|(coin, _)| *coin)
     }

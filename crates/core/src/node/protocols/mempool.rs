@@ -197,4 +197,8 @@ impl Protocol for MempoolRelay {
     fn as_any_mut(&mut self) -> &mut dyn core::any::Any {
         self
     }
+
+    fn shared_mempool(&self) -> Option<&Mempool> {
+        Some(&self.mempool)
+    }
 }

@@ -304,6 +304,7 @@ mod tests {
         let mut ctx = Context {
             now_millis: NOW,
             chain: &mut chain,
+            mempool: None,
             links: &links,
             actions: &mut actions,
         };
