@@ -42,7 +42,8 @@ pub enum SubmitError {
     Order(OrderError),
     Update(UpdateError),
     Book(crate::market::book::BookError),
-    /// This coin, in the node's chain, is locked to another key than its funding proof's.
+    /// This coin, in the node's chain or mempool, is locked to another key than its funding
+    /// proof's.
     NotTheOwners(OutPoint),
 }
 
