@@ -181,7 +181,7 @@ fn Book(props: &BookProps) -> Html {
                                             <span class="offline" title="Its maker did not answer a trade, or could not sign one; skipped when matching">{ format!(" · {} maker offline", level.offline) }</span>
                                         }
                                         if level.unfunded > 0 {
-                                            <span class="unfunded" title="Its coins are spent (by a trade not settled here yet) or not in this tab yet; passed over when matching">{ format!(" · {} without coins", level.unfunded) }</span>
+                                            <span class="unfunded" title="Their coins are spent (by a trade not settled here yet), not in this tab yet, or not their makers'; passed over when matching">{ format!(" · {} without coins", level.unfunded) }</span>
                                         }
                                     </td>
                                 </tr>
