@@ -8,6 +8,8 @@ source "$(dirname "$0")/common.sh"
 install_test_tools
 # Browser runs of the book, each between two native ones (BOOK_TURNS=5 by default).
 BOOK_TURNS="${BOOK_TURNS:-5}"
+# The browser benchmarks run for minutes (the runner's default gives a run 20 s).
+export WASM_BINDGEN_TEST_TIMEOUT=600
 
 step "native: cargo bench -p bitmesh-core (connect, vault, book, relay, book_arrival)"
 native_log="$TMPDIR/bench-native.log"
