@@ -487,3 +487,42 @@ fn payment_fee(world: &World, payment: &Transaction) -> u64 {
         .expect("the wallet paid every input")
         .to_sat()
 }
+
+/// Orders take a receive and a change script each without any payment to them, so a trader
+/// who places and cancels many orders hands out scripts far past the last one paid. A fill
+/// paying the latest must still be the wallet's, whatever the gap.
+#[test]
+fn scripts_handed_out_for_orders_stay_watched_past_the_gap_limit() {
+    let mut world = World::funded(1);
+    let handed_out: Vec<_> = (0..50).map(|_| world.wallet.order_scripts()).collect();
+    let (receive, change) = handed_out.last().unwrap().clone();
+    let before = world.wallet.balances()[&Unit::Btc];
+    for script in [receive, change] {
+        let to = bitcoin::Address::from_script(&script, Network::Test.address_network())
+            .unwrap()
+            .to_string();
+        let built = world
+            .wallet
+            .prepare_send(&to, Unit::Btc, SendAmount::Exact(REWARD / 4), 2, 0)
+            .unwrap();
+        let tx = world.wallet.sign(&built, &AUX);
+        world.submit(tx);
+        let after = world.wallet.balances()[&Unit::Btc];
+        assert_eq!(
+            after.confirmed + after.unconfirmed,
+            before.confirmed + before.unconfirmed - fees_so_far(&world),
+            "the payment to {script} is the wallet's own"
+        );
+    }
+}
+
+/// The fees of the wallet's transactions so far.
+fn fees_so_far(world: &World) -> u64 {
+    world
+        .wallet
+        .history()
+        .iter()
+        .filter_map(|entry| entry.fee)
+        .map(|fee| fee.to_sat())
+        .sum()
+}

@@ -225,13 +225,26 @@ impl Wallet {
     /// nothing yet but the genesis block.
     pub fn new(seed: &[u8], network: Network, metadata: Metadata) -> Result<Wallet, DeriveError> {
         let account = Account::for_bitmesh(seed, PURPOSE, network)?;
-        Ok(Wallet {
+        let mut wallet = Wallet {
             network,
             tracker: Tracker::new(vec![account], network.params().coinbase_maturity),
             metadata,
             followed: vec![network.genesis_hash()],
             shown: None,
-        })
+        };
+        wallet.watch_handed_out();
+        Ok(wallet)
+    }
+
+    /// Watches every script the metadata says was handed out (by this device or a sibling)
+    /// and a gap beyond: a trader's orders take scripts with no payment to them, far past the
+    /// tracker's window of the last one paid. Called before transactions are followed, so a
+    /// payment to such a script is seen.
+    fn watch_handed_out(&mut self) {
+        for keychain in [Keychain::External, Keychain::Internal] {
+            let next = self.metadata.next_index(PURPOSE, keychain);
+            self.tracker.watch_handed_out(0, keychain, next);
+        }
     }
 
     /// The network.
@@ -263,6 +276,7 @@ impl Wallet {
     /// where the two agree (disconnecting what a reorganisation left), then forward.
     /// `now_secs` stamps transactions a disconnection makes unconfirmed.
     pub fn follow(&mut self, chain: &Chain, max_blocks: u32, now_secs: u64) -> Following {
+        self.watch_handed_out();
         let mut changed = false;
         while self.followed.len() > 1 {
             let height = self.height();
@@ -301,6 +315,7 @@ impl Wallet {
     /// Follows the mempool: takes its transactions that pay or spend the wallet, drops the
     /// wallet's unconfirmed transactions it no longer holds. Whether anything changed.
     pub fn follow_mempool(&mut self, mempool: &Mempool) -> bool {
+        self.watch_handed_out();
         let mut dropped = false;
         for txid in self.tracker.unconfirmed() {
             if !mempool.contains(&txid) {
@@ -323,6 +338,7 @@ impl Wallet {
     /// conflicted again ([`Tracker::restore_conflicted`]). Call once the wallet has caught up
     /// with the chain. Returns whether any came back.
     pub fn restore_conflicted(&mut self, txs: &[Transaction], now_secs: u64) -> bool {
+        self.watch_handed_out();
         self.tracker.restore_conflicted(txs, now_secs) > 0
     }
 

@@ -143,6 +143,13 @@ impl Tracker {
         self.scripts.contains_key(script)
     }
 
+    /// Watches `account`'s `keychain` scripts below `next` and [`GAP_LIMIT`] beyond: scripts
+    /// handed out ahead of any payment to them (order scripts, new receive addresses) stay the
+    /// wallet's however many went unpaid.
+    pub fn watch_handed_out(&mut self, account: usize, keychain: Keychain, next: u32) {
+        self.watch_up_to(account, keychain, next.saturating_add(GAP_LIMIT));
+    }
+
     fn watch_up_to(&mut self, account: usize, keychain: Keychain, count: u32) {
         let derived = self.derived.entry((account, keychain)).or_default();
         for index in *derived..count {
