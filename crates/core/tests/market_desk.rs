@@ -3,8 +3,8 @@
 //! relays, the fill published and mined with both wallets' balances right; a cancel that frees
 //! the coins; orders beyond the balance, over-precise or too small refused with nothing changed;
 //! an unanswered swap given up with its coins freed and its maker named; a locked maker's
-//! answer, which frees them at once and names it too; an order on someone else's coins passed
-//! over for their owner's.
+//! answer, which frees them at once and names it too; a dropped swap's fill reopened with its
+//! old coin proven again; an order on someone else's coins passed over for their owner's.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -709,6 +709,74 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
     assert!(placed.resting.is_none());
     assert!(w.take_passed_over(NOW_MS + 3).is_empty());
     assert!(!w.bob.desk.is_watching());
+}
+
+/// A settled swap that leaves the chain and the mempool for good (a reorganisation, the taker
+/// double-spending) reopens its fill: Alice's desk signs an update that gives the order back
+/// its old coin, proven again by her wallet, which every book takes.
+#[test]
+fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
+    let mut w = World::new();
+    let ask = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
+    w.publish(ask);
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
+    let answer = w.alice.desk.answer(
+        &w.alice.wallet,
+        &w.book,
+        coin,
+        w.bob.peer,
+        &proposal.payload,
+        NOW_MS,
+        &AUX,
+    );
+    let Answer::Submit(tx) = answer else {
+        panic!("Alice signs: {answer:?}");
+    };
+    let txid = tx.compute_txid();
+    w.submit(tx);
+    let (_, settled) = w
+        .alice
+        .desk
+        .answered(&mut w.alice.wallet, &txid, Ok(()), NOW_MS, &AUX)
+        .unwrap();
+    let (fill, _) = settled.unwrap();
+    assert!(!fill.proofs.is_empty(), "the rest's new coin is proven");
+    w.apply(fill);
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
+
+    let [reopen] = &w
+        .alice
+        .desk
+        .on_dropped(&w.alice.wallet, &w.book, &[txid], &AUX)[..]
+    else {
+        panic!("one update reopens the fill");
+    };
+    assert_eq!(
+        reopen.update.change,
+        Change::Fill {
+            filled: 0,
+            funding: funding.clone(),
+        }
+    );
+    assert_eq!(reopen.proofs.len(), funding.len());
+    w.apply(reopen.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
+    assert!(w
+        .alice
+        .desk
+        .on_dropped(&w.alice.wallet, &w.book, &[txid], &AUX)
+        .is_empty());
 }
 
 /// Someone names Alice's coins as the funding of a better ask of its own, proving them with
