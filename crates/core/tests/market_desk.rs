@@ -20,8 +20,8 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::desk::{
-    answer_locked, Answer, CancelError, Desk, OrderRequest, PlaceError, Placed, PlacedAgain,
-    Retake, TakeOutcome, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
+    answer_locked, Answer, CancelError, Desk, OrderRequest, Outgoing, PlaceError, Placed,
+    PlacedAgain, Retake, TakeOutcome, Trade, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
 };
 use bitmesh_core::market::order::{Change, Order, OrderError, Side, SignedOrder, SignedUpdate};
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
@@ -199,6 +199,36 @@ impl World {
         Ok(placed)
     }
 
+    /// Alice answers Bob's swap `proposal`: she checks and signs it, her mempool takes it, and
+    /// her desk hears so. Returns the swap's txid, the answer to route back, and the fill
+    /// update with the trade.
+    fn alice_settles(
+        &mut self,
+        proposal: &Outgoing,
+    ) -> (bitcoin::Txid, Outgoing, Option<(SignedUpdate, Trade)>) {
+        let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
+        let answer = self.alice.desk.answer(
+            &self.alice.wallet,
+            &self.book,
+            coin,
+            self.bob.peer,
+            &proposal.payload,
+            NOW_MS,
+            &AUX,
+        );
+        let Answer::Submit(tx) = answer else {
+            panic!("Alice signs: {answer:?}");
+        };
+        let txid = tx.compute_txid();
+        self.submit(tx);
+        let (response, settled) = self
+            .alice
+            .desk
+            .answered(&mut self.alice.wallet, &txid, Ok(()), NOW_MS, &AUX)
+            .unwrap();
+        (txid, response, settled)
+    }
+
     fn publish(&mut self, order: SignedOrder) {
         let verified = order.verify(&Secp256k1::verification_only()).unwrap();
         self.book.insert_order(verified).unwrap();
@@ -285,26 +315,7 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     assert_eq!(w.bob.desk.pending_takes(), 1);
 
     // Alice checks and signs it; her mempool takes it; she publishes the fill and answers.
-    let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
-    let answer = w.alice.desk.answer(
-        &w.alice.wallet,
-        &w.book,
-        coin,
-        w.bob.peer,
-        &proposal.payload,
-        NOW_MS,
-        &AUX,
-    );
-    let Answer::Submit(tx) = answer else {
-        panic!("Alice signs: {answer:?}");
-    };
-    let txid = tx.compute_txid();
-    w.submit(tx);
-    let (response, settled) = w
-        .alice
-        .desk
-        .answered(&mut w.alice.wallet, &txid, Ok(()), NOW_MS, &AUX)
-        .unwrap();
+    let (txid, response, settled) = w.alice_settles(proposal);
     assert_eq!(response.to, w.bob.peer);
     let (update, trade) = settled.expect("the fill is published");
     assert!(trade.as_maker && !trade.bought);
@@ -730,26 +741,7 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     let [proposal] = &placed.proposals[..] else {
         panic!("one proposal: {:?}", placed.proposals);
     };
-    let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
-    let answer = w.alice.desk.answer(
-        &w.alice.wallet,
-        &w.book,
-        coin,
-        w.bob.peer,
-        &proposal.payload,
-        NOW_MS,
-        &AUX,
-    );
-    let Answer::Submit(tx) = answer else {
-        panic!("Alice signs: {answer:?}");
-    };
-    let txid = tx.compute_txid();
-    w.submit(tx);
-    let (_, settled) = w
-        .alice
-        .desk
-        .answered(&mut w.alice.wallet, &txid, Ok(()), NOW_MS, &AUX)
-        .unwrap();
+    let (txid, _, settled) = w.alice_settles(proposal);
     let (fill, _) = settled.unwrap();
     assert!(!fill.proofs.is_empty(), "the rest's new coin is proven");
     w.apply(fill);
