@@ -396,14 +396,7 @@ impl Node {
             return (None, Vec::new());
         };
         let result = {
-            let (protocol, mut ctx) = acting(
-                &mut self.protocols,
-                index,
-                self.now_millis,
-                &mut self.chain,
-                &self.links,
-                &mut self.actions,
-            );
+            let (protocol, mut ctx) = self.acting(index);
             let protocol = protocol
                 .as_any_mut()
                 .downcast_mut::<P>()
@@ -612,17 +605,29 @@ impl Node {
             .push(Output::Event(Event::PeerGone { link, peer }));
     }
 
+    /// Protocol `index` and the context it acts in: the mempool is read from the protocol
+    /// that holds it, unless that is the one acting (it has its own).
+    fn acting(&mut self, index: usize) -> (&mut dyn Protocol, Context<'_>) {
+        let (before, rest) = self.protocols.split_at_mut(index);
+        let (protocol, after) = rest.split_first_mut().expect("a protocol's index");
+        let mempool = before
+            .iter()
+            .chain(after.iter())
+            .find_map(|other| other.shared_mempool());
+        let ctx = Context {
+            now_millis: self.now_millis,
+            chain: &mut self.chain,
+            mempool,
+            links: &self.links,
+            actions: &mut self.actions,
+        };
+        (protocol.as_mut(), ctx)
+    }
+
     /// Calls `f` on every protocol with a context.
     fn each_protocol(&mut self, mut f: impl FnMut(&mut dyn Protocol, &mut Context<'_>)) {
         for index in 0..self.protocols.len() {
-            let (protocol, mut ctx) = acting(
-                &mut self.protocols,
-                index,
-                self.now_millis,
-                &mut self.chain,
-                &self.links,
-                &mut self.actions,
-            );
+            let (protocol, mut ctx) = self.acting(index);
             f(protocol, &mut ctx);
         }
     }
@@ -726,14 +731,7 @@ impl Node {
             // Nothing here speaks it (a feature this node lacks): ignored.
             return;
         };
-        let (protocol, mut ctx) = acting(
-            &mut self.protocols,
-            index,
-            self.now_millis,
-            &mut self.chain,
-            &self.links,
-            &mut self.actions,
-        );
+        let (protocol, mut ctx) = self.acting(index);
         protocol.on_message(&mut ctx, link, message, requested);
     }
 
@@ -882,14 +880,7 @@ impl Node {
             let Some(index) = self.owner(item.kind) else {
                 continue;
             };
-            let (protocol, mut ctx) = acting(
-                &mut self.protocols,
-                index,
-                self.now_millis,
-                &mut self.chain,
-                &self.links,
-                &mut self.actions,
-            );
+            let (protocol, mut ctx) = self.acting(index);
             if protocol.wants(&mut ctx, link, &item)
                 && self.fetcher.announced(item, link, purpose, self.now_millis)
             {
@@ -1299,32 +1290,6 @@ fn object_item(message: &Message) -> Option<InvItem> {
         Message::Topic(announcement) => InvItem::new(InvKind::Topic, announcement.id()),
         _ => return None,
     })
-}
-
-/// Protocol `index` of `protocols`, and the context it acts in: the mempool is read from the
-/// protocol that holds it, unless that is the one acting (it has its own).
-fn acting<'a>(
-    protocols: &'a mut [Box<dyn Protocol>],
-    index: usize,
-    now_millis: u64,
-    chain: &'a mut Chain,
-    links: &'a BTreeMap<LinkId, Link>,
-    actions: &'a mut Vec<Action>,
-) -> (&'a mut dyn Protocol, Context<'a>) {
-    let (before, rest) = protocols.split_at_mut(index);
-    let (protocol, after) = rest.split_first_mut().expect("a protocol's index");
-    let mempool = before
-        .iter()
-        .chain(after.iter())
-        .find_map(|other| other.shared_mempool());
-    let ctx = Context {
-        now_millis,
-        chain,
-        mempool,
-        links,
-        actions,
-    };
-    (protocol.as_mut(), ctx)
 }
 
 #[cfg(test)]
