@@ -572,14 +572,15 @@ mod tests {
         let (silent, other) = (TestKey::new(2), TestKey::new(3));
         let mut book = Book::new(BookLimits::default(), 1);
         for (maker, nonce) in [(&silent, 1), (&other, 2)] {
-            let order = test_order(maker, NOW, nonce).verify(&Secp256k1::new());
+            let coin = OutPoint::new(bitcoin::Txid::from_byte_array([nonce; 32]), 0);
+            let order = test_order(maker, NOW, nonce.into(), coin).verify(&Secp256k1::new());
             book.insert_order(order.expect("a valid order"))
                 .expect("room");
         }
         book.mark_unreachable(silent.xonly(), NOW + 600_000);
         let chain = Chain::new(bitmesh_core::Network::Test);
-        // The tab finds the coin of one order (test_order's funding txid is its nonce's
-        // byte, repeated; its maker owns it), or of none.
+        // The tab finds the coin of one order (each order's funding txid is its nonce's byte,
+        // repeated; its maker owns it), or of none.
         let scripts = [silent.p2wpkh(), other.p2wpkh()];
         let found = |nonce: Option<u8>| {
             let scripts = scripts.clone();

@@ -363,11 +363,7 @@ fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
     let (first, second) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
     ready(&mut node, &first);
     ready(&mut node, &second);
-    let on_coin = |maker: &TestKey, nonce| {
-        let mut order = test_order(maker, NOW, nonce).order;
-        order.funding = vec![coin];
-        maker.sign_order(order, maker)
-    };
+    let on_coin = |maker: &TestKey, nonce| test_order(maker, NOW, nonce, coin);
     let accepted = |outputs: &[Output], id| events(outputs).contains(&&Event::OrderAccepted(id));
     let held = |node: &Node, id| {
         node.protocol::<MarketRelay>()
@@ -460,11 +456,7 @@ fn an_order_on_a_coin_of_the_mempool_that_its_proof_does_not_own_is_refused() {
     let peer = ScriptedPeer::new(1);
     ready(&mut node, &peer);
 
-    let on_coin = |maker: &TestKey, nonce| {
-        let mut order = test_order(maker, NOW, nonce).order;
-        order.funding = vec![coin];
-        maker.sign_order(order, maker)
-    };
+    let on_coin = |maker: &TestKey, nonce| test_order(maker, NOW, nonce, coin);
     for (maker, taken) in [(&squatter, false), (&owner, true)] {
         let order = on_coin(maker, 1);
         let id = order.order.id();
@@ -633,7 +625,7 @@ fn each_offence_costs_its_score_up_to_the_ban() {
             2,
             "a bad signature on a order",
             Box::new(|node, peer, n| {
-                let mut forged = test_order(&TestKey::new(5), NOW, n);
+                let mut forged = test_order(&TestKey::new(5), NOW, n, OutPoint::null());
                 forged.order.nonce += 1_000;
                 let item = InvItem::new(InvKind::Order, forged.order.id().0);
                 deliver(node, peer, item, &Message::Order(forged))

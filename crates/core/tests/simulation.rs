@@ -10,7 +10,7 @@ use bitmesh_core::chain::state::Chain;
 use bitmesh_core::market::order::{Change, OrderId, OrderUpdate};
 use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MAKER_OFFLINE_MILLIS};
 use bitmesh_core::node::{Event, Input, Output};
-use bitmesh_core::testkit::{block_on, test_order, TestKey};
+use bitmesh_core::testkit::{block_on, test_order, TestCoins, TestKey};
 use bitmesh_core::Network;
 use sim::{NetConfig, Sim};
 
@@ -18,7 +18,9 @@ use sim::{NetConfig, Sim};
 /// order placed on another reach every node.
 #[test]
 fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
-    let mut sim = Sim::random_graph(100, 4, NetConfig::default(), 7);
+    let maker = TestKey::new(2);
+    let coins = TestCoins::new(&[&maker]);
+    let mut sim = Sim::random_graph_on(|| coins.chain(), 100, 4, NetConfig::default(), 7);
     assert!(
         sim.run_until(10_000, |sim| sim.degrees().iter().all(|d| *d >= 4)),
         "every node has its neighbours: {:?}",
@@ -51,7 +53,7 @@ fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
     let block_messages = sim.sent_messages.iter().sum::<u64>() - messages_before;
 
     // An order, placed on node 50.
-    let order = test_order(&TestKey::new(2), sim.now, 1);
+    let order = test_order(&maker, sim.now, 1, coins.coins[0]);
     let id: OrderId = order.order.id();
     let messages_before: u64 = sim.sent_messages.iter().sum();
     let start = sim.now;
@@ -88,11 +90,12 @@ fn a_block_and_an_order_reach_all_of_a_hundred_nodes() {
 /// [`MAKER_OFFLINE_MILLIS`]. Each time, the node says so, for the views that showed it offline.
 #[test]
 fn a_maker_marked_unreachable_is_matched_again_when_heard_from_or_after_a_while() {
+    let maker = TestKey::new(2);
+    let coins = TestCoins::new(&[&maker, &maker]);
     let nodes = (0..3)
-        .map(|n| sim::full_node(n, Chain::new(Network::Test), sim::START_MILLIS))
+        .map(|n| sim::full_node(n, coins.chain(), sim::START_MILLIS))
         .collect();
     let mut sim = Sim::new(nodes, NetConfig::default(), 11);
-    let maker = TestKey::new(2);
     let back = |sim: &Sim| {
         sim.events
             .iter()
@@ -102,7 +105,7 @@ fn a_maker_marked_unreachable_is_matched_again_when_heard_from_or_after_a_while(
     let reachable = |sim: &Sim| sim.book(2).is_reachable(&maker.xonly(), sim.now);
     sim.connect(0, 1);
     assert!(sim.run_until(10_000, |sim| sim.degrees()[..2] == [1, 1]));
-    let old = test_order(&maker, sim.now, 1);
+    let old = test_order(&maker, sim.now, 1, coins.coins[0]);
     let old_id = old.order.id();
     sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, old))
         .expect("a valid order");
@@ -122,7 +125,7 @@ fn a_maker_marked_unreachable_is_matched_again_when_heard_from_or_after_a_while(
     assert_eq!(back(&sim), 0);
 
     // The maker places a new order: gossiped, it reaches node 2 as fresh.
-    let fresh = test_order(&maker, sim.now, 2);
+    let fresh = test_order(&maker, sim.now, 2, coins.coins[1]);
     let fresh_id = fresh.order.id();
     sim.with::<MarketRelay, _>(0, |market, ctx| market.submit_order(ctx, fresh))
         .expect("a valid order");
@@ -253,9 +256,12 @@ fn a_fresh_node_syncs_two_thousand_blocks_from_several_peers_and_survives_losing
 #[test]
 fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books() {
     let count = 20;
-    let mut sim = Sim::random_graph(count, 3, NetConfig::default(), 5);
+    let makers = [TestKey::new(2), TestKey::new(3)];
+    let coins = TestCoins::new(&[&makers[0], &makers[1]]);
+    let mut sim = Sim::random_graph_on(|| coins.chain(), count, 3, NetConfig::default(), 5);
     assert!(sim.run_until(10_000, |sim| sim.degrees().iter().all(|d| *d >= 3)));
-    // Three blocks everybody has, paying a key whose first coinbase the transaction spends.
+    // Three blocks everybody has (after the makers' coins), paying a key whose first coinbase
+    // the transaction spends.
     let miner = TestKey::new(1);
     for n in 0..3 {
         let block = {
@@ -280,7 +286,7 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
     let first_coinbase = {
         let chain = sim.nodes[0].chain();
         let block = chain
-            .block(&chain.hash_at(1).expect("height 1"))
+            .block(&chain.hash_at(2).expect("height 2"))
             .expect("stored");
         block.txdata[0].clone()
     };
@@ -297,8 +303,8 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
             relay.submit(ctx, tx)
         })
         .expect("a valid transaction");
-    let order_a = test_order(&TestKey::new(2), sim.now, 1);
-    let order_b = test_order(&TestKey::new(3), sim.now, 2);
+    let order_a = test_order(&makers[0], sim.now, 1, coins.coins[0]);
+    let order_b = test_order(&makers[1], sim.now, 2, coins.coins[1]);
     let ids = [order_a.order.id(), order_b.order.id()];
     sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, order_a))
         .expect("valid");
@@ -324,8 +330,8 @@ fn a_partition_heals_onto_the_heavier_branch_and_reconciles_mempools_and_books()
         }
     }
     let heavier = sim.nodes[count - 1].chain().tip();
-    assert_eq!(sim.nodes[count - 1].chain().height(), 7);
-    assert_eq!(sim.nodes[0].chain().height(), 5);
+    assert_eq!(sim.nodes[count - 1].chain().height(), 8);
+    assert_eq!(sim.nodes[0].chain().height(), 6);
 
     sim.heal();
     let healed_at = sim.now;
@@ -367,10 +373,12 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     let count = 50;
     let attackers: Vec<usize> = (0..count).filter(|n| n % 5 == 4).collect();
     let honest: Vec<usize> = (0..count).filter(|n| n % 5 != 4).collect();
-    let mut sim = Sim::random_graph(count, 4, NetConfig::default(), 13);
+    let maker = TestKey::new(2);
+    let coins = TestCoins::new(&[&maker]);
+    let mut sim = Sim::random_graph_on(|| coins.chain(), count, 4, NetConfig::default(), 13);
     assert!(sim.run_until(10_000, |sim| sim.degrees().iter().all(|d| *d >= 4)));
     let bad_block = {
-        let chain = Chain::new(Network::Test);
+        let chain = coins.chain();
         let mut block = block_on(
             &chain,
             chain.tip(),
@@ -486,7 +494,7 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     let hash = block.block_hash();
     sim.with::<ChainSync, _>(0, |sync, ctx| sync.submit_block(ctx, block))
         .expect("valid");
-    let order = test_order(&TestKey::new(2), sim.now, 1);
+    let order = test_order(&maker, sim.now, 1, coins.coins[0]);
     let id = order.order.id();
     sim.with::<MarketRelay, _>(1, |market, ctx| market.submit_order(ctx, order))
         .expect("valid");
@@ -502,7 +510,7 @@ fn honest_nodes_converge_and_ban_a_fifth_of_attackers() {
     );
     for n in &honest {
         let node = &sim.nodes[*n];
-        assert_eq!(node.chain().height(), 1);
+        assert_eq!(node.chain().height(), 2);
         assert_eq!(sim::book(node).len(), 1);
         assert!(sim::mempool(node).is_empty());
     }

@@ -3,7 +3,7 @@
 
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{Block, OutPoint, Transaction, Txid};
+use bitcoin::{Block, OutPoint, Transaction};
 
 use super::{block_on, pay, sign_all, spend, TestKey};
 use crate::chain::assets::AssetId;
@@ -46,9 +46,51 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
     node
 }
 
+/// Real coins for test orders (a relay takes an order only once it finds its coins): a block
+/// after the test network's genesis whose coinbase pays each owner a coin (P2WPKH).
+pub struct TestCoins {
+    pub block: Block,
+    /// The coin of each owner, in the owners' order.
+    pub coins: Vec<OutPoint>,
+}
+
+impl TestCoins {
+    pub fn new(owners: &[&TestKey]) -> TestCoins {
+        let genesis = Chain::new(Network::Test);
+        let reward = crate::chain::pow::block_subsidy(1, genesis.params()).to_sat();
+        let each = reward / owners.len().max(1) as u64;
+        let outputs = owners
+            .iter()
+            .map(|owner| pay(&owner.p2wpkh(), each))
+            .collect();
+        let coinbase = super::coinbase(1, outputs, 0);
+        let txid = coinbase.compute_txid();
+        let parent = genesis.tip();
+        let time = genesis.index().get(&parent).expect("genesis").header.time
+            + genesis.params().target_spacing_secs;
+        let bits = genesis.next_bits(&parent).expect("genesis");
+        TestCoins {
+            block: super::mine_block(parent, time, bits, vec![coinbase]),
+            coins: (0..owners.len() as u32)
+                .map(|vout| OutPoint::new(txid, vout))
+                .collect(),
+        }
+    }
+
+    /// A chain of the test network holding the coins' block.
+    pub fn chain(&self) -> Chain {
+        let mut chain = Chain::new(Network::Test);
+        chain
+            .accept_block(self.block.clone(), (START_MILLIS / 1000) as u32)
+            .expect("a valid block");
+        chain
+    }
+}
+
 /// A signed ask of 1 BTC at 50,000 on market `[7; 32]` by `maker`, made at `created_millis`,
-/// valid an hour, funded by a made-up outpoint that `nonce` tells apart.
-pub fn test_order(maker: &TestKey, created_millis: u64, nonce: u64) -> SignedOrder {
+/// valid an hour, funded by `coin` (`maker`'s: see [`TestCoins`]); `nonce` tells apart orders
+/// otherwise alike.
+pub fn test_order(maker: &TestKey, created_millis: u64, nonce: u64, coin: OutPoint) -> SignedOrder {
     maker.sign_order(
         Order {
             market: AssetId::from_byte_array([7; 32]),
@@ -59,7 +101,7 @@ pub fn test_order(maker: &TestKey, created_millis: u64, nonce: u64) -> SignedOrd
             expiry_millis: created_millis + 3_600_000,
             nonce,
             maker: maker.xonly(),
-            funding: vec![OutPoint::new(Txid::from_byte_array([nonce as u8; 32]), 0)],
+            funding: vec![coin],
             receive: maker.p2tr(),
             change: maker.p2wpkh(),
         },
@@ -212,15 +254,16 @@ impl RelayWorkload {
                 .expect("a valid block");
             blocks.push(block);
         };
-        // Three blocks (the first coinbase matures), then one splitting it into `txs` coins.
+        // Three blocks (the first coinbase matures), then one splitting it into `txs` coins
+        // that the transactions spend and `txs` that fund the orders.
         for tag in 0..3 {
             mine(&mut chain, &mut blocks, vec![], tag);
         }
         let coinbase = blocks[0].txdata[0].clone();
-        let each = (coinbase.output[0].value.to_sat() - 100_000) / txs as u64;
+        let each = (coinbase.output[0].value.to_sat() - 100_000) / (2 * txs) as u64;
         let mut fan_out = spend(
             &[OutPoint::new(coinbase.compute_txid(), 0)],
-            (0..txs).map(|_| pay(&funder.p2wpkh(), each)).collect(),
+            (0..2 * txs).map(|_| pay(&funder.p2wpkh(), each)).collect(),
         );
         sign_all(&funder, &mut fan_out, &coinbase.output);
         let fan_out_id = fan_out.compute_txid();
@@ -252,11 +295,11 @@ impl RelayWorkload {
                     expiry_millis: now + 3_600_000,
                     nonce: n as u64,
                     maker: maker.xonly(),
-                    funding: vec![OutPoint::new(Txid::from_byte_array([n as u8; 32]), 0)],
+                    funding: vec![OutPoint::new(fan_out_id, (txs + n) as u32)],
                     receive: maker.p2tr(),
                     change: maker.p2wpkh(),
                 },
-                &maker,
+                &funder,
             );
             all_txs.push(tx.clone());
             all_orders.push(order.clone());

@@ -123,9 +123,21 @@ impl Sim {
     }
 
     /// A network of `count` full peers on fresh chains, each dialing `dials` random others.
+    #[allow(dead_code)] // each test binary that has the module uses one or the other
     pub fn random_graph(count: usize, dials: usize, net: NetConfig, seed: u64) -> Sim {
+        Sim::random_graph_on(|| Chain::new(Network::Test), count, dials, net, seed)
+    }
+
+    /// The same, each peer starting on the chain `chain` makes.
+    pub fn random_graph_on(
+        chain: impl Fn() -> Chain,
+        count: usize,
+        dials: usize,
+        net: NetConfig,
+        seed: u64,
+    ) -> Sim {
         let nodes = (0..count)
-            .map(|n| full_node(n, Chain::new(Network::Test), START_MILLIS))
+            .map(|n| full_node(n, chain(), START_MILLIS))
             .collect();
         let mut sim = Sim::new(nodes, net, seed);
         for a in 0..count {
