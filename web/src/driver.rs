@@ -527,11 +527,12 @@ struct Trading<'a, C> {
 const IDENTITY: &[u8] = b"identity";
 const PEERS: &[u8] = b"peers";
 
-/// Takes back into `node` what the store kept besides the chain: known peers, the book's
-/// orders (checked like a neighbour's, expired ones dropped) and the wallet's unconfirmed
-/// transactions (checked by the mempool). Returns the deletions of entries that did not come
-/// back, and the wallet's transactions the mempool refused (the losers of a double spend
-/// among them: the wallet takes those back once it is unlocked and caught up).
+/// Takes back into `node` what the store kept besides the chain: known peers, the wallet's
+/// unconfirmed transactions (checked by the mempool) and the book's orders (checked like a
+/// neighbour's, expired ones dropped; after the transactions, which may make their coins).
+/// Returns the deletions of entries that did not come back, and the wallet's transactions the
+/// mempool refused (the losers of a double spend among them: the wallet takes those back once
+/// it is unlocked and caught up).
 fn restore_kept(node: &mut Node, kept: &Kept) -> (WriteBatch, Vec<Transaction>) {
     let mut cleanup = WriteBatch::new();
     let mut refused = Vec::new();
@@ -539,15 +540,6 @@ fn restore_kept(node: &mut Node, kept: &Kept) -> (WriteBatch, Vec<Transaction>) 
         node.remember(records);
     }
     let now = now();
-    let (_, _) = node.with_protocol::<MarketRelay, _>(now, |relay, ctx| {
-        for entry in &kept.book {
-            if relay.restore(ctx, entry).is_err() {
-                if let Some(id) = MarketRelay::kept_id(entry) {
-                    cleanup.delete(Table::BOOK, id.0.to_vec());
-                }
-            }
-        }
-    });
     let mut unconfirmed = kept.unconfirmed.as_deref().unwrap_or_default();
     let _ = node.with_protocol::<MempoolRelay, _>(now, |relay, ctx| {
         while !unconfirmed.is_empty() {
@@ -560,6 +552,15 @@ fn restore_kept(node: &mut Node, kept: &Kept) -> (WriteBatch, Vec<Transaction>) 
             // Confirmed or conflicted since: the mempool says no, and that is fine.
             if relay.submit(ctx, tx.clone()).is_err() {
                 refused.push(tx);
+            }
+        }
+    });
+    let (_, _) = node.with_protocol::<MarketRelay, _>(now, |relay, ctx| {
+        for entry in &kept.book {
+            if relay.restore(ctx, entry).is_err() {
+                if let Some(id) = MarketRelay::kept_id(entry) {
+                    cleanup.delete(Table::BOOK, id.0.to_vec());
+                }
             }
         }
     });

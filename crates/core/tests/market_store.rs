@@ -17,18 +17,25 @@ use bitmesh_core::market::order::{
 };
 use bitmesh_core::node::protocols::MarketRelay;
 use bitmesh_core::node::{Input, Node, NodeConfig, Protocol};
-use bitmesh_core::testkit::TestKey;
+use bitmesh_core::testkit::{TestCoins, TestKey};
 use bitmesh_core::wire::{InvItem, InvKind};
 use bitmesh_core::Network;
 
 const NOW_MS: u64 = 2_000_000_000_000;
+
+/// The coins of the makers' orders (the relay takes an order once it finds its coins): three
+/// of `TestKey::new(3)`'s.
+fn coins() -> TestCoins {
+    let maker = TestKey::new(3);
+    TestCoins::new(&[&maker, &maker, &maker])
+}
 
 fn node() -> Node {
     let key = TestKey::new(9).keypair();
     let mut node = Node::new(
         NodeConfig::new(Network::Test),
         key,
-        Chain::new(Network::Test),
+        coins().chain(),
         [1; 32],
         NOW_MS,
     );
@@ -36,7 +43,7 @@ fn node() -> Node {
     node
 }
 
-/// An ask of `maker`'s, valid until `expiry_millis`, told apart by `nonce`.
+/// An ask of `maker`'s, valid until `expiry_millis`, funded by coin `nonce` of [`coins`].
 fn ask(maker: &TestKey, nonce: u64, expiry_millis: u64) -> SignedOrder {
     let order = Order {
         market: AssetId::from_issuing_outpoint(&OutPoint::null()),
@@ -47,7 +54,7 @@ fn ask(maker: &TestKey, nonce: u64, expiry_millis: u64) -> SignedOrder {
         expiry_millis,
         nonce,
         maker: maker.xonly(),
-        funding: vec![OutPoint::new(Txid::all_zeros(), 1)],
+        funding: vec![coins().coins[nonce as usize]],
         receive: maker.p2wpkh(),
         change: maker.p2wpkh(),
     };

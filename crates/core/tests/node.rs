@@ -8,9 +8,11 @@ use bitcoin::{Amount, OutPoint, Txid};
 use bitmesh_core::chain::state::Chain;
 
 use bitmesh_core::market::order::{Change, OrderUpdate};
-use bitmesh_core::node::protocols::{MarketRelay, MempoolRelay};
+use bitmesh_core::node::protocols::{
+    ChainSync, MarketRelay, MempoolRelay, SubmitError, COINS_WAIT_MILLIS,
+};
 use bitmesh_core::node::{
-    Event, Footprint, Input, LinkId, Node, NodeConfig, Output, BAN_MILLIS,
+    Event, Footprint, Input, LinkId, Node, NodeConfig, Output, Protocol, BAN_MILLIS,
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
 };
 use bitmesh_core::testkit::{
@@ -430,11 +432,9 @@ fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
     assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
 }
 
-/// The same for a coin that a transaction in the node's mempool makes (the common case: a
-/// new order's funding payment travels beside it): the relay reads the mempool protocol's.
-#[test]
-fn an_order_on_a_coin_of_the_mempool_that_its_proof_does_not_own_is_refused() {
-    let (funder, owner, squatter) = (TestKey::new(59), TestKey::new(60), TestKey::new(61));
+/// A chain whose first coinbase, `funder`'s, has matured, and a payment of 0.01 BTC from it to
+/// `owner` (P2WPKH, output 0) that the chain does not hold.
+fn payment_to(funder: &TestKey, owner: &TestKey) -> (Chain, bitcoin::Transaction) {
     let mut chain = Chain::new(Network::Test);
     let mut reward = None;
     for n in 0..=Network::Test.params().coinbase_maturity {
@@ -447,7 +447,202 @@ fn an_order_on_a_coin_of_the_mempool_that_its_proof_does_not_own_is_refused() {
     }
     let (reward, prevout) = reward.unwrap();
     let mut payment = spend(&[reward], vec![pay(&owner.p2wpkh(), 1_000_000)]);
-    sign_all(&funder, &mut payment, &[prevout]);
+    sign_all(funder, &mut payment, &[prevout]);
+    (chain, payment)
+}
+
+/// The fee `tx` pays, which spends `prevouts`.
+fn fee_of(tx: &bitcoin::Transaction, prevouts: &[bitcoin::TxOut]) -> u64 {
+    let spent: u64 = prevouts.iter().map(|output| output.value.to_sat()).sum();
+    spent
+        - tx.output
+            .iter()
+            .map(|output| output.value.to_sat())
+            .sum::<u64>()
+}
+
+fn relay(node: &Node) -> &MarketRelay {
+    node.protocol::<MarketRelay>().unwrap()
+}
+
+/// An order whose funding payment has not come waits for it, unannounced and not fetched
+/// again, and goes in the book as soon as the payment reaches the mempool; one whose coin
+/// comes in a block goes in with the block; one whose coin never comes is refused after
+/// [`COINS_WAIT_MILLIS`] and not fetched again. This node's own order on a coin it does not
+/// have is refused with the coin.
+#[test]
+fn an_order_goes_in_the_book_once_its_coins_come_and_is_refused_if_they_never_do() {
+    let (funder, owner) = (TestKey::new(59), TestKey::new(60));
+    let (chain, payment) = payment_to(&funder, &owner);
+    let coin = OutPoint::new(payment.compute_txid(), 0);
+    let mut node = full_node(0, chain, NOW);
+    let (first, second) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
+    ready(&mut node, &first);
+    ready(&mut node, &second);
+    let not_fetched_from_second = |node: &mut Node, item: InvItem, now: u64| {
+        let inv = Message::Inv {
+            purpose: InvPurpose::New,
+            items: vec![item],
+        };
+        let asked = node.handle(now, second.says(&inv));
+        assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
+    };
+
+    // Its own order on a coin it does not have: refused, with the coin.
+    let own = test_order(&owner, NOW, 1, coin);
+    let (submitted, outputs) =
+        node.with_protocol::<MarketRelay, _>(NOW, |relay, ctx| relay.submit_order(ctx, own));
+    assert_eq!(submitted.unwrap(), Err(SubmitError::CoinNotFound(coin)));
+    assert!(events(&outputs).is_empty(), "{outputs:?}");
+
+    // A neighbour's, before its payment: it waits.
+    let order = test_order(&owner, NOW, 2, coin);
+    let id = order.order.id();
+    let item = InvItem::new(InvKind::Order, id.0);
+    let outputs = deliver(&mut node, &first, item, &Message::Order(order));
+    assert!(!events(&outputs).contains(&&Event::OrderAccepted(id)));
+    assert!(relay(&node).is_waiting(&id));
+    assert!(relay(&node).book().get(&id).is_none());
+    assert!(!relay(&node).holdings(node.chain()).contains(&item));
+    not_fetched_from_second(&mut node, item, NOW);
+    // The payment comes: the order goes in.
+    let payment_item = InvItem::new(InvKind::Tx, payment.compute_txid().to_byte_array());
+    let outputs = deliver(
+        &mut node,
+        &first,
+        payment_item,
+        &Message::Tx(payment.clone()),
+    );
+    assert!(
+        events(&outputs).contains(&&Event::OrderAccepted(id)),
+        "{outputs:?}"
+    );
+    assert!(!relay(&node).is_waiting(&id));
+    assert!(relay(&node).book().get(&id).is_some());
+
+    // Another order on a coin of a transaction the mempool never sees, mined in a block.
+    let (chain, payment) = payment_to(&funder, &owner);
+    let coin = OutPoint::new(payment.compute_txid(), 0);
+    let mut node = full_node(0, chain, NOW);
+    ready(&mut node, &first);
+    ready(&mut node, &second);
+    let order = test_order(&owner, NOW, 3, coin);
+    let id = order.order.id();
+    let outputs = deliver(
+        &mut node,
+        &first,
+        InvItem::new(InvKind::Order, id.0),
+        &Message::Order(order),
+    );
+    assert!(!events(&outputs).contains(&&Event::OrderAccepted(id)));
+    let prevout = node
+        .chain()
+        .utxo()
+        .get(&payment.input[0].previous_output)
+        .unwrap()
+        .output
+        .clone();
+    let fee = fee_of(&payment, &[prevout]);
+    let block = block_on(
+        node.chain(),
+        node.chain().tip(),
+        vec![payment],
+        fee,
+        &funder.p2wpkh(),
+        99,
+    );
+    let (mined, outputs) =
+        node.with_protocol::<ChainSync, _>(NOW, |sync, ctx| sync.submit_block(ctx, block));
+    mined.unwrap().unwrap();
+    assert!(
+        events(&outputs).contains(&&Event::OrderAccepted(id)),
+        "{outputs:?}"
+    );
+
+    // An order on a coin that never comes: refused once the wait is over.
+    let never = OutPoint::new(Txid::from_byte_array([0xee; 32]), 0);
+    let order = test_order(&owner, NOW, 4, never);
+    let id = order.order.id();
+    let item = InvItem::new(InvKind::Order, id.0);
+    deliver(&mut node, &first, item, &Message::Order(order));
+    assert!(relay(&node).is_waiting(&id));
+    node.handle(NOW + COINS_WAIT_MILLIS - 1_000, Input::Tick);
+    assert!(relay(&node).is_waiting(&id), "it waits its while");
+    node.handle(NOW + COINS_WAIT_MILLIS, Input::Tick);
+    assert!(!relay(&node).is_waiting(&id));
+    assert!(relay(&node).book().get(&id).is_none());
+    not_fetched_from_second(&mut node, item, NOW + COINS_WAIT_MILLIS);
+}
+
+/// An order whose own coin a swap spent in a block (a new tab syncing the book) goes in on the
+/// coin that its maker's fill update names, when that update comes; not before.
+#[test]
+fn an_order_whose_coin_a_swap_spent_goes_in_on_its_fill_updates_coin() {
+    let (funder, owner) = (TestKey::new(59), TestKey::new(60));
+    let (mut chain, payment) = payment_to(&funder, &owner);
+    let coin = OutPoint::new(payment.compute_txid(), 0);
+    // The swap (here a payment of the owner's to itself) spends the coin; its change is the
+    // coin that funds the rest of the order. Both are in blocks.
+    let mut swap = spend(&[coin], vec![pay(&owner.p2wpkh(), 990_000)]);
+    sign_all(&owner, &mut swap, &payment.output);
+    let change = OutPoint::new(swap.compute_txid(), 0);
+    let fee = 10_000;
+    let payment_fee = fee_of(
+        &payment,
+        &[chain
+            .utxo()
+            .get(&payment.input[0].previous_output)
+            .unwrap()
+            .output
+            .clone()],
+    );
+    for (tx, fee, tag) in [(payment, payment_fee, 98), (swap, fee, 99)] {
+        let block = block_on(&chain, chain.tip(), vec![tx], fee, &funder.p2wpkh(), tag);
+        chain.accept_block(block, (NOW / 1000) as u32).unwrap();
+    }
+    let mut node = full_node(0, chain, NOW);
+    let peer = ScriptedPeer::new(1);
+    ready(&mut node, &peer);
+
+    let order = test_order(&owner, NOW, 1, coin);
+    let id = order.order.id();
+    let amount = order.order.amount;
+    deliver(
+        &mut node,
+        &peer,
+        InvItem::new(InvKind::Order, id.0),
+        &Message::Order(order),
+    );
+    assert!(relay(&node).is_waiting(&id), "its own coin is spent");
+    let fill = owner.sign_update(
+        OrderUpdate {
+            order: id,
+            maker: owner.xonly(),
+            sequence: 1,
+            change: Change::Fill {
+                filled: amount / 4,
+                funding: vec![change],
+            },
+        },
+        &owner,
+    );
+    let item = InvItem::new(InvKind::OrderUpdate, fill.update.digest());
+    let outputs = deliver(&mut node, &peer, item, &Message::OrderUpdate(fill));
+    assert!(
+        events(&outputs).contains(&&Event::OrderAccepted(id)),
+        "{outputs:?}"
+    );
+    let book = relay(&node).book();
+    assert_eq!(book.get(&id).unwrap().remaining(), amount - amount / 4);
+    assert!(relay(&node).holdings(node.chain()).contains(&item));
+}
+
+/// The same for a coin that a transaction in the node's mempool makes (the common case: a
+/// new order's funding payment travels beside it): the relay reads the mempool protocol's.
+#[test]
+fn an_order_on_a_coin_of_the_mempool_that_its_proof_does_not_own_is_refused() {
+    let (funder, owner, squatter) = (TestKey::new(59), TestKey::new(60), TestKey::new(61));
+    let (chain, payment) = payment_to(&funder, &owner);
     let coin = OutPoint::new(payment.compute_txid(), 0);
     let mut node = full_node(0, chain, NOW);
     let (accepted, _) =

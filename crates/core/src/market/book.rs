@@ -776,6 +776,11 @@ impl Book {
         self.find(id).and_then(|entry| entry.update.as_ref())
     }
 
+    /// The updates waiting for order `id`, which the book does not hold (yet).
+    pub fn waiting_updates(&self, id: &OrderId) -> &[VerifiedUpdate] {
+        self.orphans.get(id).map_or(&[], Vec::as_slice)
+    }
+
     /// The winning update of every order that has one.
     pub fn updates(&self) -> impl Iterator<Item = &VerifiedUpdate> {
         self.all().filter_map(|entry| entry.update.as_ref())

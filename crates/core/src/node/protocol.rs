@@ -82,6 +82,8 @@ pub enum Notice {
     TipChanged(TipChange),
     /// Transactions left the mempool and the chain for good (conflicted or invalid now).
     TransactionsDropped(Vec<Txid>),
+    /// The mempool took a transaction: its outputs can be read ([`Context::output`]).
+    TransactionAccepted(Txid),
 }
 
 /// What a protocol asks the node to do.

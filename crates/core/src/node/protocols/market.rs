@@ -1,15 +1,19 @@
 //! Order relay: announced orders and maker updates are fetched, their signatures checked once,
 //! merged into the book, and announced on. Orders announced as new must be fresh; those listed
 //! as a neighbour's holdings may be older (ADR 0004's time rule). Expired orders are dropped.
-//! An order or update that names a coin of this node's chain or mempool locked to another key
-//! than its funding proof's is refused and not fetched again: what an output is locked to never
-//! changes, so it can never be good. (Coins neither holds — spent and confirmed, not arrived, or
-//! never made — are not judged here: takers look them up before they propose a swap.)
+//!
+//! An order enters the book only once the node finds its coins, in its chain or its mempool,
+//! locked to its funding proofs' keys — or, for an order whose own coins a swap spent in a
+//! block, those of a fill update of its maker's that came with it: each order held costs a
+//! coin. One whose coins have not come (its funding payment is relayed beside it and may come
+//! later) waits, [`COINS_WAIT_MILLIS`] at most, and goes in when they do. An order or update
+//! naming a coin locked to another key than its proof's is refused and not fetched again: what
+//! an output is locked to never changes, so it can never be good.
 
 use std::collections::VecDeque;
 
 use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
-use bitcoin::OutPoint;
+use bitcoin::{OutPoint, Txid};
 
 use crate::chain::state::Chain;
 use crate::hashing::{KeyedHashing, KeyedMap, KeyedSet};
@@ -19,7 +23,7 @@ use crate::market::order::{
     UpdateError, VerifiedOrder,
 };
 use crate::node::link::LinkId;
-use crate::node::protocol::{Context, Offence, Protocol};
+use crate::node::protocol::{Context, Notice, Offence, Protocol};
 use crate::node::Event;
 use crate::wire::{InvItem, InvKind, InvPurpose, Message};
 
@@ -36,6 +40,15 @@ pub const MAKER_OFFLINE_MILLIS: u64 = 10 * 60_000;
 /// (the oldest are forgotten first).
 const MAX_REFUSED: usize = 10_000;
 
+/// How long an order whose coins the node has not found waits for them (its funding payment
+/// may be relayed after it, or be waiting for its own parents) before it is refused.
+pub const COINS_WAIT_MILLIS: u64 = 10 * 60_000;
+
+/// Orders waiting for their coins, at most: a full pool drops one picked at random (keyed
+/// hashing), so that a flood of orders on coins that never come cannot keep honest ones out
+/// for long.
+const MAX_WAITING: usize = 5_000;
+
 /// Why a local order or update is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitError {
@@ -45,6 +58,9 @@ pub enum SubmitError {
     /// This coin, in the node's chain or mempool, is locked to another key than its funding
     /// proof's.
     NotTheOwners(OutPoint),
+    /// This funding coin is neither unspent in the node's chain nor made by a transaction of its
+    /// mempool.
+    CoinNotFound(OutPoint),
 }
 
 impl core::fmt::Display for SubmitError {
@@ -59,11 +75,45 @@ impl core::fmt::Display for SubmitError {
                     "funding coin {coin} belongs to another key than its proof's"
                 )
             }
+            SubmitError::CoinNotFound(coin) => write!(
+                f,
+                "funding coin {coin} is neither unspent in the chain nor made by a transaction \
+                 of the mempool"
+            ),
         }
     }
 }
 
 impl std::error::Error for SubmitError {}
+
+/// What the relay did with an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// It is in the book now.
+    New,
+    /// The book had it, or it was waiting already.
+    Known,
+    /// It waits for its coins.
+    Waiting,
+}
+
+/// What the node's chain and mempool say of the coins that fund an order or an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Coins {
+    /// Every one is there, locked to its proof's key.
+    Found,
+    /// This one is locked to another key: the order can never be good.
+    Disowned(OutPoint),
+    /// This one is not there (yet).
+    Missing(OutPoint),
+}
+
+/// An order whose coins the node has not found yet.
+#[derive(Debug)]
+struct Waiting {
+    order: VerifiedOrder,
+    since_millis: u64,
+}
 
 /// The market protocol.
 #[derive(Debug)]
@@ -76,6 +126,10 @@ pub struct MarketRelay {
     /// fetched again; `refused_order` forgets the oldest beyond [`MAX_REFUSED`].
     refused: KeyedSet<[u8; 32]>,
     refused_order: VecDeque<[u8; 32]>,
+    /// Orders waiting for their coins, and which of them each transaction may fund (ids of
+    /// orders gone since are skipped).
+    waiting: KeyedMap<OrderId, Waiting>,
+    waiting_on: KeyedMap<Txid, Vec<OrderId>>,
     last_expiry_millis: u64,
 }
 
@@ -89,6 +143,8 @@ impl MarketRelay {
             updates: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(0)),
             refused: KeyedSet::with_hasher(KeyedHashing::new(hash_key).derive(2)),
             refused_order: VecDeque::new(),
+            waiting: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(3)),
+            waiting_on: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(4)),
             last_expiry_millis: 0,
         }
     }
@@ -124,7 +180,8 @@ impl MarketRelay {
     }
 
     /// Takes back an order a store kept (see [`MarketRelay::kept`]): checked like one from a
-    /// neighbour's book. Expired or damaged entries are refused, to be deleted.
+    /// neighbour's book (so it may wait for its coins). Expired or damaged entries are
+    /// refused, to be deleted.
     pub fn restore(&mut self, ctx: &mut Context<'_>, entry: &[u8]) -> Result<OrderId, SubmitError> {
         let malformed = || SubmitError::Order(OrderError::Malformed("a damaged stored entry"));
         let (len, rest) = entry.split_first_chunk::<2>().ok_or_else(malformed)?;
@@ -175,9 +232,17 @@ impl MarketRelay {
         verified
             .check_time(ctx.now_millis, Arrival::Gossip)
             .map_err(SubmitError::Order)?;
+        if let Coins::Missing(coin) = self.judge(ctx, &verified) {
+            return Err(SubmitError::CoinNotFound(coin));
+        }
         let id = verified.id();
         self.insert(ctx, verified)?;
         Ok(id)
+    }
+
+    /// Whether order `id` waits for its coins.
+    pub fn is_waiting(&self, id: &OrderId) -> bool {
+        self.waiting.contains_key(id)
     }
 
     /// An update of this node's wallet (a fill it settled, a cancel).
@@ -190,21 +255,68 @@ impl MarketRelay {
         self.apply(ctx, verified)
     }
 
-    /// The first of `funding` that this node's chain or mempool holds locked to another key
-    /// than its proof's, if one is.
-    fn disowned(
-        ctx: &Context<'_>,
-        funding: &[OutPoint],
-        proofs: &[FundingProof],
-    ) -> Option<OutPoint> {
-        funding
+    /// What the node's chain and mempool say of `funding`, proven by `proofs`.
+    fn coins(ctx: &Context<'_>, funding: &[OutPoint], proofs: &[FundingProof]) -> Coins {
+        let mut missing = None;
+        for (coin, proof) in funding.iter().zip(proofs) {
+            match ctx.output(coin) {
+                Some(output) if !proof.owns(&output.script_pubkey) => {
+                    return Coins::Disowned(*coin)
+                }
+                Some(_) => {}
+                None => missing = missing.or(Some(*coin)),
+            }
+        }
+        missing.map_or(Coins::Found, Coins::Missing)
+    }
+
+    /// Whether `order` may go in the book: its coins, or, should one be missing (a swap may
+    /// have spent it in a block), those of a waiting fill update of its maker's.
+    fn judge(&self, ctx: &Context<'_>, order: &VerifiedOrder) -> Coins {
+        let signed = order.signed();
+        let own = Self::coins(ctx, &signed.order.funding, &signed.proofs);
+        if !matches!(own, Coins::Missing(_)) {
+            return own;
+        }
+        let mut updates: Vec<_> = self
+            .book
+            .waiting_updates(&order.id())
             .iter()
-            .zip(proofs)
-            .find(|(coin, proof)| {
-                ctx.output(coin)
-                    .is_some_and(|output| !proof.owns(&output.script_pubkey))
+            .filter(|update| update.maker_bytes() == order.maker_bytes())
+            .filter(|update| !update.update().change.funding().is_empty())
+            .collect();
+        updates.sort_unstable_by_key(|update| core::cmp::Reverse(update.rank()));
+        updates
+            .into_iter()
+            .map(|update| {
+                let signed = update.signed();
+                Self::coins(ctx, signed.update.change.funding(), &signed.proofs)
             })
-            .map(|(coin, _)| *coin)
+            .find(|coins| *coins == Coins::Found)
+            .unwrap_or(own)
+    }
+
+    /// Refuses the waiting orders whose coins did not come in [`COINS_WAIT_MILLIS`], or that
+    /// expired, and forgets the transactions that only orders gone from the pool waited for.
+    fn give_up_waiting(&mut self, now_millis: u64) {
+        let given_up: Vec<OrderId> = self
+            .waiting
+            .iter()
+            .filter(|(_, waiting)| {
+                waiting.since_millis.saturating_add(COINS_WAIT_MILLIS) <= now_millis
+                    || waiting.order.order().expiry_millis <= now_millis
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in given_up {
+            self.waiting.remove(&id);
+            self.refuse(id.0);
+        }
+        let waiting = &self.waiting;
+        self.waiting_on.retain(|_, ids| {
+            ids.retain(|id| waiting.contains_key(id));
+            !ids.is_empty()
+        });
     }
 
     /// Remembers a refused order id or update digest, forgetting the oldest beyond
@@ -220,27 +332,88 @@ impl MarketRelay {
         }
     }
 
+    /// Takes an order: into the book if its coins are here, into the waiting pool if one is
+    /// not yet.
     fn insert(
         &mut self,
         ctx: &mut Context<'_>,
         order: VerifiedOrder,
-    ) -> Result<Inserted, SubmitError> {
+    ) -> Result<Taken, SubmitError> {
         let id = order.id();
-        let signed = order.signed();
-        if let Some(coin) = Self::disowned(ctx, &signed.order.funding, &signed.proofs) {
-            self.refuse(id.0);
-            return Err(SubmitError::NotTheOwners(coin));
+        if self.book.get(&id).is_some() || self.waiting.contains_key(&id) {
+            return Ok(Taken::Known);
         }
-        let inserted = self.book.insert_order(order).map_err(SubmitError::Book)?;
-        if inserted == Inserted::New {
-            ctx.event(Event::OrderAccepted(id));
-            ctx.announce(InvItem::new(InvKind::Order, id.0));
-            // Updates that waited for it may have applied.
-            if let Some(update) = self.book.update_of(&id) {
-                self.updates.insert(update.digest(), id);
+        self.settle(ctx, order, ctx.now_millis)
+    }
+
+    /// Judges an order that is neither in the book nor waiting (waiting since `since_millis`).
+    fn settle(
+        &mut self,
+        ctx: &mut Context<'_>,
+        order: VerifiedOrder,
+        since_millis: u64,
+    ) -> Result<Taken, SubmitError> {
+        let id = order.id();
+        match self.judge(ctx, &order) {
+            Coins::Disowned(coin) => {
+                self.refuse(id.0);
+                Err(SubmitError::NotTheOwners(coin))
+            }
+            Coins::Missing(_) => {
+                self.wait(order, since_millis);
+                Ok(Taken::Waiting)
+            }
+            Coins::Found => {
+                if self.book.insert_order(order).map_err(SubmitError::Book)? == Inserted::Known {
+                    return Ok(Taken::Known);
+                }
+                ctx.event(Event::OrderAccepted(id));
+                ctx.announce(InvItem::new(InvKind::Order, id.0));
+                // Updates that waited for it may have applied.
+                if let Some(update) = self.book.update_of(&id) {
+                    self.updates.insert(update.digest(), id);
+                }
+                Ok(Taken::New)
             }
         }
-        Ok(inserted)
+    }
+
+    /// Puts an order in the waiting pool, found again by the transactions that make its
+    /// coins and its waiting updates' coins.
+    fn wait(&mut self, order: VerifiedOrder, since_millis: u64) {
+        let id = order.id();
+        if self.waiting.len() >= MAX_WAITING {
+            if let Some(dropped) = self.waiting.keys().next().copied() {
+                self.waiting.remove(&dropped);
+            }
+        }
+        let updates = self.book.waiting_updates(&id);
+        let coins = order.order().funding.iter().chain(
+            updates
+                .iter()
+                .flat_map(|update| update.update().change.funding()),
+        );
+        for coin in coins {
+            let ids = self.waiting_on.entry(coin.txid).or_default();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        self.waiting.insert(
+            id,
+            Waiting {
+                order,
+                since_millis,
+            },
+        );
+    }
+
+    /// Judges the waiting order `id` again, if it waits (a coin or an update of it came).
+    fn recheck(&mut self, ctx: &mut Context<'_>, id: &OrderId) {
+        if let Some(waiting) = self.waiting.remove(id) {
+            // A refusal is remembered by `settle`; nobody is there to hear it.
+            let _ = self.settle(ctx, waiting.order, waiting.since_millis);
+        }
     }
 
     fn apply(
@@ -251,7 +424,9 @@ impl MarketRelay {
         let id = update.update().order;
         let digest = update.digest();
         let signed = update.signed();
-        if let Some(coin) = Self::disowned(ctx, signed.update.change.funding(), &signed.proofs) {
+        if let Coins::Disowned(coin) =
+            Self::coins(ctx, signed.update.change.funding(), &signed.proofs)
+        {
             self.refuse(digest);
             return Err(SubmitError::NotTheOwners(coin));
         }
@@ -266,8 +441,10 @@ impl MarketRelay {
                 ctx.event(Event::OrderUpdated(id));
                 ctx.announce(InvItem::new(InvKind::OrderUpdate, digest));
             }
-            // Held until its order comes; relayed with it (as holdings) if it wins.
-            Applied::Orphaned | Applied::Superseded => {}
+            // Held until its order comes; relayed with it (as holdings) if it wins. An order
+            // waiting for coins a swap spent may go in on this fill's.
+            Applied::Orphaned => self.recheck(ctx, &id),
+            Applied::Superseded => {}
         }
         Ok(applied)
     }
@@ -326,7 +503,7 @@ impl Protocol for MarketRelay {
                     return;
                 }
                 let maker = verified.order().maker;
-                let is_new = self.insert(ctx, verified) == Ok(Inserted::New);
+                let is_new = matches!(self.insert(ctx, verified), Ok(Taken::New | Taken::Waiting));
                 // A neighbour's holdings may be old news; a fresh order is a sign of life.
                 if is_new && arrival == Arrival::Gossip {
                     self.heard_from(ctx, maker);
@@ -360,7 +537,10 @@ impl Protocol for MarketRelay {
     fn wants(&mut self, _ctx: &mut Context<'_>, _link: LinkId, item: &InvItem) -> bool {
         match item.kind {
             InvKind::Order => {
-                self.book.get(&OrderId(item.id)).is_none() && !self.refused.contains(&item.id)
+                let id = OrderId(item.id);
+                self.book.get(&id).is_none()
+                    && !self.waiting.contains_key(&id)
+                    && !self.refused.contains(&item.id)
             }
             InvKind::OrderUpdate => {
                 !self.updates.contains_key(&item.id) && !self.refused.contains(&item.id)
@@ -413,6 +593,25 @@ impl Protocol for MarketRelay {
             for maker in self.book.lapse_marks(ctx.now_millis) {
                 ctx.event(Event::MakerReachable(maker));
             }
+            self.give_up_waiting(ctx.now_millis);
+        }
+    }
+
+    fn on_notice(&mut self, ctx: &mut Context<'_>, notice: &Notice) {
+        match notice {
+            Notice::TransactionAccepted(txid) => {
+                for id in self.waiting_on.remove(txid).unwrap_or_default() {
+                    self.recheck(ctx, &id);
+                }
+            }
+            // A block may bring coins the mempool never had (and make others spent).
+            Notice::TipChanged(_) => {
+                let ids: Vec<OrderId> = self.waiting.keys().copied().collect();
+                for id in ids {
+                    self.recheck(ctx, &id);
+                }
+            }
+            Notice::TransactionsDropped(_) => {}
         }
     }
 

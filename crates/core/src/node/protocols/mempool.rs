@@ -63,6 +63,7 @@ impl MempoolRelay {
     fn accepted(&mut self, ctx: &mut Context<'_>, txid: Txid) {
         ctx.event(Event::TxAccepted(txid));
         ctx.announce(InvItem::new(InvKind::Tx, txid.to_byte_array()));
+        ctx.notify(Notice::TransactionAccepted(txid));
         // Orphans whose parent this was may go in now.
         let waiting: Vec<Txid> = self
             .orphans
