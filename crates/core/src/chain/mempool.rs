@@ -455,7 +455,7 @@ impl Mempool {
                 .iter()
                 .map(|(txid, entry)| (previous.ancestors(txid), txid, entry))
                 .collect();
-            old.sort_by_key(|(depth, txid, entry)| (*depth, entry.entered, **txid));
+            old.sort_unstable_by_key(|(depth, txid, entry)| (*depth, entry.entered, **txid));
             for (_, txid, entry) in old {
                 candidates.push(*txid);
                 let _ = self.accept((*entry.tx).clone(), chain, entry.entered);

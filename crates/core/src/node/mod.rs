@@ -351,7 +351,9 @@ impl Node {
                 }),
             }
         }
-        records.sort_by_key(|record| (core::cmp::Reverse(record.last_seen_secs), record.peer));
+        records.sort_unstable_by_key(|record| {
+            (core::cmp::Reverse(record.last_seen_secs), record.peer)
+        });
         records.truncate(MAX_KNOWN_PEERS);
         records
     }
@@ -933,7 +935,9 @@ impl Node {
             .iter()
             .filter(|(peer, known)| Some(**peer) != asker && known.last_seen_secs > 0)
             .collect();
-        others.sort_by_key(|(peer, known)| (core::cmp::Reverse(known.last_seen_secs), **peer));
+        others.sort_unstable_by_key(|(peer, known)| {
+            (core::cmp::Reverse(known.last_seen_secs), **peer)
+        });
         for (peer, known) in others {
             if records.len() >= MAX_PEER_RECORDS {
                 break;

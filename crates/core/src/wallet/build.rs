@@ -355,7 +355,9 @@ fn asset_coins(
         .iter()
         .filter(|coin| coin.assets.amount(&asset) > 0)
         .collect();
-    holding.sort_by_key(|coin| (std::cmp::Reverse(coin.assets.amount(&asset)), coin.outpoint));
+    holding.sort_unstable_by_key(|coin| {
+        (std::cmp::Reverse(coin.assets.amount(&asset)), coin.outpoint)
+    });
     let available: u64 = holding.iter().map(|coin| coin.assets.amount(&asset)).sum();
     let mut forced = Vec::new();
     let mut gathered = 0u64;

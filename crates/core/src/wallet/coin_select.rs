@@ -129,7 +129,7 @@ pub fn select_coins(
             (effective > 0).then_some((index, effective))
         })
         .collect();
-    pool.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    pool.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let available: u64 = pool.iter().map(|(_, value)| value).sum();
     if available < needed {
         return Err(SelectionError::InsufficientFunds {

@@ -175,33 +175,22 @@ impl Metadata {
     /// their writer, with the address indexes and last-seen times (small, always sent) and
     /// this copy's version vector. Merging it gives that copy everything this one holds.
     pub fn delta_since(&self, seen: &VersionVector) -> Metadata {
+        // Copies thinned out, not maps collected afresh: `collect` into a `BTreeMap` sorts
+        // its entries first, a copy of the sort in the page for each map type.
         let newer = |stamp: &Stamp| seen.lacks(stamp);
+        let mut labels = self.labels.clone();
+        labels.retain(|_, (stamp, _)| newer(stamp));
+        let mut reservations = self.reservations.clone();
+        reservations.retain(|_, (stamp, _)| newer(stamp));
+        let mut devices = self.devices.clone();
+        for info in devices.values_mut() {
+            info.name = info.name.take().filter(|(stamp, _)| newer(stamp));
+        }
         Metadata {
             next_index: self.next_index.clone(),
-            labels: self
-                .labels
-                .iter()
-                .filter(|(_, (stamp, _))| newer(stamp))
-                .map(|(target, value)| (target.clone(), value.clone()))
-                .collect(),
-            reservations: self
-                .reservations
-                .iter()
-                .filter(|(_, (stamp, _))| newer(stamp))
-                .map(|(coin, value)| (*coin, value.clone()))
-                .collect(),
-            devices: self
-                .devices
-                .iter()
-                .map(|(device, info)| {
-                    let info = DeviceInfo {
-                        name: info.name.clone().filter(|(stamp, _)| newer(stamp)),
-                        last_seen_millis: info.last_seen_millis,
-                        receive_index: info.receive_index,
-                    };
-                    (*device, info)
-                })
-                .collect(),
+            labels,
+            reservations,
+            devices,
             versions: self.versions.clone(),
         }
     }

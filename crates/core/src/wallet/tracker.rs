@@ -405,7 +405,7 @@ impl Tracker {
             })
             .filter(|output| !spent.contains(&output.outpoint))
             .collect();
-        outputs.sort_by_key(|output| (output.status, output.outpoint));
+        outputs.sort_unstable_by_key(|output| (output.status, output.outpoint));
         outputs
     }
 
@@ -500,7 +500,7 @@ impl Tracker {
                 }
             })
             .collect();
-        entries.sort_by(|a, b| b.status.cmp(&a.status).then(a.txid.cmp(&b.txid)));
+        entries.sort_unstable_by(|a, b| b.status.cmp(&a.status).then(a.txid.cmp(&b.txid)));
         entries
     }
 }
