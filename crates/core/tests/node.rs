@@ -7,7 +7,7 @@ use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Amount, OutPoint, Txid};
 use bitmesh_core::chain::state::Chain;
 
-use bitmesh_core::market::order::{Change, OrderUpdate};
+use bitmesh_core::market::order::{Change, OrderId, OrderUpdate, SignedOrder};
 use bitmesh_core::node::protocols::{
     ChainSync, MarketRelay, MempoolRelay, SubmitError, COINS_WAIT_MILLIS,
 };
@@ -17,7 +17,7 @@ use bitmesh_core::node::{
 };
 use bitmesh_core::testkit::{
     block_on, events, full_node, node_key, pay, sent_on, sign_all, spend, test_order,
-    RelayWorkload, ScriptedPeer, TestKey, START_MILLIS,
+    RelayWorkload, ScriptedPeer, TestCoins, TestKey, START_MILLIS,
 };
 use bitmesh_core::wire::{
     Goodbye, GoodbyeReason, InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind,
@@ -338,16 +338,36 @@ fn unknown_message_types_are_skipped() {
 
 /// Announces `object` as `item` and delivers it when the node asks.
 fn deliver(node: &mut Node, peer: &ScriptedPeer, item: InvItem, object: &Message) -> Vec<Output> {
+    deliver_at(node, peer, item, object, NOW)
+}
+
+/// The same at `now`.
+fn deliver_at(
+    node: &mut Node,
+    peer: &ScriptedPeer,
+    item: InvItem,
+    object: &Message,
+    now: u64,
+) -> Vec<Output> {
     let inv = Message::Inv {
         purpose: InvPurpose::New,
         items: vec![item],
     };
-    let asked = node.handle(NOW, peer.says(&inv));
+    let asked = node.handle(now, peer.says(&inv));
     assert_eq!(
         sent_on(&asked, peer.link),
         vec![Message::GetData(vec![item])]
     );
-    node.handle(NOW, peer.says(object))
+    node.handle(now, peer.says(object))
+}
+
+/// Whether the node asks `peer` for `item` when it announces it.
+fn fetches(node: &mut Node, peer: &ScriptedPeer, item: InvItem, now: u64) -> bool {
+    let inv = Message::Inv {
+        purpose: InvPurpose::New,
+        items: vec![item],
+    };
+    !sent_on(&node.handle(now, peer.says(&inv)), peer.link).is_empty()
 }
 
 /// An order naming a coin of the node's chain that its proof does not own is refused: not
@@ -635,6 +655,107 @@ fn an_order_whose_coin_a_swap_spent_goes_in_on_its_fill_updates_coin() {
     let book = relay(&node).book();
     assert_eq!(book.get(&id).unwrap().remaining(), amount - amount / 4);
     assert!(relay(&node).holdings(node.chain()).contains(&item));
+}
+
+/// A coin funds one order of a book: the newest of its owner's (by creation time, then id). A
+/// newer order on it replaces the one that held it, cancelled or not, which leaves the book and
+/// is not fetched again; an older one is refused. However the orders arrive, nodes end with
+/// the same one, and a book holds no more orders than coins. An order that expired frees its
+/// coin.
+#[test]
+fn a_coin_funds_one_order_the_newest_of_its_owners() {
+    let owner = TestKey::new(60);
+    let coins = TestCoins::new(&[&owner]);
+    let coin = coins.coins[0];
+    // Made at NOW, NOW + 2 s and NOW + 1 s: the second is the newest.
+    let orders: Vec<SignedOrder> = [(NOW, 1), (NOW + 2_000, 2), (NOW + 1_000, 3)]
+        .into_iter()
+        .map(|(created, nonce)| test_order(&owner, created, nonce, coin))
+        .collect();
+    let ids: Vec<OrderId> = orders.iter().map(|order| order.order.id()).collect();
+    let item = |n: usize| InvItem::new(InvKind::Order, ids[n].0);
+    let book_ids = |node: &Node| -> Vec<OrderId> {
+        relay(node)
+            .book()
+            .orders()
+            .map(|view| view.order.id())
+            .collect()
+    };
+    let (first, second) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
+    for arrival in [[0, 1, 2], [2, 1, 0], [1, 0, 2]] {
+        let mut node = full_node(0, coins.chain(), NOW);
+        ready(&mut node, &first);
+        ready(&mut node, &second);
+        for n in arrival {
+            deliver(
+                &mut node,
+                &first,
+                item(n),
+                &Message::Order(orders[n].clone()),
+            );
+            assert_eq!(relay(&node).book().len(), 1, "one coin, one order");
+        }
+        assert_eq!(book_ids(&node), vec![ids[1]], "arrival {arrival:?}");
+        for n in [0, 2] {
+            assert!(
+                !fetches(&mut node, &second, item(n), NOW),
+                "{n} is not fetched again"
+            );
+        }
+    }
+
+    let mut node = full_node(0, coins.chain(), NOW);
+    ready(&mut node, &first);
+    deliver(
+        &mut node,
+        &first,
+        item(1),
+        &Message::Order(orders[1].clone()),
+    );
+    // The owner's own older order is refused, with the newer one that holds the coin.
+    let (older, _) = node.with_protocol::<MarketRelay, _>(NOW, |relay, ctx| {
+        relay.submit_order(ctx, orders[2].clone())
+    });
+    assert_eq!(
+        older.unwrap(),
+        Err(SubmitError::CoinHeld { coin, by: ids[1] })
+    );
+    // Cancelled, the order still holds its coin, until the owner places a newer one on it.
+    let cancel = owner.sign_update(
+        OrderUpdate {
+            order: ids[1],
+            maker: owner.xonly(),
+            sequence: 1,
+            change: Change::Cancel,
+        },
+        &owner,
+    );
+    let (cancelled, _) =
+        node.with_protocol::<MarketRelay, _>(NOW, |relay, ctx| relay.submit_update(ctx, cancel));
+    cancelled.unwrap().unwrap();
+    let (older, _) = node.with_protocol::<MarketRelay, _>(NOW, |relay, ctx| {
+        relay.submit_order(ctx, orders[0].clone())
+    });
+    assert!(older.unwrap().is_err());
+    let again = test_order(&owner, NOW + 3_000, 4, coin);
+    let again_id = again.order.id();
+    let (placed, _) =
+        node.with_protocol::<MarketRelay, _>(NOW, |relay, ctx| relay.submit_order(ctx, again));
+    assert_eq!(placed.unwrap(), Ok(again_id));
+    assert_eq!(book_ids(&node), vec![again_id]);
+    assert!(relay(&node).book().update_of(&ids[1]).is_none());
+
+    // It expires: its coin is free again (a debug build checks that no order outside the
+    // book holds a coin).
+    let expires_at = NOW + 3_000 + 3_600_000;
+    node.handle(expires_at, Input::Tick);
+    assert!(relay(&node).book().is_empty());
+    let next = test_order(&owner, expires_at, 5, coin);
+    let next_id = next.order.id();
+    let (placed, _) = node
+        .with_protocol::<MarketRelay, _>(expires_at, |relay, ctx| relay.submit_order(ctx, next));
+    assert_eq!(placed.unwrap(), Ok(next_id));
+    assert_eq!(book_ids(&node), vec![next_id]);
 }
 
 /// The same for a coin that a transaction in the node's mempool makes (the common case: a

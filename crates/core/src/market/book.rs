@@ -710,18 +710,33 @@ impl Book {
             if !lapsed {
                 continue;
             }
-            let market = self.slab.get(at).market;
-            self.ladders[market as usize].forget(&mut self.slab, at);
-            let entry = self.slab.take(at);
-            self.makers.release(entry.maker);
-            self.markets.release(entry.market);
-            self.index
-                .find_entry(self.hashing.hash_one(entry.id), |&other| other == at)
-                .expect("indexed")
-                .remove();
-            expired.push(entry.id);
+            expired.push(self.drop_at(at));
         }
         expired
+    }
+
+    /// Drops order `id` and its winning update, whatever its state (a relay's rule replaced
+    /// it); whether the book held it. Updates of it that come later wait as orphans.
+    pub fn remove(&mut self, id: &OrderId) -> bool {
+        let Some(at) = self.position(id) else {
+            return false;
+        };
+        self.drop_at(at);
+        true
+    }
+
+    /// Takes the order at `at` out of its ladder, the slab and the index; returns its id.
+    fn drop_at(&mut self, at: u32) -> OrderId {
+        let market = self.slab.get(at).market;
+        self.ladders[market as usize].forget(&mut self.slab, at);
+        let entry = self.slab.take(at);
+        self.makers.release(entry.maker);
+        self.markets.release(entry.market);
+        self.index
+            .find_entry(self.hashing.hash_one(entry.id), |&other| other == at)
+            .expect("indexed")
+            .remove();
+        entry.id
     }
 
     /// Skips `maker`'s orders in matching until `until_millis` (the driver's mark: the maker

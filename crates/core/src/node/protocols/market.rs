@@ -61,6 +61,11 @@ pub enum SubmitError {
     /// This funding coin is neither unspent in the node's chain nor made by a transaction of its
     /// mempool.
     CoinNotFound(OutPoint),
+    /// This funding coin funds a newer order of its owner's.
+    CoinHeld {
+        coin: OutPoint,
+        by: OrderId,
+    },
 }
 
 impl core::fmt::Display for SubmitError {
@@ -80,6 +85,12 @@ impl core::fmt::Display for SubmitError {
                 "funding coin {coin} is neither unspent in the chain nor made by a transaction \
                  of the mempool"
             ),
+            SubmitError::CoinHeld { coin, by } => {
+                write!(
+                    f,
+                    "funding coin {coin} funds a newer order ({by}) of its owner's"
+                )
+            }
         }
     }
 }
@@ -100,8 +111,8 @@ pub enum Taken {
 /// What the node's chain and mempool say of the coins that fund an order or an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Coins {
-    /// Every one is there, locked to its proof's key.
-    Found,
+    /// Every one is there, locked to its proof's key: the coins that let the order in.
+    Found(Vec<OutPoint>),
     /// This one is locked to another key: the order can never be good.
     Disowned(OutPoint),
     /// This one is not there (yet).
@@ -130,6 +141,10 @@ pub struct MarketRelay {
     /// orders gone since are skipped).
     waiting: KeyedMap<OrderId, Waiting>,
     waiting_on: KeyedMap<Txid, Vec<OrderId>>,
+    /// The order of the book that holds each coin (one at most), and the coins of each order:
+    /// those that let it in, held until it expires or a newer order on them replaces it.
+    holders: KeyedMap<OutPoint, OrderId>,
+    held: KeyedMap<OrderId, Vec<OutPoint>>,
     last_expiry_millis: u64,
 }
 
@@ -145,6 +160,8 @@ impl MarketRelay {
             refused_order: VecDeque::new(),
             waiting: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(3)),
             waiting_on: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(4)),
+            holders: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(5)),
+            held: KeyedMap::with_hasher(KeyedHashing::new(hash_key).derive(6)),
             last_expiry_millis: 0,
         }
     }
@@ -267,7 +284,7 @@ impl MarketRelay {
                 None => missing = missing.or(Some(*coin)),
             }
         }
-        missing.map_or(Coins::Found, Coins::Missing)
+        missing.map_or_else(|| Coins::Found(funding.to_vec()), Coins::Missing)
     }
 
     /// Whether `order` may go in the book: its coins, or, should one be missing (a swap may
@@ -278,21 +295,17 @@ impl MarketRelay {
         if !matches!(own, Coins::Missing(_)) {
             return own;
         }
-        let mut updates: Vec<_> = self
-            .book
+        // Any of them: the book then applies the best.
+        self.book
             .waiting_updates(&order.id())
             .iter()
             .filter(|update| update.maker_bytes() == order.maker_bytes())
             .filter(|update| !update.update().change.funding().is_empty())
-            .collect();
-        updates.sort_unstable_by_key(|update| core::cmp::Reverse(update.rank()));
-        updates
-            .into_iter()
             .map(|update| {
                 let signed = update.signed();
                 Self::coins(ctx, signed.update.change.funding(), &signed.proofs)
             })
-            .find(|coins| *coins == Coins::Found)
+            .find(|coins| matches!(coins, Coins::Found(_)))
             .unwrap_or(own)
     }
 
@@ -363,17 +376,77 @@ impl MarketRelay {
                 self.wait(order, since_millis);
                 Ok(Taken::Waiting)
             }
-            Coins::Found => {
-                if self.book.insert_order(order).map_err(SubmitError::Book)? == Inserted::Known {
-                    return Ok(Taken::Known);
-                }
-                ctx.event(Event::OrderAccepted(id));
-                ctx.announce(InvItem::new(InvKind::Order, id.0));
-                // Updates that waited for it may have applied.
-                if let Some(update) = self.book.update_of(&id) {
-                    self.updates.insert(update.digest(), id);
-                }
-                Ok(Taken::New)
+            Coins::Found(coins) => self.admit(ctx, order, coins),
+        }
+    }
+
+    /// Puts an order whose `coins` were found in the book, as the one order that holds each:
+    /// an order holding one of them that is older (by creation time, then id) is replaced —
+    /// dropped, and not fetched again —; a newer one keeps it, and this order is refused.
+    /// Only the coins' owner can have made both (the proofs are checked against the coins).
+    fn admit(
+        &mut self,
+        ctx: &mut Context<'_>,
+        order: VerifiedOrder,
+        coins: Vec<OutPoint>,
+    ) -> Result<Taken, SubmitError> {
+        let id = order.id();
+        let rank = |order: &VerifiedOrder| (order.order().created_millis, order.id());
+        let mut older = Vec::new();
+        for coin in &coins {
+            let Some(holder) = self.holders.get(coin).copied() else {
+                continue;
+            };
+            let held_by = self.book.get(&holder);
+            debug_assert!(
+                held_by.is_some(),
+                "an order left the book holding its coins"
+            );
+            if held_by.is_some_and(|held_by| rank(held_by.order) > rank(&order)) {
+                self.refuse(id.0);
+                return Err(SubmitError::CoinHeld {
+                    coin: *coin,
+                    by: holder,
+                });
+            }
+            if !older.contains(&holder) {
+                older.push(holder);
+            }
+        }
+        if self.book.insert_order(order).map_err(SubmitError::Book)? == Inserted::Known {
+            return Ok(Taken::Known);
+        }
+        for old in older {
+            self.replace(old);
+        }
+        for coin in &coins {
+            self.holders.insert(*coin, id);
+        }
+        self.held.insert(id, coins);
+        ctx.event(Event::OrderAccepted(id));
+        ctx.announce(InvItem::new(InvKind::Order, id.0));
+        // Updates that waited for it may have applied.
+        if let Some(update) = self.book.update_of(&id) {
+            self.updates.insert(update.digest(), id);
+        }
+        Ok(Taken::New)
+    }
+
+    /// Drops order `old`, whose coin a newer order of its owner's holds now.
+    fn replace(&mut self, old: OrderId) {
+        if let Some(update) = self.book.update_of(&old) {
+            self.updates.remove(&update.digest());
+        }
+        self.book.remove(&old);
+        self.release(&old);
+        self.refuse(old.0);
+    }
+
+    /// Frees the coins order `id` held (it left the book).
+    fn release(&mut self, id: &OrderId) {
+        for coin in self.held.remove(id).unwrap_or_default() {
+            if self.holders.get(&coin) == Some(id) {
+                self.holders.remove(&coin);
             }
         }
     }
@@ -587,6 +660,9 @@ impl Protocol for MarketRelay {
             // One pass over the updates for all the orders that lapsed together.
             let mut expired = KeyedSet::with_hasher(self.updates.hasher().derive(1));
             expired.extend(self.book.expire(ctx.now_millis));
+            for id in &expired {
+                self.release(id);
+            }
             if !expired.is_empty() {
                 self.updates.retain(|_, order| !expired.contains(order));
             }
