@@ -660,8 +660,8 @@ fn an_order_whose_coin_a_swap_spent_goes_in_on_its_fill_updates_coin() {
 /// A coin funds one order of a book: the newest of its owner's (by creation time, then id). A
 /// newer order on it replaces the one that held it, cancelled or not, which leaves the book and
 /// is not fetched again; an older one is refused. However the orders arrive, nodes end with
-/// the same one, and a book holds no more orders than coins. An order that expired frees its
-/// coin.
+/// the same one, and a book holds no more orders than coins, whatever the makers' keys. An
+/// order that expired frees its coin.
 #[test]
 fn a_coin_funds_one_order_the_newest_of_its_owners() {
     let owner = TestKey::new(60);
@@ -703,6 +703,21 @@ fn a_coin_funds_one_order_the_newest_of_its_owners() {
             );
         }
     }
+
+    // A flood of orders on the coin under fresh maker keys (the coin's owner proving it for
+    // each) leaves one order in the book, the newest.
+    let mut node = full_node(0, coins.chain(), NOW);
+    ready(&mut node, &first);
+    let mut newest = None;
+    for n in 0..50 {
+        let maker = TestKey::new(1_000 + n);
+        let order = test_order(&maker, NOW + n * 100, n, coin).order;
+        let order = maker.sign_order(order, &owner);
+        newest = Some(order.order.id());
+        let item = InvItem::new(InvKind::Order, order.order.id().0);
+        deliver(&mut node, &first, item, &Message::Order(order));
+    }
+    assert_eq!(book_ids(&node), vec![newest.unwrap()]);
 
     let mut node = full_node(0, coins.chain(), NOW);
     ready(&mut node, &first);
