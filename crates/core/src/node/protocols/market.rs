@@ -99,7 +99,7 @@ impl std::error::Error for SubmitError {}
 
 /// What the relay did with an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Taken {
+enum Taken {
     /// It is in the book now.
     New,
     /// The book had it, or it was waiting already.
