@@ -526,3 +526,71 @@ fn fees_so_far(world: &World) -> u64 {
         .map(|fee| fee.to_sat())
         .sum()
 }
+
+/// A payment to a script a sibling device handed out, mined before this device learnt of the
+/// hand-out (the sibling's metadata merged after it followed the block), is found: the wallet
+/// looks through the blocks it followed again, in the same bounded steps, for the scripts it
+/// watches now.
+#[test]
+fn a_payment_to_a_siblings_script_mined_before_the_merge_is_found() {
+    use bitcoin::OutPoint;
+    use bitmesh_core::testkit::{pay, sign_all, spend};
+
+    let mut world = World::funded(1);
+    // One more block, so that the stranger's first coinbase (height 2) has matured.
+    world.mine();
+    let seed = mnemonic::from_entropy(&[9; 16])
+        .unwrap()
+        .to_seed_normalized("");
+    let mut sibling = Wallet::new(&seed, Network::Test, Metadata::new()).unwrap();
+    let (receive, _) = (0..50).map(|_| sibling.order_scripts()).last().unwrap();
+
+    // A stranger pays the sibling's last order script; this device follows the block.
+    let stranger = TestKey::new(1);
+    let coinbase = {
+        let hash = world.chain.hash_at(2).unwrap();
+        world.chain.block(&hash).unwrap().txdata[0].clone()
+    };
+    let mut payment = spend(
+        &[OutPoint::new(coinbase.compute_txid(), 0)],
+        vec![pay(&receive, 1_000_000)],
+    );
+    sign_all(&stranger, &mut payment, &coinbase.output);
+    world
+        .mempool
+        .accept(payment, &mut world.chain, u64::from(NOW))
+        .unwrap();
+    world.mine();
+    let total = |wallet: &Wallet| {
+        let btc = wallet.balances()[&Unit::Btc];
+        btc.confirmed + btc.unconfirmed + btc.immature
+    };
+    let before = total(&world.wallet);
+
+    // The sibling's hand-outs arrive; the wallet looks again, two blocks a step.
+    world.wallet.metadata_mut().merge(sibling.metadata());
+    let mut steps = 0;
+    loop {
+        let following = world.wallet.follow(&world.chain, 2, 0);
+        steps += 1;
+        if following.behind == 0 {
+            break;
+        }
+        assert!(steps < 1_000, "the look back ends");
+    }
+    assert_eq!(total(&world.wallet), before + 1_000_000);
+    assert_eq!(
+        steps,
+        world.chain.height().div_ceil(2),
+        "every followed block once, in steps"
+    );
+
+    // Merged again, the metadata hands out nothing new; this device's own hand-outs after it
+    // are watched as they are made: no second look.
+    world.wallet.metadata_mut().merge(sibling.metadata());
+    for _ in 0..30 {
+        world.wallet.order_scripts();
+    }
+    let following = world.wallet.follow(&world.chain, 2, 0);
+    assert_eq!((following.changed, following.behind), (false, 0));
+}

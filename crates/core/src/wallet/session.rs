@@ -97,6 +97,13 @@ pub struct Wallet {
     followed: Vec<BlockHash>,
     /// The receive index this device shows ([`Wallet::claim_receive_address`]).
     shown: Option<u32>,
+    /// The next indexes (external, internal) when the metadata was last handed out for
+    /// changes, until the next look at its hand-outs: what grew since is a sibling's (a merge),
+    /// whose scripts may have been paid in blocks already followed. This device's own
+    /// hand-outs are watched as they are made.
+    merged_from: Option<[u32; 2]>,
+    /// The next followed block to look through again for scripts watched since, if any.
+    look_back_from: Option<u32>,
 }
 
 /// How far [`Wallet::follow`] got.
@@ -104,7 +111,7 @@ pub struct Wallet {
 pub struct Following {
     /// Whether anything the wallet shows may have changed.
     pub changed: bool,
-    /// Blocks of the chain still to follow.
+    /// Blocks of the chain still to follow, or to look through again.
     pub behind: u32,
 }
 
@@ -231,6 +238,8 @@ impl Wallet {
             metadata,
             followed: vec![network.genesis_hash()],
             shown: None,
+            merged_from: None,
+            look_back_from: None,
         };
         wallet.watch_handed_out();
         Ok(wallet)
@@ -239,12 +248,31 @@ impl Wallet {
     /// Watches every script the metadata says was handed out (by this device or a sibling)
     /// and a gap beyond: a trader's orders take scripts with no payment to them, far past the
     /// tracker's window of the last one paid. Called before transactions are followed, so a
-    /// payment to such a script is seen.
+    /// payment to such a script is seen. Scripts a sibling handed out (merged metadata) may
+    /// have been paid in blocks followed already: those are then looked through again.
     fn watch_handed_out(&mut self) {
-        for keychain in [Keychain::External, Keychain::Internal] {
+        let merged_from = self.merged_from.take();
+        let mut look_back = false;
+        for (n, keychain) in [Keychain::External, Keychain::Internal]
+            .into_iter()
+            .enumerate()
+        {
             let next = self.metadata.next_index(PURPOSE, keychain);
-            self.tracker.watch_handed_out(0, keychain, next);
+            let grew = self.tracker.watch_handed_out(0, keychain, next);
+            look_back |= grew && merged_from.is_some_and(|before| next > before[n]);
         }
+        if look_back && self.height() > 0 {
+            self.look_back_from = Some(1);
+        }
+    }
+
+    /// Hands scripts out through `allocate`, watched at once (so that a later look at the
+    /// hand-outs takes no growth for a sibling's).
+    fn handing_out<R>(&mut self, allocate: impl FnOnce(&mut Wallet) -> R) -> R {
+        self.watch_handed_out();
+        let result = allocate(self);
+        self.watch_handed_out();
+        result
     }
 
     /// The network.
@@ -292,6 +320,19 @@ impl Wallet {
             changed = true;
         }
         let mut connected = 0;
+        if let Some(from) = self.look_back_from {
+            let to = self.height();
+            let mut height = from;
+            while height <= to && connected < max_blocks {
+                let block = chain
+                    .block(&self.followed[height as usize])
+                    .expect("a chain keeps every block it connected");
+                changed |= self.tracker.look_through(block, height);
+                height += 1;
+                connected += 1;
+            }
+            self.look_back_from = (height <= to).then_some(height);
+        }
         while connected < max_blocks && self.height() < chain.height() {
             let height = self.height() + 1;
             let hash = chain.hash_at(height).expect("below the tip");
@@ -306,9 +347,12 @@ impl Wallet {
         if changed {
             self.mark_used();
         }
+        let looking_back = self
+            .look_back_from
+            .map_or(0, |from| self.height() + 1 - from);
         Following {
             changed,
-            behind: chain.height() - self.height(),
+            behind: chain.height() - self.height() + looking_back,
         }
     }
 
@@ -366,25 +410,34 @@ impl Wallet {
     /// device with a lower id). Returns whether the metadata changed (siblings are to be
     /// told).
     pub fn claim_receive_address(&mut self, device: DeviceId, now_millis: u64) -> bool {
-        let account = self.account().clone();
-        let tracker = &self.tracker;
-        let (index, changed) = self
-            .metadata
-            .claim_receive_index(device, now_millis, |index| {
-                tracker.pays(&account.script_pubkey(Keychain::External, index))
-            });
-        self.shown = Some(index);
-        changed
+        self.handing_out(|wallet| {
+            let account = wallet.account().clone();
+            let tracker = &wallet.tracker;
+            let (index, changed) =
+                wallet
+                    .metadata
+                    .claim_receive_index(device, now_millis, |index| {
+                        tracker.pays(&account.script_pubkey(Keychain::External, index))
+                    });
+            wallet.shown = Some(index);
+            changed
+        })
     }
 
     /// Hands `device` a fresh receive address ("new address"), leaving the shown one to
     /// whoever it was given to.
     pub fn new_receive_address(&mut self, device: DeviceId, now_millis: u64) -> Address {
-        if self.shown.is_none() {
-            // The address shown so far (the first unused) counts as given out.
-            self.metadata.allocate_index(PURPOSE, Keychain::External);
-        }
-        self.shown = Some(self.metadata.claim_fresh_receive_index(device, now_millis));
+        self.handing_out(|wallet| {
+            if wallet.shown.is_none() {
+                // The address shown so far (the first unused) counts as given out.
+                wallet.metadata.allocate_index(PURPOSE, Keychain::External);
+            }
+            wallet.shown = Some(
+                wallet
+                    .metadata
+                    .claim_fresh_receive_index(device, now_millis),
+            );
+        });
         self.receive_address()
     }
 
@@ -686,8 +739,12 @@ impl Wallet {
     /// Fresh scripts for an order: where it is paid (external) and where its change returns
     /// (internal, so a fill's change can fund the next fill before it confirms). Hands both out.
     pub fn order_scripts(&mut self) -> (ScriptBuf, ScriptBuf) {
-        let receive = self.metadata.allocate_index(PURPOSE, Keychain::External);
-        let change = self.metadata.allocate_index(PURPOSE, Keychain::Internal);
+        let (receive, change) = self.handing_out(|wallet| {
+            (
+                wallet.metadata.allocate_index(PURPOSE, Keychain::External),
+                wallet.metadata.allocate_index(PURPOSE, Keychain::Internal),
+            )
+        });
         (
             self.account().script_pubkey(Keychain::External, receive),
             self.account().script_pubkey(Keychain::Internal, change),
@@ -819,6 +876,12 @@ impl Wallet {
 
     /// The metadata, to merge what a sibling device sent or write labels and names.
     pub fn metadata_mut(&mut self) -> &mut Metadata {
+        if self.merged_from.is_none() {
+            self.merged_from = Some(
+                [Keychain::External, Keychain::Internal]
+                    .map(|keychain| self.metadata.next_index(PURPOSE, keychain)),
+            );
+        }
         &mut self.metadata
     }
 

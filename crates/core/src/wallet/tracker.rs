@@ -146,17 +146,21 @@ impl Tracker {
     /// Watches `account`'s `keychain` scripts below `next` and [`GAP_LIMIT`] beyond: scripts
     /// handed out ahead of any payment to them (order scripts, new receive addresses) stay the
     /// wallet's however many went unpaid.
-    pub fn watch_handed_out(&mut self, account: usize, keychain: Keychain, next: u32) {
-        self.watch_up_to(account, keychain, next.saturating_add(GAP_LIMIT));
+    /// Returns whether it watches scripts it did not before.
+    pub fn watch_handed_out(&mut self, account: usize, keychain: Keychain, next: u32) -> bool {
+        self.watch_up_to(account, keychain, next.saturating_add(GAP_LIMIT))
     }
 
-    fn watch_up_to(&mut self, account: usize, keychain: Keychain, count: u32) {
+    /// Watches the first `count` scripts; whether any is new.
+    fn watch_up_to(&mut self, account: usize, keychain: Keychain, count: u32) -> bool {
         let derived = self.derived.entry((account, keychain)).or_default();
-        for index in *derived..count {
+        let from = *derived;
+        for index in from..count {
             let script = self.accounts[account].script_pubkey(keychain, index);
             self.scripts.insert(script, (account, keychain, index));
         }
-        *derived = (*derived).max(count);
+        *derived = from.max(count);
+        count > from
     }
 
     /// Whether `tx` pays or spends the wallet; extends the watched window for what it pays.
@@ -197,6 +201,21 @@ impl Tracker {
                 );
             }
         }
+    }
+
+    /// Looks through a block connected before, at `height`, for transactions of scripts watched
+    /// since; whether it found any.
+    pub fn look_through(&mut self, block: &Block, height: u32) -> bool {
+        let mut found = false;
+        for tx in &block.txdata {
+            let txid = tx.compute_txid();
+            if !self.txs.contains_key(&txid) && self.take_if_relevant(tx) {
+                self.txs
+                    .insert(txid, (Arc::new(tx.clone()), TxStatus::Confirmed { height }));
+                found = true;
+            }
+        }
+        found
     }
 
     /// The block at `height` disconnected: its transactions are unconfirmed again (the mempool
