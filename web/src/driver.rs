@@ -1556,8 +1556,8 @@ impl Page {
         self.write(batch);
     }
 
-    /// Keeps the orders the book took or changed since the last call, as it holds them now,
-    /// in one batch (a book sync brings many at once).
+    /// Keeps the orders the book took, changed or dropped since the last call, as it holds
+    /// them now (a dropped one is deleted), in one batch (a book sync brings many at once).
     fn keep_orders(&mut self) {
         if self.orders_to_keep.is_empty() {
             return;
@@ -1565,8 +1565,9 @@ impl Page {
         let relay = market_relay(self.driver.node());
         let mut batch = WriteBatch::new();
         for id in std::mem::take(&mut self.orders_to_keep) {
-            if let Some(entry) = relay.kept(&id) {
-                batch.put(Table::BOOK, id.0.to_vec(), entry);
+            match relay.kept(&id) {
+                Some(entry) => batch.put(Table::BOOK, id.0.to_vec(), entry),
+                None => batch.delete(Table::BOOK, id.0.to_vec()),
             }
         }
         self.write(batch);
@@ -1826,7 +1827,9 @@ impl Page {
                 Action::Event(Event::TransactionsDropped(dropped)) => {
                     self.transactions_dropped(&dropped)
                 }
-                Action::Event(Event::OrderAccepted(id) | Event::OrderUpdated(id)) => {
+                Action::Event(
+                    Event::OrderAccepted(id) | Event::OrderUpdated(id) | Event::OrderDropped(id),
+                ) => {
                     self.orders_to_keep.push(id);
                     self.market_moved = true;
                 }

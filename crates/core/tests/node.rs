@@ -754,17 +754,20 @@ fn a_coin_funds_one_order_the_newest_of_its_owners() {
     assert!(older.unwrap().is_err());
     let again = test_order(&owner, NOW + 3_000, 4, coin);
     let again_id = again.order.id();
-    let (placed, _) =
+    let (placed, outputs) =
         node.with_protocol::<MarketRelay, _>(NOW, |relay, ctx| relay.submit_order(ctx, again));
     assert_eq!(placed.unwrap(), Ok(again_id));
     assert_eq!(book_ids(&node), vec![again_id]);
     assert!(relay(&node).book().update_of(&ids[1]).is_none());
+    // The node says so, for its store and views.
+    assert!(events(&outputs).contains(&&Event::OrderDropped(ids[1])));
 
     // It expires: its coin is free again (a debug build checks that no order outside the
     // book holds a coin).
     let expires_at = NOW + 3_000 + 3_600_000;
-    node.handle(expires_at, Input::Tick);
+    let outputs = node.handle(expires_at, Input::Tick);
     assert!(relay(&node).book().is_empty());
+    assert!(events(&outputs).contains(&&Event::OrderDropped(again_id)));
     let next = test_order(&owner, expires_at, 5, coin);
     let next_id = next.order.id();
     let (placed, _) = node

@@ -145,6 +145,8 @@ pub enum Event {
     TransactionsDropped(Vec<Txid>),
     OrderAccepted(OrderId),
     OrderUpdated(OrderId),
+    /// An order left the book: it expired, or a newer order on its coins replaced it.
+    OrderDropped(OrderId),
     /// A maker marked unreachable is matched again: its mark lapsed, or it was heard from.
     MakerReachable(bitcoin::XOnlyPublicKey),
     /// A routed message for this node.

@@ -417,7 +417,7 @@ impl MarketRelay {
             return Ok(Taken::Known);
         }
         for old in older {
-            self.replace(old);
+            self.replace(ctx, old);
         }
         for coin in &coins {
             self.holders.insert(*coin, id);
@@ -433,13 +433,14 @@ impl MarketRelay {
     }
 
     /// Drops order `old`, whose coin a newer order of its owner's holds now.
-    fn replace(&mut self, old: OrderId) {
+    fn replace(&mut self, ctx: &mut Context<'_>, old: OrderId) {
         if let Some(update) = self.book.update_of(&old) {
             self.updates.remove(&update.digest());
         }
         self.book.remove(&old);
         self.release(&old);
         self.refuse(old.0);
+        ctx.event(Event::OrderDropped(old));
     }
 
     /// Frees the coins order `id` held (it left the book).
@@ -662,6 +663,7 @@ impl Protocol for MarketRelay {
             expired.extend(self.book.expire(ctx.now_millis));
             for id in &expired {
                 self.release(id);
+                ctx.event(Event::OrderDropped(*id));
             }
             if !expired.is_empty() {
                 self.updates.retain(|_, order| !expired.contains(order));
