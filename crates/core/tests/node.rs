@@ -16,8 +16,8 @@ use bitmesh_core::node::{
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
 };
 use bitmesh_core::testkit::{
-    block_on, events, full_node, node_key, pay, sent_on, sign_all, spend, test_order,
-    RelayWorkload, ScriptedPeer, TestCoins, TestKey, START_MILLIS,
+    block_on, events, full_node, matured_payment, node_key, pay, sent_on, sign_all, spend,
+    test_order, RelayWorkload, ScriptedPeer, TestCoins, TestKey, START_MILLIS,
 };
 use bitmesh_core::wire::{
     Goodbye, GoodbyeReason, InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind,
@@ -338,27 +338,7 @@ fn unknown_message_types_are_skipped() {
 
 /// Announces `object` as `item` and delivers it when the node asks.
 fn deliver(node: &mut Node, peer: &ScriptedPeer, item: InvItem, object: &Message) -> Vec<Output> {
-    deliver_at(node, peer, item, object, NOW)
-}
-
-/// The same at `now`.
-fn deliver_at(
-    node: &mut Node,
-    peer: &ScriptedPeer,
-    item: InvItem,
-    object: &Message,
-    now: u64,
-) -> Vec<Output> {
-    let inv = Message::Inv {
-        purpose: InvPurpose::New,
-        items: vec![item],
-    };
-    let asked = node.handle(now, peer.says(&inv));
-    assert_eq!(
-        sent_on(&asked, peer.link),
-        vec![Message::GetData(vec![item])]
-    );
-    node.handle(now, peer.says(object))
+    peer.delivers(node, item, object, NOW)
 }
 
 /// Whether the node asks `peer` for `item` when it announces it.
@@ -455,19 +435,11 @@ fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
 /// A chain whose first coinbase, `funder`'s, has matured, and a payment of 0.01 BTC from it to
 /// `owner` (P2WPKH, output 0) that the chain does not hold.
 fn payment_to(funder: &TestKey, owner: &TestKey) -> (Chain, bitcoin::Transaction) {
+    let (blocks, payment) = matured_payment(funder, vec![pay(&owner.p2wpkh(), 1_000_000)]);
     let mut chain = Chain::new(Network::Test);
-    let mut reward = None;
-    for n in 0..=Network::Test.params().coinbase_maturity {
-        let block = block_on(&chain, chain.tip(), vec![], 0, &funder.p2wpkh(), n.into());
-        reward.get_or_insert((
-            OutPoint::new(block.txdata[0].compute_txid(), 0),
-            block.txdata[0].output[0].clone(),
-        ));
+    for block in blocks {
         chain.accept_block(block, (NOW / 1000) as u32).unwrap();
     }
-    let (reward, prevout) = reward.unwrap();
-    let mut payment = spend(&[reward], vec![pay(&owner.p2wpkh(), 1_000_000)]);
-    sign_all(funder, &mut payment, &[prevout]);
     (chain, payment)
 }
 

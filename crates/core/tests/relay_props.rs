@@ -14,9 +14,9 @@ use bitmesh_core::market::order::{Change, OrderId, OrderUpdate, SignedOrder, Sig
 use bitmesh_core::node::protocols::MarketRelay;
 use bitmesh_core::node::{Input, Node};
 use bitmesh_core::testkit::{
-    block_on, full_node, pay, sign_all, spend, test_order, ScriptedPeer, TestKey, START_MILLIS,
+    block_on, full_node, matured_payment, pay, test_order, ScriptedPeer, TestKey, START_MILLIS,
 };
-use bitmesh_core::wire::{InvItem, InvKind, InvPurpose, Message};
+use bitmesh_core::wire::{InvItem, InvKind, Message};
 use bitmesh_core::Network;
 use proptest::prelude::*;
 
@@ -67,29 +67,15 @@ fn universe() -> &'static Universe {
     static UNIVERSE: OnceLock<Universe> = OnceLock::new();
     UNIVERSE.get_or_init(|| {
         let (funder, a, b) = (TestKey::new(59), TestKey::new(60), TestKey::new(61));
-        let mut chain = Chain::new(Network::Test);
-        let mut blocks = Vec::new();
-        let maturity = Network::Test.params().coinbase_maturity;
-        for n in 0..=maturity {
-            let payout = if n == maturity {
-                b.p2wpkh()
-            } else {
-                funder.p2wpkh()
-            };
-            let block = block_on(&chain, chain.tip(), vec![], 0, &payout, n.into());
-            chain
-                .accept_block(block.clone(), (NOW / 1000) as u32)
-                .unwrap();
-            blocks.push(block);
-        }
-        let reward = &blocks[0].txdata[0];
-        let mut payment = spend(
-            &[OutPoint::new(reward.compute_txid(), 0)],
+        let (mut blocks, payment) = matured_payment(
+            &funder,
             vec![pay(&a.p2wpkh(), 1_000_000), pay(&a.p2wpkh(), 1_000_000)],
         );
-        sign_all(&funder, &mut payment, &reward.output);
+        // And a block paying B.
+        let chain = chain_of(&blocks);
+        blocks.push(block_on(&chain, chain.tip(), vec![], 0, &b.p2wpkh(), 99));
         let paid = |vout| OutPoint::new(payment.compute_txid(), vout);
-        let b_coin = OutPoint::new(blocks[maturity as usize].txdata[0].compute_txid(), 0);
+        let b_coin = OutPoint::new(blocks.last().unwrap().txdata[0].compute_txid(), 0);
         let never = OutPoint::new(Txid::from_byte_array([0xee; 32]), 0);
         let orders = [
             test_order(&a, NOW, 1, paid(0)),
@@ -126,15 +112,20 @@ fn universe() -> &'static Universe {
     })
 }
 
-/// A node on the universe's chain, with one neighbour.
-fn node(universe: &Universe) -> (Node, ScriptedPeer) {
+/// A test chain holding `blocks`.
+fn chain_of(blocks: &[Block]) -> Chain {
     let mut chain = Chain::new(Network::Test);
-    for block in &universe.blocks {
+    for block in blocks {
         chain
             .accept_block(block.clone(), (NOW / 1000) as u32)
             .unwrap();
     }
-    let mut node = full_node(0, chain, NOW);
+    chain
+}
+
+/// A node on the universe's chain, with one neighbour.
+fn node(universe: &Universe) -> (Node, ScriptedPeer) {
+    let mut node = full_node(0, chain_of(&universe.blocks), NOW);
     let peer = ScriptedPeer::new(1);
     peer.connect(&mut node, NOW);
     assert_eq!(node.peers().count(), 1, "the neighbour is ready");
@@ -164,9 +155,7 @@ proptest! {
             now += pause;
             node.handle(now, Input::Tick);
             let (item, message) = universe.deliveries[*n].item_and_message();
-            let inv = Message::Inv { purpose: InvPurpose::New, items: vec![item] };
-            node.handle(now, peer.says(&inv));
-            node.handle(now, peer.says(&message));
+            peer.delivers(&mut node, item, &message, now);
             let book = relay(&node).book();
             for (i, (id, coin)) in universe.coins.iter().enumerate() {
                 for (other, other_coin) in &universe.coins[i + 1..] {
@@ -195,12 +184,7 @@ fn node_in_order(universe: &Universe) -> Node {
     let (mut node, peer) = node(universe);
     for delivery in &universe.deliveries {
         let (item, message) = delivery.item_and_message();
-        let inv = Message::Inv {
-            purpose: InvPurpose::New,
-            items: vec![item],
-        };
-        node.handle(NOW, peer.says(&inv));
-        node.handle(NOW, peer.says(&message));
+        peer.delivers(&mut node, item, &message, NOW);
     }
     node
 }

@@ -46,6 +46,27 @@ pub fn full_node(n: u64, chain: Chain, now_millis: u64) -> Node {
     node
 }
 
+/// The blocks of a test chain in which `funder`'s first coinbase has matured, and a payment
+/// of `outputs` from it that no block holds (a coin of the mempool, once it is submitted).
+pub fn matured_payment(
+    funder: &TestKey,
+    outputs: Vec<bitcoin::TxOut>,
+) -> (Vec<Block>, Transaction) {
+    let mut chain = Chain::new(Network::Test);
+    let mut blocks = Vec::new();
+    for n in 0..=Network::Test.params().coinbase_maturity {
+        let block = block_on(&chain, chain.tip(), vec![], 0, &funder.p2wpkh(), n.into());
+        chain
+            .accept_block(block.clone(), (START_MILLIS / 1000) as u32)
+            .expect("a valid block");
+        blocks.push(block);
+    }
+    let reward = &blocks[0].txdata[0];
+    let mut payment = spend(&[OutPoint::new(reward.compute_txid(), 0)], outputs);
+    sign_all(funder, &mut payment, &reward.output);
+    (blocks, payment)
+}
+
 /// Real coins for test orders (a relay takes an order only once it finds its coins): a block
 /// after the test network's genesis whose coinbase pays each owner a coin (P2WPKH).
 pub struct TestCoins {
@@ -185,6 +206,27 @@ impl ScriptedPeer {
             link: self.link,
             bytes,
         }
+    }
+
+    /// Announces `object` as `item` (new) to `node` at `now_millis`, checks that the node asks
+    /// for it, and sends it; returns what the node did with it.
+    pub fn delivers(
+        &self,
+        node: &mut Node,
+        item: InvItem,
+        object: &Message,
+        now_millis: u64,
+    ) -> Vec<Output> {
+        let inv = Message::Inv {
+            purpose: InvPurpose::New,
+            items: vec![item],
+        };
+        let asked = node.handle(now_millis, self.says(&inv));
+        assert_eq!(
+            sent_on(&asked, self.link),
+            vec![Message::GetData(vec![item])]
+        );
+        node.handle(now_millis, self.says(object))
     }
 
     /// Opens this peer's channel to `node` and says hello; returns what the node did.
