@@ -18,7 +18,7 @@ use bitmesh_core::wallet::coin_select::SelectionError;
 use bitmesh_core::wallet::keys::Keychain;
 use bitmesh_core::wallet::metadata::{DeviceId, Metadata, Stamp};
 use bitmesh_core::wallet::mnemonic;
-use bitmesh_core::wallet::session::{PayError, SendAmount, Wallet};
+use bitmesh_core::wallet::session::{Following, PayError, SendAmount, Wallet};
 use bitmesh_core::wallet::tracker::{TxStatus, Unit};
 use bitmesh_core::Network;
 
@@ -63,18 +63,25 @@ impl World {
             );
             world.chain.accept_block(block, NOW).unwrap();
         }
-        let mut steps = 0;
-        loop {
-            let following = world.wallet.follow(&world.chain, 10, 0);
-            steps += 1;
-            if following.behind == 0 {
-                break;
-            }
-            assert!(following.changed);
-        }
-        assert_eq!(steps, (coinbases + maturity).div_ceil(10));
+        let steps = world.follow_in_steps(10);
+        assert!(steps[..steps.len() - 1].iter().all(|step| step.changed));
+        assert_eq!(steps.len() as u32, (coinbases + maturity).div_ceil(10));
         assert_eq!(world.wallet.height(), world.chain.height());
         world
+    }
+
+    /// Follows the chain `blocks` at a time until nothing is behind (1,000 steps at most);
+    /// what each step said.
+    fn follow_in_steps(&mut self, blocks: u32) -> Vec<Following> {
+        let mut steps = Vec::new();
+        loop {
+            let following = self.wallet.follow(&self.chain, blocks, 0);
+            steps.push(following);
+            if following.behind == 0 {
+                return steps;
+            }
+            assert!(steps.len() < 1_000, "following ends");
+        }
     }
 
     fn submit(&mut self, tx: Transaction) {
@@ -569,18 +576,10 @@ fn a_payment_to_a_siblings_script_mined_before_the_merge_is_found() {
 
     // The sibling's hand-outs arrive; the wallet looks again, two blocks a step.
     world.wallet.metadata_mut().merge(sibling.metadata());
-    let mut steps = 0;
-    loop {
-        let following = world.wallet.follow(&world.chain, 2, 0);
-        steps += 1;
-        if following.behind == 0 {
-            break;
-        }
-        assert!(steps < 1_000, "the look back ends");
-    }
+    let steps = world.follow_in_steps(2);
     assert_eq!(total(&world.wallet), before + 1_000_000);
     assert_eq!(
-        steps,
+        steps.len() as u32,
         world.chain.height().div_ceil(2),
         "every followed block once, in steps"
     );
