@@ -352,11 +352,15 @@ impl MarketRelay {
         ctx: &mut Context<'_>,
         order: VerifiedOrder,
     ) -> Result<Taken, SubmitError> {
-        let id = order.id();
-        if self.book.get(&id).is_some() || self.waiting.contains_key(&id) {
+        if self.has(&order.id()) {
             return Ok(Taken::Known);
         }
         self.settle(ctx, order, ctx.now_millis)
+    }
+
+    /// Whether order `id` is in the book or waits for its coins.
+    fn has(&self, id: &OrderId) -> bool {
+        self.book.get(id).is_some() || self.waiting.contains_key(id)
     }
 
     /// Judges an order that is neither in the book nor waiting (waiting since `since_millis`).
@@ -610,12 +614,7 @@ impl Protocol for MarketRelay {
 
     fn wants(&mut self, _ctx: &mut Context<'_>, _link: LinkId, item: &InvItem) -> bool {
         match item.kind {
-            InvKind::Order => {
-                let id = OrderId(item.id);
-                self.book.get(&id).is_none()
-                    && !self.waiting.contains_key(&id)
-                    && !self.refused.contains(&item.id)
-            }
+            InvKind::Order => !self.has(&OrderId(item.id)) && !self.refused.contains(&item.id),
             InvKind::OrderUpdate => {
                 !self.updates.contains_key(&item.id) && !self.refused.contains(&item.id)
             }
