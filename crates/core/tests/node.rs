@@ -8,9 +8,7 @@ use bitcoin::{Amount, OutPoint, Txid};
 use bitmesh_core::chain::state::Chain;
 
 use bitmesh_core::market::order::{Change, OrderId, OrderUpdate, SignedOrder};
-use bitmesh_core::node::protocols::{
-    ChainSync, MarketRelay, MempoolRelay, SubmitError, COINS_WAIT_MILLIS,
-};
+use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay, SubmitError};
 use bitmesh_core::node::{
     Event, Footprint, Input, LinkId, Node, NodeConfig, Output, Protocol, BAN_MILLIS,
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
@@ -341,6 +339,24 @@ fn deliver(node: &mut Node, peer: &ScriptedPeer, item: InvItem, object: &Message
     peer.delivers(node, item, object, NOW)
 }
 
+/// Ticks the node every 10 s from `from` to `until`, `peers` answering its pings, so their
+/// links stay up while time passes; returns the outputs.
+fn pass_time(node: &mut Node, peers: &[&ScriptedPeer], from: u64, until: u64) -> Vec<Output> {
+    let mut all = Vec::new();
+    for now in (from..=until).step_by(10_000) {
+        let outputs = node.handle(now, Input::Tick);
+        for peer in peers {
+            for message in sent_on(&outputs, peer.link) {
+                if let Message::Ping(nonce) = message {
+                    all.extend(node.handle(now, peer.says(&Message::Pong(nonce))));
+                }
+            }
+        }
+        all.extend(outputs);
+    }
+    all
+}
+
 /// Whether the node asks `peer` for `item` when it announces it.
 fn fetches(node: &mut Node, peer: &ScriptedPeer, item: InvItem, now: u64) -> bool {
     let inv = Message::Inv {
@@ -459,11 +475,11 @@ fn relay(node: &Node) -> &MarketRelay {
 
 /// An order whose funding payment has not come waits for it, unannounced and not fetched
 /// again, and goes in the book as soon as the payment reaches the mempool; one whose coin
-/// comes in a block goes in with the block; one whose coin never comes is refused after
-/// [`COINS_WAIT_MILLIS`] and not fetched again. This node's own order on a coin it does not
-/// have is refused with the coin.
+/// comes in a block half an hour later goes in with the block; one whose coin never comes
+/// waits until it expires, and is forgotten then. This node's own order on a coin it does
+/// not have is refused with the coin.
 #[test]
-fn an_order_goes_in_the_book_once_its_coins_come_and_is_refused_if_they_never_do() {
+fn an_order_goes_in_the_book_once_its_coins_come_and_waits_for_them_until_it_expires() {
     let (funder, owner) = (TestKey::new(59), TestKey::new(60));
     let (chain, payment) = payment_to(&funder, &owner);
     let coin = OutPoint::new(payment.compute_txid(), 0);
@@ -527,6 +543,12 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_refused_if_they_never_do
         &Message::Order(order),
     );
     assert!(!events(&outputs).contains(&&Event::OrderAccepted(id)));
+    // The payment is mined long after the order came (the mempool never took it: it paid
+    // too little, say); the order waited.
+    let later = NOW + 30 * 60_000;
+    let passed = pass_time(&mut node, &[&first, &second], NOW, later);
+    assert!(!events(&passed).contains(&&Event::OrderAccepted(id)));
+    assert!(relay(&node).is_waiting(&id), "it waits for its coin");
     let prevout = node
         .chain()
         .utxo()
@@ -544,26 +566,27 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_refused_if_they_never_do
         99,
     );
     let (mined, outputs) =
-        node.with_protocol::<ChainSync, _>(NOW, |sync, ctx| sync.submit_block(ctx, block));
+        node.with_protocol::<ChainSync, _>(later, |sync, ctx| sync.submit_block(ctx, block));
     mined.unwrap().unwrap();
     assert!(
         events(&outputs).contains(&&Event::OrderAccepted(id)),
         "{outputs:?}"
     );
 
-    // An order on a coin that never comes: refused once the wait is over.
+    // An order on a coin that never comes: it waits, not fetched again, until it expires.
     let never = OutPoint::new(Txid::from_byte_array([0xee; 32]), 0);
-    let order = test_order(&owner, NOW, 4, never);
+    let order = test_order(&owner, later, 4, never);
+    let expiry = order.order.expiry_millis;
     let id = order.order.id();
     let item = InvItem::new(InvKind::Order, id.0);
-    deliver(&mut node, &first, item, &Message::Order(order));
+    first.delivers(&mut node, item, &Message::Order(order), later);
     assert!(relay(&node).is_waiting(&id));
-    node.handle(NOW + COINS_WAIT_MILLIS - 1_000, Input::Tick);
-    assert!(relay(&node).is_waiting(&id), "it waits its while");
-    node.handle(NOW + COINS_WAIT_MILLIS, Input::Tick);
+    pass_time(&mut node, &[&first, &second], later, expiry - 1_000);
+    assert!(relay(&node).is_waiting(&id), "it waits until it expires");
+    not_fetched_from_second(&mut node, item, expiry - 1_000);
+    node.handle(expiry, Input::Tick);
     assert!(!relay(&node).is_waiting(&id));
     assert!(relay(&node).book().get(&id).is_none());
-    not_fetched_from_second(&mut node, item, NOW + COINS_WAIT_MILLIS);
 }
 
 /// An order whose own coin a swap spent in a block (a new tab syncing the book) goes in on the

@@ -6,7 +6,8 @@
 //! locked to its funding proofs' keys — or, for an order whose own coins a swap spent in a
 //! block, those of a fill update of its maker's that came with it: each order held costs a
 //! coin. One whose coins have not come (its funding payment is relayed beside it and may come
-//! later) waits, [`COINS_WAIT_MILLIS`] at most, and goes in when they do. An order or update
+//! later, or be mined long after) waits until it expires, and goes in when they come. An
+//! order or update
 //! naming a coin locked to another key than its proof's is refused and not fetched again: what
 //! an output is locked to never changes, so it can never be good.
 
@@ -40,13 +41,9 @@ pub const MAKER_OFFLINE_MILLIS: u64 = 10 * 60_000;
 /// (the oldest are forgotten first).
 const MAX_REFUSED: usize = 10_000;
 
-/// How long an order whose coins the node has not found waits for them (its funding payment
-/// may be relayed after it, or be waiting for its own parents) before it is refused.
-pub const COINS_WAIT_MILLIS: u64 = 10 * 60_000;
-
-/// Orders waiting for their coins, at most: a full pool drops one picked at random (keyed
+/// Orders waiting for their coins, at most: a full pool forgets one picked at random (keyed
 /// hashing), so that a flood of orders on coins that never come cannot keep honest ones out
-/// for long.
+/// for long. A forgotten order is not refused: a neighbour's holdings bring it again.
 const MAX_WAITING: usize = 5_000;
 
 /// Why a local order or update is refused.
@@ -119,13 +116,6 @@ enum Coins {
     Missing(OutPoint),
 }
 
-/// An order whose coins the node has not found yet.
-#[derive(Debug)]
-struct Waiting {
-    order: VerifiedOrder,
-    since_millis: u64,
-}
-
 /// The market protocol.
 #[derive(Debug)]
 pub struct MarketRelay {
@@ -139,7 +129,7 @@ pub struct MarketRelay {
     refused_order: VecDeque<[u8; 32]>,
     /// Orders waiting for their coins, and which of them each transaction may fund (ids of
     /// orders gone since are skipped).
-    waiting: KeyedMap<OrderId, Waiting>,
+    waiting: KeyedMap<OrderId, VerifiedOrder>,
     waiting_on: KeyedMap<Txid, Vec<OrderId>>,
     /// The order of the book that holds each coin (one at most), and the coins of each order:
     /// those that let it in, held until it expires or a newer order on them replaces it.
@@ -309,22 +299,12 @@ impl MarketRelay {
             .unwrap_or(own)
     }
 
-    /// Refuses the waiting orders whose coins did not come in [`COINS_WAIT_MILLIS`], or that
-    /// expired, and forgets the transactions that only orders gone from the pool waited for.
-    fn give_up_waiting(&mut self, now_millis: u64) {
-        let given_up: Vec<OrderId> = self
-            .waiting
-            .iter()
-            .filter(|(_, waiting)| {
-                waiting.since_millis.saturating_add(COINS_WAIT_MILLIS) <= now_millis
-                    || waiting.order.order().expiry_millis <= now_millis
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in given_up {
-            self.waiting.remove(&id);
-            self.refuse(id.0);
-        }
+    /// Forgets the waiting orders that expired (as the book drops its own: expired orders
+    /// are dropped on receipt, so they need no refusal), and the transactions that only orders
+    /// gone from the pool waited for.
+    fn forget_expired_waiting(&mut self, now_millis: u64) {
+        self.waiting
+            .retain(|_, order| order.order().expiry_millis > now_millis);
         let waiting = &self.waiting;
         self.waiting_on.retain(|_, ids| {
             ids.retain(|id| waiting.contains_key(id));
@@ -355,7 +335,7 @@ impl MarketRelay {
         if self.has(&order.id()) {
             return Ok(Taken::Known);
         }
-        self.settle(ctx, order, ctx.now_millis)
+        self.settle(ctx, order)
     }
 
     /// Whether order `id` is in the book or waits for its coins.
@@ -363,12 +343,11 @@ impl MarketRelay {
         self.book.get(id).is_some() || self.waiting.contains_key(id)
     }
 
-    /// Judges an order that is neither in the book nor waiting (waiting since `since_millis`).
+    /// Judges an order that is neither in the book nor waiting.
     fn settle(
         &mut self,
         ctx: &mut Context<'_>,
         order: VerifiedOrder,
-        since_millis: u64,
     ) -> Result<Taken, SubmitError> {
         let id = order.id();
         match self.judge(ctx, &order) {
@@ -377,7 +356,7 @@ impl MarketRelay {
                 Err(SubmitError::NotTheOwners(coin))
             }
             Coins::Missing(_) => {
-                self.wait(order, since_millis);
+                self.wait(order);
                 Ok(Taken::Waiting)
             }
             Coins::Found(coins) => self.admit(ctx, order, coins),
@@ -458,7 +437,7 @@ impl MarketRelay {
 
     /// Puts an order in the waiting pool, found again by the transactions that make its
     /// coins and its waiting updates' coins.
-    fn wait(&mut self, order: VerifiedOrder, since_millis: u64) {
+    fn wait(&mut self, order: VerifiedOrder) {
         let id = order.id();
         if self.waiting.len() >= MAX_WAITING {
             if let Some(dropped) = self.waiting.keys().next().copied() {
@@ -477,20 +456,14 @@ impl MarketRelay {
                 ids.push(id);
             }
         }
-        self.waiting.insert(
-            id,
-            Waiting {
-                order,
-                since_millis,
-            },
-        );
+        self.waiting.insert(id, order);
     }
 
     /// Judges the waiting order `id` again, if it waits (a coin or an update of it came).
     fn recheck(&mut self, ctx: &mut Context<'_>, id: &OrderId) {
-        if let Some(waiting) = self.waiting.remove(id) {
+        if let Some(order) = self.waiting.remove(id) {
             // A refusal is remembered by `settle`; nobody is there to hear it.
-            let _ = self.settle(ctx, waiting.order, waiting.since_millis);
+            let _ = self.settle(ctx, order);
         }
     }
 
@@ -670,7 +643,7 @@ impl Protocol for MarketRelay {
             for maker in self.book.lapse_marks(ctx.now_millis) {
                 ctx.event(Event::MakerReachable(maker));
             }
-            self.give_up_waiting(ctx.now_millis);
+            self.forget_expired_waiting(ctx.now_millis);
         }
     }
 
