@@ -1,5 +1,5 @@
 //! Writes seed inputs for the fuzz targets: real blocks, transactions, asset records, market
-//! messages and peer protocol messages.
+//! messages, peer protocol messages and scripts of gossip played on a node.
 //!
 //! `cargo run -p bitmesh-core --example fuzz_seeds -- fuzz/corpus`
 
@@ -9,7 +9,7 @@ use bitcoin::consensus::encode::serialize;
 use bitmesh_core::chain::assets::{AssetId, AssetRecord, Issuance, Transfer};
 use bitmesh_core::market::order::{Change, Order, OrderUpdate, Side};
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse};
-use bitmesh_core::testkit::{ConnectWorkload, TestKey};
+use bitmesh_core::testkit::{ConnectWorkload, NodeScript, TestKey};
 
 fn main() -> std::io::Result<()> {
     let root = PathBuf::from(
@@ -105,6 +105,13 @@ fn main() -> std::io::Result<()> {
         let mut seed = vec![kind];
         seed.extend(bytes);
         std::fs::write(market.join(format!("message{n}")), seed)?;
+    }
+
+    // Scripts of gossip played on a node (`NodeScript`), each by its name.
+    let scripts = root.join("node_inputs");
+    std::fs::create_dir_all(&scripts)?;
+    for (name, steps) in bitmesh_core::testkit::node_script_seeds() {
+        std::fs::write(scripts.join(name), NodeScript::encode(&steps))?;
     }
 
     let wire = root.join("wire_message");

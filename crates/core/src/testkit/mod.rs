@@ -20,6 +20,8 @@ use crate::market::order::{FundingProof, Order, OrderUpdate, SignedOrder, Signed
 
 mod node;
 pub use node::*;
+mod script;
+pub use script::*;
 
 /// A key pair that can receive and spend P2WPKH and P2TR (key path) outputs.
 #[derive(Clone)]
