@@ -2,6 +2,7 @@
 //! seeds do what they say (so the fuzzer starts deep in the relay, not at the handshake), and
 //! any mutation of them — bytes flipped, dropped, repeated, scripts spliced — never panics the
 //! node, which sends only well-formed messages and never books two orders on one coin.
+#![cfg(not(target_arch = "wasm32"))] // proptest is a native dev-dependency
 
 use std::sync::OnceLock;
 
