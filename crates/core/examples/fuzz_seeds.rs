@@ -1,5 +1,6 @@
 //! Writes seed inputs for the fuzz targets: real blocks, transactions, asset records, market
-//! messages, peer protocol messages and scripts of gossip played on a node.
+//! messages, peer protocol messages, scripts of gossip played on a node and a swap proposal a
+//! maker accepts.
 //!
 //! `cargo run -p bitmesh-core --example fuzz_seeds -- fuzz/corpus`
 
@@ -113,6 +114,14 @@ fn main() -> std::io::Result<()> {
     for (name, steps) in bitmesh_core::testkit::node_script_seeds() {
         std::fs::write(scripts.join(name), NodeScript::encode(&steps))?;
     }
+
+    // A proposal the maker's check accepts (`SwapFixture`).
+    let proposals = root.join("swap_proposals");
+    std::fs::create_dir_all(&proposals)?;
+    std::fs::write(
+        proposals.join("accepted"),
+        bitmesh_core::testkit::SwapFixture::new().proposal.encode(),
+    )?;
 
     let wire = root.join("wire_message");
     std::fs::create_dir_all(&wire)?;

@@ -14,16 +14,17 @@ use bitmesh_core::chain::mempool::{Mempool, MempoolConfig, MempoolError};
 use bitmesh_core::chain::pow::search_nonce;
 use bitmesh_core::chain::state::{Chain, TipChange};
 use bitmesh_core::chain::template::build_template;
+use bitmesh_core::chain::tx::TxError;
 use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::order::{
     FundingProof, Order, OrderId, Side, SignedOrder, SignedUpdate, VerifiedOrder, VERSION,
 };
 use bitmesh_core::market::swap::{
-    fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
-    SWAP_TIMEOUT_MILLIS,
+    check_proposal, fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState,
+    TakerSwap, SWAP_TIMEOUT_MILLIS,
 };
-use bitmesh_core::testkit::{block_on, TestKey};
+use bitmesh_core::testkit::{block_on, SwapFixture, TestKey, SWAP_NOW_MILLIS};
 use bitmesh_core::wallet::build::{
     build_issuance, build_swap, build_sweep, sign, sign_inputs, spendable, BuiltTx, ForeignCoin,
     IssueRequest, SwapTerms,
@@ -639,6 +640,45 @@ fn a_taker_who_adds_an_extra_maker_input_is_refused() {
     assert_eq!(
         m.alice_answers(&swap.proposal),
         Err(SwapError::SpendsBeyondOrder(other.outpoint))
+    );
+    assert_refused_harmlessly(&m, ask, funding, SUPPLY);
+}
+
+/// The proposal the `swap_proposals` fuzz target starts from keeps its order's promise, so
+/// the fuzzer mutates an accepted proposal, not one the check refuses at once.
+#[test]
+fn the_fuzz_fixtures_proposal_is_accepted() {
+    let fixture = SwapFixture::new();
+    let checked = check_proposal(
+        &fixture.view(),
+        &fixture.proposal,
+        |outpoint| fixture.coin(outpoint),
+        |outpoint| fixture.is_mine(outpoint),
+        SWAP_NOW_MILLIS,
+    )
+    .unwrap();
+    assert_eq!(checked.quantity, SwapFixture::QUANTITY);
+    assert_eq!(checked.maker_inputs.len(), 1);
+}
+
+/// Outputs to the maker whose values add up past what a `u64` holds: a transaction no chain
+/// takes, but the maker's check adds them up before any chain sees it.
+#[test]
+fn a_taker_whose_outputs_overflow_the_sum_is_refused() {
+    let (mut m, ask, funding) = market_with_ask();
+    let (mut swap, _) = m.bob_proposes(ask, 200_000_000, |_, _| {});
+    let receive = m.alice.script(1);
+    for _ in 0..2 {
+        swap.proposal.tx.output.push(bitcoin::TxOut {
+            value: bitcoin::Amount::from_sat(u64::MAX),
+            script_pubkey: receive.clone(),
+        });
+    }
+    assert_eq!(
+        m.alice_answers(&swap.proposal),
+        Err(SwapError::Invalid(TxError::OutputValueTooLarge {
+            output: swap.proposal.tx.output.len() - 2
+        }))
     );
     assert_refused_harmlessly(&m, ask, funding, SUPPLY);
 }

@@ -22,6 +22,7 @@ use super::book::OrderView;
 use super::order::{Change, OrderId, OrderUpdate, Side, VERSION};
 use crate::chain::assets::{allocate, AssetAmounts, AssetError, AssetId};
 use crate::chain::mempool::MAX_STANDARD_TX_WEIGHT;
+use crate::chain::tx::{check_transaction, TxError};
 use crate::chain::utxo::Coin;
 use crate::encode::{EndOfInput, Reader};
 use crate::wallet::build::{dust_limit, ForeignCoin, SwapOutput, SwapTerms};
@@ -65,6 +66,9 @@ pub enum SwapError {
     FundingNotSpent(OutPoint),
     /// An input spends a coin of the maker's that the order does not offer.
     SpendsBeyondOrder(OutPoint),
+    /// The transaction breaks a rule every node checks whatever its chain holds (outputs
+    /// worth more than the supply, an input spent twice...): no chain would take it.
+    Invalid(TxError),
     /// The transaction breaks the asset rules.
     Assets(AssetError),
     /// The maker would get fewer satoshis than its order says.
@@ -115,6 +119,7 @@ impl fmt::Display for SwapError {
             SwapError::SpendsBeyondOrder(outpoint) => {
                 write!(f, "input {outpoint} is the maker's but not the order's")
             }
+            SwapError::Invalid(err) => write!(f, "the swap transaction is invalid: {err}"),
             SwapError::Assets(err) => write!(f, "{err}"),
             SwapError::Underpaid { expected, got } => {
                 write!(f, "the maker would get {got} sat instead of {expected}")
@@ -429,6 +434,9 @@ fn check(
     if tx.weight() > MAX_STANDARD_TX_WEIGHT {
         return Err(SwapError::TooLarge);
     }
+    // First, so that the sums below stay within the supply (a peer's outputs could add up
+    // past what a u64 holds).
+    check_transaction(tx).map_err(SwapError::Invalid)?;
     let mut input_assets = Vec::with_capacity(tx.input.len());
     let mut maker_inputs = Vec::new();
     let mut sats_in = 0u64;
@@ -488,7 +496,9 @@ fn check(
         ),
         Side::Bid => (
             sats_in.checked_sub(sats).ok_or(SwapError::WrongFunding)?,
-            market_in + quantity,
+            market_in
+                .checked_add(quantity)
+                .ok_or(SwapError::WrongFunding)?,
         ),
     };
     units_in.insert(order.market, market_expected);

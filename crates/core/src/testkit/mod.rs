@@ -22,6 +22,8 @@ mod node;
 pub use node::*;
 mod script;
 pub use script::*;
+mod swap;
+pub use swap::*;
 
 /// A key pair that can receive and spend P2WPKH and P2TR (key path) outputs.
 #[derive(Clone)]
