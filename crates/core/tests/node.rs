@@ -8,7 +8,9 @@ use bitcoin::{Amount, OutPoint, Txid};
 use bitmesh_core::chain::state::Chain;
 
 use bitmesh_core::market::order::{Change, OrderId, OrderUpdate, SignedOrder};
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MempoolRelay, SubmitError};
+use bitmesh_core::node::protocols::{
+    ChainSync, MarketRelay, MempoolRelay, SubmitError, COINS_WAIT_MILLIS,
+};
 use bitmesh_core::node::{
     Event, Footprint, Input, LinkId, Node, NodeConfig, Output, Protocol, BAN_MILLIS,
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
@@ -475,11 +477,12 @@ fn relay(node: &Node) -> &MarketRelay {
 
 /// An order whose funding payment has not come waits for it, unannounced and not fetched
 /// again, and goes in the book as soon as the payment reaches the mempool; one whose coin
-/// comes in a block half an hour later goes in with the block; one whose coin never comes
-/// waits until it expires, and is forgotten then. This node's own order on a coin it does
-/// not have is refused with the coin.
+/// comes in a block within [`COINS_WAIT_MILLIS`] goes in with the block; one whose coin comes
+/// later is forgotten when the wait is over, not refused, and goes in when a neighbour's
+/// holdings bring it again (the time rule keeps it out of gossip). This node's own order on a
+/// coin it does not have is refused with the coin.
 #[test]
-fn an_order_goes_in_the_book_once_its_coins_come_and_waits_for_them_until_it_expires() {
+fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_too_late() {
     let (funder, owner) = (TestKey::new(59), TestKey::new(60));
     let (chain, payment) = payment_to(&funder, &owner);
     let coin = OutPoint::new(payment.compute_txid(), 0);
@@ -543,12 +546,73 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_waits_for_them_until_it_exp
         &Message::Order(order),
     );
     assert!(!events(&outputs).contains(&&Event::OrderAccepted(id)));
-    // The payment is mined long after the order came (the mempool never took it: it paid
-    // too little, say); the order waited.
-    let later = NOW + 30 * 60_000;
-    let passed = pass_time(&mut node, &[&first, &second], NOW, later);
+    let mined_at = NOW + COINS_WAIT_MILLIS - 10_000;
+    let passed = pass_time(&mut node, &[&first, &second], NOW, mined_at);
     assert!(!events(&passed).contains(&&Event::OrderAccepted(id)));
-    assert!(relay(&node).is_waiting(&id), "it waits for its coin");
+    let block = block_with(&node, payment, &funder);
+    let (mined, outputs) =
+        node.with_protocol::<ChainSync, _>(mined_at, |sync, ctx| sync.submit_block(ctx, block));
+    mined.unwrap().unwrap();
+    assert!(
+        events(&outputs).contains(&&Event::OrderAccepted(id)),
+        "{outputs:?}"
+    );
+
+    // One whose payment is mined half an hour after it came (the mempool never took it: it
+    // paid too little, say): forgotten when the wait is over, not refused.
+    let (chain, payment) = payment_to(&funder, &owner);
+    let coin = OutPoint::new(payment.compute_txid(), 0);
+    let mut node = full_node(0, chain, NOW);
+    ready(&mut node, &first);
+    ready(&mut node, &second);
+    let order = test_order(&owner, NOW, 4, coin);
+    let id = order.order.id();
+    let item = InvItem::new(InvKind::Order, id.0);
+    deliver(&mut node, &first, item, &Message::Order(order.clone()));
+    pass_time(
+        &mut node,
+        &[&first, &second],
+        NOW,
+        NOW + COINS_WAIT_MILLIS - 10_000,
+    );
+    assert!(relay(&node).is_waiting(&id), "it waits its while");
+    not_fetched_from_second(&mut node, item, NOW + COINS_WAIT_MILLIS - 10_000);
+    let later = NOW + 30 * 60_000;
+    pass_time(
+        &mut node,
+        &[&first, &second],
+        NOW + COINS_WAIT_MILLIS,
+        later,
+    );
+    assert!(!relay(&node).is_waiting(&id));
+    let block = block_with(&node, payment, &funder);
+    let (mined, outputs) =
+        node.with_protocol::<ChainSync, _>(later, |sync, ctx| sync.submit_block(ctx, block));
+    mined.unwrap().unwrap();
+    assert!(!events(&outputs).contains(&&Event::OrderAccepted(id)));
+    assert!(relay(&node).book().get(&id).is_none());
+    // Announced as new again it is stale by now: the time rule keeps it out.
+    first.delivers(&mut node, item, &Message::Order(order.clone()), later);
+    assert!(relay(&node).book().get(&id).is_none());
+    // A neighbour's holdings bring it: it goes in.
+    let holdings = Message::Inv {
+        purpose: InvPurpose::Holdings,
+        items: vec![item],
+    };
+    let asked = node.handle(later, second.says(&holdings));
+    assert_eq!(
+        sent_on(&asked, second.link),
+        vec![Message::GetData(vec![item])]
+    );
+    let outputs = node.handle(later, second.says(&Message::Order(order)));
+    assert!(
+        events(&outputs).contains(&&Event::OrderAccepted(id)),
+        "{outputs:?}"
+    );
+}
+
+/// A block on `node`'s tip holding `payment`, paying `funder` its reward.
+fn block_with(node: &Node, payment: bitcoin::Transaction, funder: &TestKey) -> bitcoin::Block {
     let prevout = node
         .chain()
         .utxo()
@@ -557,36 +621,14 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_waits_for_them_until_it_exp
         .output
         .clone();
     let fee = fee_of(&payment, &[prevout]);
-    let block = block_on(
+    block_on(
         node.chain(),
         node.chain().tip(),
         vec![payment],
         fee,
         &funder.p2wpkh(),
         99,
-    );
-    let (mined, outputs) =
-        node.with_protocol::<ChainSync, _>(later, |sync, ctx| sync.submit_block(ctx, block));
-    mined.unwrap().unwrap();
-    assert!(
-        events(&outputs).contains(&&Event::OrderAccepted(id)),
-        "{outputs:?}"
-    );
-
-    // An order on a coin that never comes: it waits, not fetched again, until it expires.
-    let never = OutPoint::new(Txid::from_byte_array([0xee; 32]), 0);
-    let order = test_order(&owner, later, 4, never);
-    let expiry = order.order.expiry_millis;
-    let id = order.order.id();
-    let item = InvItem::new(InvKind::Order, id.0);
-    first.delivers(&mut node, item, &Message::Order(order), later);
-    assert!(relay(&node).is_waiting(&id));
-    pass_time(&mut node, &[&first, &second], later, expiry - 1_000);
-    assert!(relay(&node).is_waiting(&id), "it waits until it expires");
-    not_fetched_from_second(&mut node, item, expiry - 1_000);
-    node.handle(expiry, Input::Tick);
-    assert!(!relay(&node).is_waiting(&id));
-    assert!(relay(&node).book().get(&id).is_none());
+    )
 }
 
 /// An order whose own coin a swap spent in a block (a new tab syncing the book) goes in on the

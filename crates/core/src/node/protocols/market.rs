@@ -6,9 +6,9 @@
 //! locked to its funding proofs' keys — or, for an order whose own coins a swap spent in a
 //! block, those of a fill update of its maker's that came with it: each order held costs a
 //! coin. One whose coins have not come (its funding payment is relayed beside it and may come
-//! later, or be mined long after) waits until it expires, and goes in when they come. An
-//! order or update
-//! naming a coin locked to another key than its proof's is refused and not fetched again: what
+//! later) waits, [`COINS_WAIT_MILLIS`] at most, and goes in when they do; past the wait it is
+//! forgotten, so a neighbour's holdings bring it again once its coins are there. An order or
+//! update naming a coin locked to another key than its proof's is refused and not fetched again: what
 //! an output is locked to never changes, so it can never be good.
 
 use std::collections::VecDeque;
@@ -41,9 +41,16 @@ pub const MAKER_OFFLINE_MILLIS: u64 = 10 * 60_000;
 /// (the oldest are forgotten first).
 const MAX_REFUSED: usize = 10_000;
 
+/// How long an order whose coins the node has not found waits for them (its funding payment
+/// may be relayed after it, or be waiting for its own parents) before it is forgotten. The
+/// bound is the time rule's (ADR 0004): an order that went in whenever its coins came could
+/// be placed in every node's waiting pool with a payment held back, and released hours
+/// later ahead of the orders placed at its price meanwhile.
+pub const COINS_WAIT_MILLIS: u64 = 10 * 60_000;
+
 /// Orders waiting for their coins, at most: a full pool forgets one picked at random (keyed
 /// hashing), so that a flood of orders on coins that never come cannot keep honest ones out
-/// for long. A forgotten order is not refused: a neighbour's holdings bring it again.
+/// for long.
 const MAX_WAITING: usize = 5_000;
 
 /// Why a local order or update is refused.
@@ -116,6 +123,13 @@ enum Coins {
     Missing(OutPoint),
 }
 
+/// An order whose coins the node has not found yet.
+#[derive(Debug)]
+struct Waiting {
+    order: VerifiedOrder,
+    since_millis: u64,
+}
+
 /// The market protocol.
 #[derive(Debug)]
 pub struct MarketRelay {
@@ -132,7 +146,7 @@ pub struct MarketRelay {
     /// again and indexes it anew, and with lists 5,000 orders on one transaction's outputs
     /// made that quadratic (`examples/waiting_flood.rs`: a block took 6 × as long with them as
     /// with 5,000 on as many transactions; with sets, about as long).
-    waiting: KeyedMap<OrderId, VerifiedOrder>,
+    waiting: KeyedMap<OrderId, Waiting>,
     waiting_on: KeyedMap<Txid, KeyedSet<OrderId>>,
     waiting_hashing: KeyedHashing,
     /// The order of the book that holds each coin (one at most), and the coins of each order:
@@ -304,12 +318,15 @@ impl MarketRelay {
             .unwrap_or(own)
     }
 
-    /// Forgets the waiting orders that expired (as the book drops its own: expired orders
-    /// are dropped on receipt, so they need no refusal), and the transactions that only orders
-    /// gone from the pool waited for.
-    fn forget_expired_waiting(&mut self, now_millis: u64) {
-        self.waiting
-            .retain(|_, order| order.order().expiry_millis > now_millis);
+    /// Forgets the waiting orders whose coins did not come in [`COINS_WAIT_MILLIS`], or that
+    /// expired, and the transactions that only orders gone from the pool waited for. They
+    /// are not refused: once its coins are there, a neighbour's holdings bring an order again
+    /// (a refused one stayed out of this node's book for good when its payment came late).
+    fn give_up_waiting(&mut self, now_millis: u64) {
+        self.waiting.retain(|_, waiting| {
+            waiting.since_millis.saturating_add(COINS_WAIT_MILLIS) > now_millis
+                && waiting.order.order().expiry_millis > now_millis
+        });
         let waiting = &self.waiting;
         self.waiting_on.retain(|_, ids| {
             ids.retain(|id| waiting.contains_key(id));
@@ -340,7 +357,7 @@ impl MarketRelay {
         if self.has(&order.id()) {
             return Ok(Taken::Known);
         }
-        self.settle(ctx, order)
+        self.settle(ctx, order, ctx.now_millis)
     }
 
     /// Whether order `id` is in the book or waits for its coins.
@@ -348,11 +365,12 @@ impl MarketRelay {
         self.book.get(id).is_some() || self.waiting.contains_key(id)
     }
 
-    /// Judges an order that is neither in the book nor waiting.
+    /// Judges an order that is neither in the book nor waiting (waiting since `since_millis`).
     fn settle(
         &mut self,
         ctx: &mut Context<'_>,
         order: VerifiedOrder,
+        since_millis: u64,
     ) -> Result<Taken, SubmitError> {
         let id = order.id();
         match self.judge(ctx, &order) {
@@ -361,7 +379,7 @@ impl MarketRelay {
                 Err(SubmitError::NotTheOwners(coin))
             }
             Coins::Missing(_) => {
-                self.wait(order);
+                self.wait(order, since_millis);
                 Ok(Taken::Waiting)
             }
             Coins::Found(coins) => self.admit(ctx, order, coins),
@@ -442,7 +460,7 @@ impl MarketRelay {
 
     /// Puts an order in the waiting pool, found again by the transactions that make its
     /// coins and its waiting updates' coins.
-    fn wait(&mut self, order: VerifiedOrder) {
+    fn wait(&mut self, order: VerifiedOrder, since_millis: u64) {
         let id = order.id();
         if self.waiting.len() >= MAX_WAITING {
             if let Some(dropped) = self.waiting.keys().next().copied() {
@@ -462,14 +480,20 @@ impl MarketRelay {
                 .or_insert_with(|| KeyedSet::with_hasher(hashing))
                 .insert(id);
         }
-        self.waiting.insert(id, order);
+        self.waiting.insert(
+            id,
+            Waiting {
+                order,
+                since_millis,
+            },
+        );
     }
 
     /// Judges the waiting order `id` again, if it waits (a coin or an update of it came).
     fn recheck(&mut self, ctx: &mut Context<'_>, id: &OrderId) {
-        if let Some(order) = self.waiting.remove(id) {
+        if let Some(waiting) = self.waiting.remove(id) {
             // A refusal is remembered by `settle`; nobody is there to hear it.
-            let _ = self.settle(ctx, order);
+            let _ = self.settle(ctx, waiting.order, waiting.since_millis);
         }
     }
 
@@ -649,7 +673,7 @@ impl Protocol for MarketRelay {
             for maker in self.book.lapse_marks(ctx.now_millis) {
                 ctx.event(Event::MakerReachable(maker));
             }
-            self.forget_expired_waiting(ctx.now_millis);
+            self.give_up_waiting(ctx.now_millis);
         }
     }
 
