@@ -8,8 +8,8 @@
 //! coin. One whose coins have not come (its funding payment is relayed beside it and may come
 //! later) waits, [`COINS_WAIT_MILLIS`] at most, and goes in when they do; past the wait it is
 //! forgotten, so a neighbour's holdings bring it again once its coins are there. An order or
-//! update naming a coin locked to another key than its proof's is refused and not fetched again: what
-//! an output is locked to never changes, so it can never be good.
+//! update naming a coin locked to another key than its proof's is refused and not fetched
+//! again: what an output is locked to never changes, so it can never be good.
 
 use std::collections::VecDeque;
 
