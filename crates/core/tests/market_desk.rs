@@ -387,6 +387,47 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     assert!(send.is_ok(), "{send:?}");
 }
 
+/// A sibling device of Alice's wallet, whose clock runs 20 s ahead, placed an ask on her gold
+/// coin and cancelled it. Relays hold a coin for the newest order of its owner's, so Alice's
+/// new ask on the coin is dated just after the sibling's, not at her clock's time, which
+/// would leave it refused as the older (`SubmitError::CoinHeld`) until the sibling's expired.
+#[test]
+fn an_order_on_a_coin_a_siblings_order_held_is_dated_after_it() {
+    let mut w = World::new();
+    let ahead = NOW_MS + 20_000;
+    let mut sibling = Desk::new(TestKey::new(99).keypair(), DeviceId([9; 16]));
+    let request = w.request(Side::Ask, 50_000, 600_000_000);
+    let coin = |outpoint: &OutPoint| w.mempool.coin(&w.chain, outpoint);
+    let placed = sibling
+        .place(&mut w.alice.wallet, &w.book, coin, request, ahead, &AUX)
+        .unwrap();
+    if let Some(tx) = placed.funding_tx {
+        w.submit(tx);
+    }
+    let theirs = placed.resting.unwrap();
+    let their_id = theirs.order.id();
+    w.publish(theirs.clone());
+    let cancel = sibling
+        .cancel(&mut w.alice.wallet, &w.book, &their_id, ahead, &AUX)
+        .unwrap();
+    w.apply(cancel);
+
+    let ours = w.place(true, request).unwrap().resting.unwrap().order;
+    assert!(
+        ours.funding
+            .iter()
+            .any(|coin| theirs.order.funding.contains(coin)),
+        "the same coin funds both: {:?} and {:?}",
+        ours.funding,
+        theirs.order.funding
+    );
+    assert_eq!(ours.created_millis, theirs.order.created_millis + 1);
+    assert_eq!(
+        ours.expiry_millis - ours.created_millis,
+        request.lifetime_millis
+    );
+}
+
 #[test]
 fn bad_orders_are_refused_and_change_nothing() {
     let mut w = World::new();

@@ -15,7 +15,7 @@ use bitcoin::{OutPoint, Transaction, TxOut, Txid, XOnlyPublicKey};
 use super::book::{Book, OrderView};
 use super::order::{
     value_sats, Change, Order, OrderError, OrderId, OrderUpdate, Rounding, Side, SignedOrder,
-    SignedUpdate,
+    SignedUpdate, MAX_CLOCK_SKEW_MILLIS,
 };
 use super::swap::{
     fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
@@ -503,7 +503,7 @@ impl Desk {
         }
         let rest = request.amount - placed.taking;
         if rest > 0 {
-            match self.rest(wallet, &request, rest, now_millis, aux_rand) {
+            match self.rest(wallet, book, &request, rest, now_millis, aux_rand) {
                 Ok((order, funding_tx)) => {
                     if !passed_over.is_empty() && retakes < MAX_RETAKES {
                         self.watches.push(Watch {
@@ -608,6 +608,7 @@ impl Desk {
     fn rest(
         &mut self,
         wallet: &mut Wallet,
+        book: &Book,
         request: &OrderRequest,
         rest: u64,
         now_millis: u64,
@@ -628,13 +629,14 @@ impl Desk {
                 now_millis,
             )
             .map_err(PlaceError::Funding)?;
-        let expiry_millis = now_millis.saturating_add(request.lifetime_millis);
+        let created_millis = created_after_holders(book, &funding, now_millis);
+        let expiry_millis = created_millis.saturating_add(request.lifetime_millis);
         let mut order = Order {
             market: request.market,
             side: request.side,
             price: request.price,
             amount: rest,
-            created_millis: now_millis,
+            created_millis,
             expiry_millis,
             nonce: self.nonce,
             maker: self.maker_key,
@@ -922,6 +924,30 @@ impl Desk {
             self.trades.pop_front();
         }
         self.trades.push_back(trade);
+    }
+}
+
+/// When an order on `funding` is made: now, or just after the newest order of the book on one
+/// of those coins if that one is not older. Relays keep one order per coin, the newest of its
+/// owner's, so an order dated before a sibling device's cancelled one (whose clock runs ahead
+/// of this one's), or in the same millisecond as this desk's last, would be refused until
+/// that one expires. Never more than [`MAX_CLOCK_SKEW_MILLIS`] ahead, which receivers refuse.
+fn created_after_holders(book: &Book, funding: &[OutPoint], now_millis: u64) -> u64 {
+    let newest = book
+        .orders()
+        .filter(|view| {
+            let own = &view.order.order().funding;
+            own.iter()
+                .chain(view.funding)
+                .any(|coin| funding.contains(coin))
+        })
+        .map(|view| view.order.order().created_millis)
+        .max();
+    match newest {
+        Some(newest) if newest >= now_millis => newest
+            .saturating_add(1)
+            .min(now_millis.saturating_add(MAX_CLOCK_SKEW_MILLIS)),
+        _ => now_millis,
     }
 }
 
