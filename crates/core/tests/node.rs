@@ -484,20 +484,18 @@ fn relay(node: &Node) -> &MarketRelay {
 #[test]
 fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_too_late() {
     let (funder, owner) = (TestKey::new(59), TestKey::new(60));
-    let (chain, payment) = payment_to(&funder, &owner);
-    let coin = OutPoint::new(payment.compute_txid(), 0);
-    let mut node = full_node(0, chain, NOW);
     let (first, second) = (ScriptedPeer::new(1), ScriptedPeer::new(2));
-    ready(&mut node, &first);
-    ready(&mut node, &second);
-    let not_fetched_from_second = |node: &mut Node, item: InvItem, now: u64| {
-        let inv = Message::Inv {
-            purpose: InvPurpose::New,
-            items: vec![item],
-        };
-        let asked = node.handle(now, second.says(&inv));
-        assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
+    // A node with both neighbours, and a payment to the owner that it has not seen, and its
+    // coin.
+    let node_and_payment = || {
+        let (chain, payment) = payment_to(&funder, &owner);
+        let coin = OutPoint::new(payment.compute_txid(), 0);
+        let mut node = full_node(0, chain, NOW);
+        ready(&mut node, &first);
+        ready(&mut node, &second);
+        (node, payment, coin)
     };
+    let (mut node, payment, coin) = node_and_payment();
 
     // Its own order on a coin it does not have: refused, with the coin.
     let own = test_order(&owner, NOW, 1, coin);
@@ -515,7 +513,7 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_t
     assert!(relay(&node).is_waiting(&id));
     assert!(relay(&node).book().get(&id).is_none());
     assert!(!relay(&node).holdings(node.chain()).contains(&item));
-    not_fetched_from_second(&mut node, item, NOW);
+    assert!(!fetches(&mut node, &second, item, NOW));
     // The payment comes: the order goes in.
     let payment_item = InvItem::new(InvKind::Tx, payment.compute_txid().to_byte_array());
     let outputs = deliver(
@@ -532,11 +530,7 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_t
     assert!(relay(&node).book().get(&id).is_some());
 
     // Another order on a coin of a transaction the mempool never sees, mined in a block.
-    let (chain, payment) = payment_to(&funder, &owner);
-    let coin = OutPoint::new(payment.compute_txid(), 0);
-    let mut node = full_node(0, chain, NOW);
-    ready(&mut node, &first);
-    ready(&mut node, &second);
+    let (mut node, payment, coin) = node_and_payment();
     let order = test_order(&owner, NOW, 3, coin);
     let id = order.order.id();
     let outputs = deliver(
@@ -560,11 +554,7 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_t
 
     // One whose payment is mined half an hour after it came (the mempool never took it: it
     // paid too little, say): forgotten when the wait is over, not refused.
-    let (chain, payment) = payment_to(&funder, &owner);
-    let coin = OutPoint::new(payment.compute_txid(), 0);
-    let mut node = full_node(0, chain, NOW);
-    ready(&mut node, &first);
-    ready(&mut node, &second);
+    let (mut node, payment, coin) = node_and_payment();
     let order = test_order(&owner, NOW, 4, coin);
     let id = order.order.id();
     let item = InvItem::new(InvKind::Order, id.0);
@@ -576,7 +566,12 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_t
         NOW + COINS_WAIT_MILLIS - 10_000,
     );
     assert!(relay(&node).is_waiting(&id), "it waits its while");
-    not_fetched_from_second(&mut node, item, NOW + COINS_WAIT_MILLIS - 10_000);
+    assert!(!fetches(
+        &mut node,
+        &second,
+        item,
+        NOW + COINS_WAIT_MILLIS - 10_000
+    ));
     let later = NOW + 30 * 60_000;
     pass_time(
         &mut node,
@@ -595,16 +590,13 @@ fn an_order_goes_in_the_book_once_its_coins_come_and_is_forgotten_if_they_come_t
     first.delivers(&mut node, item, &Message::Order(order.clone()), later);
     assert!(relay(&node).book().get(&id).is_none());
     // A neighbour's holdings bring it: it goes in.
-    let holdings = Message::Inv {
-        purpose: InvPurpose::Holdings,
-        items: vec![item],
-    };
-    let asked = node.handle(later, second.says(&holdings));
-    assert_eq!(
-        sent_on(&asked, second.link),
-        vec![Message::GetData(vec![item])]
+    let outputs = second.delivers_as(
+        InvPurpose::Holdings,
+        &mut node,
+        item,
+        &Message::Order(order),
+        later,
     );
-    let outputs = node.handle(later, second.says(&Message::Order(order)));
     assert!(
         events(&outputs).contains(&&Event::OrderAccepted(id)),
         "{outputs:?}"

@@ -217,8 +217,21 @@ impl ScriptedPeer {
         object: &Message,
         now_millis: u64,
     ) -> Vec<Output> {
+        self.delivers_as(InvPurpose::New, node, item, object, now_millis)
+    }
+
+    /// [`ScriptedPeer::delivers`], announcing `item` for `purpose` (as new, or among its
+    /// holdings).
+    pub fn delivers_as(
+        &self,
+        purpose: InvPurpose,
+        node: &mut Node,
+        item: InvItem,
+        object: &Message,
+        now_millis: u64,
+    ) -> Vec<Output> {
         let inv = Message::Inv {
-            purpose: InvPurpose::New,
+            purpose,
             items: vec![item],
         };
         let asked = node.handle(now_millis, self.says(&inv));
