@@ -3,6 +3,15 @@
 //! connection: one reads the channel's events and reassembles messages, one writes frames,
 //! waiting on the channel's own send buffer (32 KiB: larger ones overflow Chromium's socket
 //! buffer and throughput collapses). Queued bytes are bounded by [`TransportConfig::max_queued`].
+//!
+//! An answering end sends nothing until it has heard the offerer. webrtc-rs 0.21.1 hands a
+//! data chunk that shares a datagram with the SCTP handshake's last chunk (COOKIE ACK) to its
+//! data channels before it tells them the association is up, and a pre-negotiated channel
+//! drops it then. The answerer is the DTLS server here, and so the SCTP server, which sends
+//! that COOKIE ACK. Its first messages, sent the moment its channel opened, shared the datagram
+//! and were lost at a native offerer about half the time. The offerer is up by the time it
+//! speaks, so a message that follows the offerer's cannot be lost that way. Every peer sends a
+//! hello as its channel opens, so the wait is one message long.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::peer_connection::transport::RTCDtlsRole;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
@@ -124,6 +133,9 @@ pub struct NativeConnection {
     outgoing: mpsc::UnboundedSender<(Vec<u8>, OwnedSemaphorePermit)>,
     room: Arc<Semaphore>,
     max_queued: usize,
+    /// Whether this end may send yet (see the module's words): at once when it offers, once
+    /// it has heard the other end when it answers.
+    may_speak: watch::Sender<bool>,
     /// Candidates that came before the remote description (the other end's candidates may
     /// overtake its answer): added once it is set. None once it is.
     early_candidates: Arc<std::sync::Mutex<Option<Vec<RTCIceCandidateInit>>>>,
@@ -188,8 +200,20 @@ impl NativeConnection {
         let (outgoing, to_send) = mpsc::unbounded_channel();
         let unframed = config.transport.unframed;
         let reassembler = (!unframed).then(|| Reassembler::new(config.transport.max_message));
-        tokio::spawn(read(pc.clone(), channel.clone(), reassembler, events));
-        tokio::spawn(write(channel.clone(), to_send, unframed));
+        let may_speak = watch::Sender::new(false);
+        tokio::spawn(read(
+            pc.clone(),
+            channel.clone(),
+            reassembler,
+            events,
+            may_speak.clone(),
+        ));
+        tokio::spawn(write(
+            channel.clone(),
+            to_send,
+            unframed,
+            may_speak.subscribe(),
+        ));
         Ok(NativeConnection {
             session,
             pc,
@@ -197,6 +221,7 @@ impl NativeConnection {
             outgoing,
             room,
             max_queued,
+            may_speak,
             early_candidates: Arc::new(std::sync::Mutex::new(Some(Vec::new()))),
         })
     }
@@ -213,6 +238,7 @@ impl NativeConnection {
             .set_local_description(offer)
             .await
             .map_err(|err| TransportError(format!("cannot set the local description: {err}")))?;
+        self.may_speak.send_replace(true);
         Ok(Signal::Offer {
             session: self.session,
             sdp,
@@ -327,12 +353,18 @@ impl NativeConnection {
     }
 }
 
-/// Frames each queued message into the channel; `send` waits while its buffer is full.
+/// Frames each queued message into the channel, once this end may speak; `send` waits while
+/// its buffer is full.
 async fn write(
     channel: Arc<dyn DataChannel>,
     mut to_send: mpsc::UnboundedReceiver<(Vec<u8>, OwnedSemaphorePermit)>,
     unframed: bool,
+    mut may_speak: watch::Receiver<bool>,
 ) {
+    // An error: the connection is gone (every sender dropped) before this end could speak.
+    if may_speak.wait_for(|may| *may).await.is_err() {
+        return;
+    }
     while let Some((message, permit)) = to_send.recv().await {
         if unframed {
             if channel.send(BytesMut::from(&message[..])).await.is_err() {
@@ -359,6 +391,7 @@ async fn read(
     channel: Arc<dyn DataChannel>,
     mut reassembler: Option<Reassembler>,
     events: Events,
+    may_speak: watch::Sender<bool>,
 ) {
     let start = Instant::now();
     let mut deadline = tokio::time::interval(DEADLINE_CHECK);
@@ -380,6 +413,7 @@ async fn read(
                 Err(reason) => break reason,
             },
             Some(DataChannelEvent::OnMessage(message)) => {
+                may_speak.send_if_modified(|may| !std::mem::replace(may, true));
                 let Some(reassembler) = reassembler.as_mut() else {
                     events.emit(TransportEvent::Message(message.data.to_vec()));
                     continue;

@@ -36,9 +36,18 @@ impl RunningNode {
         if let Some(data) = &data {
             command.arg("--data-dir").arg(data.path());
         }
+        // BITMESH_TEST_LOGS=dir keeps each node's debug log there, for a failure's story.
+        let stderr = match std::env::var_os("BITMESH_TEST_LOGS") {
+            Some(dir) => {
+                command.args(["--log", "debug"]);
+                let path = Path::new(&dir).join(format!("node-{}.log", next_log_number()));
+                Stdio::from(std::fs::File::create(path).expect("a log file"))
+            }
+            None => Stdio::null(),
+        };
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start bitmesh-node");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -214,4 +223,11 @@ pub fn run_to_exit(args: &[&str]) -> std::process::Output {
             panic!("bitmesh-node did not exit within {WAIT:?}");
         }
     }
+}
+
+/// A number no other node of this test process has had, for its log's name.
+fn next_log_number() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
