@@ -9,7 +9,7 @@
 //! data channels before it tells them the association is up, and a pre-negotiated channel
 //! drops it then. The answerer is the DTLS server here, and so the SCTP server, which sends
 //! that COOKIE ACK. Its first messages, sent the moment its channel opened, shared the datagram
-//! and were lost at a native offerer about half the time. The offerer is up by the time it
+//! and were lost at a native offerer in most connections. The offerer is up by the time it
 //! speaks, so a message that follows the offerer's cannot be lost that way. Every peer sends a
 //! hello as its channel opens, so the wait is one message long.
 
