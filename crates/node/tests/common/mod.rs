@@ -40,8 +40,7 @@ impl RunningNode {
         let stderr = match std::env::var_os("BITMESH_TEST_LOGS") {
             Some(dir) => {
                 command.args(["--log", "debug"]);
-                let path = Path::new(&dir).join(format!("node-{}.log", next_log_number()));
-                Stdio::from(std::fs::File::create(path).expect("a log file"))
+                Stdio::from(log_file(Path::new(&dir)))
             }
             None => Stdio::null(),
         };
@@ -225,9 +224,10 @@ pub fn run_to_exit(args: &[&str]) -> std::process::Output {
     }
 }
 
-/// A number no other node of this test process has had, for its log's name.
-fn next_log_number() -> String {
+/// A new log file in `dir`, named by the test process and a number no other node of it had.
+fn log_file(dir: &Path) -> std::fs::File {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{n}", std::process::id())
+    let path = dir.join(format!("node-{}-{n}.log", std::process::id()));
+    std::fs::File::create(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
