@@ -395,6 +395,8 @@ async fn read(
 ) {
     let start = Instant::now();
     let mut deadline = tokio::time::interval(DEADLINE_CHECK);
+    // Whether a message came yet: `may_speak` is set once, not locked for every message.
+    let mut heard = false;
     let reason = loop {
         let event = tokio::select! {
             event = channel.poll() => event,
@@ -413,7 +415,10 @@ async fn read(
                 Err(reason) => break reason,
             },
             Some(DataChannelEvent::OnMessage(message)) => {
-                may_speak.send_if_modified(|may| !std::mem::replace(may, true));
+                if !heard {
+                    heard = true;
+                    may_speak.send_replace(true);
+                }
                 let Some(reassembler) = reassembler.as_mut() else {
                     events.emit(TransportEvent::Message(message.data.to_vec()));
                     continue;
