@@ -16,8 +16,8 @@ use bitmesh_core::node::{
     HANDSHAKE_TIMEOUT_MILLIS, PING_INTERVAL_MILLIS, PONG_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS,
 };
 use bitmesh_core::testkit::{
-    block_on, events, full_node, matured_payment, node_key, pay, sent_on, sign_all, spend,
-    test_order, RelayWorkload, ScriptedPeer, TestCoins, TestKey, START_MILLIS,
+    announce, block_on, events, full_node, matured_payment, node_key, pay, sent_on, sign_all,
+    spend, test_order, RelayWorkload, ScriptedPeer, TestCoins, TestKey, START_MILLIS,
 };
 use bitmesh_core::wire::{
     Goodbye, GoodbyeReason, InvItem, InvKind, InvPurpose, Message, PeerId, Routed, RoutedKind,
@@ -361,11 +361,7 @@ fn pass_time(node: &mut Node, peers: &[&ScriptedPeer], from: u64, until: u64) ->
 
 /// Whether the node asks `peer` for `item` when it announces it.
 fn fetches(node: &mut Node, peer: &ScriptedPeer, item: InvItem, now: u64) -> bool {
-    let inv = Message::Inv {
-        purpose: InvPurpose::New,
-        items: vec![item],
-    };
-    !sent_on(&node.handle(now, peer.says(&inv)), peer.link).is_empty()
+    !sent_on(&node.handle(now, peer.says(&announce(item))), peer.link).is_empty()
 }
 
 /// An order naming a coin of the node's chain that its proof does not own is refused: not
@@ -403,12 +399,7 @@ fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
         ban_of(&outputs).is_none(),
         "a relay that lacked the coin is not blamed"
     );
-    let inv = Message::Inv {
-        purpose: InvPurpose::New,
-        items: vec![item],
-    };
-    let asked = node.handle(NOW, second.says(&inv));
-    assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
+    assert!(!fetches(&mut node, &second, item, NOW));
 
     // The owner's order on it, first as a copy whose proof the squatter swapped for its own
     // (refused for its maker's signature, which covers the proofs' keys: the copy does not
@@ -442,12 +433,7 @@ fn an_order_on_a_coin_of_the_chain_that_its_proof_does_not_own_is_refused() {
     assert!(!events(&outputs).contains(&&Event::OrderUpdated(id)));
     let relay = node.protocol::<MarketRelay>().unwrap();
     assert_eq!(relay.book().get(&id).unwrap().sequence, 0);
-    let inv = Message::Inv {
-        purpose: InvPurpose::New,
-        items: vec![item],
-    };
-    let asked = node.handle(NOW, second.says(&inv));
-    assert!(sent_on(&asked, second.link).is_empty(), "{asked:?}");
+    assert!(!fetches(&mut node, &second, item, NOW));
 }
 
 /// A chain whose first coinbase, `funder`'s, has matured, and a payment of 0.01 BTC from it to

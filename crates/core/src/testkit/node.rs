@@ -23,6 +23,14 @@ use crate::Network;
 /// A moment well after the test network's genesis, so test chains' block times are past.
 pub const START_MILLIS: u64 = (GENESIS_TIME as u64 + 10_000) * 1_000;
 
+/// The announcement of `item` as new, one item in an `Inv`, as a neighbour gossips it.
+pub fn announce(item: InvItem) -> Message {
+    Message::Inv {
+        purpose: InvPurpose::New,
+        items: vec![item],
+    }
+}
+
 /// The key of test node `n`.
 pub fn node_key(n: u64) -> TestKey {
     TestKey::new(n + 1_000_001)
@@ -370,10 +378,7 @@ impl RelayWorkload {
             ];
             for (k, (item, object)) in objects.into_iter().enumerate() {
                 let first = (2 * n + k) % peers.len();
-                let inv = Message::Inv {
-                    purpose: InvPurpose::New,
-                    items: vec![item],
-                };
+                let inv = announce(item);
                 push(peers[first].says(&inv), &mut now);
                 push(peers[first].says(&object), &mut now);
                 for (p, peer) in peers.iter().enumerate() {

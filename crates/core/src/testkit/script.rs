@@ -2,7 +2,9 @@
 //! feeds it whatever the fuzzer makes, and `examples/fuzz_seeds.rs` writes scripts of real
 //! gossip (orders, updates, transactions, blocks) for it to start from.
 
-use super::node::{full_node, sent_on, test_order, ScriptedPeer, TestCoins, START_MILLIS};
+use super::node::{
+    announce, full_node, sent_on, test_order, ScriptedPeer, TestCoins, START_MILLIS,
+};
 use super::TestKey;
 use crate::node::{Input, Node, Output};
 use crate::wire::{InvItem, InvPurpose, Message};
@@ -26,11 +28,10 @@ impl ScriptStep {
 
     /// Neighbour `peer` announces `item` as new, and sends `object` (the node asks for it).
     pub fn delivers(peer: u8, item: InvItem, object: &Message) -> [ScriptStep; 2] {
-        let inv = Message::Inv {
-            purpose: InvPurpose::New,
-            items: vec![item],
-        };
-        [ScriptStep::says(peer, &inv), ScriptStep::says(peer, object)]
+        [
+            ScriptStep::says(peer, &announce(item)),
+            ScriptStep::says(peer, object),
+        ]
     }
 }
 
@@ -161,13 +162,10 @@ pub fn node_script_seeds() -> Vec<(&'static str, Vec<ScriptStep>)> {
     let block_coin = bitcoin::OutPoint::new(block.txdata[0].compute_txid(), 0);
     let waiting = test_order(&owner, START_MILLIS, 3, block_coin);
     let waiting_item = InvItem::new(InvKind::Order, waiting.order.id().0);
-    let announce_block = Message::Inv {
-        purpose: InvPurpose::New,
-        items: vec![InvItem::new(
-            InvKind::Block,
-            block.block_hash().to_byte_array(),
-        )],
-    };
+    let announce_block = announce(InvItem::new(
+        InvKind::Block,
+        block.block_hash().to_byte_array(),
+    ));
 
     let (order, cancel, newer) = (
         Message::Order(order),
