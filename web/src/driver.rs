@@ -1520,11 +1520,17 @@ impl Page {
     /// Swaps this tab settled as a maker that left the chain for good: their fills reopen.
     fn transactions_dropped(&mut self, dropped: &[Txid]) {
         let aux = random_bytes();
-        let book = market_book(self.driver.node());
-        let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked_ref()) else {
+        let Some(Trading {
+            desk,
+            wallet,
+            book,
+            coin,
+            ..
+        }) = self.trading()
+        else {
             return;
         };
-        for update in desk.on_dropped(wallet, book, dropped, &aux) {
+        for update in desk.on_dropped(wallet, book, coin, dropped, &aux) {
             let _ = self.submit_to_book(None, Some(update));
         }
     }

@@ -4,7 +4,9 @@
 //! the coins; orders beyond the balance, over-precise or too small refused with nothing changed;
 //! an unanswered swap given up with its coins freed and its maker named; a locked maker's
 //! answer, which frees them at once and names it too; a dropped swap's fill reopened with its
-//! old coin proven again; an order on someone else's coins passed over for their owner's.
+//! old coin proven again (two dropped swaps of one order in one update; a cancel instead when
+//! the old coin went with them); an order on someone else's coins passed over for their
+//! owner's.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -12,18 +14,21 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{OutPoint, Transaction};
-use bitmesh_core::chain::assets::AssetId;
+use bitcoin::{OutPoint, Transaction, TxOut, Txid};
+use bitmesh_core::chain::assets::{AssetAmounts, AssetId};
 use bitmesh_core::chain::mempool::{Mempool, MempoolConfig};
 use bitmesh_core::chain::pow::search_nonce;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::template::build_template;
+use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::desk::{
     answer_locked, Answer, CancelError, Desk, OrderRequest, Outgoing, PlaceError, Placed,
     PlacedAgain, Retake, TakeOutcome, Trade, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
 };
-use bitmesh_core::market::order::{Change, Order, OrderError, Side, SignedOrder, SignedUpdate};
+use bitmesh_core::market::order::{
+    Change, Order, OrderError, OrderId, Side, SignedOrder, SignedUpdate,
+};
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
 use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::IssueRequest;
@@ -227,6 +232,22 @@ impl World {
             .answered(&mut self.alice.wallet, &txid, Ok(()), NOW_MS, &AUX)
             .unwrap();
         (txid, response, settled)
+    }
+
+    /// Swaps `dropped` leave the mempool for good, with what spends them, as a node drops them.
+    fn drop_swaps(&mut self, dropped: &[Txid]) {
+        for txid in dropped {
+            self.mempool.remove_with_descendants(txid);
+        }
+    }
+
+    /// What Alice's desk publishes when `dropped` are gone, the coins looked up as now.
+    fn alice_on_dropped(&mut self, dropped: &[Txid]) -> Vec<SignedUpdate> {
+        let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
+        let alice = &mut self.alice;
+        alice
+            .desk
+            .on_dropped(&alice.wallet, &self.book, coin, dropped, &AUX)
     }
 
     fn publish(&mut self, order: SignedOrder) {
@@ -788,11 +809,9 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     w.apply(fill);
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
 
-    let [reopen] = &w
-        .alice
-        .desk
-        .on_dropped(&w.alice.wallet, &w.book, &[txid], &AUX)[..]
-    else {
+    w.drop_swaps(&[txid]);
+    w.follow();
+    let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
         panic!("one update reopens the fill");
     };
     assert_eq!(
@@ -805,11 +824,126 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     assert_eq!(reopen.proofs.len(), funding.len());
     w.apply(reopen.clone());
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
-    assert!(w
-        .alice
+    assert!(w.alice_on_dropped(&[txid]).is_empty());
+}
+
+/// Two swaps settled on one order leave the chain together, the second named first: one
+/// update reopens both fills on the order's first coin (two updates of one sequence number,
+/// one per swap, would disagree, and books would keep either).
+#[test]
+fn two_dropped_swaps_of_one_order_reopen_both_fills_in_one_update_whatever_their_order() {
+    let mut w = World::new();
+    let ask = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
+    w.publish(ask);
+    let mut txids = Vec::new();
+    for _ in 0..2 {
+        let placed = w
+            .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+            .unwrap();
+        let [proposal] = &placed.proposals[..] else {
+            panic!("one proposal: {:?}", placed.proposals);
+        };
+        let (txid, _, settled) = w.alice_settles(proposal);
+        w.apply(settled.unwrap().0);
+        txids.push(txid);
+    }
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 200_000_000);
+
+    w.drop_swaps(&txids);
+    let reopens = w.alice_on_dropped(&[txids[1], txids[0]]);
+    let [reopen] = &reopens[..] else {
+        panic!("one update reopens both fills: {reopens:?}");
+    };
+    assert_eq!(
+        reopen.update.change,
+        Change::Fill {
+            filled: 0,
+            funding: funding.clone(),
+        }
+    );
+    w.apply(reopen.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
+}
+
+/// Alice's ask on the coin of a payment of hers, taken in part by a swap that spends that
+/// coin; neither is mined and both expire from the mempool. Returns the ask and what expired.
+fn an_ask_and_its_swap_expire(w: &mut World) -> (OrderId, Txid, Vec<Txid>) {
+    let placed = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap();
+    let made_by = placed
+        .funding_tx
+        .as_ref()
+        .expect("a payment makes the ask's coin");
+    let made_by = made_by.compute_txid();
+    let ask = placed.resting.unwrap();
+    let ask_id = ask.order.id();
+    assert!(ask.order.funding.iter().all(|coin| coin.txid == made_by));
+    w.publish(ask);
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    let (txid, _, settled) = w.alice_settles(proposal);
+    w.apply(settled.unwrap().0);
+    let expiry_secs = MempoolConfig::default().expiry_secs;
+    let expired = w.mempool.expire(u64::from(NOW) + expiry_secs + 1);
+    assert!(expired.contains(&made_by) && expired.contains(&txid));
+    (ask_id, made_by, expired)
+}
+
+/// A dropped swap whose order's coin went with it (the payment that made the coin expired
+/// from the mempool, which the wallet has not followed yet, so it can still prove the coin):
+/// Alice's desk withdraws the order with a cancel rather than reopen it on a coin nobody can
+/// find.
+#[test]
+fn a_dropped_swap_whose_orders_coin_went_with_it_cancels_the_order() {
+    let mut w = World::new();
+    let (ask_id, _, expired) = an_ask_and_its_swap_expire(&mut w);
+    let updates = w.alice_on_dropped(&expired);
+    let [withdraw] = &updates[..] else {
+        panic!("one update: {updates:?}");
+    };
+    assert_eq!(withdraw.update.change, Change::Cancel);
+    assert!(withdraw.proofs.is_empty());
+    w.apply(withdraw.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 0);
+}
+
+/// The reopening update's coins are proven by the wallet; should it not know one (here it
+/// forgot the expired payment, while the desk is shown the coins as they were), the desk
+/// withdraws the order rather than publish a coin without its proof.
+#[test]
+fn a_reopened_fill_whose_coin_the_wallet_cannot_prove_is_withdrawn() {
+    let mut w = World::new();
+    let (ask_id, made_by, expired) = an_ask_and_its_swap_expire(&mut w);
+    w.follow();
+    assert!(w.alice.wallet.tracker().unconfirmed_tx(&made_by).is_none());
+    let as_they_were = |_: &OutPoint| {
+        Some(Coin {
+            output: TxOut::NULL,
+            height: 0,
+            is_coinbase: false,
+            assets: AssetAmounts::default(),
+        })
+    };
+    let alice = &mut w.alice;
+    let updates = alice
         .desk
-        .on_dropped(&w.alice.wallet, &w.book, &[txid], &AUX)
-        .is_empty());
+        .on_dropped(&alice.wallet, &w.book, as_they_were, &expired, &AUX);
+    let [withdraw] = &updates[..] else {
+        panic!("one update: {updates:?}");
+    };
+    assert_eq!(withdraw.update.change, Change::Cancel);
+    w.apply(withdraw.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 0);
 }
 
 /// Someone names Alice's coins as the funding of a better ask of its own, proving them with

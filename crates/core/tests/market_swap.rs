@@ -414,7 +414,7 @@ impl Market {
     /// Alice learns the swap `txid` is gone for good and reopens its fill on both books.
     fn alice_reopens(&mut self, order: OrderId, txid: Txid) {
         let view = self.alice.book.get(&order).unwrap();
-        let reopen = self.alice_maker.on_dropped(&txid, &view).unwrap();
+        let reopen = self.alice_maker.on_dropped(&[txid], &view).unwrap();
         self.alice_publishes(reopen);
     }
 

@@ -871,24 +871,40 @@ impl Desk {
     }
 
     /// Transactions left the chain and the mempool for good: the updates that reopen the fills
-    /// of this desk's orders they settled.
+    /// of this desk's orders they settled, on the coins the orders had before. An order one of
+    /// whose coins is gone too (`coin` does not find it: the payment that made it went with
+    /// the swap, or lost a double spend) is cancelled instead, as nobody could take it.
     pub fn on_dropped(
         &mut self,
         wallet: &Wallet,
         book: &Book,
+        coin: impl Fn(&OutPoint) -> Option<Coin>,
         dropped: &[Txid],
         aux_rand: &[u8; 32],
     ) -> Vec<SignedUpdate> {
-        let mut updates = Vec::new();
-        for txid in dropped {
-            for trade in self.trades.iter().filter(|trade| trade.txid == *txid) {
-                let Some(view) = book.get(&trade.order) else {
-                    continue;
-                };
-                if let Some(update) = self.maker.on_dropped(txid, &view) {
-                    updates.push(self.sign_update(wallet, update, None, aux_rand));
-                }
+        // One update per order: two swaps of one order dropped together reopen from the first.
+        let mut orders: Vec<OrderId> = Vec::new();
+        for trade in self
+            .trades
+            .iter()
+            .filter(|trade| dropped.contains(&trade.txid))
+        {
+            if !orders.contains(&trade.order) {
+                orders.push(trade.order);
             }
+        }
+        let mut updates = Vec::new();
+        for order in orders {
+            let Some(view) = book.get(&order) else {
+                continue;
+            };
+            let Some(mut update) = self.maker.on_dropped(dropped, &view) else {
+                continue;
+            };
+            if update.change.funding().iter().any(|at| coin(at).is_none()) {
+                update.change = Change::Cancel;
+            }
+            updates.push(self.sign_update(wallet, update, None, aux_rand));
         }
         updates
     }

@@ -641,12 +641,12 @@ impl Maker {
         self.pending.remove(txid);
     }
 
-    /// A settled swap's transaction left the chain and the mempool for good. Returns the update
-    /// that reopens its fill (and the fills built on it, whose inputs went with it); `view` is
-    /// the order's current state.
-    pub fn on_dropped(&mut self, txid: &Txid, view: &OrderView) -> Option<OrderUpdate> {
+    /// Transactions left the chain and the mempool for good. Returns the update that reopens
+    /// the order's earliest fill they settled (and the fills built on it, whose inputs went
+    /// with it), whatever order `dropped` names them in; `view` is the order's current state.
+    pub fn on_dropped(&mut self, dropped: &[Txid], view: &OrderView) -> Option<OrderUpdate> {
         let fills = self.settled.get_mut(&view.order.id())?;
-        let at = fills.iter().position(|fill| fill.txid == *txid)?;
+        let at = fills.iter().position(|fill| dropped.contains(&fill.txid))?;
         let undone = fills.drain(at..).next().expect("position found it");
         Some(OrderUpdate {
             order: view.order.id(),
