@@ -1530,9 +1530,11 @@ impl Page {
         else {
             return;
         };
-        for update in desk.on_dropped(wallet, book, coin, dropped, &aux) {
+        for update in desk.on_dropped(wallet, book, coin, dropped, now(), &aux) {
             let _ = self.submit_to_book(None, Some(update));
         }
+        // A cancelled order's coins, free again.
+        self.keep_wallet_metadata();
     }
 
     /// Keeps the unlocked wallet's metadata (reservations, used addresses) and its unconfirmed

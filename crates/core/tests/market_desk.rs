@@ -5,7 +5,7 @@
 //! an unanswered swap given up with its coins freed and its maker named; a locked maker's
 //! answer, which frees them at once and names it too; a dropped swap's fill reopened with its
 //! old coin proven again (two dropped swaps of one order in one update; a cancel instead when
-//! the old coin went with them); an order on someone else's coins passed over for their
+//! the old coin went with them; nothing reopened for an order cancelled since); an order on someone else's coins passed over for their
 //! owner's.
 
 #[cfg(target_arch = "wasm32")]
@@ -247,7 +247,7 @@ impl World {
         let alice = &mut self.alice;
         alice
             .desk
-            .on_dropped(&alice.wallet, &self.book, coin, dropped, &AUX)
+            .on_dropped(&mut alice.wallet, &self.book, coin, dropped, NOW_MS, &AUX)
     }
 
     fn publish(&mut self, order: SignedOrder) {
@@ -827,6 +827,52 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     assert!(w.alice_on_dropped(&[txid]).is_empty());
 }
 
+/// Alice cancels what rests of her ask after a swap took part of it, and the swap then leaves
+/// the chain: her cancel stands (nothing reopens an order its maker withdrew), and the coin
+/// the swap had spent is hers to spend again, no longer held for the order.
+#[test]
+fn a_dropped_swap_of_a_cancelled_order_reopens_nothing_and_frees_its_coin() {
+    let mut w = World::new();
+    let ask = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
+    w.publish(ask);
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    let (txid, _, settled) = w.alice_settles(proposal);
+    w.apply(settled.unwrap().0);
+    let alice = &mut w.alice;
+    let cancel = alice
+        .desk
+        .cancel(&mut alice.wallet, &w.book, &ask_id, NOW_MS, &AUX)
+        .unwrap();
+    w.apply(cancel);
+    let held = |w: &World| {
+        funding.iter().any(|coin| {
+            w.alice
+                .wallet
+                .metadata()
+                .reservation(coin, NOW_MS)
+                .is_some()
+        })
+    };
+    assert!(held(&w), "placing held the coin until the order's expiry");
+
+    w.drop_swaps(&[txid]);
+    w.follow();
+    let updates = w.alice_on_dropped(&[txid]);
+    assert!(updates.is_empty(), "the cancel stands: {updates:?}");
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 0);
+    assert!(!held(&w), "the coin is free again");
+}
+
 /// Two swaps settled on one order leave the chain together, the second named first: one
 /// update reopens both fills on the order's first coin (two updates of one sequence number,
 /// one per swap, would disagree, and books would keep either).
@@ -935,9 +981,14 @@ fn a_reopened_fill_whose_coin_the_wallet_cannot_prove_is_withdrawn() {
         })
     };
     let alice = &mut w.alice;
-    let updates = alice
-        .desk
-        .on_dropped(&alice.wallet, &w.book, as_they_were, &expired, &AUX);
+    let updates = alice.desk.on_dropped(
+        &mut alice.wallet,
+        &w.book,
+        as_they_were,
+        &expired,
+        NOW_MS,
+        &AUX,
+    );
     let [withdraw] = &updates[..] else {
         panic!("one update: {updates:?}");
     };

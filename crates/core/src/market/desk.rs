@@ -873,13 +873,15 @@ impl Desk {
     /// Transactions left the chain and the mempool for good: the updates that reopen the fills
     /// of this desk's orders they settled, on the coins the orders had before. An order one of
     /// whose coins is gone too (`coin` does not find it: the payment that made it went with
-    /// the swap, or lost a double spend) is cancelled instead, as nobody could take it.
+    /// the swap, or lost a double spend) is cancelled instead, as nobody could take it. An
+    /// order cancelled since stays so: the coins it had are the wallet's again, not held.
     pub fn on_dropped(
         &mut self,
-        wallet: &Wallet,
+        wallet: &mut Wallet,
         book: &Book,
         coin: impl Fn(&OutPoint) -> Option<Coin>,
         dropped: &[Txid],
+        now_millis: u64,
         aux_rand: &[u8; 32],
     ) -> Vec<SignedUpdate> {
         // One update per order: two swaps of one order dropped together reopen from the first.
@@ -901,6 +903,10 @@ impl Desk {
             let Some(mut update) = self.maker.on_dropped(dropped, &view) else {
                 continue;
             };
+            if view.cancelled {
+                wallet.reserve(update.change.funding(), self.device, 0, now_millis);
+                continue;
+            }
             if update.change.funding().iter().any(|at| coin(at).is_none()) {
                 update.change = Change::Cancel;
             }
