@@ -115,6 +115,8 @@ pub struct TradeRow {
     /// "Bought 100.00 DEMO for 0.00100000 BTC".
     pub text: String,
     pub as_maker: bool,
+    /// Its transaction left the chain for good: nothing was traded.
+    pub undone: bool,
 }
 
 /// Carries out `command` with the unlocked `wallet`'s desk on `book`; `coin` looks outpoints up
@@ -461,6 +463,7 @@ pub fn trade_row(trade: &Trade, chain: &Chain) -> TradeRow {
             format_units(trade.sats, 8)
         ),
         as_maker: trade.as_maker,
+        undone: trade.undone,
     }
 }
 

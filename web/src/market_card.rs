@@ -411,6 +411,9 @@ fn MyOrders(props: &MyOrdersProps) -> Html {
                         <li key={trade.txid.clone()}>
                             { trade.text.clone() }
                             { if trade.as_maker { " · as maker" } else { " · as taker" } }
+                            if trade.undone {
+                                <span class="undone" title="A reorganisation or a double spend took its transaction out of the chain: nothing was traded, and an order of yours it filled is open again">{ " · undone" }</span>
+                            }
                             <br /><code class="hash">{ trade.txid.clone() }</code>
                         </li>
                     }) }

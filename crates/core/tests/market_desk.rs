@@ -809,11 +809,18 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     w.apply(fill);
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
 
+    let undone = |w: &World| {
+        let mut trades = w.alice.desk.trades().filter(|trade| trade.txid == txid);
+        trades.next().expect("Alice's trade").undone
+    };
+    assert!(!undone(&w));
+
     w.drop_swaps(&[txid]);
     w.follow();
     let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
         panic!("one update reopens the fill");
     };
+    assert!(undone(&w), "the trade shows it was undone");
     assert_eq!(
         reopen.update.change,
         Change::Fill {

@@ -149,6 +149,9 @@ pub struct Trade {
     /// Whether this wallet was the maker.
     pub as_maker: bool,
     pub millis: u64,
+    /// Its transaction left the chain and the mempool for good (a reorganisation, a double
+    /// spend): nothing was traded after all.
+    pub undone: bool,
 }
 
 /// How a swap this desk proposed ended.
@@ -594,6 +597,7 @@ impl Desk {
                 price: fill.price,
                 as_maker: false,
                 millis: now_millis,
+                undone: false,
             },
             swap,
             maker: fill.maker,
@@ -771,6 +775,7 @@ impl Desk {
                     price: order.price,
                     as_maker: true,
                     millis: now_millis,
+                    undone: false,
                 },
                 expiry_millis: order.expiry_millis,
             },
@@ -870,8 +875,9 @@ impl Desk {
         silent
     }
 
-    /// Transactions left the chain and the mempool for good: the updates that reopen the fills
-    /// of this desk's orders they settled, on the coins the orders had before. An order one of
+    /// Transactions left the chain and the mempool for good: their trades are undone, and the
+    /// updates that reopen the fills of this desk's orders they settled are returned, on the
+    /// coins the orders had before. An order one of
     /// whose coins is gone too (`coin` does not find it: the payment that made it went with
     /// the swap, or lost a double spend) is cancelled instead, as nobody could take it. An
     /// order cancelled since stays so: the coins it had are the wallet's again, not held.
@@ -888,9 +894,10 @@ impl Desk {
         let mut orders: Vec<OrderId> = Vec::new();
         for trade in self
             .trades
-            .iter()
+            .iter_mut()
             .filter(|trade| dropped.contains(&trade.txid))
         {
+            trade.undone = true;
             if !orders.contains(&trade.order) {
                 orders.push(trade.order);
             }
