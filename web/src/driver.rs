@@ -1535,6 +1535,8 @@ impl Page {
         }
         // A cancelled order's coins, free again.
         self.keep_wallet_metadata();
+        // Its trades show as undone.
+        self.market_moved = true;
     }
 
     /// Keeps the unlocked wallet's metadata (reservations, used addresses) and its unconfirmed
