@@ -814,6 +814,7 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
         trades.next().expect("Alice's trade").undone
     };
     assert!(!undone(&w));
+    let swap = w.mempool.get(&txid).unwrap().tx.as_ref().clone();
 
     w.drop_swaps(&[txid]);
     w.follow();
@@ -832,6 +833,14 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     w.apply(reopen.clone());
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
     assert!(w.alice_on_dropped(&[txid]).is_empty());
+
+    // Another reorganisation puts the swap in a block after all: the trade is done again.
+    w.submit(swap);
+    w.alice.desk.on_chain(&w.alice.wallet);
+    assert!(undone(&w), "unconfirmed, it stays undone");
+    w.mine();
+    w.alice.desk.on_chain(&w.alice.wallet);
+    assert!(!undone(&w));
 }
 
 /// Alice cancels what rests of her ask after a swap took part of it, and the swap then leaves

@@ -309,12 +309,17 @@ impl Desk {
     }
 
     /// The wallet followed the chain: fills settled deep enough to be final are forgotten, so
-    /// the record of them stays as small as the last few blocks' trades.
+    /// the record of them stays as small as the last few blocks' trades. An undone trade whose
+    /// transaction a block holds after all (another reorganisation) is done again.
     pub fn on_chain(&mut self, wallet: &Wallet) {
         let settled: Vec<Txid> = self.maker.settled_txids().collect();
         for txid in settled {
             let depth = wallet.tracker().confirmations_of(&txid).unwrap_or(0);
             self.maker.on_confirmed(&txid, depth);
+        }
+        for trade in self.trades.iter_mut().filter(|trade| trade.undone) {
+            let confirmations = wallet.tracker().confirmations_of(&trade.txid);
+            trade.undone = !confirmations.is_some_and(|n| n > 0);
         }
     }
 
