@@ -319,7 +319,7 @@ impl Desk {
         }
         for trade in self.trades.iter_mut().filter(|trade| trade.undone) {
             let confirmations = wallet.tracker().confirmations_of(&trade.txid);
-            trade.undone = !confirmations.is_some_and(|n| n > 0);
+            trade.undone = confirmations.unwrap_or(0) == 0;
         }
     }
 
