@@ -1517,7 +1517,8 @@ impl Page {
         self.act(actions);
     }
 
-    /// Swaps this tab settled as a maker that left the chain for good: their fills reopen.
+    /// Swaps of this tab's that left the chain for good: their trades are undone, and the fills
+    /// they made of this tab's orders reopen (or the orders are cancelled, their coins gone).
     fn transactions_dropped(&mut self, dropped: &[Txid]) {
         let aux = random_bytes();
         let Some(Trading {

@@ -132,7 +132,8 @@ impl fmt::Display for CancelError {
 
 impl std::error::Error for CancelError {}
 
-/// A fill that settled (its transaction is in the mempool or the chain).
+/// A fill that settled: its transaction went to the mempool (and is [`Trade::undone`] if it
+/// left the chain and the mempool for good).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trade {
     pub txid: Txid,
@@ -882,10 +883,10 @@ impl Desk {
 
     /// Transactions left the chain and the mempool for good: their trades are undone, and the
     /// updates that reopen the fills of this desk's orders they settled are returned, on the
-    /// coins the orders had before. An order one of
-    /// whose coins is gone too (`coin` does not find it: the payment that made it went with
-    /// the swap, or lost a double spend) is cancelled instead, as nobody could take it. An
-    /// order cancelled since stays so: the coins it had are the wallet's again, not held.
+    /// coins the orders had before. An order one of whose old coins is gone too (`coin` does
+    /// not find it: the payment that made it went with the swap, or lost a double spend) is
+    /// cancelled instead, as nobody could take it. An order cancelled since stays so: the
+    /// coins it had are the wallet's again, not held.
     pub fn on_dropped(
         &mut self,
         wallet: &mut Wallet,
