@@ -107,7 +107,7 @@ impl VersionVector {
         stamp.millis > self.get(&stamp.device)
     }
 
-    /// Count (u16) then (device [16], millis u64) in device order.
+    /// Count (u16) then (device `[u8; 16]`, millis u64) in device order.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(2 + self.0.len() * 24);
         out.extend_from_slice(&(self.0.len() as u16).to_le_bytes());
