@@ -51,6 +51,9 @@ pub const METADATA_KEY: &[u8] = b"metadata";
 /// The wallet's own unconfirmed transactions (consensus-encoded, one after another), so a reload
 /// shows them before any peer is reached.
 pub const UNCONFIRMED_KEY: &[u8] = b"unconfirmed";
+/// The trader's desk: its trades and the fills a reorganisation could reopen
+/// ([`crate::market::record::DeskRecord`]).
+pub const DESK_KEY: &[u8] = b"desk";
 
 /// Keeps a store's [`Table::BLOCKS`] in step with a chain: knows which blocks the store holds
 /// and writes only what changed, dropping what a reorganisation left.

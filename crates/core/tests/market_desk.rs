@@ -29,6 +29,7 @@ use bitmesh_core::market::desk::{
 use bitmesh_core::market::order::{
     Change, Order, OrderError, OrderId, Side, SignedOrder, SignedUpdate,
 };
+use bitmesh_core::market::record::DeskRecord;
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
 use bitmesh_core::testkit::{block_on, TestKey};
 use bitmesh_core::wallet::build::IssueRequest;
@@ -841,6 +842,57 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     w.mine();
     w.alice.desk.on_chain(&w.alice.wallet);
     assert!(!undone(&w));
+}
+
+/// A reload: Alice's desk is made anew from the record it kept. It lists her trade, and still
+/// reopens the fill when the swap leaves the chain; Bob's lists his.
+#[test]
+fn a_desk_made_again_from_its_record_keeps_its_trades_and_reopens_a_dropped_swap() {
+    let mut w = World::new();
+    let ask = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
+    w.publish(ask);
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    let (txid, response, settled) = w.alice_settles(proposal);
+    w.apply(settled.unwrap().0);
+    let bob = &mut w.bob;
+    let outcome = bob
+        .desk
+        .on_response(&mut bob.wallet, w.alice.peer, &response.payload, NOW_MS);
+    assert!(matches!(outcome, Some(TakeOutcome::Settled { .. })));
+
+    for (party, seed) in [(&mut w.alice, 1u8), (&mut w.bob, 2)] {
+        let kept = party.desk.record();
+        assert_eq!(kept.trades.len(), 1);
+        let bytes = kept.encode();
+        let read = DeskRecord::decode(&bytes).expect("the desk reads what it wrote");
+        assert_eq!(read, kept);
+        let mut again = trader(seed).desk;
+        again.restore(read);
+        assert_eq!(
+            again.trades().collect::<Vec<_>>(),
+            party.desk.trades().collect::<Vec<_>>()
+        );
+        party.desk = again;
+    }
+
+    w.drop_swaps(&[txid]);
+    w.follow();
+    let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
+        panic!("the desk made again reopens the fill");
+    };
+    assert_eq!(reopen.update.change, Change::Fill { filled: 0, funding });
+    w.apply(reopen.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
 }
 
 /// Alice cancels what rests of her ask after a swap took part of it, and the swap then leaves

@@ -17,8 +17,9 @@ use super::order::{
     value_sats, Change, Order, OrderError, OrderId, OrderUpdate, Rounding, Side, SignedOrder,
     SignedUpdate, MAX_CLOCK_SKEW_MILLIS,
 };
+use super::record::DeskRecord;
 use super::swap::{
-    fill_terms, Maker, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
+    fill_terms, Maker, SettledFill, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
     SWAP_TIMEOUT_MILLIS,
 };
 use crate::chain::assets::AssetId;
@@ -299,6 +300,32 @@ impl Desk {
     /// Trades that settled, oldest first.
     pub fn trades(&self) -> impl DoubleEndedIterator<Item = &Trade> + '_ {
         self.trades.iter()
+    }
+
+    /// What this desk keeps across a reload ([`Desk::restore`]): its trades, and its orders'
+    /// settled fills that a reorganisation could still reopen.
+    pub fn record(&self) -> DeskRecord {
+        let mut settled: Vec<(OrderId, Vec<SettledFill>)> = self
+            .maker
+            .settled()
+            .map(|(order, fills)| (*order, fills.to_vec()))
+            .collect();
+        settled.sort_unstable_by_key(|(order, _)| *order);
+        DeskRecord {
+            trades: self.trades.iter().cloned().collect(),
+            settled,
+        }
+    }
+
+    /// Takes back what [`Desk::record`] kept, into a desk just made (at unlock).
+    pub fn restore(&mut self, record: DeskRecord) {
+        self.trades = record.trades.into();
+        while self.trades.len() > MAX_TRADES {
+            self.trades.pop_front();
+        }
+        for (order, fills) in record.settled {
+            self.maker.restore_settled(order, fills);
+        }
     }
 
     /// The fills of this desk's orders whose settlement a reorganisation could still undo

@@ -6,4 +6,5 @@ pub mod book;
 pub mod desk;
 pub mod ladder;
 pub mod order;
+pub mod record;
 pub mod swap;

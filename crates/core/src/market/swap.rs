@@ -551,10 +551,11 @@ fn check(
 
 /// A fill the maker signed: how to undo it if its transaction disappears.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Settled {
-    txid: Txid,
-    filled_before: u64,
-    funding_before: Vec<OutPoint>,
+pub struct SettledFill {
+    pub txid: Txid,
+    /// The order's fill and coins before it.
+    pub filled_before: u64,
+    pub funding_before: Vec<OutPoint>,
 }
 
 #[derive(Debug, Clone)]
@@ -569,7 +570,7 @@ struct Pending {
 #[derive(Debug, Clone, Default)]
 pub struct Maker {
     pending: HashMap<Txid, Pending>,
-    settled: HashMap<OrderId, Vec<Settled>>,
+    settled: HashMap<OrderId, Vec<SettledFill>>,
     seen: HashMap<Txid, u64>,
 }
 
@@ -627,7 +628,7 @@ impl Maker {
         self.settled
             .entry(pending.checked.update.order)
             .or_default()
-            .push(Settled {
+            .push(SettledFill {
                 txid: *txid,
                 filled_before: pending.filled_before,
                 funding_before: pending.funding_before,
@@ -676,6 +677,21 @@ impl Maker {
     /// The transactions of settled fills a reorganisation could still reopen.
     pub fn settled_txids(&self) -> impl Iterator<Item = Txid> + '_ {
         self.settled.values().flatten().map(|fill| fill.txid)
+    }
+
+    /// The settled fills a reorganisation could still undo, by order, in the order they were
+    /// made: what a maker keeps across a reload ([`Maker::restore_settled`]).
+    pub fn settled(&self) -> impl Iterator<Item = (&OrderId, &[SettledFill])> + '_ {
+        self.settled
+            .iter()
+            .map(|(order, fills)| (order, &fills[..]))
+    }
+
+    /// Takes back the settled fills of `order` that [`Maker::settled`] gave.
+    pub fn restore_settled(&mut self, order: OrderId, fills: Vec<SettledFill>) {
+        if !fills.is_empty() {
+            self.settled.insert(order, fills);
+        }
     }
 
     /// Whether a swap of the order is being settled.

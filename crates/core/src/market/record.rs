@@ -1,0 +1,261 @@
+//! What a trader's desk keeps across a reload: its trades (the "My trades" list) and the fills
+//! of its orders that a reorganisation could still reopen. Versioned bytes, written whole;
+//! anything else read back is refused with the reason.
+
+use core::fmt;
+
+use bitcoin::hashes::Hash;
+use bitcoin::{OutPoint, Txid};
+
+use super::desk::{Trade, MAX_TRADES};
+use super::order::{OrderId, MAX_FUNDING};
+use super::swap::SettledFill;
+use crate::chain::assets::AssetId;
+use crate::encode::{EndOfInput, Reader};
+
+const ENCODING_VERSION: u8 = 1;
+
+/// A desk's trades, oldest first, and its orders' settled fills that could still be undone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeskRecord {
+    pub trades: Vec<Trade>,
+    /// By order, sorted by order id (so equal records encode alike); each order's fills in the
+    /// order they were made.
+    pub settled: Vec<(OrderId, Vec<SettledFill>)>,
+}
+
+/// Why bytes are not a desk record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskRecordError {
+    Truncated,
+    UnsupportedVersion(u8),
+    Invalid(&'static str),
+    TrailingBytes,
+}
+
+impl fmt::Display for DeskRecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeskRecordError::Truncated => f.write_str("the desk record ends early"),
+            DeskRecordError::UnsupportedVersion(version) => {
+                write!(f, "the desk record's version {version} is not supported")
+            }
+            DeskRecordError::Invalid(what) => write!(f, "the desk record's {what} is invalid"),
+            DeskRecordError::TrailingBytes => f.write_str("bytes follow the desk record"),
+        }
+    }
+}
+
+impl std::error::Error for DeskRecordError {}
+
+impl From<EndOfInput> for DeskRecordError {
+    fn from(_: EndOfInput) -> Self {
+        DeskRecordError::Truncated
+    }
+}
+
+const BOUGHT: u8 = 1;
+const AS_MAKER: u8 = 2;
+const UNDONE: u8 = 4;
+
+impl DeskRecord {
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![ENCODING_VERSION];
+        put_len(&mut out, self.trades.len());
+        for trade in &self.trades {
+            out.extend_from_slice(trade.txid.as_byte_array());
+            out.extend_from_slice(&trade.order.0);
+            out.extend_from_slice(&trade.market.to_byte_array());
+            let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+            let flags = flag(trade.bought, BOUGHT)
+                | flag(trade.as_maker, AS_MAKER)
+                | flag(trade.undone, UNDONE);
+            out.push(flags);
+            for number in [trade.quantity, trade.sats, trade.price, trade.millis] {
+                out.extend_from_slice(&number.to_le_bytes());
+            }
+        }
+        put_len(&mut out, self.settled.len());
+        for (order, fills) in &self.settled {
+            out.extend_from_slice(&order.0);
+            put_len(&mut out, fills.len());
+            for fill in fills {
+                out.extend_from_slice(fill.txid.as_byte_array());
+                out.extend_from_slice(&fill.filled_before.to_le_bytes());
+                out.push(fill.funding_before.len() as u8);
+                for coin in &fill.funding_before {
+                    out.extend_from_slice(coin.txid.as_byte_array());
+                    out.extend_from_slice(&coin.vout.to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads bytes [`DeskRecord::encode`] wrote, refusing anything else with the reason.
+    pub fn decode(bytes: &[u8]) -> Result<DeskRecord, DeskRecordError> {
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != ENCODING_VERSION {
+            return Err(DeskRecordError::UnsupportedVersion(version));
+        }
+        let mut record = DeskRecord::default();
+        let trades = reader.u32()? as usize;
+        if trades > MAX_TRADES {
+            return Err(DeskRecordError::Invalid("number of trades"));
+        }
+        for _ in 0..trades {
+            let txid = Txid::from_byte_array(reader.array()?);
+            let order = OrderId(reader.array()?);
+            let market = AssetId::from_byte_array(reader.array()?);
+            let flags = reader.u8()?;
+            if flags & !(BOUGHT | AS_MAKER | UNDONE) != 0 {
+                return Err(DeskRecordError::Invalid("trade flags"));
+            }
+            record.trades.push(Trade {
+                txid,
+                order,
+                market,
+                bought: flags & BOUGHT != 0,
+                quantity: reader.u64()?,
+                sats: reader.u64()?,
+                price: reader.u64()?,
+                as_maker: flags & AS_MAKER != 0,
+                millis: reader.u64()?,
+                undone: flags & UNDONE != 0,
+            });
+        }
+        // Counts are not trusted for allocation: each entry reads its bytes or fails.
+        for _ in 0..reader.u32()? {
+            let order = OrderId(reader.array()?);
+            if record
+                .settled
+                .last()
+                .is_some_and(|(previous, _)| *previous >= order)
+            {
+                return Err(DeskRecordError::Invalid("order of the settled fills"));
+            }
+            let mut fills = Vec::new();
+            for _ in 0..reader.u32()? {
+                let txid = Txid::from_byte_array(reader.array()?);
+                let filled_before = reader.u64()?;
+                let coins = usize::from(reader.u8()?);
+                if coins > MAX_FUNDING {
+                    return Err(DeskRecordError::Invalid("number of coins of a fill"));
+                }
+                let mut funding_before = Vec::with_capacity(coins);
+                for _ in 0..coins {
+                    let txid = Txid::from_byte_array(reader.array()?);
+                    funding_before.push(OutPoint::new(txid, reader.u32()?));
+                }
+                fills.push(SettledFill {
+                    txid,
+                    filled_before,
+                    funding_before,
+                });
+            }
+            if fills.is_empty() {
+                return Err(DeskRecordError::Invalid("settled fills of an order (none)"));
+            }
+            record.settled.push((order, fills));
+        }
+        if !reader.rest().is_empty() {
+            return Err(DeskRecordError::TrailingBytes);
+        }
+        Ok(record)
+    }
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> DeskRecord {
+        let coin = OutPoint::new(Txid::from_byte_array([5; 32]), 1);
+        DeskRecord {
+            trades: vec![Trade {
+                txid: Txid::from_byte_array([1; 32]),
+                order: OrderId([2; 32]),
+                market: AssetId::from_byte_array([3; 32]),
+                bought: false,
+                quantity: 200_000_000,
+                sats: 100_000,
+                price: 50_000,
+                as_maker: true,
+                millis: 1_800_000_000_000,
+                undone: true,
+            }],
+            settled: vec![(
+                OrderId([2; 32]),
+                vec![SettledFill {
+                    txid: Txid::from_byte_array([1; 32]),
+                    filled_before: 0,
+                    funding_before: vec![coin],
+                }],
+            )],
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let record = record();
+        assert_eq!(DeskRecord::decode(&record.encode()), Ok(record));
+        let empty = DeskRecord::default();
+        assert_eq!(DeskRecord::decode(&empty.encode()), Ok(empty));
+    }
+
+    #[test]
+    fn bytes_that_are_no_record_are_refused_with_the_reason() {
+        let bytes = record().encode();
+        for end in 0..bytes.len() {
+            assert_eq!(
+                DeskRecord::decode(&bytes[..end]),
+                Err(DeskRecordError::Truncated),
+                "cut at {end}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(
+            DeskRecord::decode(&longer),
+            Err(DeskRecordError::TrailingBytes)
+        );
+        let mut version = bytes.clone();
+        version[0] = 9;
+        assert_eq!(
+            DeskRecord::decode(&version),
+            Err(DeskRecordError::UnsupportedVersion(9))
+        );
+        // The trade's flags follow the version, the count and three 32-byte fields.
+        let mut flags = bytes.clone();
+        flags[1 + 4 + 96] |= 8;
+        assert_eq!(
+            DeskRecord::decode(&flags),
+            Err(DeskRecordError::Invalid("trade flags"))
+        );
+        let mut trades = bytes.clone();
+        trades[1..5].copy_from_slice(&(MAX_TRADES as u32 + 1).to_le_bytes());
+        assert_eq!(
+            DeskRecord::decode(&trades),
+            Err(DeskRecordError::Invalid("number of trades"))
+        );
+        // Two entries for one order.
+        let mut twice = record();
+        twice.settled.push(twice.settled[0].clone());
+        assert_eq!(
+            DeskRecord::decode(&twice.encode()),
+            Err(DeskRecordError::Invalid("order of the settled fills"))
+        );
+        let mut none = record();
+        none.settled[0].1.clear();
+        assert_eq!(
+            DeskRecord::decode(&none.encode()),
+            Err(DeskRecordError::Invalid("settled fills of an order (none)"))
+        );
+    }
+}
