@@ -3,7 +3,7 @@
 //! sees it in its book and buys part of it; the swap settles in one transaction the node mines;
 //! both see the fill, the new balances, and the remainder in the book; an order beyond B's
 //! balance is refused in words; B's explorer shows the swap's outputs and assets; B's resting
-//! bid, balances and trade come back after a reload; while B is locked, A's sell into B's bid
+//! bid, balances, trade in its history and in My trades come back after a reload; while B is locked, A's sell into B's bid
 //! is answered at once that B cannot sign, and B's bid shows offline; A cancels the rest.
 //! Screenshots of both at each step under `target/e2e/trading-*.png`.
 
@@ -186,6 +186,12 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         b.wait_for_text(&balance("DEMO", "confirmed"), "1040.00")
             .await?;
         b.wait_for_text("#history", "trade").await?;
+        // The desk's trades were kept: My trades lists the swap again.
+        let trades = b
+            .wait_for_text("#trades", "Bought 40.00 DEMO for 0.00040000 BTC")
+            .await?;
+        assert!(trades.contains("as taker"), "{trades}");
+        assert!(trades.contains(&swap), "{trades}");
         screenshots(&a, &b, "6-reloaded").await?;
 
         // A cancels the rest: gone from both books.

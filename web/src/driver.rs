@@ -31,13 +31,14 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, WebSocket};
 
 use bitmesh_core::store::{
-    load_block, ChainSaver, LoadError, METADATA_KEY, UNCONFIRMED_KEY, VAULT_KEY,
+    load_block, ChainSaver, LoadError, DESK_KEY, METADATA_KEY, UNCONFIRMED_KEY, VAULT_KEY,
 };
 use bitmesh_core::wallet::metadata::Metadata;
 
 use bitcoin::{Transaction, Txid, XOnlyPublicKey};
 use bitmesh_core::market::desk::{answer_locked, Answer, Desk, Outgoing, TakeOutcome, MAX_RETAKES};
 use bitmesh_core::market::order::{SignedOrder, SignedUpdate};
+use bitmesh_core::market::record::DeskRecord;
 use bitmesh_core::wallet::device_sync::{device_of, DeviceSync};
 use bitmesh_core::wallet::metadata::DeviceId;
 
@@ -207,6 +208,8 @@ struct Page {
     wallet: PageWallet,
     /// The wallet's metadata as last written.
     kept_metadata: Vec<u8>,
+    /// The desk's record as last written ([`DeskRecord`]): read when the wallet unlocks.
+    kept_desk: Vec<u8>,
     /// The mempool's size when the wallet last followed it.
     mempool_seen: usize,
     /// The wallet's view, recomputed only when something it shows may have changed.
@@ -319,6 +322,7 @@ struct Kept {
     blocks: Vec<Vec<u8>>,
     vault: Option<Vec<u8>>,
     metadata: Option<Vec<u8>>,
+    desk: Option<Vec<u8>>,
     /// The book's orders ([`MarketRelay::kept`] entries).
     book: Vec<Vec<u8>>,
     /// The wallet's unconfirmed transactions, one after another.
@@ -384,6 +388,7 @@ async fn read_profile(name: &str) -> Result<(Keypair, Kept), StoreError> {
     let blocks = store.values(Table::BLOCKS).await?;
     let vault = store.get(Table::WALLET, VAULT_KEY).await?;
     let metadata = store.get(Table::WALLET, METADATA_KEY).await?;
+    let desk = store.get(Table::WALLET, DESK_KEY).await?;
     let book = store.values(Table::BOOK).await?;
     let unconfirmed = store.get(Table::WALLET, UNCONFIRMED_KEY).await?;
     let peers = store.get(Table::META, PEERS).await?;
@@ -394,6 +399,7 @@ async fn read_profile(name: &str) -> Result<(Keypair, Kept), StoreError> {
             blocks,
             vault,
             metadata,
+            desk,
             book,
             unconfirmed,
             peers,
@@ -643,21 +649,28 @@ async fn run(
         Some((cleanup, losers)) => (Some(cleanup), losers),
         None => (None, Vec::new()),
     };
-    let (wallet, kept_metadata, writer, storage) = match kept {
+    let (wallet, kept_metadata, kept_desk, writer, storage) = match kept {
         Some(kept) => {
             let writer = spawn_writer(kept.store, reports.clone());
             match PageWallet::from_store(kept.vault) {
                 Ok(wallet) => (
                     wallet,
                     kept.metadata.unwrap_or_default(),
+                    kept.desk.unwrap_or_default(),
                     Some(writer),
                     storage,
                 ),
-                Err(err) => (PageWallet::Absent, Vec::new(), Some(writer), Some(err)),
+                Err(err) => (
+                    PageWallet::Absent,
+                    Vec::new(),
+                    Vec::new(),
+                    Some(writer),
+                    Some(err),
+                ),
             }
         }
         // Nothing is kept: a wallet made here lives as long as the tab.
-        None => (PageWallet::Absent, Vec::new(), None, storage),
+        None => (PageWallet::Absent, Vec::new(), Vec::new(), None, storage),
     };
     if let (Some(writer), Some(cleanup)) = (&writer, cleanup) {
         if !cleanup.is_empty() {
@@ -690,6 +703,7 @@ async fn run(
         writer,
         wallet,
         kept_metadata,
+        kept_desk,
         mempool_seen: 0,
         wallet_view: WalletView::Loading,
         notice: None,
@@ -949,6 +963,9 @@ impl Page {
         if changed || moved {
             if let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) {
                 desk.on_chain(wallet);
+                let mut batch = WriteBatch::new();
+                self.keep_desk_record(&mut batch);
+                self.write(batch);
             }
             self.wallet_view = self.wallet.view(self.driver.node().chain());
             self.market_moved = true;
@@ -1074,7 +1091,24 @@ impl Page {
         }
         // The desk and the device sync live as long as the wallet is unlocked.
         match (self.wallet.unlocked().is_some(), self.desk.is_some()) {
-            (true, false) => self.desk = Some(Desk::new(self.key, device)),
+            (true, false) => {
+                let mut desk = Desk::new(self.key, device);
+                if effects.fresh_wallet {
+                    self.kept_desk.clear();
+                }
+                if !self.kept_desk.is_empty() {
+                    match DeskRecord::decode(&self.kept_desk) {
+                        Ok(record) => desk.restore(record),
+                        Err(err) => {
+                            self.market_notice = Some(Notice::Refused(format!(
+                                "The record of your trades kept in this browser cannot be read \
+                                 ({err}): the list of trades starts afresh"
+                            )))
+                        }
+                    }
+                }
+                self.desk = Some(desk);
+            }
             (false, true) => self.desk = None,
             _ => {}
         }
@@ -1564,7 +1598,21 @@ impl Page {
             batch.put(Table::WALLET, UNCONFIRMED_KEY.to_vec(), unconfirmed.clone());
             self.kept_unconfirmed = unconfirmed;
         }
+        self.keep_desk_record(&mut batch);
         self.write(batch);
+    }
+
+    /// Puts the desk's record (its trades, the fills a reorganisation could reopen) in `batch`
+    /// if it changed since it was last kept.
+    fn keep_desk_record(&mut self, batch: &mut WriteBatch) {
+        let Some(desk) = &self.desk else {
+            return;
+        };
+        let record = desk.record().encode();
+        if record != self.kept_desk {
+            batch.put(Table::WALLET, DESK_KEY.to_vec(), record.clone());
+            self.kept_desk = record;
+        }
     }
 
     /// Keeps the orders the book took, changed or dropped since the last call, as it holds

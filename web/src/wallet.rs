@@ -8,7 +8,7 @@
 
 use bitcoin::Transaction;
 use bitmesh_core::chain::state::Chain;
-use bitmesh_core::store::{Table, WriteBatch, METADATA_KEY, VAULT_KEY};
+use bitmesh_core::store::{Table, WriteBatch, DESK_KEY, METADATA_KEY, VAULT_KEY};
 use bitmesh_core::wallet::build::{BuiltTx, IssueRequest};
 use bitmesh_core::wallet::device_group::DeviceGroup;
 use bitmesh_core::wallet::metadata::{DeviceId, LabelTarget, Metadata, Stamp};
@@ -94,6 +94,9 @@ pub struct Effects {
     pub group: Option<DeviceGroup>,
     /// The metadata changed: siblings are told.
     pub metadata_changed: bool,
+    /// A wallet was made or restored from words: what was kept of the last one's trades
+    /// (deleted here) is not its.
+    pub fresh_wallet: bool,
 }
 
 /// A spend prepared and under review: its coins are reserved for it.
@@ -264,6 +267,8 @@ impl PageWallet {
                     .writes
                     .put(Table::WALLET, VAULT_KEY.to_vec(), vault.as_bytes().to_vec());
                 keep_metadata(&mut effects.writes, &wallet);
+                effects.writes.delete(Table::WALLET, DESK_KEY.to_vec());
+                effects.fresh_wallet = true;
                 effects.group = Some(DeviceGroup::from_seed(&secret.seed()[..], network));
                 *self = PageWallet::Unlocked {
                     vault,
