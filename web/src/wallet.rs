@@ -677,7 +677,18 @@ mod tests {
         };
         let (notice, effects) = run(&mut wallet, create, &chain);
         assert!(matches!(notice, Notice::Done(_)));
-        assert_eq!(effects.writes.writes().len(), 2, "vault and metadata kept");
+        assert_eq!(effects.writes.writes().len(), 3, "vault and metadata kept");
+        assert!(
+            effects
+                .writes
+                .writes()
+                .contains(&bitmesh_core::store::Write::Delete {
+                    table: Table::WALLET,
+                    key: DESK_KEY.to_vec(),
+                }),
+            "the last wallet's trades are dropped"
+        );
+        assert!(effects.fresh_wallet);
         let WalletView::Unlocked(summary) = wallet.view(&chain) else {
             panic!("unlocked after creation");
         };
