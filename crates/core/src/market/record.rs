@@ -59,7 +59,9 @@ const AS_MAKER: u8 = 2;
 const UNDONE: u8 = 4;
 
 impl DeskRecord {
-    /// The record's bytes.
+    /// The record's bytes. [`DeskRecord::decode`] reads them back when the record is one a
+    /// desk gives ([`crate::market::desk::Desk::record`]): at most [`MAX_TRADES`] trades,
+    /// orders sorted and distinct, each with a fill or more of at most [`MAX_FUNDING`] coins.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![ENCODING_VERSION];
         put_len(&mut out, self.trades.len());
