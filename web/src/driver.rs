@@ -233,6 +233,10 @@ struct Page {
     /// Kept transactions the mempool refused at start: the wallet takes back those that lost
     /// a double spend (shown as conflicted) once it is unlocked and caught up.
     losers_to_restore: Vec<Transaction>,
+    /// Transactions the node reported dropped that the desk has not judged yet.
+    drops_to_judge: page_market::Drops,
+    /// Whether the unlocked wallet has followed the chain to its tip.
+    wallet_caught_up: bool,
     kept_peers: Vec<u8>,
     explored: Explored,
     explore_query: Option<String>,
@@ -719,6 +723,8 @@ async fn run(
         market_moved: true,
         kept_unconfirmed: Vec::new(),
         losers_to_restore: losers,
+        drops_to_judge: page_market::Drops::default(),
+        wallet_caught_up: false,
         kept_peers: Vec::new(),
         explored: Explored::Nothing,
         explore_query: None,
@@ -934,8 +940,10 @@ impl Page {
         let device = device_of(&node.id());
         let mut moved = false;
         let mut tell = false;
+        self.wallet_caught_up = false;
         if let Some(wallet) = self.wallet.unlocked() {
             let following = wallet.follow(chain, BLOCKS_PER_STEP, now() / 1000);
+            self.wallet_caught_up = following.behind == 0;
             moved = following.changed;
             if mempool_moved {
                 moved |= wallet.follow_mempool(mempool);
@@ -969,6 +977,9 @@ impl Page {
             }
             self.wallet_view = self.wallet.view(self.driver.node().chain());
             self.market_moved = true;
+        }
+        if !self.drops_to_judge.is_empty() {
+            self.judge_drops();
         }
     }
 
@@ -1551,9 +1562,26 @@ impl Page {
         self.act(actions);
     }
 
+    /// Transactions that left the chain for good: the desk judges them once it can.
+    fn transactions_dropped(&mut self, dropped: &[Txid]) {
+        self.drops_to_judge.push(dropped);
+        self.judge_drops();
+    }
+
     /// Swaps of this tab's that left the chain for good: their trades are undone, and the fills
     /// they made of this tab's orders reopen (or the orders are cancelled, their coins gone).
-    fn transactions_dropped(&mut self, dropped: &[Txid]) {
+    /// Waits while the wallet is locked or catching up; what the mempool has again is no drop.
+    fn judge_drops(&mut self) {
+        let unlocked = self.wallet.unlocked_ref().is_some() && self.desk.is_some();
+        let mempool = tab_mempool(self.driver.node());
+        let dropped = self
+            .drops_to_judge
+            .take(unlocked && self.wallet_caught_up, |txid| {
+                mempool.contains(txid)
+            });
+        if dropped.is_empty() {
+            return;
+        }
         let aux = random_bytes();
         let Some(Trading {
             desk,
@@ -1565,7 +1593,7 @@ impl Page {
         else {
             return;
         };
-        for update in desk.on_dropped(wallet, book, coin, dropped, now(), &aux) {
+        for update in desk.on_dropped(wallet, book, coin, &dropped, now(), &aux) {
             let _ = self.submit_to_book(None, Some(update));
         }
         // A cancelled order's coins, free again.

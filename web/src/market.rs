@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use bitcoin::{OutPoint, Transaction};
+use bitcoin::{OutPoint, Transaction, Txid};
 use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::chain::utxo::Coin;
@@ -30,6 +30,39 @@ pub const TAKER_SAT_PER_VB: u64 = 2;
 pub const LEVELS_SHOWN: usize = 20;
 /// Trades shown, newest first.
 pub const TRADES_SHOWN: usize = 50;
+/// Dropped transactions a tab remembers for its desk while it cannot judge them (a
+/// reorganisation drops a few; a flood keeps the latest).
+pub const MAX_DROPS_TO_JUDGE: usize = 10_000;
+
+/// Transactions the node reported dropped that the desk has not judged yet. It judges them
+/// once the wallet is unlocked and has caught up with the chain: a locked tab has no desk, and
+/// a wallet still catching up cannot prove an order's old coins, which would cancel the order.
+#[derive(Debug, Default)]
+pub struct Drops(Vec<Txid>);
+
+impl Drops {
+    /// Remembers `dropped`, the latest [`MAX_DROPS_TO_JUDGE`] at most.
+    pub fn push(&mut self, dropped: &[Txid]) {
+        self.0.extend_from_slice(dropped);
+        let excess = self.0.len().saturating_sub(MAX_DROPS_TO_JUDGE);
+        self.0.drain(..excess);
+    }
+
+    /// The drops to judge now if the desk is `ready`, all of them once; none while it is not.
+    /// What the mempool has again (`in_mempool`) is no longer dropped.
+    pub fn take(&mut self, ready: bool, in_mempool: impl Fn(&Txid) -> bool) -> Vec<Txid> {
+        if !ready {
+            return Vec::new();
+        }
+        let mut dropped = std::mem::take(&mut self.0);
+        dropped.retain(|txid| !in_mempool(txid));
+        dropped
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// What a person asks of the market.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -511,6 +544,38 @@ fn levels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drops_wait_until_the_desk_can_judge_them_and_a_flood_keeps_the_latest() {
+        use bitcoin::hashes::Hash as _;
+        let txid = |n: u32| {
+            let mut bytes = [0; 32];
+            bytes[..4].copy_from_slice(&n.to_le_bytes());
+            Txid::from_byte_array(bytes)
+        };
+        let mut drops = Drops::default();
+        drops.push(&[txid(1), txid(2)]);
+        assert!(
+            drops.take(false, |_| false).is_empty(),
+            "locked or catching up"
+        );
+        assert!(!drops.is_empty(), "kept for later");
+        drops.push(&[txid(3)]);
+        let back = txid(2);
+        assert_eq!(
+            drops.take(true, |txid| *txid == back),
+            [txid(1), txid(3)],
+            "the mempool has the second again"
+        );
+        assert!(drops.is_empty());
+        assert!(drops.take(true, |_| false).is_empty(), "judged once");
+
+        let flood: Vec<Txid> = (0..MAX_DROPS_TO_JUDGE as u32 + 5).map(txid).collect();
+        drops.push(&flood);
+        let kept = drops.take(true, |_| false);
+        assert_eq!(kept.len(), MAX_DROPS_TO_JUDGE);
+        assert_eq!(kept[0], txid(5));
+    }
 
     #[test]
     fn prices_convert_exactly_or_are_refused() {

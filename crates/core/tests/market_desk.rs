@@ -842,6 +842,9 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     w.mine();
     w.alice.desk.on_chain(&w.alice.wallet);
     assert!(!undone(&w));
+    // A report of its drop that comes now, late, changes nothing.
+    assert!(w.alice_on_dropped(&[txid]).is_empty());
+    assert!(!undone(&w));
 }
 
 /// A reload: Alice's desk is made anew from the record it kept. It lists her trade, and still

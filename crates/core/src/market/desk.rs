@@ -913,7 +913,9 @@ impl Desk {
     /// coins the orders had before. An order one of whose old coins is gone too (`coin` does
     /// not find it: the payment that made it went with the swap, or lost a double spend) is
     /// cancelled instead, as nobody could take it. An order cancelled since stays so: the
-    /// coins it had are the wallet's again, not held.
+    /// coins it had are the wallet's again, not held. A transaction the wallet has in a block
+    /// (a report that came late, or a later reorganisation put it back) is not dropped. Call
+    /// it once the wallet has caught up with the chain: its proofs need the coins' payments.
     pub fn on_dropped(
         &mut self,
         wallet: &mut Wallet,
@@ -923,6 +925,13 @@ impl Desk {
         now_millis: u64,
         aux_rand: &[u8; 32],
     ) -> Vec<SignedUpdate> {
+        let confirmed = |txid: &Txid| wallet.tracker().confirmations_of(txid).unwrap_or(0) > 0;
+        let dropped: Vec<Txid> = dropped
+            .iter()
+            .filter(|txid| !confirmed(txid))
+            .copied()
+            .collect();
+        let dropped = &dropped[..];
         // One update per order: two swaps of one order dropped together reopen from the first.
         let mut orders: Vec<OrderId> = Vec::new();
         for trade in self
