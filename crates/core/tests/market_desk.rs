@@ -944,6 +944,36 @@ fn a_dropped_swap_of_a_cancelled_order_reopens_nothing_and_frees_its_coin() {
     assert!(!held(&w), "the coin is free again");
 }
 
+/// A swap of an order that has expired since leaves the chain: there is nothing to reopen, and
+/// the desk forgets the fill rather than keep it in its record for good.
+#[test]
+fn a_dropped_swap_of_an_expired_order_is_forgotten() {
+    let mut w = World::new();
+    let ask = w
+        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
+        .unwrap()
+        .resting
+        .unwrap();
+    let ask_id = ask.order.id();
+    w.publish(ask);
+    let placed = w
+        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    let (txid, _, settled) = w.alice_settles(proposal);
+    w.apply(settled.unwrap().0);
+    assert_eq!(w.alice.desk.reopenable_fills(), 1);
+    assert_eq!(w.book.expire(NOW_MS + HOUR), [ask_id]);
+
+    w.drop_swaps(&[txid]);
+    w.follow();
+    assert!(w.alice_on_dropped(&[txid]).is_empty());
+    assert_eq!(w.alice.desk.reopenable_fills(), 0);
+    assert!(w.alice.desk.record().settled.is_empty());
+}
+
 /// Two swaps settled on one order leave the chain together, the second named first: one
 /// update reopens both fills on the order's first coin (two updates of one sequence number,
 /// one per swap, would disagree, and books would keep either).

@@ -947,6 +947,8 @@ impl Desk {
         let mut updates = Vec::new();
         for order in orders {
             let Some(view) = book.get(&order) else {
+                // Expired: its fills would otherwise stay in the record for good.
+                self.maker.forget(&order);
                 continue;
             };
             let Some(mut update) = self.maker.on_dropped(dropped, &view) else {

@@ -687,6 +687,12 @@ impl Maker {
             .map(|(order, fills)| (order, &fills[..]))
     }
 
+    /// Forgets the settled fills of `order`, which left the book (expired): nothing of it is
+    /// left to reopen.
+    pub fn forget(&mut self, order: &OrderId) {
+        self.settled.remove(order);
+    }
+
     /// Takes back the settled fills of `order` that [`Maker::settled`] gave.
     pub fn restore_settled(&mut self, order: OrderId, fills: Vec<SettledFill>) {
         if !fills.is_empty() {
