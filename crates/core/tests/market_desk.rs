@@ -235,6 +235,39 @@ impl World {
         (txid, response, settled)
     }
 
+    /// Alice's ask of 600,000,000 units at 50,000 sat per 10^8, resting in the book: its id,
+    /// its coins, and the payment to herself that makes them.
+    fn alice_rests_an_ask(&mut self) -> (OrderId, Vec<OutPoint>, Txid) {
+        let placed = self
+            .place(true, self.request(Side::Ask, 50_000, 600_000_000))
+            .unwrap();
+        let made_by = placed
+            .funding_tx
+            .as_ref()
+            .expect("a payment makes the ask's coin")
+            .compute_txid();
+        let ask = placed.resting.unwrap();
+        let (id, funding) = (ask.order.id(), ask.order.funding.clone());
+        self.publish(ask);
+        (id, funding, made_by)
+    }
+
+    /// Bob bids for 200,000,000 units at up to 60,000 sat per 10^8 and takes them from Alice's
+    /// ask; Alice settles the swap and her fill goes in the book. Returns the swap, Alice's
+    /// answer to Bob and her fill update.
+    fn bob_takes_part(&mut self) -> (Txid, Outgoing, SignedUpdate) {
+        let placed = self
+            .place(false, self.request(Side::Bid, 60_000, 200_000_000))
+            .unwrap();
+        let [proposal] = &placed.proposals[..] else {
+            panic!("one proposal: {:?}", placed.proposals);
+        };
+        let (txid, response, settled) = self.alice_settles(proposal);
+        let (fill, _) = settled.expect("Alice settles the swap");
+        self.apply(fill.clone());
+        (txid, response, fill)
+    }
+
     /// Swaps `dropped` leave the mempool for good, with what spends them, as a node drops them.
     fn drop_swaps(&mut self, dropped: &[Txid]) {
         for txid in dropped {
@@ -494,10 +527,7 @@ fn bad_orders_are_refused_and_change_nothing() {
 #[test]
 fn an_unanswered_swap_is_given_up_and_its_coins_freed() {
     let mut w = World::new();
-    let placed = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap();
-    w.publish(placed.resting.unwrap());
+    w.alice_rests_an_ask();
     let placed = w
         .place(false, w.request(Side::Bid, 50_000, 200_000_000))
         .unwrap();
@@ -535,12 +565,7 @@ fn an_unanswered_swap_is_given_up_and_its_coins_freed() {
 #[test]
 fn a_locked_maker_says_so_at_once_and_the_taker_frees_its_coins_and_names_it() {
     let mut w = World::new();
-    let placed = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap();
-    let ask = placed.resting.unwrap();
-    let ask_id = ask.order.id();
-    w.publish(ask);
+    let (ask_id, _, _) = w.alice_rests_an_ask();
     let placed = w
         .place(false, w.request(Side::Bid, 50_000, 200_000_000))
         .unwrap();
@@ -621,10 +646,7 @@ fn a_locked_maker_says_so_at_once_and_the_taker_frees_its_coins_and_names_it() {
 #[test]
 fn a_refused_part_is_proposed_again_a_bounded_number_of_times() {
     let mut w = World::new();
-    let placed = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap();
-    w.publish(placed.resting.unwrap());
+    w.alice_rests_an_ask();
     let mut placed = w
         .place(false, w.request(Side::Bid, 50_000, 200_000_000))
         .unwrap();
@@ -791,23 +813,9 @@ fn an_order_whose_coins_the_taker_cannot_find_is_passed_over_for_the_next() {
 #[test]
 fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     let mut w = World::new();
-    let ask = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap()
-        .resting
-        .unwrap();
-    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
-    w.publish(ask);
-    let placed = w
-        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
-        .unwrap();
-    let [proposal] = &placed.proposals[..] else {
-        panic!("one proposal: {:?}", placed.proposals);
-    };
-    let (txid, _, settled) = w.alice_settles(proposal);
-    let (fill, _) = settled.unwrap();
+    let (ask_id, funding, _) = w.alice_rests_an_ask();
+    let (txid, _, fill) = w.bob_takes_part();
     assert!(!fill.proofs.is_empty(), "the rest's new coin is proven");
-    w.apply(fill);
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
 
     let undone = |w: &World| {
@@ -852,21 +860,8 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
 #[test]
 fn a_desk_made_again_from_its_record_keeps_its_trades_and_reopens_a_dropped_swap() {
     let mut w = World::new();
-    let ask = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap()
-        .resting
-        .unwrap();
-    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
-    w.publish(ask);
-    let placed = w
-        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
-        .unwrap();
-    let [proposal] = &placed.proposals[..] else {
-        panic!("one proposal: {:?}", placed.proposals);
-    };
-    let (txid, response, settled) = w.alice_settles(proposal);
-    w.apply(settled.unwrap().0);
+    let (ask_id, funding, _) = w.alice_rests_an_ask();
+    let (txid, response, _) = w.bob_takes_part();
     let bob = &mut w.bob;
     let outcome = bob
         .desk
@@ -904,21 +899,8 @@ fn a_desk_made_again_from_its_record_keeps_its_trades_and_reopens_a_dropped_swap
 #[test]
 fn a_dropped_swap_of_a_cancelled_order_reopens_nothing_and_frees_its_coin() {
     let mut w = World::new();
-    let ask = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap()
-        .resting
-        .unwrap();
-    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
-    w.publish(ask);
-    let placed = w
-        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
-        .unwrap();
-    let [proposal] = &placed.proposals[..] else {
-        panic!("one proposal: {:?}", placed.proposals);
-    };
-    let (txid, _, settled) = w.alice_settles(proposal);
-    w.apply(settled.unwrap().0);
+    let (ask_id, funding, _) = w.alice_rests_an_ask();
+    let (txid, _, _) = w.bob_takes_part();
     let alice = &mut w.alice;
     let cancel = alice
         .desk
@@ -949,21 +931,8 @@ fn a_dropped_swap_of_a_cancelled_order_reopens_nothing_and_frees_its_coin() {
 #[test]
 fn a_dropped_swap_of_an_expired_order_is_forgotten() {
     let mut w = World::new();
-    let ask = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap()
-        .resting
-        .unwrap();
-    let ask_id = ask.order.id();
-    w.publish(ask);
-    let placed = w
-        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
-        .unwrap();
-    let [proposal] = &placed.proposals[..] else {
-        panic!("one proposal: {:?}", placed.proposals);
-    };
-    let (txid, _, settled) = w.alice_settles(proposal);
-    w.apply(settled.unwrap().0);
+    let (ask_id, _, _) = w.alice_rests_an_ask();
+    let (txid, _, _) = w.bob_takes_part();
     assert_eq!(w.alice.desk.reopenable_fills(), 1);
     assert_eq!(w.book.expire(NOW_MS + HOUR), [ask_id]);
 
@@ -980,25 +949,8 @@ fn a_dropped_swap_of_an_expired_order_is_forgotten() {
 #[test]
 fn two_dropped_swaps_of_one_order_reopen_both_fills_in_one_update_whatever_their_order() {
     let mut w = World::new();
-    let ask = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap()
-        .resting
-        .unwrap();
-    let (ask_id, funding) = (ask.order.id(), ask.order.funding.clone());
-    w.publish(ask);
-    let mut txids = Vec::new();
-    for _ in 0..2 {
-        let placed = w
-            .place(false, w.request(Side::Bid, 60_000, 200_000_000))
-            .unwrap();
-        let [proposal] = &placed.proposals[..] else {
-            panic!("one proposal: {:?}", placed.proposals);
-        };
-        let (txid, _, settled) = w.alice_settles(proposal);
-        w.apply(settled.unwrap().0);
-        txids.push(txid);
-    }
+    let (ask_id, funding, _) = w.alice_rests_an_ask();
+    let txids: Vec<Txid> = (0..2).map(|_| w.bob_takes_part().0).collect();
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 200_000_000);
 
     w.drop_swaps(&txids);
@@ -1020,26 +972,9 @@ fn two_dropped_swaps_of_one_order_reopen_both_fills_in_one_update_whatever_their
 /// Alice's ask on the coin of a payment of hers, taken in part by a swap that spends that
 /// coin; neither is mined and both expire from the mempool. Returns the ask and what expired.
 fn an_ask_and_its_swap_expire(w: &mut World) -> (OrderId, Txid, Vec<Txid>) {
-    let placed = w
-        .place(true, w.request(Side::Ask, 50_000, 600_000_000))
-        .unwrap();
-    let made_by = placed
-        .funding_tx
-        .as_ref()
-        .expect("a payment makes the ask's coin");
-    let made_by = made_by.compute_txid();
-    let ask = placed.resting.unwrap();
-    let ask_id = ask.order.id();
-    assert!(ask.order.funding.iter().all(|coin| coin.txid == made_by));
-    w.publish(ask);
-    let placed = w
-        .place(false, w.request(Side::Bid, 60_000, 200_000_000))
-        .unwrap();
-    let [proposal] = &placed.proposals[..] else {
-        panic!("one proposal: {:?}", placed.proposals);
-    };
-    let (txid, _, settled) = w.alice_settles(proposal);
-    w.apply(settled.unwrap().0);
+    let (ask_id, funding, made_by) = w.alice_rests_an_ask();
+    assert!(funding.iter().all(|coin| coin.txid == made_by));
+    let (txid, _, _) = w.bob_takes_part();
     let expiry_secs = MempoolConfig::default().expiry_secs;
     let expired = w.mempool.expire(u64::from(NOW) + expiry_secs + 1);
     assert!(expired.contains(&made_by) && expired.contains(&txid));
