@@ -7,12 +7,9 @@
 use std::path::PathBuf;
 
 use bitcoin::consensus::encode::serialize;
-use bitcoin::hashes::Hash;
 use bitmesh_core::chain::assets::{AssetId, AssetRecord, Issuance, Transfer};
-use bitmesh_core::market::desk::Trade;
-use bitmesh_core::market::order::{Change, Order, OrderId, OrderUpdate, Side};
-use bitmesh_core::market::record::DeskRecord;
-use bitmesh_core::market::swap::{SettledFill, SwapProposal, SwapResponse};
+use bitmesh_core::market::order::{Change, Order, OrderUpdate, Side};
+use bitmesh_core::market::swap::{SwapProposal, SwapResponse};
 use bitmesh_core::testkit::{ConnectWorkload, NodeScript, TestKey};
 
 fn main() -> std::io::Result<()> {
@@ -126,34 +123,12 @@ fn main() -> std::io::Result<()> {
         bitmesh_core::testkit::SwapFixture::new().proposal.encode(),
     )?;
 
-    // A desk's record: a trade as maker, undone, and the fill it could reopen.
     let desks = root.join("desk_record");
     std::fs::create_dir_all(&desks)?;
-    let txid = bitcoin::Txid::from_byte_array([1; 32]);
-    let order = OrderId([2; 32]);
-    let record = DeskRecord {
-        trades: vec![Trade {
-            txid,
-            order,
-            market: AssetId::from_byte_array([3; 32]),
-            bought: false,
-            quantity: 200_000_000,
-            sats: 100_000,
-            price: 50_000,
-            as_maker: true,
-            millis: 1_800_000_000_000,
-            undone: true,
-        }],
-        settled: vec![(
-            order,
-            vec![SettledFill {
-                txid,
-                filled_before: 0,
-                funding_before: vec![bitcoin::OutPoint::new(txid, 1)],
-            }],
-        )],
-    };
-    std::fs::write(desks.join("maker"), record.encode())?;
+    std::fs::write(
+        desks.join("maker"),
+        bitmesh_core::testkit::desk_record_sample().encode(),
+    )?;
 
     let wire = root.join("wire_message");
     std::fs::create_dir_all(&wire)?;

@@ -176,32 +176,7 @@ fn put_len(out: &mut Vec<u8>, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record() -> DeskRecord {
-        let coin = OutPoint::new(Txid::from_byte_array([5; 32]), 1);
-        DeskRecord {
-            trades: vec![Trade {
-                txid: Txid::from_byte_array([1; 32]),
-                order: OrderId([2; 32]),
-                market: AssetId::from_byte_array([3; 32]),
-                bought: false,
-                quantity: 200_000_000,
-                sats: 100_000,
-                price: 50_000,
-                as_maker: true,
-                millis: 1_800_000_000_000,
-                undone: true,
-            }],
-            settled: vec![(
-                OrderId([2; 32]),
-                vec![SettledFill {
-                    txid: Txid::from_byte_array([1; 32]),
-                    filled_before: 0,
-                    funding_before: vec![coin],
-                }],
-            )],
-        }
-    }
+    use crate::testkit::desk_record_sample as record;
 
     #[test]
     fn a_record_reads_back_as_written() {

@@ -1,6 +1,7 @@
 //! A maker's ask resting in a book, the coins around it, and a taker's proposal that keeps the
 //! order's promise: the fuzz target `swap_proposals` mutates the proposal and runs the maker's
 //! check on it, and `tests/market_swap.rs` checks that the proposal is accepted as it is.
+//! Also a maker desk's record after such a swap left the chain, for `market::record`.
 
 use std::collections::HashMap;
 
@@ -11,8 +12,10 @@ use super::{pay, spend, TestKey};
 use crate::chain::assets::{AssetAmounts, AssetId, AssetRecord, Transfer};
 use crate::chain::utxo::Coin;
 use crate::market::book::{Book, BookLimits, OrderView};
+use crate::market::desk::Trade;
 use crate::market::order::{Order, OrderId, Side, SignedOrder};
-use crate::market::swap::SwapProposal;
+use crate::market::record::DeskRecord;
+use crate::market::swap::{SettledFill, SwapProposal};
 
 /// The fixture's clock: the order is open.
 pub const SWAP_NOW_MILLIS: u64 = 1_800_000_000_000;
@@ -130,5 +133,34 @@ impl SwapFixture {
 impl Default for SwapFixture {
     fn default() -> SwapFixture {
         SwapFixture::new()
+    }
+}
+
+/// A maker desk's record: one trade as maker, undone, and the fill it could reopen (the seed
+/// of the fuzz target `desk_record`).
+pub fn desk_record_sample() -> DeskRecord {
+    let txid = Txid::from_byte_array([1; 32]);
+    let order = OrderId([2; 32]);
+    DeskRecord {
+        trades: vec![Trade {
+            txid,
+            order,
+            market: AssetId::from_byte_array([3; 32]),
+            bought: false,
+            quantity: 200_000_000,
+            sats: 100_000,
+            price: 50_000,
+            as_maker: true,
+            millis: SWAP_NOW_MILLIS,
+            undone: true,
+        }],
+        settled: vec![(
+            order,
+            vec![SettledFill {
+                txid,
+                filled_before: 0,
+                funding_before: vec![OutPoint::new(Txid::from_byte_array([5; 32]), 1)],
+            }],
+        )],
     }
 }
