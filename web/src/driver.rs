@@ -965,16 +965,21 @@ impl Page {
         if tell {
             self.tell_siblings();
         }
-        if moved || tell {
-            self.keep_wallet_metadata();
-        }
-        if changed || moved {
+        let anything_moved = changed || moved;
+        if anything_moved {
             if let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) {
                 desk.on_chain(wallet);
-                let mut batch = WriteBatch::new();
-                self.keep_desk_record(&mut batch);
-                self.write(batch);
             }
+        }
+        // Keeping the metadata keeps the desk's record too: one encoding of it per refresh.
+        if moved || tell {
+            self.keep_wallet_metadata();
+        } else if anything_moved {
+            let mut batch = WriteBatch::new();
+            self.keep_desk_record(&mut batch);
+            self.write(batch);
+        }
+        if anything_moved {
             self.wallet_view = self.wallet.view(self.driver.node().chain());
             self.market_moved = true;
         }
