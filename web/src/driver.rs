@@ -967,8 +967,9 @@ impl Page {
         }
         let anything_moved = changed || moved;
         if anything_moved {
+            let caught_up = self.wallet_caught_up;
             if let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) {
-                desk.on_chain(wallet);
+                desk.on_chain(wallet, caught_up, now());
             }
         }
         // Keeping the metadata keeps the desk's record too: one encoding of it per refresh.
@@ -1548,7 +1549,7 @@ impl Page {
         self.market_notice = Some(Notice::Refused(format!(
             "A maker did not answer in time: its orders are marked offline ({}) and your coins \
              are free again. Its part of your order is not placed again: the maker may still \
-             complete the trade",
+             complete the trade, which My trades then lists",
             offline_for()
         )));
         self.keep_wallet_metadata();

@@ -1,12 +1,12 @@
-//! Property: a desk's record reads back as written, whatever trades and settled fills it
-//! holds, and a desk made again from it gives the same record back (what a reload keeps is
+//! Property: a desk's record reads back as written, whatever trades, settled fills and
+//! unanswered swaps it holds, and a desk made again from it gives the same record back (what a reload keeps is
 //! what the next reload keeps).
 #![cfg(not(target_arch = "wasm32"))]
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Txid};
 use bitmesh_core::chain::assets::AssetId;
-use bitmesh_core::market::desk::{Desk, Trade};
+use bitmesh_core::market::desk::{Desk, Trade, UnansweredTake, MAX_UNANSWERED};
 use bitmesh_core::market::order::{OrderId, MAX_FUNDING};
 use bitmesh_core::market::record::DeskRecord;
 use bitmesh_core::market::swap::SettledFill;
@@ -60,12 +60,20 @@ fn record() -> impl Strategy<Value = DeskRecord> {
             proptest::collection::vec(fill(), 1..4),
             0..8,
         ),
+        proptest::collection::vec((trade(), any::<u64>()), 0..=MAX_UNANSWERED),
     )
-        .prop_map(|(trades, settled)| DeskRecord {
+        .prop_map(|(trades, settled, unanswered)| DeskRecord {
             trades,
             settled: settled
                 .into_iter()
                 .map(|(order, fills)| (OrderId(order), fills))
+                .collect(),
+            unanswered: unanswered
+                .into_iter()
+                .map(|(trade, until_millis)| UnansweredTake {
+                    trade,
+                    until_millis,
+                })
                 .collect(),
         })
 }

@@ -24,10 +24,10 @@ use bitmesh_core::chain::utxo::Coin;
 use bitmesh_core::market::book::{Book, BookLimits};
 use bitmesh_core::market::desk::{
     answer_locked, Answer, CancelError, Desk, OrderRequest, Outgoing, PlaceError, Placed,
-    PlacedAgain, Retake, TakeOutcome, Trade, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
+    PlacedAgain, Retake, TakeOutcome, Trade, UnansweredTake, MAX_RETAKES, PASSED_OVER_WATCH_MILLIS,
 };
 use bitmesh_core::market::order::{
-    Change, Order, OrderError, OrderId, Side, SignedOrder, SignedUpdate,
+    Change, Order, OrderError, OrderId, Side, SignedOrder, SignedUpdate, MAX_CLOCK_SKEW_MILLIS,
 };
 use bitmesh_core::market::record::DeskRecord;
 use bitmesh_core::market::swap::{SwapProposal, SwapResponse, REOPEN_DEPTH, SWAP_TIMEOUT_MILLIS};
@@ -392,7 +392,7 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     assert_eq!(w.bob.desk.trades().count(), 1);
 
     w.mine();
-    w.alice.desk.on_chain(&w.alice.wallet);
+    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
     assert_eq!(w.alice.desk.reopenable_fills(), 1, "one block deep");
     assert_eq!(w.units(&w.alice), SUPPLY - 200_000_000);
     assert_eq!(w.units(&w.bob), 200_000_000);
@@ -406,7 +406,7 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     for _ in 1..REOPEN_DEPTH {
         w.mine();
     }
-    w.alice.desk.on_chain(&w.alice.wallet);
+    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
     assert_eq!(w.alice.desk.reopenable_fills(), 0, "final");
 
     // Only Alice can cancel; her cancel frees the coin that funds the rest.
@@ -560,6 +560,103 @@ fn an_unanswered_swap_is_given_up_and_its_coins_freed() {
         spend_all(&w.bob.wallet, NOW_MS + 1).is_ok(),
         "freed at once"
     );
+}
+
+/// Bob's bid for 200,000,000 units of Alice's resting ask: the swap he proposed, still
+/// unanswered.
+fn bob_proposes(w: &mut World) -> Outgoing {
+    w.alice_rests_an_ask();
+    let placed = w
+        .place(false, w.request(Side::Bid, 50_000, 200_000_000))
+        .unwrap();
+    let [proposal] = &placed.proposals[..] else {
+        panic!("one proposal: {:?}", placed.proposals);
+    };
+    proposal.clone()
+}
+
+/// Bob gives a swap up unanswered; Alice completes it after all. Bob's desk lists the trade
+/// once his wallet sees the transaction.
+#[test]
+fn a_swap_its_maker_completes_after_the_taker_gave_up_is_listed() {
+    let mut w = World::new();
+    let proposal = bob_proposes(&mut w);
+    let bob = &mut w.bob;
+    assert_eq!(
+        bob.desk
+            .on_tick(&mut bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS)
+            .len(),
+        1
+    );
+    assert_eq!(bob.desk.unanswered().count(), 1);
+    bob.desk
+        .on_chain(&bob.wallet, true, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    assert_eq!(bob.desk.trades().count(), 0, "nothing traded yet");
+    assert_eq!(bob.desk.unanswered().count(), 1, "still watched");
+
+    let (txid, _, _) = w.alice_settles(&proposal);
+    let bob = &mut w.bob;
+    bob.desk
+        .on_chain(&bob.wallet, true, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    let trades: Vec<&Trade> = bob.desk.trades().collect();
+    let [trade] = &trades[..] else {
+        panic!("Bob's trade is listed: {trades:?}");
+    };
+    assert_eq!(
+        (trade.txid, trade.bought, trade.as_maker, trade.quantity),
+        (txid, true, false, 200_000_000)
+    );
+    assert_eq!(bob.desk.unanswered().count(), 0);
+    assert!(bob.desk.record().unanswered.is_empty());
+}
+
+/// A reload while Bob's swap waits for Alice: his desk's record keeps it, and the desk made
+/// again lists the trade once Alice completes it.
+#[test]
+fn a_swap_waiting_at_a_reload_is_listed_once_its_maker_completes_it() {
+    let mut w = World::new();
+    let proposal = bob_proposes(&mut w);
+    let record = w.bob.desk.record();
+    assert_eq!(record.unanswered.len(), 1, "the swap in flight is kept");
+    let mut again = trader(2).desk;
+    again.restore(DeskRecord::decode(&record.encode()).unwrap());
+    w.bob.desk = again;
+
+    let (txid, _, _) = w.alice_settles(&proposal);
+    let bob = &mut w.bob;
+    bob.desk.on_chain(&bob.wallet, true, NOW_MS);
+    let listed: Vec<Txid> = bob.desk.trades().map(|trade| trade.txid).collect();
+    assert_eq!(listed, vec![txid]);
+}
+
+/// No maker signs a proposal past its order's expiry: once his wallet has caught up with the
+/// chain after that, Bob forgets the swap; his record no longer holds it.
+#[test]
+fn an_unanswered_swap_is_forgotten_once_no_maker_can_sign_it() {
+    let mut w = World::new();
+    bob_proposes(&mut w);
+    let bob = &mut w.bob;
+    bob.desk
+        .on_tick(&mut bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    let [UnansweredTake { until_millis, .. }] = bob.desk.record().unanswered[..] else {
+        panic!("one swap watched");
+    };
+    assert_eq!(
+        until_millis,
+        NOW_MS + HOUR + MAX_CLOCK_SKEW_MILLIS + SWAP_TIMEOUT_MILLIS,
+        "the ask's expiry, the clock skew and a timeout"
+    );
+    bob.desk.on_chain(&bob.wallet, false, until_millis);
+    assert_eq!(
+        bob.desk.unanswered().count(),
+        1,
+        "the wallet may not have seen it yet"
+    );
+    bob.desk.on_chain(&bob.wallet, true, until_millis - 1);
+    assert_eq!(bob.desk.unanswered().count(), 1, "the maker may still sign");
+    bob.desk.on_chain(&bob.wallet, true, until_millis);
+    assert_eq!(bob.desk.unanswered().count(), 0);
+    assert!(bob.desk.record().unanswered.is_empty());
 }
 
 #[test]
@@ -845,10 +942,10 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
 
     // Another reorganisation puts the swap in a block after all: the trade is done again.
     w.submit(swap);
-    w.alice.desk.on_chain(&w.alice.wallet);
+    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
     assert!(undone(&w), "unconfirmed, it stays undone");
     w.mine();
-    w.alice.desk.on_chain(&w.alice.wallet);
+    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
     assert!(!undone(&w));
     // A report of its drop that comes now, late, changes nothing.
     assert!(w.alice_on_dropped(&[txid]).is_empty());

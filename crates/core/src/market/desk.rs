@@ -36,6 +36,9 @@ pub const MAX_TAKES: usize = 8;
 /// How many times the part a failed swap was taking is placed again, at most: a maker that
 /// refuses every proposal cannot keep a taker proposing to it.
 pub const MAX_RETAKES: u8 = 2;
+/// How many unanswered swaps a desk watches for a late completion ([`UnansweredTake`]); the
+/// oldest is forgotten first.
+pub const MAX_UNANSWERED: usize = 64;
 
 /// What a person asks to trade: a limit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,12 +194,21 @@ struct Take {
     swap: TakerSwap,
     trade: Trade,
     maker: XOnlyPublicKey,
+    /// See [`UnansweredTake::until_millis`].
+    until_millis: u64,
     /// The order it takes for, and how many times its part was placed again already.
     request: OrderRequest,
     retakes: u8,
 }
 
 impl Take {
+    fn unanswered(&self) -> UnansweredTake {
+        UnansweredTake {
+            trade: self.trade.clone(),
+            until_millis: self.until_millis,
+        }
+    }
+
     /// The part this swap was taking, to place again now that it failed; None once it was
     /// placed again [`MAX_RETAKES`] times.
     fn retake(&self) -> Option<Retake> {
@@ -208,6 +220,18 @@ impl Take {
             retakes: self.retakes + 1,
         })
     }
+}
+
+/// A swap this desk proposed that its maker did not answer in time, or that was still waiting
+/// for its answer when the desk's record was kept (a reload came before the answer): the maker
+/// holds the signed proposal and may still complete it. Its trade is listed once the wallet
+/// sees its transaction ([`Desk::on_chain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnansweredTake {
+    pub trade: Trade,
+    /// Past this no maker signs the proposal: its order's expiry, plus the clock skew receivers
+    /// allow and a swap's timeout for the transaction to reach this wallet.
+    pub until_millis: u64,
 }
 
 /// The part of an order that a swap its maker turned down (refused, or unavailable) was
@@ -270,6 +294,7 @@ pub struct Desk {
     watches: Vec<Watch>,
     answering: HashMap<Txid, Answering>,
     trades: VecDeque<Trade>,
+    unanswered: VecDeque<UnansweredTake>,
     nonce: u64,
 }
 
@@ -288,6 +313,7 @@ impl Desk {
             watches: Vec::new(),
             answering: HashMap::new(),
             trades: VecDeque::new(),
+            unanswered: VecDeque::new(),
             nonce: 0,
         }
     }
@@ -302,8 +328,9 @@ impl Desk {
         self.trades.iter()
     }
 
-    /// What this desk keeps across a reload ([`Desk::restore`]): its trades, and its orders'
-    /// settled fills that a reorganisation could still reopen.
+    /// What this desk keeps across a reload ([`Desk::restore`]): its trades, its orders'
+    /// settled fills that a reorganisation could still reopen, and its swaps whose makers
+    /// have not answered (the newest [`MAX_UNANSWERED`], those waiting now included).
     pub fn record(&self) -> DeskRecord {
         let mut settled: Vec<(OrderId, Vec<SettledFill>)> = self
             .maker
@@ -311,9 +338,17 @@ impl Desk {
             .map(|(order, fills)| (*order, fills.to_vec()))
             .collect();
         settled.sort_unstable_by_key(|(order, _)| *order);
+        let unanswered: Vec<UnansweredTake> = self
+            .unanswered
+            .iter()
+            .cloned()
+            .chain(self.takes.iter().map(Take::unanswered))
+            .collect();
+        let newest = unanswered.len().saturating_sub(MAX_UNANSWERED);
         DeskRecord {
             trades: self.trades.iter().cloned().collect(),
             settled,
+            unanswered: unanswered[newest..].to_vec(),
         }
     }
 
@@ -326,6 +361,9 @@ impl Desk {
         for (order, fills) in record.settled {
             self.maker.restore_settled(order, fills);
         }
+        for unanswered in record.unanswered {
+            self.watch_unanswered(unanswered);
+        }
     }
 
     /// The fills of this desk's orders whose settlement a reorganisation could still undo
@@ -336,10 +374,13 @@ impl Desk {
         self.maker.settled_txids().count()
     }
 
-    /// The wallet followed the chain: fills settled deep enough to be final are forgotten, so
-    /// the record of them stays as small as the last few blocks' trades. An undone trade whose
-    /// transaction a block holds after all (another reorganisation) is done again.
-    pub fn on_chain(&mut self, wallet: &Wallet) {
+    /// The wallet followed the chain or the mempool: fills settled deep enough to be final are
+    /// forgotten, so the record of them stays as small as the last few blocks' trades. An
+    /// undone trade whose transaction a block holds after all (another reorganisation) is done
+    /// again. An unanswered swap whose transaction the wallet sees was completed by its maker
+    /// after all: its trade is listed. Once the wallet has `caught_up` with the chain, the
+    /// unanswered swaps no maker can sign any more are forgotten.
+    pub fn on_chain(&mut self, wallet: &Wallet, caught_up: bool, now_millis: u64) {
         let settled: Vec<Txid> = self.maker.settled_txids().collect();
         for txid in settled {
             let depth = wallet.tracker().confirmations_of(&txid).unwrap_or(0);
@@ -348,6 +389,18 @@ impl Desk {
         for trade in self.trades.iter_mut().filter(|trade| trade.undone) {
             let confirmations = wallet.tracker().confirmations_of(&trade.txid);
             trade.undone = confirmations.unwrap_or(0) == 0;
+        }
+        let known = |take: &UnansweredTake| wallet.tracker().confirmations_of(&take.trade.txid);
+        let (completed, waiting): (Vec<_>, Vec<_>) = self
+            .unanswered
+            .drain(..)
+            .partition(|take| known(take).is_some());
+        self.unanswered = waiting
+            .into_iter()
+            .filter(|take| !caught_up || take.until_millis > now_millis)
+            .collect();
+        for take in completed {
+            self.remember(take.trade);
         }
     }
 
@@ -634,6 +687,11 @@ impl Desk {
             },
             swap,
             maker: fill.maker,
+            until_millis: view
+                .order
+                .order()
+                .expiry_millis
+                .saturating_add(MAX_CLOCK_SKEW_MILLIS + SWAP_TIMEOUT_MILLIS),
             request: *request,
             retakes,
         });
@@ -890,10 +948,12 @@ impl Desk {
         Some(turned_down)
     }
 
-    /// Time passes: swaps unanswered past their deadline are given up and their coins freed.
-    /// Returns the makers that did not answer, to mark unreachable.
+    /// Time passes: swaps unanswered past their deadline are given up and their coins freed
+    /// (and watched: [`UnansweredTake`]). Returns the makers that did not answer, to mark
+    /// unreachable.
     pub fn on_tick(&mut self, wallet: &mut Wallet, now_millis: u64) -> Vec<XOnlyPublicKey> {
         let mut silent = Vec::new();
+        let mut given_up = Vec::new();
         let device = self.device;
         // Their parts are not placed again: the maker holds the signed proposal and may still
         // complete it, and the part would trade twice.
@@ -901,11 +961,20 @@ impl Desk {
             if take.swap.on_tick(now_millis) {
                 wallet.reserve(take.swap.reserved(), device, 0, now_millis);
                 silent.push(take.maker);
+                given_up.push(take.unanswered());
                 return false;
             }
             true
         });
+        for take in given_up {
+            self.watch_unanswered(take);
+        }
         silent
+    }
+
+    /// Swaps given up whose makers may still complete them.
+    pub fn unanswered(&self) -> impl Iterator<Item = &UnansweredTake> + '_ {
+        self.unanswered.iter()
     }
 
     /// Transactions left the chain and the mempool for good: their trades are undone, and the
@@ -990,6 +1059,13 @@ impl Desk {
             ),
         };
         SignedUpdate::sign(&self.secp, update, &self.key, proofs, aux_rand)
+    }
+
+    fn watch_unanswered(&mut self, take: UnansweredTake) {
+        if self.unanswered.len() == MAX_UNANSWERED {
+            self.unanswered.pop_front();
+        }
+        self.unanswered.push_back(take);
     }
 
     fn remember(&mut self, trade: Trade) {

@@ -1,19 +1,22 @@
-//! What a trader's desk keeps across a reload: its trades (the "My trades" list) and the fills
-//! of its orders that a reorganisation could still reopen. Versioned bytes, written whole;
-//! anything else read back is refused with the reason.
+//! What a trader's desk keeps across a reload: its trades (the "My trades" list), the fills
+//! of its orders that a reorganisation could still reopen, and its swaps whose makers have not
+//! answered. Versioned bytes, written whole; anything else read back is refused with the
+//! reason. Version 1 (before the unanswered swaps) is still read.
 
 use core::fmt;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Txid};
 
-use super::desk::{Trade, MAX_TRADES};
+use super::desk::{Trade, UnansweredTake, MAX_TRADES, MAX_UNANSWERED};
 use super::order::{OrderId, MAX_FUNDING};
 use super::swap::SettledFill;
 use crate::chain::assets::AssetId;
 use crate::encode::{EndOfInput, Reader};
 
-const ENCODING_VERSION: u8 = 1;
+const ENCODING_VERSION: u8 = 2;
+/// Without the unanswered swaps.
+const FIRST_VERSION: u8 = 1;
 
 /// A desk's trades, oldest first, and its orders' settled fills that could still be undone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct DeskRecord {
     /// By order, sorted by order id (so equal records encode alike); each order's fills in the
     /// order they were made.
     pub settled: Vec<(OrderId, Vec<SettledFill>)>,
+    /// Oldest first.
+    pub unanswered: Vec<UnansweredTake>,
 }
 
 /// Why bytes are not a desk record.
@@ -61,22 +66,13 @@ const UNDONE: u8 = 4;
 impl DeskRecord {
     /// The record's bytes. [`DeskRecord::decode`] reads them back when the record is one a
     /// desk gives ([`crate::market::desk::Desk::record`]): at most [`MAX_TRADES`] trades,
-    /// orders sorted and distinct, each with a fill or more of at most [`MAX_FUNDING`] coins.
+    /// orders sorted and distinct, each with a fill or more of at most [`MAX_FUNDING`] coins,
+    /// and at most [`MAX_UNANSWERED`] unanswered swaps.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![ENCODING_VERSION];
         put_len(&mut out, self.trades.len());
         for trade in &self.trades {
-            out.extend_from_slice(trade.txid.as_byte_array());
-            out.extend_from_slice(&trade.order.0);
-            out.extend_from_slice(&trade.market.to_byte_array());
-            let flag = |set: bool, bit: u8| if set { bit } else { 0 };
-            let flags = flag(trade.bought, BOUGHT)
-                | flag(trade.as_maker, AS_MAKER)
-                | flag(trade.undone, UNDONE);
-            out.push(flags);
-            for number in [trade.quantity, trade.sats, trade.price, trade.millis] {
-                out.extend_from_slice(&number.to_le_bytes());
-            }
+            put_trade(&mut out, trade);
         }
         put_len(&mut out, self.settled.len());
         for (order, fills) in &self.settled {
@@ -92,6 +88,11 @@ impl DeskRecord {
                 }
             }
         }
+        put_len(&mut out, self.unanswered.len());
+        for take in &self.unanswered {
+            put_trade(&mut out, &take.trade);
+            out.extend_from_slice(&take.until_millis.to_le_bytes());
+        }
         out
     }
 
@@ -99,7 +100,7 @@ impl DeskRecord {
     pub fn decode(bytes: &[u8]) -> Result<DeskRecord, DeskRecordError> {
         let mut reader = Reader::new(bytes);
         let version = reader.u8()?;
-        if version != ENCODING_VERSION {
+        if version != ENCODING_VERSION && version != FIRST_VERSION {
             return Err(DeskRecordError::UnsupportedVersion(version));
         }
         let mut record = DeskRecord::default();
@@ -108,25 +109,7 @@ impl DeskRecord {
             return Err(DeskRecordError::Invalid("number of trades"));
         }
         for _ in 0..trades {
-            let txid = Txid::from_byte_array(reader.array()?);
-            let order = OrderId(reader.array()?);
-            let market = AssetId::from_byte_array(reader.array()?);
-            let flags = reader.u8()?;
-            if flags & !(BOUGHT | AS_MAKER | UNDONE) != 0 {
-                return Err(DeskRecordError::Invalid("trade flags"));
-            }
-            record.trades.push(Trade {
-                txid,
-                order,
-                market,
-                bought: flags & BOUGHT != 0,
-                quantity: reader.u64()?,
-                sats: reader.u64()?,
-                price: reader.u64()?,
-                as_maker: flags & AS_MAKER != 0,
-                millis: reader.u64()?,
-                undone: flags & UNDONE != 0,
-            });
+            record.trades.push(read_trade(&mut reader)?);
         }
         // Counts are not trusted for allocation: each entry reads its bytes or fails.
         for _ in 0..reader.u32()? {
@@ -162,11 +145,58 @@ impl DeskRecord {
             }
             record.settled.push((order, fills));
         }
+        if version != FIRST_VERSION {
+            let unanswered = reader.u32()? as usize;
+            if unanswered > MAX_UNANSWERED {
+                return Err(DeskRecordError::Invalid("number of unanswered swaps"));
+            }
+            for _ in 0..unanswered {
+                record.unanswered.push(UnansweredTake {
+                    trade: read_trade(&mut reader)?,
+                    until_millis: reader.u64()?,
+                });
+            }
+        }
         if !reader.rest().is_empty() {
             return Err(DeskRecordError::TrailingBytes);
         }
         Ok(record)
     }
+}
+
+fn put_trade(out: &mut Vec<u8>, trade: &Trade) {
+    out.extend_from_slice(trade.txid.as_byte_array());
+    out.extend_from_slice(&trade.order.0);
+    out.extend_from_slice(&trade.market.to_byte_array());
+    let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+    let flags =
+        flag(trade.bought, BOUGHT) | flag(trade.as_maker, AS_MAKER) | flag(trade.undone, UNDONE);
+    out.push(flags);
+    for number in [trade.quantity, trade.sats, trade.price, trade.millis] {
+        out.extend_from_slice(&number.to_le_bytes());
+    }
+}
+
+fn read_trade(reader: &mut Reader) -> Result<Trade, DeskRecordError> {
+    let txid = Txid::from_byte_array(reader.array()?);
+    let order = OrderId(reader.array()?);
+    let market = AssetId::from_byte_array(reader.array()?);
+    let flags = reader.u8()?;
+    if flags & !(BOUGHT | AS_MAKER | UNDONE) != 0 {
+        return Err(DeskRecordError::Invalid("trade flags"));
+    }
+    Ok(Trade {
+        txid,
+        order,
+        market,
+        bought: flags & BOUGHT != 0,
+        quantity: reader.u64()?,
+        sats: reader.u64()?,
+        price: reader.u64()?,
+        as_maker: flags & AS_MAKER != 0,
+        millis: reader.u64()?,
+        undone: flags & UNDONE != 0,
+    })
 }
 
 fn put_len(out: &mut Vec<u8>, len: usize) {
@@ -184,6 +214,22 @@ mod tests {
         assert_eq!(DeskRecord::decode(&record.encode()), Ok(record));
         let empty = DeskRecord::default();
         assert_eq!(DeskRecord::decode(&empty.encode()), Ok(empty));
+    }
+
+    /// Records kept before the unanswered swaps were: the same bytes without their count.
+    #[test]
+    fn a_first_version_record_reads_with_no_unanswered_swaps() {
+        let mut record = record();
+        record.unanswered.clear();
+        let mut bytes = record.encode();
+        bytes.truncate(bytes.len() - 4);
+        bytes[0] = FIRST_VERSION;
+        assert_eq!(DeskRecord::decode(&bytes), Ok(record));
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        assert_eq!(
+            DeskRecord::decode(&bytes),
+            Err(DeskRecordError::TrailingBytes)
+        );
     }
 
     #[test]
@@ -227,6 +273,13 @@ mod tests {
         assert_eq!(
             DeskRecord::decode(&twice.encode()),
             Err(DeskRecordError::Invalid("order of the settled fills"))
+        );
+        let mut unanswered = record();
+        let take = unanswered.unanswered[0].clone();
+        unanswered.unanswered = vec![take; MAX_UNANSWERED + 1];
+        assert_eq!(
+            DeskRecord::decode(&unanswered.encode()),
+            Err(DeskRecordError::Invalid("number of unanswered swaps"))
         );
         let mut none = record();
         none.settled[0].1.clear();

@@ -12,7 +12,7 @@ use super::{pay, spend, TestKey};
 use crate::chain::assets::{AssetAmounts, AssetId, AssetRecord, Transfer};
 use crate::chain::utxo::Coin;
 use crate::market::book::{Book, BookLimits, OrderView};
-use crate::market::desk::Trade;
+use crate::market::desk::{Trade, UnansweredTake};
 use crate::market::order::{Order, OrderId, Side, SignedOrder};
 use crate::market::record::DeskRecord;
 use crate::market::swap::{SettledFill, SwapProposal};
@@ -136,24 +136,33 @@ impl Default for SwapFixture {
     }
 }
 
-/// A maker desk's record: one trade as maker, undone, and the fill it could reopen (the seed
-/// of the fuzz target `desk_record`).
+/// A desk's record: one trade as maker, undone, the fill it could reopen, and a swap of its
+/// own that its maker has not answered (the seed of the fuzz target `desk_record`).
 pub fn desk_record_sample() -> DeskRecord {
     let txid = Txid::from_byte_array([1; 32]);
     let order = OrderId([2; 32]);
+    let sale = Trade {
+        txid,
+        order,
+        market: AssetId::from_byte_array([3; 32]),
+        bought: false,
+        quantity: 200_000_000,
+        sats: 100_000,
+        price: 50_000,
+        as_maker: true,
+        millis: SWAP_NOW_MILLIS,
+        undone: true,
+    };
+    let purchase = Trade {
+        txid: Txid::from_byte_array([6; 32]),
+        order: OrderId([7; 32]),
+        bought: true,
+        as_maker: false,
+        undone: false,
+        ..sale.clone()
+    };
     DeskRecord {
-        trades: vec![Trade {
-            txid,
-            order,
-            market: AssetId::from_byte_array([3; 32]),
-            bought: false,
-            quantity: 200_000_000,
-            sats: 100_000,
-            price: 50_000,
-            as_maker: true,
-            millis: SWAP_NOW_MILLIS,
-            undone: true,
-        }],
+        trades: vec![sale],
         settled: vec![(
             order,
             vec![SettledFill {
@@ -162,5 +171,9 @@ pub fn desk_record_sample() -> DeskRecord {
                 funding_before: vec![OutPoint::new(Txid::from_byte_array([5; 32]), 1)],
             }],
         )],
+        unanswered: vec![UnansweredTake {
+            trade: purchase,
+            until_millis: SWAP_NOW_MILLIS + 3_600_000,
+        }],
     }
 }
