@@ -99,6 +99,8 @@ pub struct MarketView {
     pub trades: Vec<TradeRow>,
     /// Swaps this tab proposed that wait for their makers.
     pub pending: usize,
+    /// Swaps given up unanswered, whose makers may still complete them.
+    pub unanswered: usize,
 }
 
 /// One market (an asset against BTC) and its book.
@@ -481,6 +483,7 @@ pub fn view(
         my_orders,
         trades,
         pending: desk.pending_takes(),
+        unanswered: desk.unanswered().count(),
     }
 }
 

@@ -402,6 +402,15 @@ fn MyOrders(props: &MyOrdersProps) -> Html {
                     n => format!("{n} trades waiting for their makers"),
                 } }</p>
             }
+            if view.unanswered > 0 {
+                <p class="note" id="unanswered-takes">{ match view.unanswered {
+                    1 => "1 trade given up unanswered: listed here if its maker completes it"
+                        .to_owned(),
+                    n => format!(
+                        "{n} trades given up unanswered: listed here if their makers complete them"
+                    ),
+                } }</p>
+            }
             <h3>{ "My trades" }</h3>
             if view.trades.is_empty() {
                 <p class="note" id="trades-empty">{ "No trades yet." }</p>
