@@ -928,6 +928,16 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
         panic!("one update reopens the fill");
     };
     assert!(undone(&w), "the trade shows it was undone");
+    let record = w.alice.desk.record();
+    assert!(
+        record.settled.is_empty(),
+        "no fill of the order is left to reopen"
+    );
+    assert_eq!(
+        DeskRecord::decode(&record.encode()),
+        Ok(record),
+        "a reload reads it"
+    );
     assert_eq!(
         reopen.update.change,
         Change::Fill {

@@ -141,6 +141,10 @@ impl DeskRecord {
                 });
             }
             if fills.is_empty() {
+                // Desks of version 1 kept an order whose fills were all undone: it says nothing.
+                if version == FIRST_VERSION {
+                    continue;
+                }
                 return Err(DeskRecordError::Invalid("settled fills of an order (none)"));
             }
             record.settled.push((order, fills));
@@ -216,20 +220,31 @@ mod tests {
         assert_eq!(DeskRecord::decode(&empty.encode()), Ok(empty));
     }
 
-    /// Records kept before the unanswered swaps were: the same bytes without their count.
+    /// What a desk of version 1 wrote of `record`: the same bytes without the count of
+    /// unanswered swaps (which were not kept then).
+    fn first_version(record: &DeskRecord) -> Vec<u8> {
+        let mut bytes = record.encode();
+        bytes.truncate(bytes.len() - 4);
+        bytes[0] = FIRST_VERSION;
+        bytes
+    }
+
     #[test]
     fn a_first_version_record_reads_with_no_unanswered_swaps() {
         let mut record = record();
         record.unanswered.clear();
-        let mut bytes = record.encode();
-        bytes.truncate(bytes.len() - 4);
-        bytes[0] = FIRST_VERSION;
-        assert_eq!(DeskRecord::decode(&bytes), Ok(record));
+        let mut bytes = first_version(&record);
+        assert_eq!(DeskRecord::decode(&bytes), Ok(record.clone()));
         bytes.extend_from_slice(&0u32.to_le_bytes());
         assert_eq!(
             DeskRecord::decode(&bytes),
             Err(DeskRecordError::TrailingBytes)
         );
+        // Such a desk kept an order once every fill of it was undone: it reads, without it.
+        let mut emptied = record.clone();
+        emptied.settled[0].1.clear();
+        record.settled.clear();
+        assert_eq!(DeskRecord::decode(&first_version(&emptied)), Ok(record));
     }
 
     #[test]

@@ -646,11 +646,16 @@ impl Maker {
     /// the order's earliest fill they settled (and the fills built on it, whose inputs went
     /// with it), whatever order `dropped` names them in; `view` is the order's current state.
     pub fn on_dropped(&mut self, dropped: &[Txid], view: &OrderView) -> Option<OrderUpdate> {
-        let fills = self.settled.get_mut(&view.order.id())?;
+        let order = view.order.id();
+        let fills = self.settled.get_mut(&order)?;
         let at = fills.iter().position(|fill| dropped.contains(&fill.txid))?;
         let undone = fills.drain(at..).next().expect("position found it");
+        if fills.is_empty() {
+            // An order with no fill left is no entry: a record lists orders with fills.
+            self.settled.remove(&order);
+        }
         Some(OrderUpdate {
-            order: view.order.id(),
+            order,
             maker: view.order.order().maker,
             sequence: view.sequence + 1,
             change: Change::Fill {
