@@ -129,6 +129,7 @@ impl World {
         for trader in [&mut self.alice, &mut self.bob] {
             trader.wallet.follow(&self.chain, 1_000, 0);
             trader.wallet.follow_mempool(&self.mempool);
+            assert_record_reads(&trader.desk);
         }
     }
 
@@ -279,9 +280,12 @@ impl World {
     fn alice_on_dropped(&mut self, dropped: &[Txid]) -> Vec<SignedUpdate> {
         let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
         let alice = &mut self.alice;
-        alice
-            .desk
-            .on_dropped(&mut alice.wallet, &self.book, coin, dropped, NOW_MS, &AUX)
+        let updates =
+            alice
+                .desk
+                .on_dropped(&mut alice.wallet, &self.book, coin, dropped, NOW_MS, &AUX);
+        assert_record_reads(&alice.desk);
+        updates
     }
 
     fn publish(&mut self, order: SignedOrder) {
@@ -301,6 +305,12 @@ impl World {
             .get(&Unit::Asset(self.gold))
             .map_or(0, |balance| balance.confirmed + balance.unconfirmed)
     }
+}
+
+/// Whatever a test did so far, a reload would read the desk's record back.
+fn assert_record_reads(desk: &Desk) {
+    let record = desk.record();
+    assert_eq!(DeskRecord::decode(&record.encode()), Ok(record));
 }
 
 fn btc(trader: &Trader) -> u64 {
@@ -928,15 +938,9 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
         panic!("one update reopens the fill");
     };
     assert!(undone(&w), "the trade shows it was undone");
-    let record = w.alice.desk.record();
     assert!(
-        record.settled.is_empty(),
+        w.alice.desk.record().settled.is_empty(),
         "no fill of the order is left to reopen"
-    );
-    assert_eq!(
-        DeskRecord::decode(&record.encode()),
-        Ok(record),
-        "a reload reads it"
     );
     assert_eq!(
         reopen.update.change,
