@@ -966,14 +966,24 @@ impl Page {
             self.tell_siblings();
         }
         let anything_moved = changed || moved;
+        let mut filled_again = false;
         if anything_moved {
             let caught_up = self.wallet_caught_up;
-            if let (Some(desk), Some(wallet)) = (self.desk.as_mut(), self.wallet.unlocked()) {
-                desk.on_chain(wallet, caught_up, now());
+            let aux = random_bytes();
+            let updates = match self.trading() {
+                Some(Trading {
+                    desk, wallet, book, ..
+                }) => desk.on_chain(wallet, book, caught_up, now(), &aux),
+                None => Vec::new(),
+            };
+            // Orders of this tab whose undone swaps a block holds after all: filled again.
+            for update in updates {
+                filled_again = true;
+                let _ = self.submit_to_book(None, Some(update));
             }
         }
         // Keeping the metadata keeps the desk's record too: one encoding of it per refresh.
-        if moved || tell {
+        if moved || tell || filled_again {
             self.keep_wallet_metadata();
         } else if anything_moved {
             let mut batch = WriteBatch::new();

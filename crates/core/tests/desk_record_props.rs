@@ -1,5 +1,5 @@
-//! Property: a desk's record reads back as written, whatever trades, settled fills and
-//! unanswered swaps it holds, and a desk made again from it gives the same record back (what a reload keeps is
+//! Property: a desk's record reads back as written, whatever trades, settled and undone
+//! fills and unanswered swaps it holds, and a desk made again from it gives the same record back (what a reload keeps is
 //! what the next reload keeps).
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -9,7 +9,7 @@ use bitmesh_core::chain::assets::AssetId;
 use bitmesh_core::market::desk::{Desk, Trade, UnansweredTake, MAX_UNANSWERED};
 use bitmesh_core::market::order::{OrderId, MAX_FUNDING};
 use bitmesh_core::market::record::DeskRecord;
-use bitmesh_core::market::swap::SettledFill;
+use bitmesh_core::market::swap::{SettledFill, UndoneFills};
 use bitmesh_core::testkit::TestKey;
 use bitmesh_core::wallet::metadata::DeviceId;
 use proptest::prelude::*;
@@ -37,18 +37,36 @@ fn trade() -> impl Strategy<Value = Trade> {
 }
 
 fn fill() -> impl Strategy<Value = SettledFill> {
-    (
-        any::<[u8; 32]>(),
-        any::<u64>(),
-        proptest::collection::vec((any::<[u8; 32]>(), any::<u32>()), 0..=MAX_FUNDING),
-    )
-        .prop_map(|(txid, filled_before, coins)| SettledFill {
+    (any::<[u8; 32]>(), any::<u64>(), coins()).prop_map(|(txid, filled_before, coins)| {
+        SettledFill {
             txid: Txid::from_byte_array(txid),
             filled_before,
-            funding_before: coins
+            funding_before: coins,
+        }
+    })
+}
+
+fn coins() -> impl Strategy<Value = Vec<OutPoint>> {
+    proptest::collection::vec((any::<[u8; 32]>(), any::<u32>()), 0..=MAX_FUNDING).prop_map(
+        |coins| {
+            coins
                 .into_iter()
                 .map(|(txid, vout)| OutPoint::new(Txid::from_byte_array(txid), vout))
-                .collect(),
+                .collect()
+        },
+    )
+}
+
+fn undone() -> impl Strategy<Value = UndoneFills> {
+    (
+        proptest::collection::vec(fill(), 1..4),
+        any::<u64>(),
+        coins(),
+    )
+        .prop_map(|(fills, filled_after, funding_after)| UndoneFills {
+            fills,
+            filled_after,
+            funding_after,
         })
 }
 
@@ -61,8 +79,9 @@ fn record() -> impl Strategy<Value = DeskRecord> {
             0..8,
         ),
         proptest::collection::vec((trade(), any::<u64>()), 0..=MAX_UNANSWERED),
+        proptest::collection::btree_map(any::<[u8; 32]>(), undone(), 0..4),
     )
-        .prop_map(|(trades, settled, unanswered)| DeskRecord {
+        .prop_map(|(trades, settled, unanswered, undone)| DeskRecord {
             trades,
             settled: settled
                 .into_iter()
@@ -74,6 +93,10 @@ fn record() -> impl Strategy<Value = DeskRecord> {
                     trade,
                     until_millis,
                 })
+                .collect(),
+            undone: undone
+                .into_iter()
+                .map(|(order, undone)| (OrderId(order), undone))
                 .collect(),
         })
 }

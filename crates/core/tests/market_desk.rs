@@ -288,6 +288,22 @@ impl World {
         updates
     }
 
+    /// Alice's or Bob's desk hears that the wallet followed the chain (`caught_up` with it or
+    /// not) at `now_millis`: the updates it publishes.
+    fn on_chain(&mut self, alice: bool, caught_up: bool, now_millis: u64) -> Vec<SignedUpdate> {
+        let trader = if alice {
+            &mut self.alice
+        } else {
+            &mut self.bob
+        };
+        let updates =
+            trader
+                .desk
+                .on_chain(&mut trader.wallet, &self.book, caught_up, now_millis, &AUX);
+        assert_record_reads(&trader.desk);
+        updates
+    }
+
     fn publish(&mut self, order: SignedOrder) {
         let verified = order.verify(&Secp256k1::verification_only()).unwrap();
         self.book.insert_order(verified).unwrap();
@@ -402,7 +418,7 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     assert_eq!(w.bob.desk.trades().count(), 1);
 
     w.mine();
-    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
+    assert!(w.on_chain(true, true, NOW_MS).is_empty());
     assert_eq!(w.alice.desk.reopenable_fills(), 1, "one block deep");
     assert_eq!(w.units(&w.alice), SUPPLY - 200_000_000);
     assert_eq!(w.units(&w.bob), 200_000_000);
@@ -416,7 +432,7 @@ fn an_ask_is_taken_in_part_settled_mined_and_the_rest_cancelled() {
     for _ in 1..REOPEN_DEPTH {
         w.mine();
     }
-    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
+    assert!(w.on_chain(true, true, NOW_MS).is_empty());
     assert_eq!(w.alice.desk.reopenable_fills(), 0, "final");
 
     // Only Alice can cancel; her cancel frees the coin that funds the rest.
@@ -599,15 +615,14 @@ fn a_swap_its_maker_completes_after_the_taker_gave_up_is_listed() {
         1
     );
     assert_eq!(bob.desk.unanswered().count(), 1);
-    bob.desk
-        .on_chain(&bob.wallet, true, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    w.on_chain(false, true, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    let bob = &w.bob;
     assert_eq!(bob.desk.trades().count(), 0, "nothing traded yet");
     assert_eq!(bob.desk.unanswered().count(), 1, "still watched");
 
     let (txid, _, _) = w.alice_settles(&proposal);
-    let bob = &mut w.bob;
-    bob.desk
-        .on_chain(&bob.wallet, true, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    w.on_chain(false, true, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    let bob = &w.bob;
     let trades: Vec<&Trade> = bob.desk.trades().collect();
     let [trade] = &trades[..] else {
         panic!("Bob's trade is listed: {trades:?}");
@@ -633,9 +648,8 @@ fn a_swap_waiting_at_a_reload_is_listed_once_its_maker_completes_it() {
     w.bob.desk = again;
 
     let (txid, _, _) = w.alice_settles(&proposal);
-    let bob = &mut w.bob;
-    bob.desk.on_chain(&bob.wallet, true, NOW_MS);
-    let listed: Vec<Txid> = bob.desk.trades().map(|trade| trade.txid).collect();
+    w.on_chain(false, true, NOW_MS);
+    let listed: Vec<Txid> = w.bob.desk.trades().map(|trade| trade.txid).collect();
     assert_eq!(listed, vec![txid]);
 }
 
@@ -656,17 +670,21 @@ fn an_unanswered_swap_is_forgotten_once_no_maker_can_sign_it() {
         NOW_MS + HOUR + MAX_CLOCK_SKEW_MILLIS + SWAP_TIMEOUT_MILLIS,
         "the ask's expiry, the clock skew and a timeout"
     );
-    bob.desk.on_chain(&bob.wallet, false, until_millis);
+    w.on_chain(false, false, until_millis);
     assert_eq!(
-        bob.desk.unanswered().count(),
+        w.bob.desk.unanswered().count(),
         1,
         "the wallet may not have seen it yet"
     );
-    bob.desk.on_chain(&bob.wallet, true, until_millis - 1);
-    assert_eq!(bob.desk.unanswered().count(), 1, "the maker may still sign");
-    bob.desk.on_chain(&bob.wallet, true, until_millis);
-    assert_eq!(bob.desk.unanswered().count(), 0);
-    assert!(bob.desk.record().unanswered.is_empty());
+    w.on_chain(false, true, until_millis - 1);
+    assert_eq!(
+        w.bob.desk.unanswered().count(),
+        1,
+        "the maker may still sign"
+    );
+    w.on_chain(false, true, until_millis);
+    assert_eq!(w.bob.desk.unanswered().count(), 0);
+    assert!(w.bob.desk.record().unanswered.is_empty());
 }
 
 #[test]
@@ -954,13 +972,29 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
     assert!(w.alice_on_dropped(&[txid]).is_empty());
 
-    // Another reorganisation puts the swap in a block after all: the trade is done again.
+    // Another reorganisation puts the swap in a block after all: the trade is done again, and
+    // the order filled again as the swap left it.
     w.submit(swap);
-    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
+    assert!(w.on_chain(true, true, NOW_MS).is_empty());
     assert!(undone(&w), "unconfirmed, it stays undone");
     w.mine();
-    w.alice.desk.on_chain(&w.alice.wallet, true, NOW_MS);
+    let [refill] = &w.on_chain(true, true, NOW_MS)[..] else {
+        panic!("one update fills the order again");
+    };
     assert!(!undone(&w));
+    assert_eq!(refill.update.change, fill.update.change);
+    assert_eq!(refill.update.sequence, reopen.update.sequence + 1);
+    assert!(!refill.proofs.is_empty(), "the rest's coin is proven again");
+    w.apply(refill.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
+    assert!(w.on_chain(true, true, NOW_MS).is_empty(), "once");
+    let record = w.alice.desk.record();
+    assert!(record.undone.is_empty());
+    assert_eq!(
+        record.settled.len(),
+        1,
+        "a third reorganisation could undo it again"
+    );
     // A report of its drop that comes now, late, changes nothing.
     assert!(w.alice_on_dropped(&[txid]).is_empty());
     assert!(!undone(&w));
@@ -994,6 +1028,7 @@ fn a_desk_made_again_from_its_record_keeps_its_trades_and_reopens_a_dropped_swap
         party.desk = again;
     }
 
+    let swap = w.mempool.get(&txid).unwrap().tx.as_ref().clone();
     w.drop_swaps(&[txid]);
     w.follow();
     let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
@@ -1002,6 +1037,90 @@ fn a_desk_made_again_from_its_record_keeps_its_trades_and_reopens_a_dropped_swap
     assert_eq!(reopen.update.change, Change::Fill { filled: 0, funding });
     w.apply(reopen.clone());
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
+
+    // Reloaded again, Alice's desk still fills the order again when the swap comes back.
+    let record = DeskRecord::decode(&w.alice.desk.record().encode()).unwrap();
+    assert_eq!(record.undone.len(), 1);
+    w.alice.desk = trader(1).desk;
+    w.alice.desk.restore(record);
+    w.submit(swap);
+    w.mine();
+    let [refill] = &w.on_chain(true, true, NOW_MS)[..] else {
+        panic!("the desk made again fills the order again");
+    };
+    w.apply(refill.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
+}
+
+/// Bob takes part of Alice's reopened ask again, on the coin the undoing gave back; then a
+/// reorganisation mines the first swap and drops the second (they spend the same coin). Alice's
+/// order is filled again as the first swap left it, and the second's drop reopens nothing.
+#[test]
+fn an_undone_swap_back_in_a_block_replaces_the_fill_made_since() {
+    let mut w = World::new();
+    let (ask_id, _, _) = w.alice_rests_an_ask();
+    let (first, _, fill) = w.bob_takes_part();
+    let swap = w.mempool.get(&first).unwrap().tx.as_ref().clone();
+    w.drop_swaps(&[first]);
+    w.follow();
+    let [reopen] = &w.alice_on_dropped(&[first])[..] else {
+        panic!("one update reopens the fill");
+    };
+    w.apply(reopen.clone());
+    // Bob heard nothing back: his swap's coins are his again at its timeout.
+    let bob = &mut w.bob;
+    bob.desk
+        .on_tick(&mut bob.wallet, NOW_MS + SWAP_TIMEOUT_MILLIS);
+    let (second, _, _) = w.bob_takes_part();
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
+
+    w.drop_swaps(&[second]);
+    w.submit(swap);
+    w.mine();
+    let [refill] = &w.on_chain(true, true, NOW_MS)[..] else {
+        panic!("one update fills the order as the first swap left it");
+    };
+    assert_eq!(refill.update.change, fill.update.change);
+    w.apply(refill.clone());
+    assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 400_000_000);
+    assert!(
+        w.alice_on_dropped(&[second]).is_empty(),
+        "the second swap's fill is gone with it: nothing to reopen"
+    );
+    let trades: Vec<(Txid, bool)> = w
+        .alice
+        .desk
+        .trades()
+        .map(|trade| (trade.txid, trade.undone))
+        .collect();
+    assert_eq!(trades, vec![(first, false), (second, true)]);
+}
+
+/// An order its maker cancelled after its swap was undone stays cancelled when the swap comes
+/// back in a block, and the desk keeps nothing of it to fill again.
+#[test]
+fn an_undone_fill_of_an_order_cancelled_since_is_not_filled_again() {
+    let mut w = World::new();
+    let (ask_id, _, _) = w.alice_rests_an_ask();
+    let (txid, _, _) = w.bob_takes_part();
+    let swap = w.mempool.get(&txid).unwrap().tx.as_ref().clone();
+    w.drop_swaps(&[txid]);
+    w.follow();
+    let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
+        panic!("one update reopens the fill");
+    };
+    w.apply(reopen.clone());
+    let cancel = w
+        .alice
+        .desk
+        .cancel(&mut w.alice.wallet, &w.book, &ask_id, NOW_MS, &AUX)
+        .unwrap();
+    w.apply(cancel);
+    w.submit(swap);
+    w.mine();
+    assert!(w.on_chain(true, true, NOW_MS).is_empty());
+    assert!(w.book.get(&ask_id).unwrap().cancelled);
+    assert!(w.alice.desk.record().undone.is_empty());
 }
 
 /// Alice cancels what rests of her ask after a swap took part of it, and the swap then leaves

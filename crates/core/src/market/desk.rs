@@ -20,7 +20,7 @@ use super::order::{
 use super::record::DeskRecord;
 use super::swap::{
     fill_terms, Maker, SettledFill, SwapError, SwapProposal, SwapResponse, TakerState, TakerSwap,
-    SWAP_TIMEOUT_MILLIS,
+    UndoneFills, SWAP_TIMEOUT_MILLIS,
 };
 use crate::chain::assets::AssetId;
 use crate::chain::utxo::Coin;
@@ -329,8 +329,8 @@ impl Desk {
     }
 
     /// What this desk keeps across a reload ([`Desk::restore`]): its trades, its orders'
-    /// settled fills that a reorganisation could still reopen, and its swaps whose makers
-    /// have not answered (the newest [`MAX_UNANSWERED`], those waiting now included).
+    /// settled fills that a reorganisation could still reopen or (undone) fill again, and its
+    /// swaps whose makers have not answered (the newest [`MAX_UNANSWERED`], those waiting now included).
     pub fn record(&self) -> DeskRecord {
         let mut settled: Vec<(OrderId, Vec<SettledFill>)> = self
             .maker
@@ -338,6 +338,12 @@ impl Desk {
             .map(|(order, fills)| (*order, fills.to_vec()))
             .collect();
         settled.sort_unstable_by_key(|(order, _)| *order);
+        let mut undone: Vec<(OrderId, UndoneFills)> = self
+            .maker
+            .undone()
+            .map(|(order, undone)| (*order, undone.clone()))
+            .collect();
+        undone.sort_unstable_by_key(|(order, _)| *order);
         let unanswered: Vec<UnansweredTake> = self
             .unanswered
             .iter()
@@ -349,6 +355,7 @@ impl Desk {
             trades: self.trades.iter().cloned().collect(),
             settled,
             unanswered: unanswered[newest..].to_vec(),
+            undone,
         }
     }
 
@@ -360,6 +367,9 @@ impl Desk {
         }
         for (order, fills) in record.settled {
             self.maker.restore_settled(order, fills);
+        }
+        for (order, undone) in record.undone {
+            self.maker.restore_undone(order, undone);
         }
         for unanswered in record.unanswered {
             self.watch_unanswered(unanswered);
@@ -377,10 +387,19 @@ impl Desk {
     /// The wallet followed the chain or the mempool: fills settled deep enough to be final are
     /// forgotten, so the record of them stays as small as the last few blocks' trades. An
     /// undone trade whose transaction a block holds after all (another reorganisation) is done
-    /// again. An unanswered swap whose transaction the wallet sees was completed by its maker
-    /// after all: its trade is listed. Once the wallet has `caught_up` with the chain, the
-    /// unanswered swaps no maker can sign any more are forgotten.
-    pub fn on_chain(&mut self, wallet: &Wallet, caught_up: bool, now_millis: u64) {
+    /// again, and the order of this desk it filled is filled again, if it stands as the
+    /// undoing left it: the updates returned are to publish. An unanswered swap whose
+    /// transaction the wallet sees was completed by its maker after all: its trade is listed.
+    /// Once the wallet has `caught_up` with the chain, the unanswered swaps no maker can sign
+    /// any more are forgotten.
+    pub fn on_chain(
+        &mut self,
+        wallet: &mut Wallet,
+        book: &Book,
+        caught_up: bool,
+        now_millis: u64,
+        aux_rand: &[u8; 32],
+    ) -> Vec<SignedUpdate> {
         let settled: Vec<Txid> = self.maker.settled_txids().collect();
         for txid in settled {
             let depth = wallet.tracker().confirmations_of(&txid).unwrap_or(0);
@@ -402,6 +421,28 @@ impl Desk {
         for take in completed {
             self.remember(take.trade);
         }
+        let mut updates = Vec::new();
+        let undone: Vec<OrderId> = self.maker.undone_orders().collect();
+        for order in undone {
+            let Some(view) = book.get(&order) else {
+                self.maker.forget(&order);
+                continue;
+            };
+            let in_block = |txid: &Txid| wallet.tracker().confirmations_of(txid).unwrap_or(0) > 0;
+            let Some(update) = self.maker.on_redone(&view, in_block) else {
+                continue;
+            };
+            // The coins that fund the rest are held for the order, as after its swap.
+            let expiry_millis = view.order.order().expiry_millis;
+            wallet.reserve(
+                update.change.funding(),
+                self.device,
+                expiry_millis,
+                now_millis,
+            );
+            updates.push(self.sign_update(wallet, update, None, aux_rand));
+        }
+        updates
     }
 
     /// Swaps proposed and not answered yet.

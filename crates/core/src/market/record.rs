@@ -1,6 +1,6 @@
 //! What a trader's desk keeps across a reload: its trades (the "My trades" list), the fills
-//! of its orders that a reorganisation could still reopen, and its swaps whose makers have not
-//! answered. Versioned bytes, written whole; anything else read back is refused with the
+//! of its orders that a reorganisation could still reopen or (undone) fill again, and its
+//! swaps whose makers have not answered. Versioned bytes, written whole; anything else read back is refused with the
 //! reason. Version 1 (before the unanswered swaps) is still read.
 
 use core::fmt;
@@ -10,12 +10,12 @@ use bitcoin::{OutPoint, Txid};
 
 use super::desk::{Trade, UnansweredTake, MAX_TRADES, MAX_UNANSWERED};
 use super::order::{OrderId, MAX_FUNDING};
-use super::swap::SettledFill;
+use super::swap::{SettledFill, UndoneFills};
 use crate::chain::assets::AssetId;
 use crate::encode::{EndOfInput, Reader};
 
 const ENCODING_VERSION: u8 = 2;
-/// Without the unanswered swaps.
+/// Without the unanswered swaps and the undone fills.
 const FIRST_VERSION: u8 = 1;
 
 /// A desk's trades, oldest first, and its orders' settled fills that could still be undone.
@@ -27,6 +27,8 @@ pub struct DeskRecord {
     pub settled: Vec<(OrderId, Vec<SettledFill>)>,
     /// Oldest first.
     pub unanswered: Vec<UnansweredTake>,
+    /// By order, sorted by order id, as `settled`.
+    pub undone: Vec<(OrderId, UndoneFills)>,
 }
 
 /// Why bytes are not a desk record.
@@ -77,21 +79,19 @@ impl DeskRecord {
         put_len(&mut out, self.settled.len());
         for (order, fills) in &self.settled {
             out.extend_from_slice(&order.0);
-            put_len(&mut out, fills.len());
-            for fill in fills {
-                out.extend_from_slice(fill.txid.as_byte_array());
-                out.extend_from_slice(&fill.filled_before.to_le_bytes());
-                out.push(fill.funding_before.len() as u8);
-                for coin in &fill.funding_before {
-                    out.extend_from_slice(coin.txid.as_byte_array());
-                    out.extend_from_slice(&coin.vout.to_le_bytes());
-                }
-            }
+            put_fills(&mut out, fills);
         }
         put_len(&mut out, self.unanswered.len());
         for take in &self.unanswered {
             put_trade(&mut out, &take.trade);
             out.extend_from_slice(&take.until_millis.to_le_bytes());
+        }
+        put_len(&mut out, self.undone.len());
+        for (order, undone) in &self.undone {
+            out.extend_from_slice(&order.0);
+            put_fills(&mut out, &undone.fills);
+            out.extend_from_slice(&undone.filled_after.to_le_bytes());
+            put_coins(&mut out, &undone.funding_after);
         }
         out
     }
@@ -113,33 +113,9 @@ impl DeskRecord {
         }
         // Counts are not trusted for allocation: each entry reads its bytes or fails.
         for _ in 0..reader.u32()? {
-            let order = OrderId(reader.array()?);
-            if record
-                .settled
-                .last()
-                .is_some_and(|(previous, _)| *previous >= order)
-            {
-                return Err(DeskRecordError::Invalid("order of the settled fills"));
-            }
-            let mut fills = Vec::new();
-            for _ in 0..reader.u32()? {
-                let txid = Txid::from_byte_array(reader.array()?);
-                let filled_before = reader.u64()?;
-                let coins = usize::from(reader.u8()?);
-                if coins > MAX_FUNDING {
-                    return Err(DeskRecordError::Invalid("number of coins of a fill"));
-                }
-                let mut funding_before = Vec::with_capacity(coins);
-                for _ in 0..coins {
-                    let txid = Txid::from_byte_array(reader.array()?);
-                    funding_before.push(OutPoint::new(txid, reader.u32()?));
-                }
-                fills.push(SettledFill {
-                    txid,
-                    filled_before,
-                    funding_before,
-                });
-            }
+            let previous = record.settled.last().map(|(order, _)| order);
+            let order = read_order_after(&mut reader, previous, "order of the settled fills")?;
+            let fills = read_fills(&mut reader)?;
             if fills.is_empty() {
                 // Desks of version 1 kept an order whose fills were all undone: it says nothing.
                 if version == FIRST_VERSION {
@@ -160,12 +136,82 @@ impl DeskRecord {
                     until_millis: reader.u64()?,
                 });
             }
+            for _ in 0..reader.u32()? {
+                let previous = record.undone.last().map(|(order, _)| order);
+                let order = read_order_after(&mut reader, previous, "order of the undone fills")?;
+                let fills = read_fills(&mut reader)?;
+                if fills.is_empty() {
+                    return Err(DeskRecordError::Invalid("undone fills of an order (none)"));
+                }
+                let undone = UndoneFills {
+                    fills,
+                    filled_after: reader.u64()?,
+                    funding_after: read_coins(&mut reader)?,
+                };
+                record.undone.push((order, undone));
+            }
         }
         if !reader.rest().is_empty() {
             return Err(DeskRecordError::TrailingBytes);
         }
         Ok(record)
     }
+}
+
+/// An order id, refused as `what` unless it comes after `previous` (entries are sorted and
+/// distinct).
+fn read_order_after(
+    reader: &mut Reader,
+    previous: Option<&OrderId>,
+    what: &'static str,
+) -> Result<OrderId, DeskRecordError> {
+    let order = OrderId(reader.array()?);
+    if previous.is_some_and(|previous| *previous >= order) {
+        return Err(DeskRecordError::Invalid(what));
+    }
+    Ok(order)
+}
+
+fn put_fills(out: &mut Vec<u8>, fills: &[SettledFill]) {
+    put_len(out, fills.len());
+    for fill in fills {
+        out.extend_from_slice(fill.txid.as_byte_array());
+        out.extend_from_slice(&fill.filled_before.to_le_bytes());
+        put_coins(out, &fill.funding_before);
+    }
+}
+
+fn read_fills(reader: &mut Reader) -> Result<Vec<SettledFill>, DeskRecordError> {
+    let mut fills = Vec::new();
+    for _ in 0..reader.u32()? {
+        fills.push(SettledFill {
+            txid: Txid::from_byte_array(reader.array()?),
+            filled_before: reader.u64()?,
+            funding_before: read_coins(reader)?,
+        });
+    }
+    Ok(fills)
+}
+
+fn put_coins(out: &mut Vec<u8>, coins: &[OutPoint]) {
+    out.push(coins.len() as u8);
+    for coin in coins {
+        out.extend_from_slice(coin.txid.as_byte_array());
+        out.extend_from_slice(&coin.vout.to_le_bytes());
+    }
+}
+
+fn read_coins(reader: &mut Reader) -> Result<Vec<OutPoint>, DeskRecordError> {
+    let count = usize::from(reader.u8()?);
+    if count > MAX_FUNDING {
+        return Err(DeskRecordError::Invalid("number of coins of a fill"));
+    }
+    let mut coins = Vec::with_capacity(count);
+    for _ in 0..count {
+        let txid = Txid::from_byte_array(reader.array()?);
+        coins.push(OutPoint::new(txid, reader.u32()?));
+    }
+    Ok(coins)
 }
 
 fn put_trade(out: &mut Vec<u8>, trade: &Trade) {
@@ -220,19 +266,20 @@ mod tests {
         assert_eq!(DeskRecord::decode(&empty.encode()), Ok(empty));
     }
 
-    /// What a desk of version 1 wrote of `record`: the same bytes without the count of
-    /// unanswered swaps (which were not kept then).
+    /// What a desk of version 1 wrote of `record`: the same bytes without the counts of
+    /// unanswered swaps and undone fills (which were not kept then).
     fn first_version(record: &DeskRecord) -> Vec<u8> {
         let mut bytes = record.encode();
-        bytes.truncate(bytes.len() - 4);
+        bytes.truncate(bytes.len() - 8);
         bytes[0] = FIRST_VERSION;
         bytes
     }
 
     #[test]
-    fn a_first_version_record_reads_with_no_unanswered_swaps() {
+    fn a_first_version_record_reads_with_no_unanswered_swaps_nor_undone_fills() {
         let mut record = record();
         record.unanswered.clear();
+        record.undone.clear();
         let mut bytes = first_version(&record);
         assert_eq!(DeskRecord::decode(&bytes), Ok(record.clone()));
         bytes.extend_from_slice(&0u32.to_le_bytes());
@@ -301,6 +348,24 @@ mod tests {
         assert_eq!(
             DeskRecord::decode(&none.encode()),
             Err(DeskRecordError::Invalid("settled fills of an order (none)"))
+        );
+        let mut twice = record();
+        twice.undone.push(twice.undone[0].clone());
+        assert_eq!(
+            DeskRecord::decode(&twice.encode()),
+            Err(DeskRecordError::Invalid("order of the undone fills"))
+        );
+        let mut none = record();
+        none.undone[0].1.fills.clear();
+        assert_eq!(
+            DeskRecord::decode(&none.encode()),
+            Err(DeskRecordError::Invalid("undone fills of an order (none)"))
+        );
+        let mut coins = record();
+        coins.undone[0].1.funding_after = vec![OutPoint::null(); MAX_FUNDING + 1];
+        assert_eq!(
+            DeskRecord::decode(&coins.encode()),
+            Err(DeskRecordError::Invalid("number of coins of a fill"))
         );
     }
 }

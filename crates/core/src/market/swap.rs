@@ -558,6 +558,18 @@ pub struct SettledFill {
     pub funding_before: Vec<OutPoint>,
 }
 
+/// Fills of an order that left the chain for good (the earliest and those built on it), kept
+/// in case another reorganisation puts their transactions in a block after all
+/// ([`Maker::on_redone`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndoneFills {
+    /// In the order they were made.
+    pub fills: Vec<SettledFill>,
+    /// The order's fill and coins after the last of them.
+    pub filled_after: u64,
+    pub funding_after: Vec<OutPoint>,
+}
+
 #[derive(Debug, Clone)]
 struct Pending {
     checked: CheckedFill,
@@ -566,11 +578,13 @@ struct Pending {
 }
 
 /// The maker's side of its swaps: proposals being settled, settled fills that a reorganisation
-/// could still undo, and the proposals seen (replays are refused).
+/// could still undo, fills undone that another could bring back, and the proposals seen
+/// (replays are refused).
 #[derive(Debug, Clone, Default)]
 pub struct Maker {
     pending: HashMap<Txid, Pending>,
     settled: HashMap<OrderId, Vec<SettledFill>>,
+    undone: HashMap<OrderId, UndoneFills>,
     seen: HashMap<Txid, u64>,
 }
 
@@ -645,23 +659,88 @@ impl Maker {
     /// Transactions left the chain and the mempool for good. Returns the update that reopens
     /// the order's earliest fill they settled (and the fills built on it, whose inputs went
     /// with it), whatever order `dropped` names them in; `view` is the order's current state.
+    /// Those fills are kept as undone (an order's earlier undone fills, which a swap on the
+    /// coins they gave back has replaced, are forgotten).
     pub fn on_dropped(&mut self, dropped: &[Txid], view: &OrderView) -> Option<OrderUpdate> {
         let order = view.order.id();
         let fills = self.settled.get_mut(&order)?;
         let at = fills.iter().position(|fill| dropped.contains(&fill.txid))?;
-        let undone = fills.drain(at..).next().expect("position found it");
+        let undone: Vec<SettledFill> = fills.drain(at..).collect();
         if fills.is_empty() {
             // An order with no fill left is no entry: a record lists orders with fills.
             self.settled.remove(&order);
+        }
+        let first = &undone[0];
+        let change = Change::Fill {
+            filled: first.filled_before,
+            funding: first.funding_before.clone(),
+        };
+        self.undone.insert(
+            order,
+            UndoneFills {
+                fills: undone,
+                filled_after: view.filled,
+                funding_after: view.funding.to_vec(),
+            },
+        );
+        Some(OrderUpdate {
+            order,
+            maker: view.order.order().maker,
+            sequence: view.sequence + 1,
+            change,
+        })
+    }
+
+    /// Orders with undone fills.
+    pub fn undone_orders(&self) -> impl Iterator<Item = OrderId> + '_ {
+        self.undone.keys().copied()
+    }
+
+    /// Another reorganisation may have put undone fills of the order in `view` back in a
+    /// block (`confirmed` says which transactions a block holds). Returns the update that
+    /// fills the order again up to the last of them back in a block (the fills built on one
+    /// still out stay undone); those fills count as settled again. Fills made since on the
+    /// coins their undoing gave back spent those coins too: with the first undone fill in a
+    /// block they are gone, and forgotten. An order cancelled since keeps nothing undone.
+    pub fn on_redone(
+        &mut self,
+        view: &OrderView,
+        confirmed: impl Fn(&Txid) -> bool,
+    ) -> Option<OrderUpdate> {
+        let order = view.order.id();
+        if view.cancelled {
+            self.undone.remove(&order);
+            return None;
+        }
+        let undone = self.undone.get(&order)?;
+        let back = undone
+            .fills
+            .iter()
+            .take_while(|fill| confirmed(&fill.txid))
+            .count();
+        if back == 0 {
+            return None;
+        }
+        let mut undone = self.undone.remove(&order).expect("found above");
+        let still_out = undone.fills.split_off(back);
+        let (filled, funding) = match still_out.first() {
+            Some(next) => (next.filled_before, next.funding_before.clone()),
+            None => (undone.filled_after, undone.funding_after.clone()),
+        };
+        // Each fill raises `filled`: those before the undone ones start below where they did.
+        let reopened_at = undone.fills[0].filled_before;
+        let settled = self.settled.entry(order).or_default();
+        settled.retain(|fill| fill.filled_before < reopened_at);
+        settled.extend(undone.fills);
+        if !still_out.is_empty() {
+            undone.fills = still_out;
+            self.undone.insert(order, undone);
         }
         Some(OrderUpdate {
             order,
             maker: view.order.order().maker,
             sequence: view.sequence + 1,
-            change: Change::Fill {
-                filled: undone.filled_before,
-                funding: undone.funding_before,
-            },
+            change: Change::Fill { filled, funding },
         })
     }
 
@@ -692,16 +771,30 @@ impl Maker {
             .map(|(order, fills)| (order, &fills[..]))
     }
 
-    /// Forgets the settled fills of `order`, which left the book (expired): nothing of it is
-    /// left to reopen.
+    /// The undone fills that a reorganisation could bring back, by order: what a maker keeps
+    /// across a reload ([`Maker::restore_undone`]).
+    pub fn undone(&self) -> impl Iterator<Item = (&OrderId, &UndoneFills)> + '_ {
+        self.undone.iter()
+    }
+
+    /// Forgets the settled and undone fills of `order`, which left the book (expired): nothing
+    /// of it is left to reopen or fill again.
     pub fn forget(&mut self, order: &OrderId) {
         self.settled.remove(order);
+        self.undone.remove(order);
     }
 
     /// Takes back the settled fills of `order` that [`Maker::settled`] gave.
     pub fn restore_settled(&mut self, order: OrderId, fills: Vec<SettledFill>) {
         if !fills.is_empty() {
             self.settled.insert(order, fills);
+        }
+    }
+
+    /// Takes back the undone fills of `order` that [`Maker::undone`] gave.
+    pub fn restore_undone(&mut self, order: OrderId, undone: UndoneFills) {
+        if !undone.fills.is_empty() {
+            self.undone.insert(order, undone);
         }
     }
 

@@ -15,7 +15,7 @@ use crate::market::book::{Book, BookLimits, OrderView};
 use crate::market::desk::{Trade, UnansweredTake};
 use crate::market::order::{Order, OrderId, Side, SignedOrder};
 use crate::market::record::DeskRecord;
-use crate::market::swap::{SettledFill, SwapProposal};
+use crate::market::swap::{SettledFill, SwapProposal, UndoneFills};
 
 /// The fixture's clock: the order is open.
 pub const SWAP_NOW_MILLIS: u64 = 1_800_000_000_000;
@@ -136,8 +136,9 @@ impl Default for SwapFixture {
     }
 }
 
-/// A desk's record: one trade as maker, undone, the fill it could reopen, and a swap of its
-/// own that its maker has not answered (the seed of the fuzz target `desk_record`).
+/// A desk's record: one trade as maker, undone, the fill it could reopen, a swap of its own
+/// that its maker has not answered, and an undone fill of another order (the seed of the fuzz
+/// target `desk_record`).
 pub fn desk_record_sample() -> DeskRecord {
     let txid = Txid::from_byte_array([1; 32]);
     let order = OrderId([2; 32]);
@@ -175,5 +176,17 @@ pub fn desk_record_sample() -> DeskRecord {
             trade: purchase,
             until_millis: SWAP_NOW_MILLIS + 3_600_000,
         }],
+        undone: vec![(
+            OrderId([8; 32]),
+            UndoneFills {
+                fills: vec![SettledFill {
+                    txid: Txid::from_byte_array([9; 32]),
+                    filled_before: 100,
+                    funding_before: vec![OutPoint::new(Txid::from_byte_array([10; 32]), 0)],
+                }],
+                filled_after: 300,
+                funding_after: vec![OutPoint::new(Txid::from_byte_array([9; 32]), 2)],
+            },
+        )],
     }
 }
