@@ -330,7 +330,8 @@ impl Desk {
 
     /// What this desk keeps across a reload ([`Desk::restore`]): its trades, its orders'
     /// settled fills that a reorganisation could still reopen or (undone) fill again, and its
-    /// swaps whose makers have not answered (the newest [`MAX_UNANSWERED`], those waiting now included).
+    /// swaps whose makers have not answered (the newest [`MAX_UNANSWERED`], those waiting now
+    /// included).
     pub fn record(&self) -> DeskRecord {
         let mut settled: Vec<(OrderId, Vec<SettledFill>)> = self
             .maker
@@ -387,8 +388,8 @@ impl Desk {
     /// The wallet followed the chain or the mempool: fills settled deep enough to be final are
     /// forgotten, so the record of them stays as small as the last few blocks' trades. An
     /// undone trade whose transaction a block holds after all (another reorganisation) is done
-    /// again, and the order of this desk it filled is filled again, if it stands as the
-    /// undoing left it: the updates returned are to publish. An unanswered swap whose
+    /// again, and the order of this desk it filled is filled again ([`Maker::on_redone`]): the
+    /// updates returned are to publish. An unanswered swap whose
     /// transaction the wallet sees was completed by its maker after all: its trade is listed.
     /// Once the wallet has `caught_up` with the chain, the unanswered swaps no maker can sign
     /// any more are forgotten.

@@ -1,7 +1,8 @@
 //! What a trader's desk keeps across a reload: its trades (the "My trades" list), the fills
 //! of its orders that a reorganisation could still reopen or (undone) fill again, and its
-//! swaps whose makers have not answered. Versioned bytes, written whole; anything else read back is refused with the
-//! reason. Version 1 (before the unanswered swaps) is still read.
+//! swaps whose makers have not answered. Versioned bytes, written whole; anything else read
+//! back is refused with the reason. Version 1 (before the unanswered swaps and the undone
+//! fills) is still read.
 
 use core::fmt;
 
@@ -18,7 +19,8 @@ const ENCODING_VERSION: u8 = 2;
 /// Without the unanswered swaps and the undone fills.
 const FIRST_VERSION: u8 = 1;
 
-/// A desk's trades, oldest first, and its orders' settled fills that could still be undone.
+/// A desk's trades, oldest first, its orders' settled fills that could still be undone, its
+/// unanswered swaps, and its orders' undone fills that could still be done again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeskRecord {
     pub trades: Vec<Trade>,
@@ -69,7 +71,7 @@ impl DeskRecord {
     /// The record's bytes. [`DeskRecord::decode`] reads them back when the record is one a
     /// desk gives ([`crate::market::desk::Desk::record`]): at most [`MAX_TRADES`] trades,
     /// orders sorted and distinct, each with a fill or more of at most [`MAX_FUNDING`] coins,
-    /// and at most [`MAX_UNANSWERED`] unanswered swaps.
+    /// at most [`MAX_UNANSWERED`] unanswered swaps, and undone fills as the settled ones.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![ENCODING_VERSION];
         put_len(&mut out, self.trades.len());
