@@ -294,7 +294,8 @@ pub struct Desk {
     watches: Vec<Watch>,
     answering: HashMap<Txid, Answering>,
     trades: VecDeque<Trade>,
-    unanswered: VecDeque<UnansweredTake>,
+    /// Oldest first; at most [`MAX_UNANSWERED`].
+    unanswered: Vec<UnansweredTake>,
     nonce: u64,
 }
 
@@ -313,7 +314,7 @@ impl Desk {
             watches: Vec::new(),
             answering: HashMap::new(),
             trades: VecDeque::new(),
-            unanswered: VecDeque::new(),
+            unanswered: Vec::new(),
             nonce: 0,
         }
     }
@@ -339,12 +340,12 @@ impl Desk {
             .map(|(order, fills)| (*order, fills.to_vec()))
             .collect();
         settled.sort_unstable_by_key(|(order, _)| *order);
-        let mut undone: Vec<(OrderId, UndoneFills)> = self
+        // Sorted already.
+        let undone: Vec<(OrderId, UndoneFills)> = self
             .maker
             .undone()
             .map(|(order, undone)| (*order, undone.clone()))
             .collect();
-        undone.sort_unstable_by_key(|(order, _)| *order);
         let unanswered: Vec<UnansweredTake> = self
             .unanswered
             .iter()
@@ -410,17 +411,20 @@ impl Desk {
             let confirmations = wallet.tracker().confirmations_of(&trade.txid);
             trade.undone = confirmations.unwrap_or(0) == 0;
         }
-        let known = |take: &UnansweredTake| wallet.tracker().confirmations_of(&take.trade.txid);
-        let (completed, waiting): (Vec<_>, Vec<_>) = self
-            .unanswered
-            .drain(..)
-            .partition(|take| known(take).is_some());
-        self.unanswered = waiting
-            .into_iter()
-            .filter(|take| !caught_up || take.until_millis > now_millis)
-            .collect();
-        for take in completed {
-            self.remember(take.trade);
+        let mut completed = Vec::new();
+        self.unanswered.retain(|take| {
+            if wallet
+                .tracker()
+                .confirmations_of(&take.trade.txid)
+                .is_some()
+            {
+                completed.push(take.trade.clone());
+                return false;
+            }
+            !caught_up || take.until_millis > now_millis
+        });
+        for trade in completed {
+            self.remember(trade);
         }
         let mut updates = Vec::new();
         let undone: Vec<OrderId> = self.maker.undone_orders().collect();
@@ -1105,9 +1109,9 @@ impl Desk {
 
     fn watch_unanswered(&mut self, take: UnansweredTake) {
         if self.unanswered.len() == MAX_UNANSWERED {
-            self.unanswered.pop_front();
+            self.unanswered.remove(0);
         }
-        self.unanswered.push_back(take);
+        self.unanswered.push(take);
     }
 
     fn remember(&mut self, trade: Trade) {

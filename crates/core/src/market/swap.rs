@@ -584,7 +584,8 @@ struct Pending {
 pub struct Maker {
     pending: HashMap<Txid, Pending>,
     settled: HashMap<OrderId, Vec<SettledFill>>,
-    undone: HashMap<OrderId, UndoneFills>,
+    /// Sorted by order (a few orders at most; no map or sort of its own in the page).
+    undone: Vec<(OrderId, UndoneFills)>,
     seen: HashMap<Txid, u64>,
 }
 
@@ -675,7 +676,7 @@ impl Maker {
             filled: first.filled_before,
             funding: first.funding_before.clone(),
         };
-        self.undone.insert(
+        self.put_undone(
             order,
             UndoneFills {
                 fills: undone,
@@ -693,7 +694,7 @@ impl Maker {
 
     /// Orders with undone fills.
     pub fn undone_orders(&self) -> impl Iterator<Item = OrderId> + '_ {
-        self.undone.keys().copied()
+        self.undone.iter().map(|(order, _)| *order)
     }
 
     /// Another reorganisation may have put undone fills of the order in `view` back in a
@@ -709,10 +710,11 @@ impl Maker {
     ) -> Option<OrderUpdate> {
         let order = view.order.id();
         if view.cancelled {
-            self.undone.remove(&order);
+            self.take_undone(&order);
             return None;
         }
-        let undone = self.undone.get(&order)?;
+        let at = self.undone_at(&order).ok()?;
+        let undone = &self.undone[at].1;
         let back = undone
             .fills
             .iter()
@@ -721,7 +723,7 @@ impl Maker {
         if back == 0 {
             return None;
         }
-        let mut undone = self.undone.remove(&order).expect("found above");
+        let mut undone = self.undone.remove(at).1;
         let still_out = undone.fills.split_off(back);
         let (filled, funding) = match still_out.first() {
             Some(next) => (next.filled_before, next.funding_before.clone()),
@@ -734,7 +736,7 @@ impl Maker {
         settled.extend(undone.fills);
         if !still_out.is_empty() {
             undone.fills = still_out;
-            self.undone.insert(order, undone);
+            self.put_undone(order, undone);
         }
         Some(OrderUpdate {
             order,
@@ -771,17 +773,33 @@ impl Maker {
             .map(|(order, fills)| (order, &fills[..]))
     }
 
-    /// The undone fills that a reorganisation could bring back, by order: what a maker keeps
+    /// The undone fills that a reorganisation could bring back, sorted by order: what a maker keeps
     /// across a reload ([`Maker::restore_undone`]).
     pub fn undone(&self) -> impl Iterator<Item = (&OrderId, &UndoneFills)> + '_ {
-        self.undone.iter()
+        self.undone.iter().map(|(order, undone)| (order, undone))
+    }
+
+    fn undone_at(&self, order: &OrderId) -> Result<usize, usize> {
+        self.undone.binary_search_by_key(order, |(at, _)| *at)
+    }
+
+    fn put_undone(&mut self, order: OrderId, undone: UndoneFills) {
+        match self.undone_at(&order) {
+            Ok(at) => self.undone[at].1 = undone,
+            Err(at) => self.undone.insert(at, (order, undone)),
+        }
+    }
+
+    fn take_undone(&mut self, order: &OrderId) -> Option<UndoneFills> {
+        let at = self.undone_at(order).ok()?;
+        Some(self.undone.remove(at).1)
     }
 
     /// Forgets the settled and undone fills of `order`, which left the book (expired): nothing
     /// of it is left to reopen or fill again.
     pub fn forget(&mut self, order: &OrderId) {
         self.settled.remove(order);
-        self.undone.remove(order);
+        self.take_undone(order);
     }
 
     /// Takes back the settled fills of `order` that [`Maker::settled`] gave.
@@ -794,7 +812,7 @@ impl Maker {
     /// Takes back the undone fills of `order` that [`Maker::undone`] gave.
     pub fn restore_undone(&mut self, order: OrderId, undone: UndoneFills) {
         if !undone.fills.is_empty() {
-            self.undone.insert(order, undone);
+            self.put_undone(order, undone);
         }
     }
 
