@@ -408,8 +408,7 @@ impl Desk {
             self.maker.on_confirmed(&txid, depth);
         }
         for trade in self.trades.iter_mut().filter(|trade| trade.undone) {
-            let confirmations = wallet.tracker().confirmations_of(&trade.txid);
-            trade.undone = confirmations.unwrap_or(0) == 0;
+            trade.undone = !in_a_block(wallet, &trade.txid);
         }
         let mut completed = Vec::new();
         self.unanswered.retain(|take| {
@@ -433,8 +432,7 @@ impl Desk {
                 self.maker.forget(&order);
                 continue;
             };
-            let in_block = |txid: &Txid| wallet.tracker().confirmations_of(txid).unwrap_or(0) > 0;
-            let Some(update) = self.maker.on_redone(&view, in_block) else {
+            let Some(update) = self.maker.on_redone(&view, |txid| in_a_block(wallet, txid)) else {
                 continue;
             };
             // The coins that fund the rest are held for the order, as after its swap.
@@ -1040,10 +1038,9 @@ impl Desk {
         now_millis: u64,
         aux_rand: &[u8; 32],
     ) -> Vec<SignedUpdate> {
-        let confirmed = |txid: &Txid| wallet.tracker().confirmations_of(txid).unwrap_or(0) > 0;
         let dropped: Vec<Txid> = dropped
             .iter()
-            .filter(|txid| !confirmed(txid))
+            .filter(|txid| !in_a_block(wallet, txid))
             .copied()
             .collect();
         let dropped = &dropped[..];
@@ -1120,6 +1117,11 @@ impl Desk {
         }
         self.trades.push_back(trade);
     }
+}
+
+/// Whether the wallet has `txid` in a block of the chain it follows.
+fn in_a_block(wallet: &Wallet, txid: &Txid) -> bool {
+    wallet.tracker().confirmations_of(txid).unwrap_or(0) > 0
 }
 
 /// When an order on `funding` is made: now, or just after the newest order of the book on one
