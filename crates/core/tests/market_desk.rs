@@ -276,6 +276,20 @@ impl World {
         }
     }
 
+    /// Alice's swap `txid` leaves the chain for good: her desk reopens its fill, and the book
+    /// takes the update. Returns the swap (to put back in a block) and the update.
+    fn alice_reopens(&mut self, txid: Txid) -> (Transaction, SignedUpdate) {
+        let swap = self.mempool.get(&txid).unwrap().tx.as_ref().clone();
+        self.drop_swaps(&[txid]);
+        self.follow();
+        let [reopen] = &self.alice_on_dropped(&[txid])[..] else {
+            panic!("one update reopens the fill");
+        };
+        let reopen = reopen.clone();
+        self.apply(reopen.clone());
+        (swap, reopen)
+    }
+
     /// What Alice's desk publishes when `dropped` are gone, the coins looked up as now.
     fn alice_on_dropped(&mut self, dropped: &[Txid]) -> Vec<SignedUpdate> {
         let coin = |outpoint: &OutPoint| self.mempool.coin(&self.chain, outpoint);
@@ -948,13 +962,8 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
         trades.next().expect("Alice's trade").undone
     };
     assert!(!undone(&w));
-    let swap = w.mempool.get(&txid).unwrap().tx.as_ref().clone();
 
-    w.drop_swaps(&[txid]);
-    w.follow();
-    let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
-        panic!("one update reopens the fill");
-    };
+    let (swap, reopen) = w.alice_reopens(txid);
     assert!(undone(&w), "the trade shows it was undone");
     assert!(
         w.alice.desk.record().settled.is_empty(),
@@ -968,7 +977,6 @@ fn a_dropped_swap_reopens_its_fill_with_its_old_coin_proven_again() {
         }
     );
     assert_eq!(reopen.proofs.len(), funding.len());
-    w.apply(reopen.clone());
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
     assert!(w.alice_on_dropped(&[txid]).is_empty());
 
@@ -1028,14 +1036,8 @@ fn a_desk_made_again_from_its_record_keeps_its_trades_and_reopens_a_dropped_swap
         party.desk = again;
     }
 
-    let swap = w.mempool.get(&txid).unwrap().tx.as_ref().clone();
-    w.drop_swaps(&[txid]);
-    w.follow();
-    let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
-        panic!("the desk made again reopens the fill");
-    };
+    let (swap, reopen) = w.alice_reopens(txid);
     assert_eq!(reopen.update.change, Change::Fill { filled: 0, funding });
-    w.apply(reopen.clone());
     assert_eq!(w.book.get(&ask_id).unwrap().remaining(), 600_000_000);
 
     // Reloaded again, Alice's desk still fills the order again when the swap comes back.
@@ -1060,13 +1062,7 @@ fn an_undone_swap_back_in_a_block_replaces_the_fill_made_since() {
     let mut w = World::new();
     let (ask_id, _, _) = w.alice_rests_an_ask();
     let (first, _, fill) = w.bob_takes_part();
-    let swap = w.mempool.get(&first).unwrap().tx.as_ref().clone();
-    w.drop_swaps(&[first]);
-    w.follow();
-    let [reopen] = &w.alice_on_dropped(&[first])[..] else {
-        panic!("one update reopens the fill");
-    };
-    w.apply(reopen.clone());
+    let (swap, _) = w.alice_reopens(first);
     // Bob heard nothing back: his swap's coins are his again at its timeout.
     let bob = &mut w.bob;
     bob.desk
@@ -1103,13 +1099,7 @@ fn an_undone_fill_of_an_order_cancelled_since_is_not_filled_again() {
     let mut w = World::new();
     let (ask_id, _, _) = w.alice_rests_an_ask();
     let (txid, _, _) = w.bob_takes_part();
-    let swap = w.mempool.get(&txid).unwrap().tx.as_ref().clone();
-    w.drop_swaps(&[txid]);
-    w.follow();
-    let [reopen] = &w.alice_on_dropped(&[txid])[..] else {
-        panic!("one update reopens the fill");
-    };
-    w.apply(reopen.clone());
+    let (swap, _) = w.alice_reopens(txid);
     let cancel = w
         .alice
         .desk
