@@ -346,17 +346,18 @@ impl Desk {
             .undone()
             .map(|(order, undone)| (*order, undone.clone()))
             .collect();
+        let older = (self.unanswered.len() + self.takes.len()).saturating_sub(MAX_UNANSWERED);
         let unanswered: Vec<UnansweredTake> = self
             .unanswered
             .iter()
             .cloned()
             .chain(self.takes.iter().map(Take::unanswered))
+            .skip(older)
             .collect();
-        let newest = unanswered.len().saturating_sub(MAX_UNANSWERED);
         DeskRecord {
             trades: self.trades.iter().cloned().collect(),
             settled,
-            unanswered: unanswered[newest..].to_vec(),
+            unanswered,
             undone,
         }
     }
