@@ -11,6 +11,7 @@ pub mod faucet;
 pub mod hashing;
 pub mod market;
 pub mod node;
+pub mod sort;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -455,7 +455,11 @@ impl Mempool {
                 .iter()
                 .map(|(txid, entry)| (previous.ancestors(txid), txid, entry))
                 .collect();
-            old.sort_unstable_by_key(|(depth, txid, entry)| (*depth, entry.entered, **txid));
+            crate::sort::sort_by(&mut old, &|a, b| {
+                (a.0.cmp(&b.0))
+                    .then(a.2.entered.cmp(&b.2.entered))
+                    .then(a.1.cmp(b.1))
+            });
             for (_, txid, entry) in old {
                 candidates.push(*txid);
                 let _ = self.accept((*entry.tx).clone(), chain, entry.entered);

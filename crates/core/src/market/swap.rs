@@ -167,8 +167,8 @@ pub fn fill_terms(
         })?;
     let mut given: Vec<OutPoint> = maker_coins.iter().map(|coin| coin.outpoint).collect();
     let mut funding = view.funding.to_vec();
-    given.sort_unstable();
-    funding.sort_unstable();
+    crate::sort::sort(&mut given);
+    crate::sort::sort(&mut funding);
     if given != funding {
         return Err(SwapError::WrongFunding);
     }

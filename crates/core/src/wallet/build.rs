@@ -351,21 +351,23 @@ fn asset_coins(
     asset: AssetId,
     amount: u64,
 ) -> Result<Vec<OwnedOutput>, BuildError> {
-    let mut holding: Vec<&OwnedOutput> = coins
+    // Largest holdings first, ties by outpoint.
+    let mut holding: Vec<(u64, &OwnedOutput)> = coins
         .iter()
-        .filter(|coin| coin.assets.amount(&asset) > 0)
+        .map(|coin| (coin.assets.amount(&asset), coin))
+        .filter(|(units, _)| *units > 0)
         .collect();
-    holding.sort_unstable_by_key(|coin| {
-        (std::cmp::Reverse(coin.assets.amount(&asset)), coin.outpoint)
+    crate::sort::sort_by(&mut holding, &|a, b| {
+        b.0.cmp(&a.0).then(a.1.outpoint.cmp(&b.1.outpoint))
     });
-    let available: u64 = holding.iter().map(|coin| coin.assets.amount(&asset)).sum();
+    let available: u64 = holding.iter().map(|(units, _)| units).sum();
     let mut forced = Vec::new();
     let mut gathered = 0u64;
-    for coin in holding {
+    for (units, coin) in holding {
         if gathered >= amount {
             break;
         }
-        gathered += coin.assets.amount(&asset);
+        gathered += units;
         forced.push(coin.clone());
     }
     if amount == 0 || gathered < amount {

@@ -621,7 +621,7 @@ impl Wallet {
         if let Some((_, exact)) = candidates.iter().find(|(value, _)| *value == needed) {
             return Ok((vec![*exact], false));
         }
-        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        crate::sort::sort_by(&mut candidates, &|a, b| b.cmp(a));
         let available: u64 = candidates.iter().map(|(value, _)| value).sum();
         let mut funding = Vec::new();
         let mut gathered = 0u64;

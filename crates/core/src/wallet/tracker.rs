@@ -376,7 +376,7 @@ impl Tracker {
             .filter_map(|txid| self.txs.get(txid))
             .flat_map(|(tx, _)| tx.input.iter().map(|txin| txin.previous_output))
             .collect();
-        spends.sort_unstable();
+        crate::sort::sort(&mut spends);
         spends.dedup();
         spends
     }
@@ -424,7 +424,9 @@ impl Tracker {
             })
             .filter(|output| !spent.contains(&output.outpoint))
             .collect();
-        outputs.sort_unstable_by_key(|output| (output.status, output.outpoint));
+        crate::sort::sort_by(&mut outputs, &|a, b| {
+            (a.status.cmp(&b.status)).then(a.outpoint.cmp(&b.outpoint))
+        });
         outputs
     }
 
@@ -519,7 +521,9 @@ impl Tracker {
                 }
             })
             .collect();
-        entries.sort_unstable_by(|a, b| b.status.cmp(&a.status).then(a.txid.cmp(&b.txid)));
+        crate::sort::sort_by(&mut entries, &|a, b| {
+            b.status.cmp(&a.status).then(a.txid.cmp(&b.txid))
+        });
         entries
     }
 }

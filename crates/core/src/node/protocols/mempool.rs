@@ -164,12 +164,14 @@ impl Protocol for MempoolRelay {
     }
 
     fn holdings(&self, _chain: &Chain) -> Vec<InvItem> {
-        let mut txids: Vec<Txid> = self.mempool.entries().map(|(txid, _)| *txid).collect();
-        txids.sort_unstable();
-        txids
-            .into_iter()
-            .map(|txid| InvItem::new(InvKind::Tx, txid.to_byte_array()))
-            .collect()
+        // Sorted as inventory items, not txids: the page then carries one sort of them.
+        let mut items: Vec<InvItem> = self
+            .mempool
+            .entries()
+            .map(|(txid, _)| InvItem::new(InvKind::Tx, txid.to_byte_array()))
+            .collect();
+        items.sort_unstable();
+        items
     }
 
     fn on_notice(&mut self, ctx: &mut Context<'_>, notice: &Notice) {
