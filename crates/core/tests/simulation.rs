@@ -8,7 +8,9 @@ use bitcoin::secp256k1::Secp256k1;
 use bitcoin::OutPoint;
 use bitmesh_core::chain::state::Chain;
 use bitmesh_core::market::order::{Change, OrderId, OrderUpdate};
-use bitmesh_core::node::protocols::{ChainSync, MarketRelay, MAKER_OFFLINE_MILLIS};
+use bitmesh_core::node::protocols::{
+    ChainSync, MarketRelay, BLOCK_TIMEOUT_MILLIS, MAKER_OFFLINE_MILLIS,
+};
 use bitmesh_core::node::{Event, Input, Output};
 use bitmesh_core::testkit::{block_on, test_order, TestCoins, TestKey};
 use bitmesh_core::Network;
@@ -174,8 +176,13 @@ fn a_maker_marked_unreachable_is_matched_again_when_heard_from_or_after_a_while(
 
 /// A chain of `length` empty blocks on the test network.
 fn test_chain(length: u32) -> Vec<bitcoin::Block> {
+    test_chain_paying(length, &TestKey::new(1))
+}
+
+/// A chain of `length` blocks whose coinbases pay `miner`: other miners make other branches.
+fn test_chain_paying(length: u32, miner: &TestKey) -> Vec<bitcoin::Block> {
     let mut chain = Chain::new(Network::Test);
-    let payout = TestKey::new(1).p2wpkh();
+    let payout = miner.p2wpkh();
     let mut blocks = Vec::new();
     for n in 0..length {
         let block = block_on(&chain, chain.tip(), vec![], 0, &payout, u64::from(n));
@@ -248,6 +255,38 @@ fn a_fresh_node_syncs_two_thousand_blocks_from_several_peers_and_survives_losing
     );
     assert_eq!(progress.last(), Some(&(2_000, 2_000)));
     assert!(progress.windows(2).all(|pair| pair[0].1 <= pair[1].1));
+}
+
+/// A node and a neighbour on a 25-block branch meet a peer of a 400-block branch of its own
+/// (forked at genesis). The node asks the new branch's blocks of that peer alone: the
+/// neighbour's height covers the branch's first 25 blocks, but it is on the other branch and
+/// has none of them, and each block asked of it would wait out its timeout. So the node is on
+/// the heavier branch before the first timeout could have passed.
+#[test]
+fn blocks_of_another_branch_are_asked_only_of_neighbours_on_it() {
+    let ours = test_chain_paying(25, &TestKey::new(1));
+    let theirs = test_chain_paying(400, &TestKey::new(2));
+    let heavier = theirs.last().expect("blocks").block_hash();
+    let nodes = vec![
+        sim::full_node(0, chain_of(&ours), sim::START_MILLIS),
+        sim::full_node(1, chain_of(&ours), sim::START_MILLIS),
+        sim::full_node(2, chain_of(&theirs), sim::START_MILLIS),
+    ];
+    let mut sim = Sim::new(nodes, NetConfig::default(), 3);
+    sim.connect(0, 1);
+    assert!(sim.run_until(5_000, |sim| sim.degrees()[0] == 1));
+    let met = sim.now;
+    sim.connect(0, 2);
+    assert!(
+        sim.run_until(60_000, |sim| sim.nodes[0].chain().tip() == heavier),
+        "the node is at {} of the heavier branch's 400",
+        sim.nodes[0].chain().height()
+    );
+    let took = sim.now - met;
+    assert!(
+        took < BLOCK_TIMEOUT_MILLIS,
+        "{took} ms: a block was asked of a neighbour without it"
+    );
 }
 
 /// Twenty nodes split in two halves that mine separately (the second more), each with an

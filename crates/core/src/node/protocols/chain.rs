@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
 
+use crate::chain::index::BlockIndex;
 use crate::chain::state::{AcceptError, Chain, HeaderError};
 use crate::node::link::LinkId;
 use crate::node::protocol::{Context, Notice, Offence, Protocol};
@@ -28,11 +29,40 @@ const HEADERS_TIMEOUT_MILLIS: u64 = 20_000;
 struct Neighbour {
     /// The best height it is known to have (hello, headers, announcements).
     height: u32,
+    /// The highest block it is known to have, and its height (headers it sent, blocks it
+    /// announced): the branch it is on. Blocks of another branch are not asked of it.
+    best: Option<(BlockHash, u32)>,
+    /// The height up to which it holds the branch of our best header (the fork point of the
+    /// two), with the best header it was found for: found again when either changes.
+    reach: Option<(BlockHash, u32)>,
     /// When its header request was sent, while one is open.
     headers_asked: Option<u64>,
     in_flight: usize,
     /// Stalled requests: such a neighbour is asked last.
     stalls: u32,
+}
+
+impl Neighbour {
+    /// The height up to which it holds the blocks of the branch of `best_header`. Until its
+    /// branch is known (its headers are on the way, or it had none for us: its tip is on our
+    /// active chain), it is taken to hold our active chain up to its height, which the best
+    /// header's branch shares up to `fork_height`.
+    fn reach(&mut self, index: &BlockIndex, best_header: BlockHash, fork_height: u32) -> u32 {
+        let Some((best, _)) = self.best else {
+            return self.height.min(fork_height);
+        };
+        if let Some((found_for, reach)) = self.reach {
+            if found_for == best_header {
+                return reach;
+            }
+        }
+        let reach = index
+            .fork_point(&best, &best_header)
+            .and_then(|fork| index.get(&fork))
+            .map_or(0, |entry| entry.height);
+        self.reach = Some((best_header, reach));
+        reach
+    }
 }
 
 /// The chain protocol.
@@ -114,7 +144,7 @@ impl ChainSync {
         }
         if let Some(last) = last {
             let height = ctx.chain.index().get(&last).expect("accepted").height;
-            self.raise_height(link, height);
+            self.learn(link, last, height);
             if full {
                 self.ask_headers(ctx, link, vec![last]);
             }
@@ -123,9 +153,15 @@ impl ChainSync {
         self.report(ctx);
     }
 
-    fn raise_height(&mut self, link: LinkId, height: u32) {
-        if let Some(neighbour) = self.neighbours.get_mut(&link) {
-            neighbour.height = neighbour.height.max(height);
+    /// `link`'s neighbour has the block `hash` at `height`.
+    fn learn(&mut self, link: LinkId, hash: BlockHash, height: u32) {
+        let Some(neighbour) = self.neighbours.get_mut(&link) else {
+            return;
+        };
+        neighbour.height = neighbour.height.max(height);
+        if neighbour.best.is_none_or(|(_, best)| height > best) {
+            neighbour.best = Some((hash, height));
+            neighbour.reach = None;
         }
     }
 
@@ -145,6 +181,17 @@ impl ChainSync {
         if links.is_empty() {
             return;
         }
+        let index = ctx.chain.index();
+        let best_header = index.best_header();
+        let fork_height = index
+            .fork_point(&ctx.chain.tip(), &best_header)
+            .and_then(|fork| index.get(&fork))
+            .map_or(0, |entry| entry.height);
+        let mut reach: HashMap<LinkId, u32> = HashMap::new();
+        for (_, link) in &links {
+            let neighbour = self.neighbours.get_mut(link).expect("listed");
+            reach.insert(*link, neighbour.reach(index, best_header, fork_height));
+        }
         let mut asks: HashMap<LinkId, Vec<InvItem>> = HashMap::new();
         let deadline = ctx.now_millis + BLOCK_TIMEOUT_MILLIS;
         let mut candidates = links.iter().map(|(_, link)| *link).cycle();
@@ -157,7 +204,7 @@ impl ChainSync {
             for _ in 0..links.len() {
                 let link = candidates.next().expect("cycle");
                 let neighbour = &self.neighbours[&link];
-                if neighbour.in_flight < MAX_BLOCKS_IN_FLIGHT && neighbour.height >= height {
+                if neighbour.in_flight < MAX_BLOCKS_IN_FLIGHT && reach[&link] >= height {
                     chosen = Some(link);
                     break;
                 }
@@ -276,7 +323,7 @@ impl Protocol for ChainSync {
         let hash = BlockHash::from_byte_array(item.id);
         match ctx.chain.index().get(&hash).map(|entry| entry.height) {
             Some(height) => {
-                self.raise_height(link, height);
+                self.learn(link, hash, height);
                 if !ctx.chain.has_block(&hash) {
                     self.schedule(ctx);
                 }
