@@ -1578,10 +1578,13 @@ impl Page {
         self.act(actions);
     }
 
-    /// Transactions that left the chain for good: the desk judges them once it can.
+    /// Transactions that left the chain for good: the desk judges them once it can, in
+    /// `refresh_wallet`, which runs after every report. Not here: the tip change that dropped
+    /// them came in the same report, and until the wallet follows it, it still counts them in
+    /// a block (and its `wallet_caught_up` is of the tip before), so they would be judged no
+    /// drop and forgotten.
     fn transactions_dropped(&mut self, dropped: &[Txid]) {
         self.drops_to_judge.push(dropped);
-        self.judge_drops();
     }
 
     /// Swaps of this tab's that left the chain for good: their trades are undone, and the fills
@@ -1603,19 +1606,37 @@ impl Page {
             desk,
             wallet,
             book,
+            chain,
             coin,
-            ..
         }) = self.trading()
         else {
             return;
         };
-        for update in desk.on_dropped(wallet, book, coin, &dropped, now(), &aux) {
+        let updates = desk.on_dropped(wallet, book, coin, &dropped, now(), &aux);
+        let undone: Vec<String> = desk
+            .trades()
+            .filter(|trade| trade.undone && dropped.contains(&trade.txid))
+            .map(|trade| page_market::trade_row(trade, chain).text)
+            .collect();
+        for update in updates {
             let _ = self.submit_to_book(None, Some(update));
         }
         // A cancelled order's coins, free again.
         self.keep_wallet_metadata();
-        // Its trades show as undone.
+        // Its trades show as undone, and the news of their fills goes.
         self.market_moved = true;
+        if let Some(first) = undone.first() {
+            self.last_fill = None;
+            let more = match undone.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            self.market_notice = Some(Notice::Refused(format!(
+                "Trade undone: {first}{more}. A reorganisation took its transaction out of the \
+                 chain for good, so nothing was traded; an order of yours it filled is open \
+                 again, or cancelled if its coins went too"
+            )));
+        }
     }
 
     /// Keeps the unlocked wallet's metadata (reservations, used addresses) and its unconfirmed
