@@ -99,8 +99,8 @@ pub struct MarketView {
     pub trades: Vec<TradeRow>,
     /// Swaps this tab proposed that wait for their makers.
     pub pending: usize,
-    /// Swaps given up unanswered, whose makers may still complete them.
-    pub unanswered: usize,
+    /// Swaps given up unanswered, whose makers may still complete them, newest first.
+    pub unanswered: Vec<TradeRow>,
 }
 
 /// One market (an asset against BTC) and its book.
@@ -483,7 +483,11 @@ pub fn view(
         my_orders,
         trades,
         pending: desk.pending_takes(),
-        unanswered: desk.unanswered().count(),
+        unanswered: desk
+            .unanswered()
+            .rev()
+            .map(|take| trade_row(&take.trade, chain))
+            .collect(),
     }
 }
 
@@ -636,8 +640,7 @@ mod tests {
         use bitcoin::secp256k1::Secp256k1;
         use bitmesh_core::market::book::BookLimits;
         use bitmesh_core::testkit::{test_order, TestKey};
-        use bitmesh_core::wallet::metadata::{DeviceId, Metadata};
-        use bitmesh_core::wallet::mnemonic;
+        use bitmesh_core::wallet::metadata::DeviceId;
 
         const NOW: u64 = 1_800_000_000_000;
         let (silent, other) = (TestKey::new(2), TestKey::new(3));
@@ -680,13 +683,7 @@ mod tests {
 
         // The maker of the first order sees it among its own, and whether it has its coins.
         let desk = Desk::new(silent.keypair(), DeviceId([2; 16]));
-        let words = mnemonic::from_entropy(&[2; 16]).expect("16 bytes");
-        let wallet = Wallet::new(
-            &words.to_seed_normalized(""),
-            bitmesh_core::Network::Test,
-            Metadata::new(),
-        )
-        .expect("a wallet");
+        let wallet = test_wallet();
         let mine = |nonce| {
             let view = view(&book, Some((&desk, &wallet)), &chain, found(nonce), NOW);
             let [order] = &view.my_orders[..] else {
@@ -696,6 +693,56 @@ mod tests {
         };
         assert!(!mine(Some(1)));
         assert!(mine(Some(2)));
+    }
+
+    fn test_wallet() -> Wallet {
+        use bitmesh_core::wallet::metadata::Metadata;
+        use bitmesh_core::wallet::mnemonic;
+        let words = mnemonic::from_entropy(&[2; 16]).expect("16 bytes");
+        Wallet::new(
+            &words.to_seed_normalized(""),
+            bitmesh_core::Network::Test,
+            Metadata::new(),
+        )
+        .expect("a wallet")
+    }
+
+    #[test]
+    fn swaps_given_up_unanswered_are_listed_newest_first() {
+        use bitcoin::hashes::Hash as _;
+        use bitmesh_core::market::book::BookLimits;
+        use bitmesh_core::testkit::{desk_record_sample, TestKey};
+        use bitmesh_core::wallet::metadata::DeviceId;
+
+        let mut record = desk_record_sample();
+        let older = record.unanswered[0].clone();
+        let mut newer = older.clone();
+        newer.trade.txid = Txid::from_byte_array([11; 32]);
+        newer.trade.bought = false;
+        record.unanswered.push(newer.clone());
+        let mut desk = Desk::new(TestKey::new(2).keypair(), DeviceId([2; 16]));
+        desk.restore(record);
+        let book = Book::new(BookLimits::default(), 1);
+        let chain = Chain::new(bitmesh_core::Network::Test);
+        let wallet = test_wallet();
+        let view = view(&book, Some((&desk, &wallet)), &chain, |_| None, 0);
+        let listed: Vec<(String, bool)> = view
+            .unanswered
+            .iter()
+            .map(|row| (row.txid.clone(), row.text.starts_with("Bought")))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (newer.trade.txid.to_string(), false),
+                (older.trade.txid.to_string(), true)
+            ]
+        );
+        // Not among the trades: the maker has not completed them.
+        assert!(view
+            .trades
+            .iter()
+            .all(|row| listed.iter().all(|(txid, _)| *txid != row.txid)));
     }
 
     #[test]

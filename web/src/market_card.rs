@@ -402,14 +402,22 @@ fn MyOrders(props: &MyOrdersProps) -> Html {
                     n => format!("{n} trades waiting for their makers"),
                 } }</p>
             }
-            if view.unanswered > 0 {
-                <p class="note" id="unanswered-takes">{ match view.unanswered {
-                    1 => "1 trade given up unanswered: listed here if its maker completes it"
+            if !view.unanswered.is_empty() {
+                <p class="note" id="unanswered-takes">{ match view.unanswered.len() {
+                    1 => "1 trade given up unanswered: listed in My trades if its maker completes it"
                         .to_owned(),
                     n => format!(
-                        "{n} trades given up unanswered: listed here if their makers complete them"
+                        "{n} trades given up unanswered: listed in My trades if their makers complete them"
                     ),
                 } }</p>
+                <ul id="unanswered-list" class="history">
+                    { for view.unanswered.iter().map(|take| html! {
+                        <li key={take.txid.clone()}>
+                            { take.text.clone() }
+                            <br /><code class="hash">{ take.txid.clone() }</code>
+                        </li>
+                    }) }
+                </ul>
             }
             <h3>{ "My trades" }</h3>
             if view.trades.is_empty() {

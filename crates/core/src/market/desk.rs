@@ -1018,7 +1018,7 @@ impl Desk {
     }
 
     /// Swaps given up whose makers may still complete them.
-    pub fn unanswered(&self) -> impl Iterator<Item = &UnansweredTake> + '_ {
+    pub fn unanswered(&self) -> impl DoubleEndedIterator<Item = &UnansweredTake> + '_ {
         self.unanswered.iter()
     }
 
