@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use bitcoin::hashes::Hash;
-use bitcoin::BlockHash;
+use bitcoin::{BlockHash, Work};
 
-use crate::chain::index::BlockIndex;
+use crate::chain::index::{BlockIndex, IndexEntry};
 use crate::chain::state::{AcceptError, Chain, HeaderError};
 use crate::node::link::LinkId;
 use crate::node::protocol::{Context, Notice, Offence, Protocol};
@@ -29,9 +29,11 @@ const HEADERS_TIMEOUT_MILLIS: u64 = 20_000;
 struct Neighbour {
     /// The best height it is known to have (hello, headers, announcements).
     height: u32,
-    /// The highest block it is known to have, and its height (headers it sent, blocks it
-    /// announced): the branch it is on. Blocks of another branch are not asked of it.
-    best: Option<(BlockHash, u32)>,
+    /// The block of most work it is known to have, and that work (headers it sent, blocks it
+    /// announced): the branch it is on, since a node only ever moves to more work. Blocks of
+    /// another branch are not asked of it. (Not the highest block: a branch of more work can
+    /// be shorter.)
+    best: Option<(BlockHash, Work)>,
     /// The height up to which it holds the branch of our best header (the fork point of the
     /// two), with the best header it was found for: found again when either changes.
     reach: Option<(BlockHash, u32)>,
@@ -143,8 +145,7 @@ impl ChainSync {
             }
         }
         if let Some(last) = last {
-            let height = ctx.chain.index().get(&last).expect("accepted").height;
-            self.learn(link, last, height);
+            self.learn(link, last, ctx.chain.index().get(&last).expect("accepted"));
             if full {
                 self.ask_headers(ctx, link, vec![last]);
             }
@@ -153,14 +154,17 @@ impl ChainSync {
         self.report(ctx);
     }
 
-    /// `link`'s neighbour has the block `hash` at `height`.
-    fn learn(&mut self, link: LinkId, hash: BlockHash, height: u32) {
+    /// `link`'s neighbour has the block `hash`, indexed as `entry`.
+    fn learn(&mut self, link: LinkId, hash: BlockHash, entry: &IndexEntry) {
         let Some(neighbour) = self.neighbours.get_mut(&link) else {
             return;
         };
-        neighbour.height = neighbour.height.max(height);
-        if neighbour.best.is_none_or(|(_, best)| height > best) {
-            neighbour.best = Some((hash, height));
+        neighbour.height = neighbour.height.max(entry.height);
+        if neighbour
+            .best
+            .is_none_or(|(_, work)| entry.chain_work > work)
+        {
+            neighbour.best = Some((hash, entry.chain_work));
             neighbour.reach = None;
         }
     }
@@ -321,9 +325,9 @@ impl Protocol for ChainSync {
 
     fn wants(&mut self, ctx: &mut Context<'_>, link: LinkId, item: &InvItem) -> bool {
         let hash = BlockHash::from_byte_array(item.id);
-        match ctx.chain.index().get(&hash).map(|entry| entry.height) {
-            Some(height) => {
-                self.learn(link, hash, height);
+        match ctx.chain.index().get(&hash) {
+            Some(entry) => {
+                self.learn(link, hash, entry);
                 if !ctx.chain.has_block(&hash) {
                     self.schedule(ctx);
                 }
