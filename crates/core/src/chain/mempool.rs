@@ -456,7 +456,7 @@ impl Mempool {
                 .map(|(txid, entry)| (previous.ancestors(txid), txid, entry))
                 .collect();
             crate::sort::sort_by(&mut old, &|a, b| {
-                (a.0.cmp(&b.0))
+                a.0.cmp(&b.0)
                     .then(a.2.entered.cmp(&b.2.entered))
                     .then(a.1.cmp(b.1))
             });

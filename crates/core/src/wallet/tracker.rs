@@ -425,7 +425,7 @@ impl Tracker {
             .filter(|output| !spent.contains(&output.outpoint))
             .collect();
         crate::sort::sort_by(&mut outputs, &|a, b| {
-            (a.status.cmp(&b.status)).then(a.outpoint.cmp(&b.outpoint))
+            a.status.cmp(&b.status).then(a.outpoint.cmp(&b.outpoint))
         });
         outputs
     }
