@@ -415,6 +415,14 @@ impl Browser {
         Ok(path)
     }
 
+    /// Screenshots of profiles A and B at `step` of `test`:
+    /// `target/e2e/<test>-<step>-{a,b}.png`.
+    pub async fn screenshots(test: &str, a: &Browser, b: &Browser, step: &str) -> Result<()> {
+        a.screenshot(&format!("{test}-{step}-a.png")).await?;
+        b.screenshot(&format!("{test}-{step}-b.png")).await?;
+        Ok(())
+    }
+
     /// Ends the WebDriver session (closing Chromium) and stops chromedriver.
     pub async fn close(mut self) -> Result<()> {
         let closed = self.client.clone().close().await;

@@ -245,6 +245,19 @@ impl Node {
         }
     }
 
+    /// Mines a chain of `height` blocks on `options`' data directory, as fast as one thread
+    /// goes, within `limit`; then stops the node, leaving the chain for the node a test starts
+    /// next on that directory.
+    pub async fn mine_chain(options: &NodeOptions, height: u64, limit: Duration) -> Result<()> {
+        let miner = Node::start(NodeOptions {
+            mine: 1,
+            ..options.clone()
+        })
+        .await?;
+        miner.wait_for_height(height, limit).await?;
+        miner.stop().await
+    }
+
     /// Mines with one thread on `options`' data directory until the node's faucet has issued
     /// its asset and the issuance is confirmed, then stops the node: the directory then holds
     /// a funded faucet for the node a test starts next.

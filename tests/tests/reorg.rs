@@ -9,19 +9,13 @@
 use std::time::Duration;
 
 use bitmesh_e2e::wallet::{balance, funded_tab, place_order, place_picked};
-use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result, STEP_TIMEOUT};
+use bitmesh_e2e::{within, Browser, Node, NodeOptions, STEP_TIMEOUT};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
 const PASSWORD: &str = "correct horse battery";
 /// The rival chain's height: more than the test's node mines before the rival joins (a block
 /// every two seconds, and at most 2 × STEP_TIMEOUT of waiting per step).
 const RIVAL_HEIGHT: u64 = 400;
-
-async fn screenshots(a: &Browser, b: &Browser, step: &str) -> Result<()> {
-    a.screenshot(&format!("reorg-{step}-a.png")).await?;
-    b.screenshot(&format!("reorg-{step}-b.png")).await?;
-    Ok(())
-}
 
 #[tokio::test]
 async fn a_swap_a_reorganisation_drops_for_good_is_undone_in_both_tabs() {
@@ -34,13 +28,7 @@ async fn a_swap_a_reorganisation_drops_for_good_is_undone_in_both_tabs() {
             data_dir: Some(rival_data.path().to_path_buf()),
             ..NodeOptions::test_network()
         };
-        let miner = Node::start(NodeOptions {
-            mine: 1,
-            ..rival_options.clone()
-        })
-        .await?;
-        miner.wait_for_height(RIVAL_HEIGHT, TEST_TIMEOUT).await?;
-        miner.stop().await?;
+        Node::mine_chain(&rival_options, RIVAL_HEIGHT, TEST_TIMEOUT).await?;
 
         // A sells 100.00 DEMO; B takes 40.00 of them; the node mines the swap.
         let node = Node::start_with_funded_faucet(NodeOptions::mining_test_network()).await?;
@@ -69,7 +57,7 @@ async fn a_swap_a_reorganisation_drops_for_good_is_undone_in_both_tabs() {
             .await?;
         let swap = b.text("#trades code.hash").await?;
         assert_eq!(a.text("#trades code.hash").await?, swap);
-        screenshots(&a, &b, "1-mined").await?;
+        Browser::screenshots("reorg", &a, &b, "1-mined").await?;
 
         // The rival joins, mining no more: the node and the tabs take its chain.
         let height = node.height().await?;
@@ -101,7 +89,7 @@ async fn a_swap_a_reorganisation_drops_for_good_is_undone_in_both_tabs() {
         // A's order lost its coins with the chain: cancelled, it leaves both books.
         a.wait_for_text("#my-orders-empty", "None").await?;
         b.wait_for_text("#asks-empty", "None").await?;
-        screenshots(&a, &b, "2-undone").await?;
+        Browser::screenshots("reorg", &a, &b, "2-undone").await?;
 
         // The undone trade is kept: it is still listed after a reload.
         b.goto(node.url()).await?;

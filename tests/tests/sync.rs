@@ -54,13 +54,7 @@ async fn a_fresh_tab_syncs_a_thousand_blocks_and_the_page_stays_responsive() {
             data_dir: Some(data.path().to_path_buf()),
             ..NodeOptions::test_network()
         };
-        let miner = Node::start(NodeOptions {
-            mine: 1,
-            ..options.clone()
-        })
-        .await?;
-        miner.wait_for_height(BLOCKS, TEST_TIMEOUT).await?;
-        miner.stop().await?;
+        Node::mine_chain(&options, BLOCKS, TEST_TIMEOUT).await?;
         let source = Node::start(options).await?;
         let height = source.height().await?;
         let (_, tip) = source.get("/api/blocks/tip/hash").await?;

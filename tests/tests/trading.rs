@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use bitmesh_e2e::wallet::{balance, funded_tab, place_order, place_picked};
-use bitmesh_e2e::{within, Browser, Node, NodeOptions, Result};
+use bitmesh_e2e::{within, Browser, Node, NodeOptions};
 use fantoccini::key::Key;
 use fantoccini::Locator;
 
@@ -41,12 +41,6 @@ const KEPT_ORDERS: &str = "const done = arguments[arguments.length - 1];
     };
     open.onerror = () => done(-2);";
 
-async fn screenshots(a: &Browser, b: &Browser, step: &str) -> Result<()> {
-    a.screenshot(&format!("trading-{step}-a.png")).await?;
-    b.screenshot(&format!("trading-{step}-b.png")).await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
     within(TEST_TIMEOUT, async {
@@ -56,7 +50,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         let b = funded_tab(&node, PASSWORD).await?;
         a.wait_for_text("#neighbour-count", "2").await?;
         a.wait_for_text("#market-select", "DEMO / BTC").await?;
-        screenshots(&a, &b, "1-funded").await?;
+        Browser::screenshots("trading", &a, &b, "1-funded").await?;
 
         // A sells 100.00 DEMO at 0.00001 BTC each; B's book shows it.
         place_order(&a, "sell", "0.00001", "100").await?;
@@ -81,7 +75,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         // The payment that made the ask's coin reaches B too (it travels apart from the
         // order): until then B's book says the order has no coins, and B would pass it over.
         b.wait_for_text_without("#asks", "without coins").await?;
-        screenshots(&a, &b, "2-order-placed").await?;
+        Browser::screenshots("trading", &a, &b, "2-order-placed").await?;
 
         // An order beyond B's balance is refused and changes nothing.
         place_order(&b, "sell", "0.00001", "5000").await?;
@@ -114,7 +108,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         b.wait_for_text("#asks .amount", "60.00").await?;
         a.wait_for_text("#trades", "as maker").await?;
         b.wait_for_text("#trades", "as taker").await?;
-        screenshots(&a, &b, "3-filled").await?;
+        Browser::screenshots("trading", &a, &b, "3-filled").await?;
 
         // The node mines the swap: both wallets' balances follow.
         b.wait_for_text(&balance("DEMO", "confirmed"), "1040.00")
@@ -126,7 +120,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         a.wait_for_text(&balance("BTC", "confirmed"), "0.10039674")
             .await?;
         b.wait_for_text("#history", "trade").await?;
-        screenshots(&a, &b, "4-mined").await?;
+        Browser::screenshots("trading", &a, &b, "4-mined").await?;
 
         // B's explorer shows the swap: mined, its outputs and the DEMO units they carry.
         let swap = b.text("#trades code.hash").await?;
@@ -174,7 +168,7 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
         a.wait_for_text("#bids .offline", "1 maker offline").await?;
         assert_eq!(a.text("#bids .amount").await?, "10.00", "B's bid is not taken");
         a.wait_for_text("#asks", "0.00000500").await?;
-        screenshots(&a, &b, "5-maker-locked").await?;
+        Browser::screenshots("trading", &a, &b, "5-maker-locked").await?;
         a.eval(CANCEL_TEN).await?;
         a.wait_for_text("#market-notice", "Order cancelled").await?;
         a.wait_for_text_without("#asks", "0.00000500").await?;
@@ -192,14 +186,14 @@ async fn two_browsers_trade_an_asset_through_the_mesh_and_settle_on_chain() {
             .await?;
         assert!(trades.contains("as taker"), "{trades}");
         assert!(trades.contains(&swap), "{trades}");
-        screenshots(&a, &b, "6-reloaded").await?;
+        Browser::screenshots("trading", &a, &b, "6-reloaded").await?;
 
         // A cancels the rest: gone from both books.
         a.click("#my-orders .cancel").await?;
         a.wait_for_text("#market-notice", "Order cancelled").await?;
         a.wait_for_text("#my-orders-empty", "None").await?;
         b.wait_for_text("#asks-empty", "None").await?;
-        screenshots(&a, &b, "7-cancelled").await?;
+        Browser::screenshots("trading", &a, &b, "7-cancelled").await?;
 
         // Figure: how soon an order placed in A shows in B's book, over 100 orders (placed,
         // seen, cancelled, seen gone). Both clocks are the machine's.
